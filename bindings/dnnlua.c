@@ -1,0 +1,2 @@
+#include "ldnn.h"
+int main(void) { return 0; }

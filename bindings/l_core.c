@@ -1,0 +1,187 @@
+/* The tensor userdata, argument helpers, and the "dnn" module's loading. */
+#include <math.h>
+#include <string.h>
+
+#include "ldnn.h"
+#include "lua_embedded.h"
+
+/* ---- tensors as userdata ---- */
+
+dnn_tensor *ldnn_to_tensor(lua_State *L, int idx) {
+  dnn_tensor **p = luaL_testudata(L, idx, LDNN_TENSOR_MT);
+  return p ? *p : NULL;
+}
+
+dnn_tensor *ldnn_check_tensor(lua_State *L, int idx) {
+  dnn_tensor **p = luaL_testudata(L, idx, LDNN_TENSOR_MT);
+  if (!p) luaL_typeerror(L, idx, "tensor");
+  return *p;
+}
+
+dnn_tensor *ldnn_check_tensor_or_number(lua_State *L, int idx) {
+  dnn_tensor *t = ldnn_to_tensor(L, idx);
+  if (t) return t;
+  if (!lua_isnumber(L, idx)) luaL_typeerror(L, idx, "tensor or number");
+  dnn_tensor *s = dnn_scalar((float)lua_tonumber(L, idx));
+  ldnn_push_tensor(L, s);
+  return s;
+}
+
+/* Storage bytes not yet reported to the collector. Lua 5.4 has no call for
+ * "external memory", but LUA_GCSTEP with n adds n KB of debt, which is what
+ * an allocation of n KB would have done: the collector then runs as if the
+ * tensors' storage lived in its own heap. */
+static int64_t reported_bytes;
+#define GC_REPORT_GRAIN (256 * 1024)
+
+static void report_storage(lua_State *L) {
+  int64_t live = dnn_storage_bytes_live();
+  if (live < reported_bytes) reported_bytes = live;
+  int64_t fresh = live - reported_bytes;
+  if (fresh >= GC_REPORT_GRAIN) {
+    reported_bytes = live;
+    lua_gc(L, LUA_GCSTEP, (int)(fresh / 1024 > 1 << 30 ? 1 << 30 : fresh / 1024));
+  }
+}
+
+void ldnn_push_tensor(lua_State *L, dnn_tensor *t) {
+  if (!t) ldnn_raise(L);
+  dnn_tensor **p = lua_newuserdatauv(L, sizeof *p, 0);
+  *p = t;
+  luaL_setmetatable(L, LDNN_TENSOR_MT);
+  report_storage(L);
+}
+
+int ldnn_raise(lua_State *L) {
+  const char *msg = dnn_errmsg();
+  return luaL_error(L, "%s", msg && *msg ? msg : "dnn: unknown error");
+}
+
+void ldnn_check_status(lua_State *L, dnn_status st) {
+  if (st != DNN_OK) ldnn_raise(L);
+}
+
+/* ---- argument helpers ---- */
+
+static int dim_error(lua_State *L, int arg, lua_Integer dim, int lo, int hi) {
+  return luaL_argerror(L, arg, lua_pushfstring(L, "dim %I out of range [%d, %d]", (LUAI_UACINT)dim, lo, hi));
+}
+
+int ldnn_check_dim(lua_State *L, int arg, int ndim) {
+  lua_Integer d = luaL_checkinteger(L, arg);
+  int n = ndim > 0 ? ndim : 1; /* a 0-d tensor takes dim 1 or -1, as PyTorch */
+  if (d >= 1 && d <= n) return (int)d - 1;
+  if (d < 0 && d >= -n) return (int)(d + n);
+  return dim_error(L, arg, d, -n, n);
+}
+
+int ldnn_check_dim_inclusive(lua_State *L, int arg, int ndim) {
+  lua_Integer d = luaL_checkinteger(L, arg);
+  if (d >= 1 && d <= ndim + 1) return (int)d - 1;
+  if (d < 0 && d >= -(ndim + 1)) return (int)(d + ndim + 1);
+  return dim_error(L, arg, d, -(ndim + 1), ndim + 1);
+}
+
+static int64_t check_size(lua_State *L, int arg, int isnum, lua_Integer v) {
+  if (!isnum) luaL_argerror(L, arg, "expected integer sizes in the shape");
+  return (int64_t)v;
+}
+
+int ldnn_check_shape(lua_State *L, int arg, int64_t *shape, int *next) {
+  int ndim = 0;
+  if (lua_istable(L, arg) && !ldnn_to_tensor(L, arg) && lua_rawlen(L, arg) > 0) {
+    int n = (int)lua_rawlen(L, arg);
+    if (n > DNN_MAX_DIMS) luaL_argerror(L, arg, lua_pushfstring(L, "expected at most %d dims, got %d", DNN_MAX_DIMS, n));
+    for (int i = 1; i <= n; i++) {
+      lua_rawgeti(L, arg, i);
+      int isnum;
+      lua_Integer v = lua_tointegerx(L, -1, &isnum);
+      shape[ndim++] = check_size(L, arg, isnum, v);
+      lua_pop(L, 1);
+    }
+    if (next) *next = arg + 1;
+    return ndim;
+  }
+  int top = lua_gettop(L);
+  while (arg <= top && lua_type(L, arg) == LUA_TNUMBER) {
+    if (ndim == DNN_MAX_DIMS) luaL_argerror(L, arg, lua_pushfstring(L, "expected at most %d dims", DNN_MAX_DIMS));
+    int isnum;
+    lua_Integer v = lua_tointegerx(L, arg, &isnum);
+    shape[ndim++] = check_size(L, arg, isnum, v);
+    arg++;
+  }
+  if (next) *next = arg;
+  return ndim;
+}
+
+static int opt_field(lua_State *L, int idx, const char *name) {
+  if (idx == 0 || !lua_istable(L, idx)) return 0;
+  return lua_getfield(L, idx, name) != LUA_TNIL ? 1 : (lua_pop(L, 1), 0);
+}
+
+double ldnn_opt_number(lua_State *L, int idx, const char *name, double def) {
+  if (!opt_field(L, idx, name)) return def;
+  if (!lua_isnumber(L, -1))
+    luaL_error(L, "bad option '%s' (number expected, got %s)", name, luaL_typename(L, -1));
+  double v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+int ldnn_opt_boolean(lua_State *L, int idx, const char *name, int def) {
+  if (!opt_field(L, idx, name)) return def;
+  if (!lua_isboolean(L, -1))
+    luaL_error(L, "bad option '%s' (boolean expected, got %s)", name, luaL_typename(L, -1));
+  int v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+const char *ldnn_opt_string(lua_State *L, int idx, const char *name, const char *def) {
+  if (!opt_field(L, idx, name)) return def;
+  if (lua_type(L, -1) != LUA_TSTRING)
+    luaL_error(L, "bad option '%s' (string expected, got %s)", name, luaL_typename(L, -1));
+  const char *s = lua_tostring(L, -1); /* stays alive: the options table holds it */
+  lua_pop(L, 1);
+  return s;
+}
+
+/* ---- opening the library ---- */
+
+int luaopen_dnn_core(lua_State *L) {
+  lua_newtable(L);
+  ldnn_open_tensor(L);
+  ldnn_open_autograd(L);
+  ldnn_open_nn(L);
+  ldnn_open_io(L);
+  return 1;
+}
+
+static int load_embedded(lua_State *L) {
+  const ldnn_lua_module *m = lua_touserdata(L, lua_upvalueindex(1));
+  if (luaL_loadbufferx(L, m->source, m->size, m->chunkname, "t") != LUA_OK) return lua_error(L);
+  lua_pushvalue(L, 1); /* the module name, as require passes it */
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+/* Preloads "dnn.core" and every embedded Lua module, then runs dnn/init.lua
+ * and returns its table (require stores it in package.loaded.dnn). */
+int ldnn_open_library(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_dnn_core);
+  lua_setfield(L, -2, "dnn.core");
+  const ldnn_lua_module *init = NULL;
+  for (const ldnn_lua_module *m = ldnn_lua_modules; m->name; m++) {
+    if (strcmp(m->name, "dnn") == 0) init = m;
+    lua_pushlightuserdata(L, (void *)m);
+    lua_pushcclosure(L, load_embedded, 1);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 1);
+  if (!init) return luaL_error(L, "dnn: the embedded Lua library has no dnn/init.lua");
+  if (luaL_loadbufferx(L, init->source, init->size, init->chunkname, "t") != LUA_OK) return lua_error(L);
+  lua_pushstring(L, "dnn");
+  lua_call(L, 1, 1);
+  return 1;
+}

@@ -1,0 +1,2 @@
+# Empty dependencies file for dnn_module.
+# This may be replaced when dependencies are built.

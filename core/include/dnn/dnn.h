@@ -1,0 +1,16 @@
+/* The dnn core: include this to get every module. */
+#ifndef DNN_H
+#define DNN_H
+
+#include "dnn/autograd.h"
+#include "dnn/error.h"
+#include "dnn/init.h"
+#include "dnn/io.h"
+#include "dnn/nn.h"
+#include "dnn/ops.h"
+#include "dnn/optim.h"
+#include "dnn/parallel.h"
+#include "dnn/random.h"
+#include "dnn/tensor.h"
+
+#endif

@@ -1,0 +1,283 @@
+/* Tensor and storage lifetime, creation and inspection. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnn/autograd.h"
+#include "dnn/random.h"
+#include "dnn/tensor.h"
+
+#define STORAGE_ALIGN 64
+
+static atomic_llong storage_bytes_live;
+
+int64_t dnn_storage_bytes_live(void) { return (int64_t)atomic_load(&storage_bytes_live); }
+
+static dnn_storage *storage_new(int64_t numel) {
+  dnn_storage *s = malloc(sizeof *s);
+  if (!s) return NULL;
+  size_t bytes = (size_t)(numel > 0 ? numel : 1) * sizeof(float);
+  bytes = (bytes + STORAGE_ALIGN - 1) / STORAGE_ALIGN * STORAGE_ALIGN;
+  s->data = aligned_alloc(STORAGE_ALIGN, bytes);
+  if (!s->data) {
+    free(s);
+    return NULL;
+  }
+  s->numel = numel;
+  atomic_init(&s->refcount, 1);
+  s->release = NULL;
+  s->release_ctx = NULL;
+  atomic_fetch_add(&storage_bytes_live, (long long)bytes);
+  return s;
+}
+
+static void storage_release(dnn_storage *s) {
+  if (!s || atomic_fetch_sub(&s->refcount, 1) != 1) return;
+  if (s->release) {
+    s->release(s->release_ctx, s->data);
+  } else if (s->data) {
+    size_t bytes = (size_t)(s->numel > 0 ? s->numel : 1) * sizeof(float);
+    bytes = (bytes + STORAGE_ALIGN - 1) / STORAGE_ALIGN * STORAGE_ALIGN;
+    atomic_fetch_sub(&storage_bytes_live, (long long)bytes);
+    free(s->data);
+  }
+  free(s);
+}
+
+dnn_tensor *dnn_tensor_retain(dnn_tensor *t) {
+  if (t) atomic_fetch_add(&t->refcount, 1);
+  return t;
+}
+
+void dnn_tensor_release(dnn_tensor *t) {
+  if (!t || atomic_fetch_sub(&t->refcount, 1) != 1) return;
+  storage_release(t->storage);
+  dnn_tensor_release(t->grad);
+  dnn_tensor_release(t->logits);
+  if (t->grad_fn) dnn_node_release(t->grad_fn);
+  free(t);
+}
+
+/* A tensor struct over storage s (taking over the caller's reference). */
+static dnn_tensor *tensor_over(dnn_storage *s, int ndim, const int64_t *shape) {
+  dnn_tensor *t = calloc(1, sizeof *t);
+  if (!t) {
+    storage_release(s);
+    dnn_error(DNN_ENOMEM, "tensor", "out of memory");
+    return NULL;
+  }
+  t->storage = s;
+  t->ndim = ndim;
+  int64_t stride = 1;
+  for (int d = ndim - 1; d >= 0; d--) {
+    t->shape[d] = shape[d];
+    t->stride[d] = stride;
+    stride *= shape[d];
+  }
+  atomic_init(&t->refcount, 1);
+  return t;
+}
+
+dnn_status dnn_check_shape(const char *fn, int argn, int ndim, const int64_t *shape) {
+  if (ndim < 0 || ndim > DNN_MAX_DIMS)
+    return dnn_argerror(argn, fn, "expected at most %d dims, got %d", DNN_MAX_DIMS, ndim);
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] < 0) return dnn_argerror(argn, fn, "expected sizes >= 0, got %" PRId64 " at dim %d", shape[d], d + 1);
+    if (shape[d] > 0 && n > ((int64_t)1 << 40) / shape[d])
+      return dnn_argerror(argn, fn, "expected at most 2^40 elements, got more");
+    n *= shape[d];
+  }
+  return DNN_OK;
+}
+
+dnn_tensor *dnn_empty(int ndim, const int64_t *shape) {
+  if (dnn_check_shape("empty", 1, ndim, shape) != DNN_OK) return NULL;
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) n *= shape[d];
+  dnn_storage *s = storage_new(n);
+  if (!s) {
+    dnn_error(DNN_ENOMEM, "tensor", "out of memory allocating %" PRId64 " floats", n);
+    return NULL;
+  }
+  return tensor_over(s, ndim, shape);
+}
+
+dnn_tensor *dnn_full(int ndim, const int64_t *shape, float value) {
+  dnn_tensor *t = dnn_empty(ndim, shape);
+  if (!t) return NULL;
+  float *p = dnn_data(t);
+  int64_t n = dnn_numel(t);
+  for (int64_t i = 0; i < n; i++) p[i] = value;
+  return t;
+}
+
+dnn_tensor *dnn_zeros(int ndim, const int64_t *shape) {
+  dnn_tensor *t = dnn_empty(ndim, shape);
+  if (t) memset(dnn_data(t), 0, (size_t)dnn_numel(t) * sizeof(float));
+  return t;
+}
+
+dnn_tensor *dnn_empty_like(const dnn_tensor *t) { return dnn_empty(t->ndim, t->shape); }
+dnn_tensor *dnn_zeros_like(const dnn_tensor *t) { return dnn_zeros(t->ndim, t->shape); }
+
+dnn_tensor *dnn_from_data(const float *data, int ndim, const int64_t *shape) {
+  dnn_tensor *t = dnn_empty(ndim, shape);
+  if (t) memcpy(dnn_data(t), data, (size_t)dnn_numel(t) * sizeof(float));
+  return t;
+}
+
+/* A borrowed buffer whose owner keeps it: nothing to free. */
+static void release_nothing(void *ctx, float *data) {
+  (void)ctx;
+  (void)data;
+}
+
+dnn_tensor *dnn_from_buffer(float *data, int ndim, const int64_t *shape,
+                            void (*release)(void *ctx, float *data), void *ctx) {
+  if (!data) {
+    dnn_argerror(1, "from_buffer", "expected a buffer, got NULL");
+    return NULL;
+  }
+  if (dnn_check_shape("from_buffer", 2, ndim, shape) != DNN_OK) return NULL;
+  dnn_storage *s = malloc(sizeof *s);
+  if (!s) {
+    dnn_error(DNN_ENOMEM, "from_buffer", "out of memory");
+    return NULL;
+  }
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) n *= shape[d];
+  s->data = data;
+  s->numel = n;
+  atomic_init(&s->refcount, 1);
+  s->release = release ? release : release_nothing;
+  s->release_ctx = ctx;
+  return tensor_over(s, ndim, shape);
+}
+
+dnn_tensor *dnn_scalar(float value) { return dnn_full(0, NULL, value); }
+
+dnn_tensor *dnn_arange(double start, double stop, double step) {
+  if (step == 0 || !isfinite(start) || !isfinite(stop) || !isfinite(step)) {
+    dnn_argerror(3, "arange", "expected a finite, non-zero step, got %g", step);
+    return NULL;
+  }
+  double count = ceil((stop - start) / step);
+  int64_t n = count > 0 ? (int64_t)count : 0;
+  dnn_tensor *t = dnn_empty(1, &n);
+  if (!t) return NULL;
+  float *p = dnn_data(t);
+  for (int64_t i = 0; i < n; i++) p[i] = (float)(start + (double)i * step);
+  return t;
+}
+
+dnn_tensor *dnn_linspace(double start, double stop, int64_t n) {
+  if (n < 0) {
+    dnn_argerror(3, "linspace", "expected a count >= 0, got %" PRId64, n);
+    return NULL;
+  }
+  dnn_tensor *t = dnn_empty(1, &n);
+  if (!t) return NULL;
+  float *p = dnn_data(t);
+  double step = n > 1 ? (stop - start) / (double)(n - 1) : 0;
+  for (int64_t i = 0; i < n; i++) p[i] = (float)(start + (double)i * step);
+  if (n > 1) p[n - 1] = (float)stop;
+  return t;
+}
+
+dnn_tensor *dnn_eye(int64_t n, int64_t m) {
+  int64_t shape[2] = {n, m};
+  dnn_tensor *t = dnn_zeros(2, shape);
+  if (!t) return NULL;
+  float *p = dnn_data(t);
+  for (int64_t i = 0; i < n && i < m; i++) p[i * m + i] = 1;
+  return t;
+}
+
+dnn_tensor *dnn_rand(int ndim, const int64_t *shape) {
+  dnn_tensor *t = dnn_empty(ndim, shape);
+  if (!t) return NULL;
+  float *p = dnn_data(t);
+  int64_t n = dnn_numel(t);
+  for (int64_t i = 0; i < n; i++) p[i] = dnn_rng_uniform();
+  return t;
+}
+
+dnn_tensor *dnn_randn(int ndim, const int64_t *shape) {
+  dnn_tensor *t = dnn_empty(ndim, shape);
+  if (!t) return NULL;
+  float *p = dnn_data(t);
+  int64_t n = dnn_numel(t);
+  for (int64_t i = 0; i < n; i++) p[i] = (float)dnn_rng_normal();
+  return t;
+}
+
+int64_t dnn_numel(const dnn_tensor *t) {
+  int64_t n = 1;
+  for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+  return n;
+}
+
+bool dnn_is_contiguous(const dnn_tensor *t) {
+  int64_t expected = 1;
+  for (int d = t->ndim - 1; d >= 0; d--) {
+    if (t->shape[d] != 1 && t->stride[d] != expected) return false;
+    expected *= t->shape[d];
+  }
+  return true;
+}
+
+bool dnn_same_shape(const dnn_tensor *a, const dnn_tensor *b) {
+  if (a->ndim != b->ndim) return false;
+  for (int d = 0; d < a->ndim; d++)
+    if (a->shape[d] != b->shape[d]) return false;
+  return true;
+}
+
+char *dnn_shape_str(const dnn_tensor *t, char *buf, size_t size) {
+  size_t used = (size_t)snprintf(buf, size, "(");
+  for (int d = 0; d < t->ndim && used < size; d++)
+    used += (size_t)snprintf(buf + used, size - used, "%s%" PRId64, d ? ", " : "", t->shape[d]);
+  if (used < size) snprintf(buf + used, size - used, ")");
+  return buf;
+}
+
+int dnn_wrap_dim(const char *fn, int argn, int dim, int ndim) {
+  int wrapped = dim < 0 ? dim + ndim : dim;
+  if (wrapped < 0 || wrapped >= ndim) {
+    dnn_argerror(argn, fn, "dim out of range for a %d-d tensor", ndim);
+    return -1;
+  }
+  return wrapped;
+}
+
+void dnn_gather_to(const dnn_tensor *t, float *out) {
+  const float *base = t->storage->data + t->offset;
+  int64_t n = dnn_numel(t);
+  if (dnn_is_contiguous(t)) {
+    memcpy(out, base, (size_t)n * sizeof(float));
+    return;
+  }
+  if (n == 0) return;
+  /* Walk the outer dims with a counter; the last dim is a tight loop. */
+  int nd = t->ndim;
+  int64_t idx[DNN_MAX_DIMS] = {0};
+  int64_t inner = t->shape[nd - 1], istride = t->stride[nd - 1];
+  int64_t rows = n / inner;
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t off = 0;
+    for (int d = 0; d < nd - 1; d++) off += idx[d] * t->stride[d];
+    const float *src = base + off;
+    if (istride == 1)
+      memcpy(out, src, (size_t)inner * sizeof(float));
+    else
+      for (int64_t i = 0; i < inner; i++) out[i] = src[i * istride];
+    out += inner;
+    for (int d = nd - 2; d >= 0; d--) {
+      if (++idx[d] < t->shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
