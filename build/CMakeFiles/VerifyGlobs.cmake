@@ -52,7 +52,14 @@ endif()
 # DNN_LUA_SOURCES at CMakeLists.txt:42 (file)
 file(GLOB_RECURSE NEW_GLOB LIST_DIRECTORIES false "/work/main/lua/*.lua")
 set(OLD_GLOB
+  "/work/main/lua/dnn/autograd.lua"
+  "/work/main/lua/dnn/data.lua"
+  "/work/main/lua/dnn/datasets.lua"
   "/work/main/lua/dnn/init.lua"
+  "/work/main/lua/dnn/losses.lua"
+  "/work/main/lua/dnn/nn.lua"
+  "/work/main/lua/dnn/optim.lua"
+  "/work/main/lua/dnn/tensor.lua"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

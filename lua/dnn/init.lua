@@ -8,4 +8,13 @@ for name, value in pairs(C) do
   dnn[name] = value
 end
 
+dnn.version = "0.1.0"
+require "dnn.tensor" -- Lua-side tensor methods (printing) on the C metatable
+dnn.autograd = require "dnn.autograd"
+dnn.nn = require "dnn.nn"
+dnn.losses = require "dnn.losses"
+dnn.optim = require "dnn.optim"
+dnn.data = require "dnn.data"
+dnn.datasets = require "dnn.datasets"
+
 return dnn

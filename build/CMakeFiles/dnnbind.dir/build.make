@@ -69,7 +69,14 @@ include CMakeFiles/dnnbind.dir/progress.make
 # Include the compile flags for this target's objects.
 include CMakeFiles/dnnbind.dir/flags.make
 
+lua_embedded.c: /work/main/lua/dnn/autograd.lua
+lua_embedded.c: /work/main/lua/dnn/data.lua
+lua_embedded.c: /work/main/lua/dnn/datasets.lua
 lua_embedded.c: /work/main/lua/dnn/init.lua
+lua_embedded.c: /work/main/lua/dnn/losses.lua
+lua_embedded.c: /work/main/lua/dnn/nn.lua
+lua_embedded.c: /work/main/lua/dnn/optim.lua
+lua_embedded.c: /work/main/lua/dnn/tensor.lua
 lua_embedded.c: /work/main/cmake/embed_lua.cmake
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --blue --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Embedding the Lua library"
 	/usr/bin/cmake -DSRC_DIR=/work/main/lua -DOUT=/work/main/build/lua_embedded.c -P /work/main/cmake/embed_lua.cmake

@@ -1,0 +1,4 @@
+-- dnn.autograd
+local M = {}
+
+return M

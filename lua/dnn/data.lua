@@ -1,0 +1,4 @@
+-- dnn.data
+local M = {}
+
+return M

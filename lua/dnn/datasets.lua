@@ -1,0 +1,4 @@
+-- dnn.datasets
+local M = {}
+
+return M

@@ -1,0 +1,4 @@
+-- dnn.losses
+local M = {}
+
+return M

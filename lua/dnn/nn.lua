@@ -1,0 +1,4 @@
+-- dnn.nn
+local M = {}
+
+return M

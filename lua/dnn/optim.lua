@@ -1,0 +1,4 @@
+-- dnn.optim
+local M = {}
+
+return M

@@ -1,0 +1,4 @@
+-- dnn.tensor
+local M = {}
+
+return M
