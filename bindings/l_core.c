@@ -154,6 +154,7 @@ int luaopen_dnn_core(lua_State *L) {
   ldnn_open_autograd(L);
   ldnn_open_nn(L);
   ldnn_open_io(L);
+  ldnn_open_runtime(L);
   return 1;
 }
 

@@ -1,0 +1,242 @@
+/* Dense (GEMM + bias + activation, fused) and softmax / log-softmax. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnn/autograd.h"
+#include "dnn/nn.h"
+#include "dnn/ops.h"
+#include "dnn/parallel.h"
+
+int dnn_activation_from_name(const char *name) {
+  static const char *names[] = {"linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax"};
+  for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
+    if (strcmp(name, names[i]) == 0) return i;
+  return -1;
+}
+
+/* ---- Dense ---- */
+
+/* y = act(z) applied in place to z, with the bias added first. */
+static void bias_activation(float *z, const float *bias, int64_t rows, int64_t cols, dnn_activation act,
+                            float alpha) {
+#pragma omp parallel for if (rows * cols > DNN_PARALLEL_GRAIN)
+  for (int64_t r = 0; r < rows; r++) {
+    float *row = z + r * cols;
+    if (bias)
+      for (int64_t c = 0; c < cols; c++) row[c] += bias[c];
+    switch (act) {
+      case DNN_ACT_RELU:
+        for (int64_t c = 0; c < cols; c++) row[c] = row[c] > 0 ? row[c] : 0;
+        break;
+      case DNN_ACT_LEAKY_RELU:
+        for (int64_t c = 0; c < cols; c++) row[c] = row[c] > 0 ? row[c] : alpha * row[c];
+        break;
+      case DNN_ACT_SIGMOID:
+        for (int64_t c = 0; c < cols; c++) row[c] = 1 / (1 + expf(-row[c]));
+        break;
+      case DNN_ACT_TANH:
+        for (int64_t c = 0; c < cols; c++) row[c] = tanhf(row[c]);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/* dz = g * act'(z), written from the output y (cheaper, and z is gone). */
+static void activation_grad(float *dz, const float *g, const float *y, int64_t n, dnn_activation act, float alpha) {
+#pragma omp parallel for if (n > DNN_PARALLEL_GRAIN)
+  for (int64_t i = 0; i < n; i++) {
+    switch (act) {
+      case DNN_ACT_RELU: dz[i] = y[i] > 0 ? g[i] : 0; break;
+      case DNN_ACT_LEAKY_RELU: dz[i] = y[i] > 0 ? g[i] : alpha * g[i]; break;
+      case DNN_ACT_SIGMOID: dz[i] = g[i] * y[i] * (1 - y[i]); break;
+      case DNN_ACT_TANH: dz[i] = g[i] * (1 - y[i] * y[i]); break;
+      default: dz[i] = g[i]; break;
+    }
+  }
+}
+
+/* Column sums of a (rows, cols) matrix into out, in a fixed order. */
+static void column_sums(const float *m, int64_t rows, int64_t cols, float *out) {
+  memset(out, 0, (size_t)cols * sizeof(float));
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < cols; c++) out[c] += m[r * cols + c];
+}
+
+/* inputs: x (contiguous), w, b; saved[0]: output y (alias). */
+static dnn_status dense_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+  dnn_tensor *x = node->inputs[0], *w = node->inputs[1], *y = node->saved[0];
+  int64_t in = w->shape[0], out = w->shape[1], rows = dnn_numel(g) / out;
+  dnn_activation act = (dnn_activation)node->iargs[0];
+  dnn_tensor *dz = g;
+  if (act != DNN_ACT_LINEAR) {
+    dz = dnn_empty_like(g);
+    if (!dz) return DNN_ENOMEM;
+    activation_grad(dnn_data(dz), dnn_data(g), dnn_data(y), dnn_numel(g), act, (float)node->fargs[0]);
+  }
+  dnn_status st = DNN_OK;
+  if (dnn_node_needs_grad(node, 0) && (gin[0] = dnn_empty_like(x)) != NULL) /* dx = dz W^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)in, (int)out, 1, dnn_data(dz), (int)out,
+                dnn_data(w), (int)out, 0, dnn_data(gin[0]), (int)in);
+  if (dnn_node_needs_grad(node, 1) && (gin[1] = dnn_empty_like(w)) != NULL) /* dW = x^T dz */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)in, (int)out, (int)rows, 1, dnn_data(x), (int)in,
+                dnn_data(dz), (int)out, 0, dnn_data(gin[1]), (int)out);
+  if (node->n_inputs > 2 && dnn_node_needs_grad(node, 2) && (gin[2] = dnn_empty(1, &out)) != NULL) /* db */
+    column_sums(dnn_data(dz), rows, out, dnn_data(gin[2]));
+  for (int i = 0; i < node->n_inputs; i++)
+    if (dnn_node_needs_grad(node, i) && !gin[i]) st = DNN_ENOMEM;
+  if (dz != g) dnn_tensor_release(dz);
+  return st;
+}
+
+static dnn_status check_dense_args(const dnn_tensor *x, const dnn_tensor *w, const dnn_tensor *b) {
+  char a[96], c[96];
+  if (w->ndim != 2) return dnn_argerror(2, "dense", "expected a 2-d kernel (in, out), got %s", dnn_shape_str(w, a, sizeof a));
+  if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[0])
+    return dnn_argerror(1, "dense", "expected input of shape (..., %lld) to match kernel %s, got %s",
+                        (long long)w->shape[0], dnn_shape_str(w, c, sizeof c), dnn_shape_str(x, a, sizeof a));
+  if (b && (b->ndim != 1 || b->shape[0] != w->shape[1]))
+    return dnn_argerror(3, "dense", "expected a bias of shape (%lld), got %s", (long long)w->shape[1],
+                        dnn_shape_str(b, a, sizeof a));
+  return DNN_OK;
+}
+
+dnn_tensor *dnn_dense(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, dnn_activation act, float alpha) {
+  if (check_dense_args(x, w, b) != DNN_OK) return NULL;
+  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) { /* own ops, so cross-entropies can fuse with them */
+    dnn_tensor *z = dnn_dense(x, w, b, DNN_ACT_LINEAR, 0);
+    if (!z) return NULL;
+    dnn_tensor *y = act == DNN_ACT_SOFTMAX ? dnn_softmax(z, -1) : dnn_sigmoid(z);
+    dnn_tensor_release(z);
+    return y;
+  }
+  dnn_tensor *xc = dnn_contiguous(x), *wc = dnn_contiguous(w), *bc = b ? dnn_contiguous(b) : NULL;
+  int64_t shape[DNN_MAX_DIMS];
+  memcpy(shape, x->shape, sizeof shape);
+  shape[x->ndim - 1] = w->shape[1];
+  dnn_tensor *y = xc && wc && (bc || !b) ? dnn_empty(x->ndim, shape) : NULL;
+  if (y) {
+    int64_t in = w->shape[0], out = w->shape[1], rows = dnn_numel(x) / (in ? in : 1);
+    if (in == 0) rows = dnn_numel(y) / (out ? out : 1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)out, (int)in, 1, dnn_data(xc), (int)in,
+                dnn_data(wc), (int)out, 0, dnn_data(y), (int)out);
+    bias_activation(dnn_data(y), bc ? dnn_data(bc) : NULL, rows, out, act, alpha);
+    dnn_tensor *inputs[3] = {xc, wc, bc};
+    dnn_node *node = dnn_record(y, "dense", dense_backward, b ? 3 : 2, inputs);
+    if (node) {
+      node->iargs[0] = act;
+      node->fargs[0] = alpha;
+      node->saved[0] = dnn_alias(y);
+    }
+  }
+  dnn_tensor_release(xc);
+  dnn_tensor_release(wc);
+  dnn_tensor_release(bc);
+  return y;
+}
+
+/* ---- softmax and log-softmax over one dim ----
+ * A contiguous tensor seen as (outer, n, inner): element (o, i, k) sits at
+ * (o * n + i) * inner + k, so dim is walked with stride inner. */
+
+typedef struct {
+  int64_t outer, n, inner;
+} dim_split;
+
+static dim_split split_at(const dnn_tensor *t, int dim) {
+  dim_split s = {1, t->ndim ? t->shape[dim] : 1, 1};
+  for (int d = 0; d < dim; d++) s.outer *= t->shape[d];
+  for (int d = dim + 1; d < t->ndim; d++) s.inner *= t->shape[d];
+  return s;
+}
+
+/* y = x - max - log(sum(exp(x - max))) (log) or exp(x - max) / sum (not log). */
+static void softmax_rows(const float *x, float *y, dim_split s, bool log) {
+#pragma omp parallel for if (s.outer * s.n * s.inner > DNN_PARALLEL_GRAIN)
+  for (int64_t o = 0; o < s.outer; o++) {
+    for (int64_t k = 0; k < s.inner; k++) {
+      const float *xr = x + o * s.n * s.inner + k;
+      float *yr = y + o * s.n * s.inner + k;
+      float mx = -INFINITY;
+      for (int64_t i = 0; i < s.n; i++) mx = fmaxf(mx, xr[i * s.inner]);
+      float sum = 0;
+      for (int64_t i = 0; i < s.n; i++) {
+        float e = expf(xr[i * s.inner] - mx);
+        yr[i * s.inner] = log ? xr[i * s.inner] - mx : e;
+        sum += e;
+      }
+      if (log) {
+        float lse = logf(sum);
+        for (int64_t i = 0; i < s.n; i++) yr[i * s.inner] -= lse;
+      } else {
+        float inv = 1 / sum;
+        for (int64_t i = 0; i < s.n; i++) yr[i * s.inner] *= inv;
+      }
+    }
+  }
+}
+
+/* softmax: dx = y * (g - sum(g * y)); log-softmax: dx = g - exp(y) * sum(g). */
+static dnn_status softmax_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+  const dnn_tensor *y = node->saved[0];
+  bool log = node->iargs[1];
+  dim_split s = split_at(y, (int)node->iargs[0]);
+  dnn_tensor *dx = dnn_empty_like(y);
+  if (!dx) return DNN_ENOMEM;
+  const float *gp = dnn_data(g), *yp = dnn_data(y);
+  float *dp = dnn_data(dx);
+  for (int64_t o = 0; o < s.outer; o++) {
+    for (int64_t k = 0; k < s.inner; k++) {
+      int64_t base = o * s.n * s.inner + k;
+      float dot = 0;
+      for (int64_t i = 0; i < s.n; i++) {
+        int64_t j = base + i * s.inner;
+        dot += log ? gp[j] : gp[j] * yp[j];
+      }
+      for (int64_t i = 0; i < s.n; i++) {
+        int64_t j = base + i * s.inner;
+        dp[j] = log ? gp[j] - expf(yp[j]) * dot : yp[j] * (gp[j] - dot);
+      }
+    }
+  }
+  gin[0] = dx;
+  return DNN_OK;
+}
+
+static dnn_tensor *softmax_op(dnn_tensor *x, int dim, bool log) {
+  const char *op = log ? "log_softmax" : "softmax";
+  int d = x->ndim ? dnn_wrap_dim(op, 2, dim, x->ndim) : 0;
+  if (d < 0) return NULL;
+  dnn_tensor *xc = dnn_contiguous(x);
+  dnn_tensor *y = xc ? dnn_empty_like(x) : NULL;
+  if (y) {
+    softmax_rows(dnn_data(xc), dnn_data(y), split_at(x, d), log);
+    dnn_node *node = dnn_record(y, op, softmax_backward, 1, &xc);
+    if (node) {
+      node->iargs[0] = d;
+      node->iargs[1] = log;
+      node->saved[0] = dnn_alias(y);
+    }
+    if (!log && d == x->ndim - 1) { /* remembered for the fused cross-entropy */
+      y->logits = dnn_tensor_retain(x);
+      y->logits_act = DNN_ACT_SOFTMAX;
+    }
+  }
+  dnn_tensor_release(xc);
+  return y;
+}
+
+dnn_tensor *dnn_softmax(dnn_tensor *x, int dim) { return softmax_op(x, dim, false); }
+dnn_tensor *dnn_log_softmax(dnn_tensor *x, int dim) { return softmax_op(x, dim, true); }
+
+dnn_tensor *dnn_sigmoid(dnn_tensor *x) {
+  dnn_tensor *y = dnn_unary(DNN_UNARY_SIGMOID, x, 0);
+  if (y) {
+    y->logits = dnn_tensor_retain(x);
+    y->logits_act = DNN_ACT_SIGMOID;
+  }
+  return y;
+}

@@ -1,0 +1,81 @@
+-- Trains a 784-512-512-10 ReLU MLP with Adam on Fashion-MNIST and prints the
+-- test accuracy. Usage: dnnlua examples/train_mlp.lua [--epochs N]
+--   [--batch-size N] [--lr X] [--limit N] [--data DIR] [--seed N]
+local dnn = require "dnn"
+local nn = dnn.nn
+
+local function parse_args(argv)
+  local opts = {epochs = 5, batch_size = 128, lr = 1e-3, seed = 42}
+  local numeric = {["--epochs"] = "epochs", ["--batch-size"] = "batch_size", ["--lr"] = "lr",
+                   ["--limit"] = "limit", ["--seed"] = "seed"}
+  local i = 1
+  while i <= #argv do
+    local flag, value = argv[i], argv[i + 1]
+    if numeric[flag] and tonumber(value) then
+      opts[numeric[flag]] = tonumber(value)
+    elseif flag == "--data" and value then
+      opts.data = value
+    else
+      io.stderr:write("usage: train_mlp.lua [--epochs N] [--batch-size N] [--lr X] [--limit N] [--data DIR] [--seed N]\n")
+      os.exit(2)
+    end
+    i = i + 2
+  end
+  return opts
+end
+
+local opts = parse_args(arg or {})
+dnn.manual_seed(opts.seed)
+
+local train, test = dnn.datasets.fashion_mnist(opts.data)
+local x_train, y_train = train.x:reshape(-1, 784), train.y
+if opts.limit then
+  x_train, y_train = x_train:narrow(1, 1, opts.limit), y_train:narrow(1, 1, opts.limit)
+end
+local x_test, y_test = test.x:reshape(-1, 784), test.y
+local n = x_train.shape[1]
+
+local model = nn.Sequential{
+  nn.Dense(512, {input_shape = {784}, activation = "relu"}),
+  nn.Dense(512, {activation = "relu"}),
+  nn.Dense(10, {activation = "softmax"}),
+}
+local loss_fn = dnn.losses.sparse_categorical_crossentropy
+local opt = dnn.optim.Adam{learning_rate = opts.lr, params = model:parameters()}
+
+-- Accuracy of the model on (x, y), in batches, without recording a graph.
+local function evaluate(x, y)
+  return dnn.no_grad(function()
+    local correct = 0
+    for start = 1, x.shape[1], 1000 do
+      local len = math.min(1000, x.shape[1] - start + 1)
+      local pred = model(x:narrow(1, start, len))
+      correct = correct + pred:argmax(-1):eq(y:narrow(1, start, len)):sum():item()
+    end
+    return correct / x.shape[1]
+  end)
+end
+
+print(string.format("training a 784-512-512-10 MLP on %d Fashion-MNIST images, %d threads", n,
+  dnn.get_num_threads()))
+for epoch = 1, opts.epochs do
+  local started = dnn.wall_time()
+  local order = dnn.randperm(n)
+  local total_loss, correct, batches = 0, 0, 0
+  for start = 1, n, opts.batch_size do
+    local idx = order:narrow(1, start, math.min(opts.batch_size, n - start + 1))
+    local xb, yb = x_train:index_select(1, idx), y_train:index_select(1, idx)
+    local pred = model(xb)
+    local loss = loss_fn(yb, pred)
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+    total_loss = total_loss + loss:item()
+    correct = correct + pred:argmax(-1):eq(yb):sum():item()
+    batches = batches + 1
+  end
+  local elapsed = dnn.wall_time() - started
+  print(string.format("epoch %d/%d  loss %.4f  accuracy %.4f  time %.1fs", epoch, opts.epochs,
+    total_loss / batches, correct / n, elapsed))
+end
+print(string.format("test accuracy %.4f", evaluate(x_test, y_test)))
