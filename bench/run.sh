@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs the MLP benchmark in dnnlua and in PyTorch (Debian's python3-torch)
+# at the same thread count and prints both with their ratio; then startup time.
+# Usage: bench/run.sh [STEPS] [THREADS]   (build first: scripts/setup.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+steps=${1:-300}
+threads=${2:-$(nproc)}
+dnnlua=${DNNLUA:-build/dnnlua}
+py=/usr/bin/python3 # Debian's, where python3-torch lives
+
+value() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
+
+echo "== dnnlua, $threads threads"
+ours=$("$dnnlua" bench/mlp.lua "$steps" "$threads")
+echo "$ours"
+
+torch_best=""
+if "$py" -c 'import torch' 2>/dev/null; then
+  # PyTorch at its best setting here: 1 torch thread + $threads OpenBLAS
+  # threads, or $threads of each (which oversubscribes); keep the faster.
+  for torch_threads in 1 "$threads"; do
+    echo "== PyTorch $("$py" -c 'import torch; print(torch.__version__)'), torch threads $torch_threads, OpenBLAS threads $threads"
+    out=$(OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$torch_threads "$py" bench/mlp_torch.py "$steps" "$torch_threads")
+    echo "$out"
+    if [ -z "$torch_best" ] || awk -v a="$(value mlp_train_samples_per_s "$out")" \
+      -v b="$(value mlp_train_samples_per_s "$torch_best")" 'BEGIN { exit !(a > b) }'; then
+      torch_best=$out
+    fi
+  done
+  echo "== ratios (dnnlua / best PyTorch; above 1 means dnnlua is faster, for times below 1 means faster)"
+  awk -v a="$(value mlp_train_samples_per_s "$ours")" -v b="$(value mlp_train_samples_per_s "$torch_best")" \
+    'BEGIN { printf "mlp training speed ratio: %.2fx (samples/s %.0f vs %.0f)\n", a / b, a, b }'
+  for k in tiny_add_us tiny_add_grad_us peak_rss_mb; do
+    awk -v k="$k" -v a="$(value "$k" "$ours")" -v b="$(value "$k" "$torch_best")" \
+      'BEGIN { printf "%s: %.3f vs %.3f (ratio %.2f)\n", k, a, b, a / b }'
+  done
+else
+  echo "PyTorch not installed (apt-get install python3-torch): no comparison"
+fi
+
+# startup: mean of 20 runs
+startup_ms() {
+  local start end
+  start=$(date +%s%N)
+  for _ in $(seq 20); do "$@" >/dev/null; done
+  end=$(date +%s%N)
+  echo $(((end - start) / 20 / 1000000))
+}
+ours_ms=$(startup_ms "$dnnlua" -e '')
+echo "startup dnnlua -e '': ${ours_ms} ms"
+if "$py" -c 'import torch' 2>/dev/null; then
+  torch_ms=$(startup_ms "$py" -c 'import torch')
+  echo "startup python3 -c 'import torch': ${torch_ms} ms"
+fi
