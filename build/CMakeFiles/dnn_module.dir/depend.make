@@ -1,2 +1,0 @@
-# Empty dependencies file for dnn_module.
-# This may be replaced when dependencies are built.
