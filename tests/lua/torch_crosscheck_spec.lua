@@ -1,0 +1,94 @@
+-- Forward values and gradients of small Dense networks against PyTorch
+-- (Debian's python3-torch), skipped with a message where it is absent.
+local dnn = dnn or require "dnn"
+local C = require("dnn.core")._nn
+
+local python = "/usr/bin/python3"
+local source_dir = os.getenv("DNN_SOURCE_DIR") or "../.."
+
+local function have_torch()
+  return os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
+end
+
+local function write_tensors(path, tensors)
+  local f = assert(io.open(path, "w"))
+  for name, t in pairs(tensors) do
+    local values = t:reshape(-1):totable()
+    local parts = {}
+    for i, v in ipairs(values) do parts[i] = string.format("%.9g", v) end
+    f:write(name, " ", table.concat(t.shape, ","), ": ", table.concat(parts, " "), "\n")
+  end
+  f:close()
+end
+
+local function run_reference(path)
+  local p = assert(io.popen(string.format("%s %s/tests/torch/dense_nets.py %s", python, source_dir, path)))
+  local out = {}
+  for line in p:lines() do
+    local name, rest = line:match("^(%S+)%s*(.*)$")
+    local values = {}
+    for v in rest:gmatch("%S+") do values[#values + 1] = tonumber(v) end
+    out[name] = values
+  end
+  assert(p:close(), "the PyTorch reference script failed")
+  return out
+end
+
+local function assert_close(t, expected, tol, what)
+  local got = t:reshape(-1):totable()
+  assert.are.equal(#expected, #got, what .. ": element count")
+  for i = 1, #got do
+    local diff = math.abs(got[i] - expected[i])
+    assert(diff <= tol * (1 + math.abs(expected[i])),
+      string.format("%s[%d]: dnnlua %.7g, PyTorch %.7g", what, i, got[i], expected[i]))
+  end
+end
+
+describe("Dense networks against PyTorch", function()
+  if not have_torch() then
+    pending("PyTorch (python3-torch) is not installed: cross-check skipped")
+    return
+  end
+
+  it("agree on forward values, losses and gradients", function()
+    dnn.manual_seed(7)
+    local x = dnn.randn(8, 5, {requires_grad = true})
+    local y = dnn.tensor{1, 4, 2, 3, 4, 1, 2, 3}
+    local target = dnn.rand(8, 1)
+    local w1 = dnn.randn(5, 7) * 0.5
+    local b1 = dnn.randn(7) * 0.1
+    local w2 = dnn.randn(7, 4) * 0.5
+    local b2 = dnn.randn(4) * 0.1
+    local w3 = dnn.randn(7, 1) * 0.5
+    local path = os.tmpname()
+    write_tensors(path, {x = x:detach(), y = y, t = target, w1 = w1, b1 = b1, w2 = w2, b2 = b2, w3 = w3})
+    local ref = run_reference(path)
+    os.remove(path)
+
+    for _, p in ipairs{w1, b1, w2, b2, w3} do p.requires_grad = true end
+    local hidden = C.dense(x, w1, b1, "relu")
+    local probs = C.dense(hidden, w2, b2, "softmax")
+    local loss = dnn.losses.sparse_categorical_crossentropy(y, probs)
+    loss:backward()
+    assert_close(probs, ref.probs, 1e-5, "probs")
+    assert_close(loss, ref.loss, 1e-5, "loss")
+    assert_close(w1.grad, ref.grad_w1, 1e-4, "grad w1")
+    assert_close(b1.grad, ref.grad_b1, 1e-4, "grad b1")
+    assert_close(w2.grad, ref.grad_w2, 1e-4, "grad w2")
+    assert_close(b2.grad, ref.grad_b2, 1e-4, "grad b2")
+    assert_close(x.grad, ref.grad_x, 1e-4, "grad x")
+
+    local h = C.dense(x:detach(), w1:detach(), nil, "tanh")
+    local bce = dnn.losses.binary_crossentropy(target, C.dense(h, w3, nil, "sigmoid"))
+    bce:backward()
+    assert_close(bce, ref.bce, 1e-5, "binary cross-entropy")
+    assert_close(w3.grad, ref.grad_w3, 1e-4, "grad w3 (bce)")
+
+    w3.grad:zero()
+    local lin = C.dense(x:detach(), w1:detach(), nil, "linear")
+    local mse = dnn.losses.mse(target, C.dense(lin, w3, nil, "linear"))
+    mse:backward()
+    assert_close(mse, ref.mse, 1e-5, "mse")
+    assert_close(w3.grad, ref.grad_w4, 1e-4, "grad w (mse)")
+  end)
+end)
