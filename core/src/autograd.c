@@ -160,6 +160,14 @@ static bool list_push(node_list *l, dnn_node *node) {
   return true;
 }
 
+/* Adds node to the engine's list, which holds a reference to it: freeing one
+ * node's inputs may drop the last tensor owning another node of the list. */
+static bool hold(node_list *all, dnn_node *node) {
+  if (!list_push(all, node)) return false;
+  node->refcount++;
+  return true;
+}
+
 /* Every node reachable from root, each once, with pending = its number of
  * consumers among them. */
 static dnn_status collect(dnn_node *root, node_list *all) {
@@ -169,7 +177,7 @@ static dnn_status collect(dnn_node *root, node_list *all) {
   dnn_status st = DNN_OK;
   root->pending = 0;
   root->mark = mark;
-  if (!list_push(all, root) || !list_push(&stack, root)) st = dnn_error(DNN_ENOMEM, "backward", "out of memory");
+  if (!hold(all, root) || !list_push(&stack, root)) st = dnn_error(DNN_ENOMEM, "backward", "out of memory");
   while (st == DNN_OK && stack.n > 0) {
     dnn_node *node = stack.items[--stack.n];
     if (node->released) {
@@ -185,7 +193,7 @@ static dnn_status collect(dnn_node *root, node_list *all) {
       if (child->mark != mark) {
         child->mark = mark;
         child->pending = 0;
-        if (!list_push(all, child) || !list_push(&stack, child)) {
+        if (!hold(all, child) || !list_push(&stack, child)) {
           st = dnn_error(DNN_ENOMEM, "backward", "out of memory");
           break;
         }
@@ -199,6 +207,7 @@ static dnn_status collect(dnn_node *root, node_list *all) {
 
 static void free_graph(node_list *all) {
   for (size_t i = 0; i < all->n; i++) node_free_graph(all->items[i]);
+  for (size_t i = 0; i < all->n; i++) dnn_node_release(all->items[i]);
   free(all->items);
 }
 
