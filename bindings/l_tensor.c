@@ -290,6 +290,7 @@ static dnn_tensor **check_tensor_list(lua_State *L, int arg, int *n) {
 
 static int l_cat(lua_State *L) {
   int n;
+  lua_settop(L, 2); /* the list buffer goes above the arguments */
   dnn_tensor **ts = check_tensor_list(L, 1, &n);
   int dim = lua_isnoneornil(L, 2) ? 0 : ldnn_check_dim(L, 2, ts[0]->ndim);
   ldnn_push_tensor(L, dnn_cat(n, ts, dim));
@@ -298,6 +299,7 @@ static int l_cat(lua_State *L) {
 
 static int l_stack(lua_State *L) {
   int n;
+  lua_settop(L, 2); /* the list buffer goes above the arguments */
   dnn_tensor **ts = check_tensor_list(L, 1, &n);
   int dim = lua_isnoneornil(L, 2) ? 0 : ldnn_check_dim_inclusive(L, 2, ts[0]->ndim);
   ldnn_push_tensor(L, dnn_stack(n, ts, dim));
@@ -407,14 +409,14 @@ static int l_maximum(lua_State *L) {
   dnn_tensor *a = ldnn_check_tensor(L, 1);
   if (!ldnn_to_tensor(L, 2) && lua_type(L, 2) != LUA_TNUMBER) type_error(L, 2, "tensor or number");
   dnn_tensor *b = ldnn_check_tensor_or_number(L, 2);
-  ldnn_push_tensor(L, lua_toboolean(L, lua_upvalueindex(1)) ? dnn_maximum(a, b) : dnn_minimum(a, b));
+  ldnn_push_tensor(L, lua_tointeger(L, lua_upvalueindex(1)) ? dnn_maximum(a, b) : dnn_minimum(a, b));
   return 1;
 }
 
 static int l_softmax(lua_State *L) {
   dnn_tensor *t = ldnn_check_tensor(L, 1);
   int dim = lua_isnoneornil(L, 2) ? (t->ndim > 0 ? t->ndim - 1 : 0) : ldnn_check_dim(L, 2, t->ndim);
-  ldnn_push_tensor(L, lua_toboolean(L, lua_upvalueindex(1)) ? dnn_log_softmax(t, dim) : dnn_softmax(t, dim));
+  ldnn_push_tensor(L, lua_tointeger(L, lua_upvalueindex(1)) ? dnn_log_softmax(t, dim) : dnn_softmax(t, dim));
   return 1;
 }
 
@@ -486,6 +488,7 @@ static int l_gather(lua_State *L) {
 static int view_shape(lua_State *L, int arg, int64_t *shape) {
   int next;
   int ndim = ldnn_check_shape(L, arg, shape, &next);
+  if (ndim == 0 && lua_type(L, arg) == LUA_TTABLE) next = arg + 1; /* {}: the 0-d shape */
   if (next <= lua_gettop(L)) type_error(L, next, "integer size");
   return ndim;
 }
@@ -615,12 +618,32 @@ static int l_numel(lua_State *L) {
   return 1;
 }
 
+#define LDNN_SHAPE_MT "dnn.Shape"
+
+/* A fresh Lua array of the sizes; its metatable only makes it print as
+ * {3,2} (print(t.shape) as API.md shows). */
 static void push_shape(lua_State *L, const dnn_tensor *t) {
   lua_createtable(L, t->ndim, 0);
   for (int d = 0; d < t->ndim; d++) {
     lua_pushinteger(L, t->shape[d]);
     lua_rawseti(L, -2, d + 1);
   }
+  luaL_setmetatable(L, LDNN_SHAPE_MT);
+}
+
+static int shape_tostring(lua_State *L) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, '{');
+  lua_Integer n = luaL_len(L, 1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (i > 1) luaL_addchar(&b, ',');
+    lua_geti(L, 1, i);
+    luaL_addvalue(&b);
+  }
+  luaL_addchar(&b, '}');
+  luaL_pushresult(&b);
+  return 1;
 }
 
 /* size() is the shape; size(dim) one size. */
@@ -993,5 +1016,8 @@ void ldnn_open_tensor(lua_State *L) {
     arith_op op;
   } ariths[] = {{"__add", AR_ADD}, {"__sub", AR_SUB}, {"__mul", AR_MUL}, {"__div", AR_DIV}, {"__pow", AR_POW}};
   for (size_t i = 0; i < sizeof ariths / sizeof *ariths; i++) set_closure(L, ariths[i].name, l_arith, ariths[i].op);
+  luaL_newmetatable(L, LDNN_SHAPE_MT);
+  lua_pushcfunction(L, shape_tostring);
+  lua_setfield(L, -2, "__tostring");
   lua_settop(L, lib);
 }

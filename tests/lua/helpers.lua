@@ -1,0 +1,106 @@
+-- Shared helpers of the Lua specs: approximate comparison of tensors with
+-- nested Lua tables, error capture, and process memory.
+local dnn = dnn or require "dnn"
+
+local H = {}
+
+local function describe_value(v)
+  if dnn.is_tensor(v) then return tostring(v) end
+  if type(v) ~= "table" then return tostring(v) end
+  local parts = {}
+  for i = 1, #v do parts[i] = describe_value(v[i]) end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+H.describe = describe_value
+
+-- Whether actual (tensor, number or nested table) matches expected within
+-- tol (absolute + relative); on a mismatch also returns where.
+local function close(actual, expected, tol, path)
+  if dnn.is_tensor(actual) then actual = actual:totable() end
+  if dnn.is_tensor(expected) then expected = expected:totable() end
+  if type(expected) == "number" then
+    if type(actual) ~= "number" then return false, path .. ": expected a number, got " .. type(actual) end
+    if expected ~= expected then
+      return actual ~= actual, path .. ": expected nan, got " .. tostring(actual)
+    end
+    if expected == math.huge or expected == -math.huge then
+      return actual == expected, path .. ": expected " .. tostring(expected) .. ", got " .. tostring(actual)
+    end
+    local ok = math.abs(actual - expected) <= tol * (1 + math.abs(expected))
+    return ok, path .. ": expected " .. tostring(expected) .. ", got " .. tostring(actual)
+  end
+  if type(actual) ~= "table" then return false, path .. ": expected a table, got " .. type(actual) end
+  if #actual ~= #expected then
+    return false, path .. ": expected " .. #expected .. " elements, got " .. #actual
+  end
+  for i = 1, #expected do
+    local ok, msg = close(actual[i], expected[i], tol, path .. "[" .. i .. "]")
+    if not ok then return false, msg end
+  end
+  return true
+end
+
+function H.close(actual, expected, tol)
+  return close(actual, expected, tol or 1e-5, "value")
+end
+
+-- Raises (so busted reports it) unless actual matches expected within tol.
+function H.assert_close(actual, expected, tol)
+  local ok, msg = H.close(actual, expected, tol)
+  if not ok then
+    error(msg .. "\n  actual:   " .. describe_value(actual) .. "\n  expected: " .. describe_value(expected), 2)
+  end
+  return true
+end
+
+-- Asserts a shape (a tensor's, as a Lua array).
+function H.assert_shape(t, shape)
+  local got = t.shape
+  local ok = #got == #shape
+  for i = 1, #shape do ok = ok and got[i] == shape[i] end
+  if not ok then
+    error("shape: expected {" .. table.concat(shape, ",") .. "}, got {" .. table.concat(got, ",") .. "}", 2)
+  end
+end
+
+-- The message of the error fn(...) raises; fails when it does not raise.
+function H.error_of(fn, ...)
+  local ok, err = pcall(fn, ...)
+  if ok then error("expected an error, got none", 2) end
+  return tostring(err)
+end
+
+-- Asserts that fn(...) raises and its message contains every plain string
+-- in `needles`.
+function H.assert_error(needles, fn, ...)
+  local ok, err = pcall(fn, ...)
+  if ok then error("expected an error containing '" .. table.concat(needles, "', '") .. "', got none", 2) end
+  err = tostring(err)
+  for _, needle in ipairs(needles) do
+    if not err:find(needle, 1, true) then
+      error("expected the error to contain '" .. needle .. "', got: " .. err, 2)
+    end
+  end
+  return err
+end
+
+-- Resident memory of this process in KB (Linux), or nil.
+function H.rss_kb()
+  local f = io.open("/proc/self/status")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return tonumber(text:match("VmRSS:%s*(%d+)"))
+end
+
+-- Whether this process runs under AddressSanitizer (it keeps freed memory
+-- in a quarantine, so RSS bounds must allow for it).
+function H.sanitized()
+  local f = io.open("/proc/self/maps")
+  if not f then return false end
+  local text = f:read("a")
+  f:close()
+  return text:find("libasan", 1, true) ~= nil
+end
+
+return H
