@@ -93,20 +93,23 @@ dnn_status dnn_check_shape(const char *fn, int argn, int ndim, const int64_t *sh
   return DNN_OK;
 }
 
-dnn_tensor *dnn_empty(int ndim, const int64_t *shape) {
-  if (dnn_check_shape("empty", 1, ndim, shape) != DNN_OK) return NULL;
+/* dnn_empty for the creator fn, which errors name. */
+static dnn_tensor *empty_for(const char *fn, int ndim, const int64_t *shape) {
+  if (dnn_check_shape(fn, 1, ndim, shape) != DNN_OK) return NULL;
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) n *= shape[d];
   dnn_storage *s = storage_new(n);
   if (!s) {
-    dnn_error(DNN_ENOMEM, "tensor", "out of memory allocating %" PRId64 " floats", n);
+    dnn_error(DNN_ENOMEM, fn, "out of memory allocating %" PRId64 " floats", n);
     return NULL;
   }
   return tensor_over(s, ndim, shape);
 }
 
-dnn_tensor *dnn_full(int ndim, const int64_t *shape, float value) {
-  dnn_tensor *t = dnn_empty(ndim, shape);
+dnn_tensor *dnn_empty(int ndim, const int64_t *shape) { return empty_for("empty", ndim, shape); }
+
+static dnn_tensor *full_for(const char *fn, int ndim, const int64_t *shape, float value) {
+  dnn_tensor *t = empty_for(fn, ndim, shape);
   if (!t) return NULL;
   float *p = dnn_data(t);
   int64_t n = dnn_numel(t);
@@ -114,11 +117,8 @@ dnn_tensor *dnn_full(int ndim, const int64_t *shape, float value) {
   return t;
 }
 
-dnn_tensor *dnn_zeros(int ndim, const int64_t *shape) {
-  dnn_tensor *t = dnn_empty(ndim, shape);
-  if (t) memset(dnn_data(t), 0, (size_t)dnn_numel(t) * sizeof(float));
-  return t;
-}
+dnn_tensor *dnn_full(int ndim, const int64_t *shape, float value) { return full_for("full", ndim, shape, value); }
+dnn_tensor *dnn_zeros(int ndim, const int64_t *shape) { return full_for("zeros", ndim, shape, 0); }
 
 dnn_tensor *dnn_empty_like(const dnn_tensor *t) { return dnn_empty(t->ndim, t->shape); }
 dnn_tensor *dnn_zeros_like(const dnn_tensor *t) { return dnn_zeros(t->ndim, t->shape); }
@@ -165,8 +165,10 @@ dnn_tensor *dnn_arange(double start, double stop, double step) {
     return NULL;
   }
   double count = ceil((stop - start) / step);
+  if (count > (double)((int64_t)1 << 40)) /* before the cast, which would overflow */
+    return dnn_argerror(2, "arange", "expected at most 2^40 elements, got %g", count), NULL;
   int64_t n = count > 0 ? (int64_t)count : 0;
-  dnn_tensor *t = dnn_empty(1, &n);
+  dnn_tensor *t = empty_for("arange", 1, &n);
   if (!t) return NULL;
   float *p = dnn_data(t);
   for (int64_t i = 0; i < n; i++) p[i] = (float)(start + (double)i * step);
@@ -178,7 +180,7 @@ dnn_tensor *dnn_linspace(double start, double stop, int64_t n) {
     dnn_argerror(3, "linspace", "expected a count >= 0, got %" PRId64, n);
     return NULL;
   }
-  dnn_tensor *t = dnn_empty(1, &n);
+  dnn_tensor *t = empty_for("linspace", 1, &n);
   if (!t) return NULL;
   float *p = dnn_data(t);
   double step = n > 1 ? (stop - start) / (double)(n - 1) : 0;
@@ -189,7 +191,7 @@ dnn_tensor *dnn_linspace(double start, double stop, int64_t n) {
 
 dnn_tensor *dnn_eye(int64_t n, int64_t m) {
   int64_t shape[2] = {n, m};
-  dnn_tensor *t = dnn_zeros(2, shape);
+  dnn_tensor *t = full_for("eye", 2, shape, 0);
   if (!t) return NULL;
   float *p = dnn_data(t);
   for (int64_t i = 0; i < n && i < m; i++) p[i * m + i] = 1;
@@ -197,7 +199,7 @@ dnn_tensor *dnn_eye(int64_t n, int64_t m) {
 }
 
 dnn_tensor *dnn_rand(int ndim, const int64_t *shape) {
-  dnn_tensor *t = dnn_empty(ndim, shape);
+  dnn_tensor *t = empty_for("rand", ndim, shape);
   if (!t) return NULL;
   float *p = dnn_data(t);
   int64_t n = dnn_numel(t);
@@ -206,7 +208,7 @@ dnn_tensor *dnn_rand(int ndim, const int64_t *shape) {
 }
 
 dnn_tensor *dnn_randn(int ndim, const int64_t *shape) {
-  dnn_tensor *t = dnn_empty(ndim, shape);
+  dnn_tensor *t = empty_for("randn", ndim, shape);
   if (!t) return NULL;
   float *p = dnn_data(t);
   int64_t n = dnn_numel(t);
