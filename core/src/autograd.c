@@ -61,10 +61,45 @@ static void node_free_graph(dnn_node *node) {
   node->released = true;
 }
 
+/* Nodes whose last reference went while another node was being freed. Freeing
+ * a node releases its inputs, which may free their nodes in turn: done by
+ * recursion, a long unfreed graph (a loss summed over many steps with grad on)
+ * would overflow the C stack, so the inner frees queue here instead. */
+static _Thread_local struct {
+  dnn_node **items;
+  size_t n, cap;
+  bool active;
+} dead;
+
+static bool defer_free(dnn_node *node) {
+  if (dead.n == dead.cap) {
+    size_t cap = dead.cap ? dead.cap * 2 : 64;
+    dnn_node **items = realloc(dead.items, cap * sizeof *items);
+    if (!items) return false; /* then free it right away, recursing */
+    dead.items = items;
+    dead.cap = cap;
+  }
+  dead.items[dead.n++] = node;
+  return true;
+}
+
 void dnn_node_release(dnn_node *node) {
   if (!node || --node->refcount > 0) return;
+  if (dead.active && defer_free(node)) return;
+  bool outermost = !dead.active;
+  dead.active = true;
   node_free_graph(node);
   free(node);
+  if (!outermost) return;
+  while (dead.n > 0) {
+    dnn_node *next = dead.items[--dead.n];
+    node_free_graph(next);
+    free(next);
+  }
+  free(dead.items);
+  dead.items = NULL;
+  dead.cap = 0;
+  dead.active = false;
 }
 
 dnn_status dnn_set_requires_grad(dnn_tensor *t, bool on) {
@@ -285,8 +320,22 @@ dnn_status dnn_backward(dnn_tensor *root, dnn_tensor *grad) {
 
 /* ---- reducing a broadcast gradient ---- */
 
+/* Whether g's shape broadcasts from shape (right-aligned, sizes equal or 1). */
+static bool broadcasts_from(const dnn_tensor *g, int ndim, const int64_t *shape) {
+  if (ndim > g->ndim) return false;
+  for (int d = 0; d < ndim; d++)
+    if (shape[d] != 1 && shape[d] != g->shape[d + g->ndim - ndim]) return false;
+  return true;
+}
+
 dnn_tensor *dnn_sum_to_shape(dnn_tensor *g, int ndim, const int64_t *shape) {
   if (g->ndim == ndim && memcmp(g->shape, shape, (size_t)ndim * sizeof *shape) == 0) return dnn_tensor_retain(g);
+  if (!broadcasts_from(g, ndim, shape)) {
+    char a[96];
+    dnn_error(DNN_EARG, "backward", "a gradient of shape %s does not reduce to a %d-d shape it broadcasts from",
+              dnn_shape_str(g, a, sizeof a), ndim);
+    return NULL;
+  }
   dnn_tensor *out = dnn_zeros(ndim, shape);
   if (!out) return NULL;
   /* Map each of g's dims onto out's (right-aligned); a broadcast dim of out
