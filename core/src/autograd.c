@@ -120,19 +120,21 @@ static bool exclusively_owned(const dnn_tensor *t) {
          t->offset == 0 && !t->grad_fn;
 }
 
-static void add_into(dnn_tensor *dst, const dnn_tensor *src) {
+/* dst += src; dst contiguous, of src's shape. */
+static dnn_status add_into(dnn_tensor *dst, const dnn_tensor *src) {
   float *d = dnn_data(dst);
   int64_t n = dnn_numel(dst);
   if (dnn_is_contiguous(src)) {
     const float *s = dnn_data(src);
     for (int64_t i = 0; i < n; i++) d[i] += s[i];
-    return;
+    return DNN_OK;
   }
-  float *tmp = malloc((size_t)n * sizeof(float));
-  if (!tmp) return; /* caller checked sizes; an OOM here loses one addition */
+  float *tmp = malloc((size_t)(n ? n : 1) * sizeof(float));
+  if (!tmp) return dnn_error(DNN_ENOMEM, "backward", "out of memory");
   dnn_gather_to(src, tmp);
   for (int64_t i = 0; i < n; i++) d[i] += tmp[i];
   free(tmp);
+  return DNN_OK;
 }
 
 static dnn_tensor *contiguous_copy(const dnn_tensor *t) {
@@ -158,9 +160,9 @@ static dnn_status accumulate(dnn_tensor **slot, dnn_tensor *g) {
     dnn_tensor_release(*slot);
     *slot = c;
   }
-  add_into(*slot, g);
+  dnn_status st = add_into(*slot, g);
   dnn_tensor_release(g);
-  return DNN_OK;
+  return st;
 }
 
 /* A leaf's grad is accumulated in place, so a Lua reference to w.grad sees
@@ -171,9 +173,25 @@ static dnn_status accumulate_leaf(dnn_tensor *leaf, dnn_tensor *g) {
     dnn_tensor_release(g);
     return leaf->grad ? DNN_OK : dnn_error(DNN_ENOMEM, "backward", "out of memory");
   }
-  add_into(leaf->grad, g);
+  if (!dnn_same_shape(leaf->grad, g)) { /* a grad set by hand to another shape */
+    char a[96], b[96];
+    dnn_status st = dnn_error(DNN_ESTATE, "backward", "a leaf's grad has shape %s, its new gradient %s",
+                              dnn_shape_str(leaf->grad, a, sizeof a), dnn_shape_str(g, b, sizeof b));
+    dnn_tensor_release(g);
+    return st;
+  }
+  if (!dnn_is_contiguous(leaf->grad)) { /* a strided grad set by hand: replaced by the sum */
+    dnn_tensor *c = contiguous_copy(leaf->grad);
+    if (!c) {
+      dnn_tensor_release(g);
+      return dnn_error(DNN_ENOMEM, "backward", "out of memory");
+    }
+    dnn_tensor_release(leaf->grad);
+    leaf->grad = c;
+  }
+  dnn_status st = add_into(leaf->grad, g);
   dnn_tensor_release(g);
-  return DNN_OK;
+  return st;
 }
 
 /* ---- the backward pass ---- */

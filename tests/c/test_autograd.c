@@ -105,6 +105,20 @@ static void test_accumulation(void) {
   dnn_tensor *b2 = dnn_matmul(a, c); /* a's node was freed by the first backward */
   CHECK(dnn_backward(b2, NULL) == DNN_ESTATE && msg_has("already freed", NULL));
   RELEASE(x, c, y, held, y2, xx, a, b1, b2);
+
+  /* grads set by hand: a strided one is summed into, a wrong-shaped one refused */
+  dnn_tensor *m = leaf(4, (float[]){1, 2, 3, 4});
+  dnn_tensor *base = dnn_from_data((float[]){10, 0, 20, 0, 30, 0, 40, 0}, 2, (int64_t[]){4, 2});
+  m->grad = dnn_select(base, 1, 0); /* {10, 20, 30, 40} with stride 2 */
+  dnn_tensor *mv = dnn_view(m, 2, (int64_t[]){2, 2});
+  dnn_tensor *ones = dnn_full(2, (int64_t[]){2, 2}, 1);
+  CHECK(dnn_backward(mv, ones) == DNN_OK && values_are(m->grad, (float[]){11, 21, 31, 41}, 4));
+  CHECK(values_are(base, (float[]){10, 0, 20, 0, 30, 0, 40, 0}, 8));
+  dnn_tensor_release(m->grad);
+  m->grad = dnn_zeros(1, (int64_t[]){3});
+  dnn_tensor *mv2 = dnn_view(m, 2, (int64_t[]){2, 2});
+  CHECK(dnn_backward(mv2, ones) == DNN_ESTATE && msg_has("backward", "(3)"));
+  RELEASE(m, base, mv, ones, mv2);
 }
 
 static void test_errors(void) {
