@@ -122,7 +122,8 @@ dnn_tensor *dnn_cat(int n, dnn_tensor *const *ts, int dim) {
 dnn_tensor *dnn_stack(int n, dnn_tensor *const *ts, int dim) {
   if (n < 1) return dnn_argerror(1, "stack", "expected at least one tensor, got none"), NULL;
   int nd = ts[0]->ndim;
-  if (nd >= DNN_MAX_DIMS) return dnn_argerror(1, "stack", "expected tensors with fewer than %d dims", DNN_MAX_DIMS), NULL;
+  if (nd >= DNN_MAX_DIMS)
+    return dnn_argerror(1, "stack", "expected tensors with fewer than %d dims", DNN_MAX_DIMS), NULL;
   int d = dim < 0 ? dim + nd + 1 : dim;
   if (d < 0 || d > nd) return dnn_argerror(2, "stack", "dim out of range for a %d-d result", nd + 1), NULL;
   for (int i = 1; i < n; i++) {
@@ -286,7 +287,8 @@ static dnn_status gather_plan(const char *fn, const dnn_tensor *a, int dim, cons
   int64_t *pos;
   dnn_status st = read_indices(fn, 3, index, a->shape[dim], base, &pos);
   if (st != DNN_OK) return st;
-  gather_offsets(a->ndim, index->shape, astride, dim, pos, dnn_numel(index), pos); /* in place: off[e] needs pos[e] only */
+  /* in place: off[e] needs only pos[e] */
+  gather_offsets(a->ndim, index->shape, astride, dim, pos, dnn_numel(index), pos);
   *off = pos;
   return DNN_OK;
 }

@@ -141,11 +141,13 @@ static dnn_tensor *stack_loss(dnn_tensor *const *in, void *ctx) {
 
 static void test_join_gradcheck(void) {
   int dim0 = 0, dim1 = 1, last = -1;
-  dnn_tensor *a = dnn_randn(2, (int64_t[]){2, 3}), *b = dnn_randn(2, (int64_t[]){1, 3}), *c = dnn_randn(2, (int64_t[]){3, 3});
+  dnn_tensor *a = dnn_randn(2, (int64_t[]){2, 3}), *b = dnn_randn(2, (int64_t[]){1, 3});
+  dnn_tensor *c = dnn_randn(2, (int64_t[]){3, 3});
   gradcheck("cat dim 0", cat_loss, 3, (dnn_tensor *[]){a, b, c}, &dim0);
   dnn_tensor *b2 = dnn_randn(2, (int64_t[]){2, 4}), *c2 = dnn_randn(2, (int64_t[]){2, 2});
   gradcheck("cat dim 1", cat_loss, 3, (dnn_tensor *[]){a, b2, c2}, &dim1);
-  dnn_tensor *x = dnn_randn(2, (int64_t[]){2, 3}), *y = dnn_randn(2, (int64_t[]){2, 3}), *z = dnn_randn(2, (int64_t[]){2, 3});
+  dnn_tensor *x = dnn_randn(2, (int64_t[]){2, 3}), *y = dnn_randn(2, (int64_t[]){2, 3});
+  dnn_tensor *z = dnn_randn(2, (int64_t[]){2, 3});
   gradcheck("stack dim 0", stack_loss, 3, (dnn_tensor *[]){x, y, z}, &dim0);
   gradcheck("stack dim 1", stack_loss, 3, (dnn_tensor *[]){x, y, z}, &dim1);
   gradcheck("stack dim -1", stack_loss, 3, (dnn_tensor *[]){x, y, z}, &last);
