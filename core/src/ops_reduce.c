@@ -322,40 +322,107 @@ typedef struct {
 /* Whether v replaces best: strictly more extreme, or the first NaN. */
 #define BETTER(v, best, is_min) (((is_min) ? (v) < (best) : (v) > (best)) || ((v) != (v) && (best) == (best)))
 
-static void ext_units(void *ctx, int64_t s, int64_t e) {
-  const ext_job *jb = ctx;
-  int64_t r = jb->g.r, inner = jb->g.inner;
-  bool is_min = jb->is_min;
-  for (int64_t u = s; u < e; u++) {
-    if (inner == 1) { /* one contiguous run */
-      const float *x = jb->x + u * r;
-      float best = x[0];
-      int64_t at = 0;
-      for (int64_t k = 1; k < r; k++)
-        if (BETTER(x[k], best, is_min)) {
-          best = x[k];
-          at = k;
-        }
-      jb->val[u] = best;
-      jb->pos[u] = at;
-      continue;
-    }
-    /* a block of columns, scanned row after row */
-    int64_t o = u / jb->ncb, j0 = (u % jb->ncb) * COL_BLOCK, m = min64(COL_BLOCK, inner - j0);
-    const float *base = jb->x + o * r * inner + j0;
-    float *best = jb->val + o * inner + j0;
-    int64_t *at = jb->pos + o * inner + j0;
+/* First extremes of m columns of an (r, inner) block, read row after row.
+ * Positions as int32 (the width of the floats) keep the loop branchless and
+ * vectorizable; a dim longer than that takes the plain loop. */
+static void col_extreme(const float *base, int64_t r, int64_t inner, int64_t m, bool is_min, float *best,
+                        int64_t *at) {
+  if (r > INT32_MAX) {
     for (int64_t j = 0; j < m; j++) {
       best[j] = base[j];
       at[j] = 0;
     }
-    for (int64_t k = 1; k < r; k++) {
-      const float *row = base + k * inner;
+    for (int64_t k = 1; k < r; k++)
       for (int64_t j = 0; j < m; j++)
-        if (BETTER(row[j], best[j], is_min)) {
-          best[j] = row[j];
+        if (BETTER(base[k * inner + j], best[j], is_min)) {
+          best[j] = base[k * inner + j];
           at[j] = k;
         }
+    return;
+  }
+  float b[COL_BLOCK];
+  int32_t p[COL_BLOCK];
+  for (int64_t j = 0; j < m; j++) {
+    b[j] = base[j];
+    p[j] = 0;
+  }
+  for (int64_t k = 1; k < r; k++) {
+    const float *row = base + k * inner;
+    int32_t k32 = (int32_t)k;
+    if (is_min) {
+      for (int64_t j = 0; j < m; j++) {
+        int take = (row[j] < b[j]) | ((row[j] != row[j]) & (b[j] == b[j]));
+        b[j] = take ? row[j] : b[j];
+        p[j] = take ? k32 : p[j];
+      }
+    } else {
+      for (int64_t j = 0; j < m; j++) {
+        int take = (row[j] > b[j]) | ((row[j] != row[j]) & (b[j] == b[j]));
+        b[j] = take ? row[j] : b[j];
+        p[j] = take ? k32 : p[j];
+      }
+    }
+  }
+  for (int64_t j = 0; j < m; j++) {
+    best[j] = b[j];
+    at[j] = p[j];
+  }
+}
+
+/* Position of the first extreme of a contiguous run: one pass for the value
+ * in 8 independent lanes (no loop-carried branch; `omp simd` because GCC
+ * leaves the unrolled lanes scalar otherwise), then a scan for where it first
+ * is. Several times faster than one branchy pass that tracks the position. */
+static int64_t run_extreme(const float *x, int64_t r, bool is_min) {
+  float m[8], z[8] = {0}; /* z turns NaN when an x is NaN (or inf): x * 0 */
+  for (int k = 0; k < 8; k++) m[k] = x[0];
+  int64_t i = 0;
+  if (is_min) {
+    for (; i + 8 <= r; i += 8) {
+#pragma omp simd
+      for (int k = 0; k < 8; k++) {
+        m[k] = x[i + k] < m[k] ? x[i + k] : m[k];
+        z[k] += x[i + k] * 0.0f;
+      }
+    }
+  } else {
+    for (; i + 8 <= r; i += 8) {
+#pragma omp simd
+      for (int k = 0; k < 8; k++) {
+        m[k] = x[i + k] > m[k] ? x[i + k] : m[k];
+        z[k] += x[i + k] * 0.0f;
+      }
+    }
+  }
+  for (; i < r; i++) {
+    m[0] = (is_min ? x[i] < m[0] : x[i] > m[0]) ? x[i] : m[0];
+    z[0] += x[i] * 0.0f;
+  }
+  float best = m[0], zs = 0;
+  for (int k = 0; k < 8; k++) {
+    zs += z[k];
+    best = (is_min ? m[k] < best : m[k] > best) ? m[k] : best;
+  }
+  if (zs != zs) /* a NaN, or only an inf: the first NaN wins if there is one */
+    for (int64_t k = 0; k < r; k++)
+      if (x[k] != x[k]) return k;
+  for (int64_t k = 0; k < r; k++)
+    if (x[k] == best) return k;
+  return 0; /* not reached: best is one of the x */
+}
+
+static void ext_units(void *ctx, int64_t s, int64_t e) {
+  const ext_job *jb = ctx;
+  int64_t r = jb->g.r, inner = jb->g.inner;
+  for (int64_t u = s; u < e; u++) {
+    if (inner == 1) { /* one contiguous run */
+      const float *x = jb->x + u * r;
+      jb->pos[u] = run_extreme(x, r, jb->is_min);
+      jb->val[u] = x[jb->pos[u]];
+    } else { /* a block of columns */
+      int64_t o = u / jb->ncb, j0 = (u % jb->ncb) * COL_BLOCK;
+      col_extreme(jb->x + o * r * inner + j0, r, inner, min64(COL_BLOCK, inner - j0), jb->is_min,
+                  jb->val + o * inner + j0, jb->pos + o * inner + j0);
     }
   }
 }

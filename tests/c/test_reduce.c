@@ -122,6 +122,32 @@ static void test_3d_and_strided(void) {
   dnn_tensor_release(x);
 }
 
+/* Long runs and columns (the vectorized paths): ties go to the first, the
+ * first NaN wins, infinities are ordinary extremes. */
+static void test_extreme_long(void) {
+  int64_t s503[] = {50, 3}, s3[] = {3};
+  float data[150];
+  for (int i = 0; i < 50; i++) data[i * 3] = data[i * 3 + 1] = data[i * 3 + 2] = (float)i * 0.01f;
+  data[17 * 3] = data[20 * 3] = data[33 * 3] = 9; /* column 0 */
+  data[23 * 3] = data[40 * 3] = -5;
+  data[17 * 3 + 1] = data[20 * 3 + 1] = 9; /* column 1: NaN at 23 and 40 */
+  data[23 * 3 + 1] = data[40 * 3 + 1] = NAN;
+  data[30 * 3 + 2] = data[45 * 3 + 2] = INFINITY; /* column 2 */
+  data[12 * 3 + 2] = data[44 * 3 + 2] = -INFINITY;
+  dnn_tensor *x = T(2, s503, data), *xt = dnn_transpose(x, 0, 1), *runs = dnn_contiguous(xt);
+  EXPECT(dnn_argmax(x, 0, false, 0), 1, s3, 0, 17, 23, 30);
+  EXPECT(dnn_argmin(x, 0, false, 0), 1, s3, 0, 23, 23, 12);
+  EXPECT(dnn_max(x, 0, false), 1, s3, 0, 9, NAN, INFINITY);
+  EXPECT(dnn_min(x, 0, false), 1, s3, 0, -5, NAN, -INFINITY);
+  EXPECT(dnn_argmax(runs, 1, false, 0), 1, s3, 0, 17, 23, 30);
+  EXPECT(dnn_argmin(runs, 1, false, 0), 1, s3, 0, 23, 23, 12);
+  EXPECT(dnn_argmax(xt, -1, false, 1), 1, s3, 0, 18, 24, 31);
+  EXPECT(dnn_min(runs, 1, false), 1, s3, 0, -5, NAN, -INFINITY);
+  dnn_tensor_release(runs);
+  dnn_tensor_release(xt);
+  dnn_tensor_release(x);
+}
+
 static void test_empty_and_errors(void) {
   int64_t s0[] = {0}, s03[] = {0, 3}, s20[] = {2, 0}, s2[] = {2}, s3[] = {3}, s23[] = {2, 3};
   dnn_tensor *e = dnn_zeros(1, s0);
@@ -294,6 +320,7 @@ static void test_extreme_grad_ties(void) {
 int main(void) {
   test_known_answers();
   test_3d_and_strided();
+  test_extreme_long();
   test_empty_and_errors();
   test_determinism_and_accuracy();
   test_grads();
