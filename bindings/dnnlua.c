@@ -1,2 +1,690 @@
+/* dnnlua: the host program. Runs scripts and a REPL as Lua 5.4's own lua.c
+ * does (same options, same `arg` table, same LUA_INIT, same error reports),
+ * with the dnn library embedded and preloaded as the global `dnn`, and a
+ * libedit REPL with history and tab completion of names and fields.
+ *
+ * libedit, not GNU readline: readline is GPL, and dnnlua is MIT as Lua. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <editline/readline.h>
+#include <lualib.h>
+
 #include "ldnn.h"
-int main(void) { return 0; }
+
+#define DNNLUA_PROMPT "> "
+#define DNNLUA_PROMPT2 ">> "
+#define HISTORY_FILE ".dnnlua_history"
+#define HISTORY_MAX 1000
+#define EOFMARK "<eof>"
+
+char *openblas_get_config(void);
+
+/* Errors read "dnnlua: msg" however the program was invoked (lua.c uses argv[0]). */
+static const char *progname = "dnnlua";
+
+/* ---- Ctrl-C: as lua.c, the signal handler only sets a hook, and the hook
+ * raises the error at the next safe point of the running Lua code. ---- */
+
+static lua_State *global_L;
+
+static void set_signal(int sig, void (*handler)(int)) {
+  struct sigaction sa;
+  sa.sa_handler = handler;
+  sa.sa_flags = 0;
+  sigemptyset(&sa.sa_mask);
+  sigaction(sig, &sa, NULL);
+}
+
+static void lstop(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted!");
+}
+
+static void laction(int sig) {
+  set_signal(sig, SIG_DFL); /* a second Ctrl-C kills the process */
+  lua_sethook(global_L, lstop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+}
+
+/* ---- reporting ---- */
+
+static void l_message(const char *pname, const char *msg) {
+  if (pname) fprintf(stderr, "%s: ", pname);
+  fprintf(stderr, "%s\n", msg);
+  fflush(stderr);
+}
+
+/* Prints the error on top of the stack (if status says there is one). */
+static int report(lua_State *L, int status) {
+  if (status != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    l_message(progname, msg ? msg : "(error object is not a string)");
+    lua_pop(L, 1);
+  }
+  return status;
+}
+
+/* Adds a traceback to an error message (or says what the error object is). */
+static int msghandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Calls the function below narg arguments with the traceback handler and
+ * Ctrl-C armed. */
+static int docall(lua_State *L, int narg, int nres) {
+  int base = lua_gettop(L) - narg;
+  lua_pushcfunction(L, msghandler);
+  lua_insert(L, base);
+  global_L = L;
+  set_signal(SIGINT, laction);
+  int status = lua_pcall(L, narg, nres, base);
+  set_signal(SIGINT, SIG_DFL);
+  lua_remove(L, base);
+  return status;
+}
+
+static int dochunk(lua_State *L, int status) {
+  if (status == LUA_OK) status = docall(L, 0, 0);
+  return report(L, status);
+}
+
+static int dofile(lua_State *L, const char *name) { return dochunk(L, luaL_loadfile(L, name)); }
+
+static int dostring(lua_State *L, const char *s, const char *name) {
+  return dochunk(L, luaL_loadbuffer(L, s, strlen(s), name));
+}
+
+/* -l mod or -l g=mod: g = require(mod). */
+static int dolibrary(lua_State *L, char *globname) {
+  char *modname = strchr(globname, '=');
+  if (modname == NULL) {
+    modname = globname;
+  } else {
+    *modname = '\0';
+    modname++;
+  }
+  lua_getglobal(L, "require");
+  lua_pushstring(L, modname);
+  int status = docall(L, 1, 1);
+  if (status == LUA_OK) lua_setglobal(L, globname);
+  return report(L, status);
+}
+
+/* ---- version and usage ---- */
+
+static void print_version(lua_State *L) {
+  const char *version = "?";
+  if (lua_getglobal(L, "dnn") == LUA_TTABLE && lua_getfield(L, -1, "version") == LUA_TSTRING) {
+    version = lua_tostring(L, -1);
+  }
+  const char *blas = openblas_get_config();
+  printf("dnnlua %s (%s, %s)\n", version, LUA_RELEASE, blas ? blas : "OpenBLAS");
+  fflush(stdout);
+  lua_settop(L, 0);
+}
+
+static void print_usage(const char *badoption) {
+  fprintf(stderr, "%s: ", progname);
+  if (badoption[1] == 'e' || badoption[1] == 'l')
+    fprintf(stderr, "'%s' needs argument\n", badoption);
+  else
+    fprintf(stderr, "unrecognized option '%s'\n", badoption);
+  fprintf(stderr,
+          "usage: %s [options] [script [args]]\n"
+          "Available options are:\n"
+          "  -e stat   execute string 'stat'\n"
+          "  -i        enter interactive mode after executing 'script'\n"
+          "  -l mod    require library 'mod' into global 'mod'\n"
+          "  -l g=mod  require library 'mod' into global 'g'\n"
+          "  -v        show version information\n"
+          "  -E        ignore environment variables\n"
+          "  -W        turn warnings on\n"
+          "  --        stop handling options\n"
+          "  -         stop handling options and execute stdin\n"
+          "The library is loaded as the global 'dnn'. DNN_NUM_THREADS sets the thread count.\n",
+          progname);
+  fflush(stderr);
+}
+
+/* ---- command line ---- */
+
+/* arg[0] = the script, arg[-1]... = the interpreter and options, arg[1]... =
+ * the script's arguments; with no script, arg[0] is the interpreter. */
+static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
+  if (script == argc) script = 0;
+  lua_createtable(L, argc - (script + 1), script + 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+/* Pushes arg[1..#arg], the script's `...`. */
+static int push_args(lua_State *L) {
+  if (lua_getglobal(L, "arg") != LUA_TTABLE) luaL_error(L, "'arg' is not a table");
+  int n = (int)luaL_len(L, -1);
+  luaL_checkstack(L, n + 3, "too many arguments to script");
+  int i;
+  for (i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+  lua_remove(L, -i);
+  return n;
+}
+
+static int handle_script(lua_State *L, char **argv) {
+  const char *fname = argv[0];
+  if (strcmp(fname, "-") == 0 && strcmp(argv[-1], "--") != 0) fname = NULL; /* stdin */
+  int status = luaL_loadfile(L, fname);
+  if (status == LUA_OK) {
+    int n = push_args(L);
+    status = docall(L, n, LUA_MULTRET);
+  }
+  return report(L, status);
+}
+
+enum { HAS_ERROR = 1, HAS_I = 2, HAS_V = 4, HAS_E = 8, HAS_BIG_E = 16 };
+
+/* Scans the options; *first gets the index of the script (argc if none), or
+ * of the bad option when HAS_ERROR comes back. */
+static int collect_args(char **argv, int *first) {
+  int args = 0;
+  int i;
+  if (argv[0] == NULL) {
+    *first = -1;
+    return 0;
+  }
+  for (i = 1; argv[i] != NULL; i++) {
+    *first = i;
+    if (argv[i][0] != '-') return args; /* the script */
+    switch (argv[i][1]) {
+      case '-': /* -- */
+        if (argv[i][2] != '\0') return HAS_ERROR;
+        *first = i + 1;
+        return args;
+      case '\0': /* - : the script is stdin */
+        return args;
+      case 'E':
+        if (argv[i][2] != '\0') return HAS_ERROR;
+        args |= HAS_BIG_E;
+        break;
+      case 'W':
+        if (argv[i][2] != '\0') return HAS_ERROR;
+        break;
+      case 'i':
+        args |= HAS_I; /* -i implies -v */
+        /* fall through */
+      case 'v':
+        if (argv[i][2] != '\0') return HAS_ERROR;
+        args |= HAS_V;
+        break;
+      case 'e':
+        args |= HAS_E;
+        /* fall through */
+      case 'l': /* both take an argument, joined or next */
+        if (argv[i][2] == '\0') {
+          i++;
+          if (argv[i] == NULL || argv[i][0] == '-') return HAS_ERROR;
+        }
+        break;
+      default:
+        return HAS_ERROR;
+    }
+  }
+  *first = i;
+  return args;
+}
+
+/* Runs -e and -l (and -W) in order; 0 when one failed. */
+static int run_args(lua_State *L, char **argv, int n) {
+  for (int i = 1; i < n; i++) {
+    int option = argv[i][1];
+    if (option == 'e' || option == 'l') {
+      char *extra = argv[i] + 2;
+      if (*extra == '\0') extra = argv[++i];
+      int status = option == 'e' ? dostring(L, extra, "=(command line)") : dolibrary(L, extra);
+      if (status != LUA_OK) return 0;
+    } else if (option == 'W') {
+      lua_warning(L, "@on", 0);
+    }
+  }
+  return 1;
+}
+
+/* LUA_INIT_5_4 or LUA_INIT: a chunk, or @file. */
+static int handle_luainit(lua_State *L) {
+  const char *name = "=LUA_INIT_5_4";
+  const char *init = getenv(name + 1);
+  if (init == NULL) {
+    name = "=LUA_INIT";
+    init = getenv(name + 1);
+  }
+  if (init == NULL) return LUA_OK;
+  if (init[0] == '@') return dofile(L, init + 1);
+  return dostring(L, init, name);
+}
+
+/* ---- the REPL: line input ---- */
+
+static int use_editline; /* stdin is a terminal */
+static char history_path[4096];
+
+static void init_history(void) {
+  const char *env = getenv("DNNLUA_HISTORY");
+  const char *home = getenv("HOME");
+  if (env && *env)
+    snprintf(history_path, sizeof history_path, "%s", env);
+  else if (home && *home)
+    snprintf(history_path, sizeof history_path, "%s/%s", home, HISTORY_FILE);
+  else
+    history_path[0] = '\0';
+  using_history();
+  stifle_history(HISTORY_MAX);
+  if (history_path[0]) read_history(history_path); /* a missing file is fine */
+}
+
+static void save_line(const char *line) {
+  if (!use_editline || line[0] == '\0') return;
+  add_history(line);
+  /* The whole (stifled) history each time: Debian 12's libedit appends one
+   * entry too many with append_history(n), duplicating every line. */
+  if (history_path[0]) write_history(history_path);
+}
+
+/* Reads one line (without its newline) into a malloc'd string; NULL at end of
+ * input. Without a terminal, prompts go to stdout as lua.c's plain build. */
+static char *read_line(const char *prompt) {
+  if (use_editline) return readline(prompt);
+  fputs(prompt, stdout);
+  fflush(stdout);
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n = getline(&line, &cap, stdin);
+  if (n < 0) {
+    free(line);
+    return NULL;
+  }
+  if (n > 0 && line[n - 1] == '\n') line[n - 1] = '\0';
+  return line;
+}
+
+/* ---- the REPL: tab completion ---- */
+
+static lua_State *completion_L;
+static char **candidates;
+static int ncandidates, next_candidate;
+
+static const char *const lua_keywords[] = {"and",   "break", "do",     "else", "elseif", "end",   "false",
+                                           "for",   "function", "goto", "if",  "in",     "local", "nil",
+                                           "not",   "or",    "repeat", "return", "then", "true",  "until",
+                                           "while", NULL};
+
+static int is_identifier(const char *s, size_t n) {
+  if (n == 0 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'))) return 0;
+  for (size_t i = 1; i < n; i++)
+    if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+      return 0;
+  return 1;
+}
+
+/* Adds the string keys of the table at idx that start with partial (and,
+ * for methods, hold functions) to the set at out. */
+static void add_keys(lua_State *L, int idx, const char *partial, int methods_only, int out) {
+  size_t plen = strlen(partial);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    size_t klen;
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      const char *k = lua_tolstring(L, -2, &klen);
+      int ok = is_identifier(k, klen) && strncmp(k, partial, plen) == 0 && !(k[0] == '_' && k[1] == '_' && plen < 2);
+      if (ok && methods_only) ok = lua_type(L, -1) == LUA_TFUNCTION;
+      if (ok) {
+        lua_pushvalue(L, -2);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, out);
+      }
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* Adds the names reachable from the value at idx: its own keys if a table,
+ * then its metatable's __index chain. An __index function hides its names;
+ * the tables among its upvalues (a methods table, typically) stand in. */
+static void add_fields(lua_State *L, int idx, const char *partial, int methods_only, int out) {
+  idx = lua_absindex(L, idx);
+  lua_pushvalue(L, idx);
+  for (int depth = 0; depth < 8; depth++) {
+    int v = lua_gettop(L);
+    if (lua_istable(L, v)) add_keys(L, v, partial, methods_only, out);
+    if (!lua_getmetatable(L, v)) break;
+    int mt = lua_gettop(L);
+    int t = lua_getfield(L, mt, "__index");
+    if (t == LUA_TFUNCTION) {
+      for (int u = 1; lua_getupvalue(L, -1, u) != NULL; u++) {
+        if (lua_istable(L, -1)) add_keys(L, lua_gettop(L), partial, 1, out);
+        lua_pop(L, 1);
+      }
+      add_keys(L, mt, partial, 1, out);
+      break;
+    }
+    if (t != LUA_TTABLE) break;
+    lua_replace(L, v); /* follow the chain */
+    lua_settop(L, v);
+  }
+  lua_settop(L, idx);
+}
+
+/* Protected: completions of the word at 1 as a set table. "a.b.c" walks the
+ * fields a.b, then completes c; "a:m" completes methods of a. */
+static int collect_completions(lua_State *L) {
+  const char *text = luaL_checkstring(L, 1);
+  lua_newtable(L);
+  int out = lua_gettop(L);
+  const char *sep = strpbrk(text, ".:");
+  const char *last = text + strlen(text);
+  while (last > text && last[-1] != '.' && last[-1] != ':') last--;
+  if (sep == NULL) {
+    lua_pushglobaltable(L);
+    add_fields(L, -1, text, 0, out);
+    lua_pop(L, 1);
+    size_t n = strlen(text);
+    for (int i = 0; lua_keywords[i]; i++) {
+      if (strncmp(lua_keywords[i], text, n) == 0) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, out, lua_keywords[i]);
+      }
+    }
+    return 1;
+  }
+  /* walk the path up to the last separator; only '.' may come before it */
+  lua_pushglobaltable(L);
+  const char *p = text;
+  while (p < last - 1) {
+    const char *end = p;
+    while (end < last - 1 && *end != '.' && *end != ':') end++;
+    if (*end == ':' && end != last - 1) return 1;
+    if (!is_identifier(p, (size_t)(end - p))) return 1;
+    if (!lua_istable(L, -1) && !lua_isuserdata(L, -1)) return 1;
+    lua_pushlstring(L, p, (size_t)(end - p));
+    lua_gettable(L, -2); /* may run __index: we are protected */
+    lua_remove(L, -2);
+    p = end + 1;
+  }
+  add_fields(L, -1, last, last[-1] == ':', out);
+  lua_pushvalue(L, out);
+  return 1;
+}
+
+static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void free_candidates(void) {
+  for (int i = 0; i < ncandidates; i++) free(candidates[i]);
+  free(candidates);
+  candidates = NULL;
+  ncandidates = next_candidate = 0;
+}
+
+/* Fills candidates with "prefix" .. name for each name in the set on top. */
+static void take_candidates(lua_State *L, const char *text) {
+  const char *last = text + strlen(text);
+  while (last > text && last[-1] != '.' && last[-1] != ':') last--;
+  size_t plen = (size_t)(last - text);
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    n++;
+    lua_pop(L, 1);
+  }
+  candidates = calloc((size_t)n + 1, sizeof *candidates);
+  if (!candidates) return;
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    size_t klen;
+    const char *k = lua_tolstring(L, -2, &klen);
+    char *c = malloc(plen + klen + 1);
+    if (c) {
+      memcpy(c, text, plen);
+      memcpy(c + plen, k, klen + 1);
+      candidates[ncandidates++] = c;
+    }
+    lua_pop(L, 1);
+  }
+  qsort(candidates, (size_t)ncandidates, sizeof *candidates, compare_strings);
+}
+
+static char *candidate_generator(const char *text, int state) {
+  (void)text;
+  if (state == 0) next_candidate = 0;
+  if (next_candidate < ncandidates) return strdup(candidates[next_candidate++]);
+  return NULL;
+}
+
+static char **complete(const char *text, int start, int end) {
+  (void)start;
+  (void)end;
+  rl_attempted_completion_over = 1; /* no file names */
+  lua_State *L = completion_L;
+  int top = lua_gettop(L);
+  free_candidates();
+  lua_pushcfunction(L, collect_completions);
+  lua_pushstring(L, text);
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK) take_candidates(L, text);
+  lua_settop(L, top);
+  if (ncandidates == 0) return NULL;
+  return rl_completion_matches(text, candidate_generator);
+}
+
+static void init_editline(lua_State *L) {
+  use_editline = isatty(STDIN_FILENO);
+  if (!use_editline) return;
+  completion_L = L;
+  rl_readline_name = "dnnlua";
+  /* '.' and ':' are not breaks, so "dnn.ze" reaches complete() whole */
+  static char breaks[] = " \t\n\"\\'`@$><=;|&{}()[],+-*/%^~#";
+  rl_basic_word_break_characters = breaks;
+  rl_completer_word_break_characters = breaks;
+  rl_completion_append_character = '\0';
+  rl_attempted_completion_function = complete;
+  init_history();
+}
+
+/* ---- the REPL: lua.c's evaluation loop ---- */
+
+static const char *get_prompt(lua_State *L, int firstline) {
+  if (lua_getglobal(L, firstline ? "_PROMPT" : "_PROMPT2") == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_pushstring(L, firstline ? DNNLUA_PROMPT : DNNLUA_PROMPT2);
+  }
+  return luaL_tolstring(L, -1, NULL); /* stays on the stack while in use */
+}
+
+/* A syntax error at <eof>: the statement goes on on the next line. The
+ * message stays on the stack, to report if no next line comes. */
+static int incomplete(lua_State *L, int status) {
+  if (status == LUA_ERRSYNTAX) {
+    size_t lmsg;
+    const char *msg = lua_tolstring(L, -1, &lmsg);
+    size_t mark = sizeof EOFMARK - 1;
+    if (lmsg >= mark && strcmp(msg + lmsg - mark, EOFMARK) == 0) return 1;
+  }
+  return 0;
+}
+
+/* Reads a line and pushes it; 0 at end of input. */
+static int push_line(lua_State *L, int firstline) {
+  int top = lua_gettop(L);
+  char *b = read_line(get_prompt(L, firstline));
+  lua_settop(L, top); /* the prompt and its source value */
+  if (b == NULL) return 0;
+  if (firstline && b[0] == '=')
+    lua_pushfstring(L, "return %s", b + 1); /* as 5.2 did */
+  else
+    lua_pushstring(L, b);
+  free(b);
+  return 1;
+}
+
+/* Tries the line as "return <line>;", so expressions print their values. */
+static int add_return(lua_State *L) {
+  const char *line = lua_tostring(L, -1);
+  const char *retline = lua_pushfstring(L, "return %s;", line);
+  int status = luaL_loadbuffer(L, retline, strlen(retline), "=stdin");
+  if (status == LUA_OK) {
+    lua_remove(L, -2);
+    save_line(line);
+  } else {
+    lua_pop(L, 2);
+  }
+  return status;
+}
+
+/* Adds lines until the statement is complete (or fails for another reason). */
+static int multiline(lua_State *L) {
+  for (;;) {
+    size_t len;
+    const char *line = lua_tolstring(L, 1, &len);
+    int status = luaL_loadbuffer(L, line, len, "=stdin");
+    if (!incomplete(L, status) || !push_line(L, 0)) {
+      save_line(line);
+      return status;
+    }
+    lua_remove(L, -2); /* the message about the incomplete line */
+    lua_pushliteral(L, "\n");
+    lua_insert(L, -2);
+    lua_concat(L, 3);
+  }
+}
+
+/* Leaves one compiled chunk (or an error) on the stack; -1 at end of input. */
+static int load_line(lua_State *L) {
+  lua_settop(L, 0);
+  if (!push_line(L, 1)) return -1;
+  int status = add_return(L);
+  if (status != LUA_OK) status = multiline(L);
+  lua_remove(L, 1);
+  return status;
+}
+
+/* Prints the results on the stack with the global print (tostring: tensors
+ * pretty-print themselves). */
+static void print_results(lua_State *L) {
+  int n = lua_gettop(L);
+  if (n > 0) {
+    luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
+    lua_getglobal(L, "print");
+    lua_insert(L, 1);
+    if (lua_pcall(L, n, 0, 0) != LUA_OK)
+      l_message(progname, lua_pushfstring(L, "error calling 'print' (%s)", lua_tostring(L, -1)));
+  }
+}
+
+static void do_repl(lua_State *L) {
+  const char *oldprogname = progname;
+  progname = NULL; /* errors at the prompt are not prefixed */
+  init_editline(L);
+  int status;
+  while ((status = load_line(L)) != -1) {
+    if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET);
+    if (status == LUA_OK)
+      print_results(L);
+    else
+      report(L, status);
+  }
+  lua_settop(L, 0);
+  free_candidates();
+  fputs("\n", stdout);
+  fflush(stdout);
+  progname = oldprogname;
+}
+
+/* ---- main ---- */
+
+static int open_dnn(lua_State *L) {
+  luaL_requiref(L, "dnn", ldnn_open_library, 1); /* package.loaded.dnn and the global */
+  return 0;
+}
+
+/* DNN_NUM_THREADS=n sets the one thread budget; unset keeps OpenMP's default. */
+static void apply_num_threads(void) {
+  const char *s = getenv("DNN_NUM_THREADS");
+  if (s == NULL || *s == '\0') return;
+  char *end;
+  errno = 0;
+  long n = strtol(s, &end, 10);
+  if (errno || *end != '\0' || n < 1 || n > 4096) {
+    fprintf(stderr, "%s: ignoring DNN_NUM_THREADS='%s' (expected a thread count >= 1)\n", progname, s);
+    return;
+  }
+  dnn_set_num_threads((int)n);
+}
+
+static int pmain(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = (char **)lua_touserdata(L, 2);
+  int script;
+  int args = collect_args(argv, &script);
+  luaL_checkversion(L);
+  if (args == HAS_ERROR) {
+    print_usage(argv[script]);
+    return 0;
+  }
+  if (args & HAS_BIG_E) {
+    lua_pushboolean(L, 1); /* tells the libraries to ignore LUA_PATH and friends */
+    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  }
+  luaL_openlibs(L);
+  create_arg_table(L, argv, argc, script);
+  lua_pushcfunction(L, open_dnn);
+  if (dochunk(L, LUA_OK) != LUA_OK) return 0;
+  /* The collector stays incremental (lua.c picks generational): the tensors'
+   * storage is reported as GC debt (ldnn_push_tensor), which paces
+   * incremental steps; a generational collector would leave old tensors to
+   * rare major collections and let memory grow. */
+  lua_gc(L, LUA_GCRESTART);
+  lua_gc(L, LUA_GCINC, 0, 0, 0);
+  if (args & HAS_V) print_version(L);
+  if (!(args & HAS_BIG_E) && handle_luainit(L) != LUA_OK) return 0;
+  if (!run_args(L, argv, script)) return 0;
+  if (script < argc && handle_script(L, argv + script) != LUA_OK) return 0;
+  if (args & HAS_I) {
+    do_repl(L);
+  } else if (script == argc && !(args & (HAS_E | HAS_V))) {
+    if (isatty(STDIN_FILENO)) {
+      print_version(L);
+      do_repl(L);
+    } else {
+      if (dofile(L, NULL) != LUA_OK) return 0;
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  apply_num_threads();
+  lua_State *L = luaL_newstate();
+  if (L == NULL) {
+    l_message(progname, "cannot create state: not enough memory");
+    return EXIT_FAILURE;
+  }
+  lua_gc(L, LUA_GCSTOP); /* no collections while the state is built */
+  lua_pushcfunction(L, pmain);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  int status = lua_pcall(L, 2, 1, 0);
+  int result = lua_toboolean(L, -1);
+  report(L, status);
+  lua_close(L);
+  return (result && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
+}
