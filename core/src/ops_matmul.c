@@ -16,6 +16,7 @@
 
 #include "dnn/autograd.h"
 #include "dnn/ops.h"
+#include "dnn/parallel.h"
 
 /* A batch of rows x cols matrices: element (b..., i, j) is at
  * data[sum(b_d * bstride_d) + i * rs + j * cs]. */
@@ -205,7 +206,9 @@ static void align_batch(mat *x, mat *y, mat *o) {
 }
 
 /* Below this many multiply-adds per gemm, a batch runs one gemm per thread
- * rather than each gemm on every thread. */
+ * rather than each gemm on every thread (OpenBLAS runs tiny gemms on one
+ * thread anyway); when the whole batch is tinier than DNN_PARALLEL_GRAIN it
+ * stays on one thread. */
 #define SMALL_GEMM (64 * 64 * 64)
 
 /* o = x @ y over a broadcast batch: x (..., M, K), y (..., K, N), o (..., M, N)
@@ -259,7 +262,8 @@ static dnn_status bgemm(mat x, mat y, mat o) {
     memset(o.data, 0, (size_t)total * sizeof(float));
     beta = 1;
   }
-  bool split = !sums && count > 1 && (double)m * n * k < SMALL_GEMM;
+  double work = (double)m * n * k;
+  bool split = !sums && count > 1 && work < SMALL_GEMM && work * (double)count > DNN_PARALLEL_GRAIN;
 #pragma omp parallel for schedule(static) if (split)
   for (int64_t b = 0; b < count; b++) {
     int64_t xo = 0, yo = 0, oo = 0, rest = b;
