@@ -44,7 +44,7 @@ static uint64_t load_be(const unsigned char *p, int size) {
 }
 
 /* Converts n values of type code from big-endian bytes to floats. */
-static void convert(unsigned char code, const unsigned char *src, int64_t n, float *dst) {
+static void convert(unsigned char code, const unsigned char *restrict src, int64_t n, float *restrict dst) {
   switch (code) {
     case 0x08:
       for (int64_t i = 0; i < n; i++) dst[i] = (float)src[i];
@@ -225,6 +225,7 @@ dnn_tensor *dnn_read_idx(const char *path) {
     dnn_error(DNN_EIO, "read_idx", "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
     return NULL;
   }
+  gzbuffer(f, 1 << 18); /* zlib's default 8 KiB input buffer makes big files slower */
   idx_header h;
   dnn_tensor *t = NULL;
   if (read_header(f, path, &h) != DNN_OK || check_file_size(f, path, &h) != DNN_OK) goto done;
