@@ -324,10 +324,9 @@ static lua_State *completion_L;
 static char **candidates;
 static int ncandidates, next_candidate;
 
-static const char *const lua_keywords[] = {"and",   "break", "do",     "else", "elseif", "end",   "false",
-                                           "for",   "function", "goto", "if",  "in",     "local", "nil",
-                                           "not",   "or",    "repeat", "return", "then", "true",  "until",
-                                           "while", NULL};
+static const char *const lua_keywords[] = {"and",      "break",  "do",   "else", "elseif", "end",   "false", "for",
+                                           "function", "goto",   "if",   "in",   "local",  "nil",   "not",   "or",
+                                           "repeat",   "return", "then", "true", "until",  "while", NULL};
 
 static int is_identifier(const char *s, size_t n) {
   if (n == 0 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'))) return 0;

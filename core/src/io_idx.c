@@ -110,8 +110,8 @@ static dnn_status check_end(gzFile f, const char *path, int64_t data_bytes) {
     return dnn_error(DNN_EFORMAT, "read_idx", "%s: damaged gzip data at the end of the file: %s", path, msg);
   if (extra > 0)
     return dnn_error(DNN_EFORMAT, "read_idx",
-                     "%s: expected %" PRId64 " data bytes after the header, found %" PRId64
-                     " (%" PRId64 " trailing bytes)",
+                     "%s: expected %" PRId64 " data bytes after the header, found %" PRId64 " (%" PRId64
+                     " trailing bytes)",
                      path, data_bytes, data_bytes + extra, extra);
   return DNN_OK;
 }
@@ -129,8 +129,8 @@ static dnn_status read_header(gzFile f, const char *path, idx_header *h) {
   int64_t got = read_full(f, magic, 4);
   if (got < 0) return gz_failure(f, path, "the header");
   if (got < 4)
-    return dnn_error(DNN_EFORMAT, "read_idx", "%s: expected a 4-byte IDX magic number, found a file of %" PRId64 " bytes",
-                     path, got);
+    return dnn_error(DNN_EFORMAT, "read_idx",
+                     "%s: expected a 4-byte IDX magic number, found a file of %" PRId64 " bytes", path, got);
   if (magic[0] != 0 || magic[1] != 0)
     return dnn_error(DNN_EFORMAT, "read_idx",
                      "%s: not an IDX file (expected magic 0x0000 then type and ndim, got 0x%02x%02x%02x%02x)", path,
@@ -138,11 +138,12 @@ static dnn_status read_header(gzFile f, const char *path, idx_header *h) {
   h->type = find_type(magic[2]);
   if (!h->type)
     return dnn_error(DNN_EFORMAT, "read_idx",
-                     "%s: unknown IDX type code 0x%02x (expected 0x08, 0x09, 0x0B, 0x0C, 0x0D or 0x0E)", path, magic[2]);
+                     "%s: unknown IDX type code 0x%02x (expected 0x08, 0x09, 0x0B, 0x0C, 0x0D or 0x0E)", path,
+                     magic[2]);
   h->ndim = magic[3];
   if (h->ndim < 1 || h->ndim > DNN_MAX_DIMS)
-    return dnn_error(DNN_EFORMAT, "read_idx", "%s: expected 1 to %d dims in the IDX header, got %d", path,
-                     DNN_MAX_DIMS, h->ndim);
+    return dnn_error(DNN_EFORMAT, "read_idx", "%s: expected 1 to %d dims in the IDX header, got %d", path, DNN_MAX_DIMS,
+                     h->ndim);
 
   unsigned char dims[4 * DNN_MAX_DIMS];
   got = read_full(f, dims, 4 * h->ndim);

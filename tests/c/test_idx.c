@@ -24,7 +24,7 @@ static const char *write_plain(const char *name, const unsigned char *bytes, siz
   FILE *f = fopen(path, "wb");
   CHECK(f != NULL);
   if (!f) return path;
-  CHECK(fwrite(bytes, 1, n, f) == n);
+  if (n > 0) CHECK(fwrite(bytes, 1, n, f) == n);
   fclose(f);
   return path;
 }
@@ -102,7 +102,8 @@ static void test_types(void) {
   if (t) CHECK(dnn_data(t)[0] == -2 && dnn_data(t)[1] == 300);
   dnn_tensor_release(t);
 
-  const unsigned char ints[] = {0, 0, 0x0C, 1, 0, 0, 0, 2, 0xFF, 0xFF, 0xFF, 0xF6, 0x00, 0x01, 0x00, 0x00}; /* -10, 65536 */
+  /* -10, 65536 */
+  const unsigned char ints[] = {0, 0, 0x0C, 1, 0, 0, 0, 2, 0xFF, 0xFF, 0xFF, 0xF6, 0x00, 0x01, 0x00, 0x00};
   t = dnn_read_idx(write_gz("int.idx.gz", ints, sizeof ints));
   CHECK(t != NULL);
   if (t) CHECK(dnn_data(t)[0] == -10 && dnn_data(t)[1] == 65536);

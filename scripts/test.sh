@@ -1,0 +1,25 @@
+#!/bin/sh
+# Sets up and builds (scripts/setup.sh), runs the test suite in build/, then
+# again in build-asan/ under AddressSanitizer, UBSan and LeakSanitizer
+# (skipped with DNN_SKIP_ASAN=1). Exits non-zero if any test failed.
+set -eu
+cd "$(dirname "$0")/.."
+root=$(pwd)
+scripts/setup.sh
+
+failed=0
+echo "== tests (build/, Release)"
+(cd build && ctest --output-on-failure) || failed=1
+
+if [ "${DNN_SKIP_ASAN:-0}" != 1 ]; then
+  echo "== tests under AddressSanitizer and UBSan (build-asan/, Debug)"
+  mkdir -p build-asan
+  (cd build-asan && cmake "$root" -DDNN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug && make -j"$(nproc)") || exit 1
+  (cd build-asan && ctest --output-on-failure) || failed=1
+fi
+
+if [ "$failed" -ne 0 ]; then
+  echo "test: some tests FAILED" >&2
+  exit 1
+fi
+echo "test: all tests passed"
