@@ -370,8 +370,10 @@ static void add_fields(lua_State *L, int idx, const char *partial, int methods_o
     int mt = lua_gettop(L);
     int t = lua_getfield(L, mt, "__index");
     if (t == LUA_TFUNCTION) {
-      for (int u = 1; lua_getupvalue(L, -1, u) != NULL; u++) {
-        if (lua_istable(L, -1)) add_keys(L, lua_gettop(L), partial, 1, out);
+      lua_pushglobaltable(L); /* a Lua __index's _ENV is no methods table */
+      int globals = lua_gettop(L);
+      for (int u = 1; lua_getupvalue(L, globals - 1, u) != NULL; u++) {
+        if (lua_istable(L, -1) && !lua_rawequal(L, -1, globals)) add_keys(L, lua_gettop(L), partial, 1, out);
         lua_pop(L, 1);
       }
       add_keys(L, mt, partial, 1, out);
@@ -646,10 +648,10 @@ static int pmain(lua_State *L) {
   create_arg_table(L, argv, argc, script);
   lua_pushcfunction(L, open_dnn);
   if (dochunk(L, LUA_OK) != LUA_OK) return 0;
-  /* The collector stays incremental (lua.c picks generational): the tensors'
-   * storage is reported as GC debt (ldnn_push_tensor), which paces
-   * incremental steps; a generational collector would leave old tensors to
-   * rare major collections and let memory grow. */
+  /* The collector stays in Lua's default incremental mode, where lua.c
+   * picks generational: tensors are small userdata holding big storage, and
+   * an old tensor would wait for a rare major collection. The storage itself
+   * paces full collections (ldnn_push_tensor in l_core.c). */
   lua_gc(L, LUA_GCRESTART);
   lua_gc(L, LUA_GCINC, 0, 0, 0);
   if (args & HAS_V) print_version(L);
