@@ -4,6 +4,11 @@
 --   train.x  -- (60000, 28, 28, 1), floats in [0, 1]
 --   train.y  -- (60000), class ids 1..10 (the files' 0..9 plus one)
 --   train.class_names[train.y[1]:item()]
+--
+-- The files are Debian's dataset-fashion-mnist (train-images-idx3-ubyte.gz,
+-- train-labels-idx1-ubyte.gz, t10k-...), read from the folder given, else
+-- from $DNN_DATA (the folder itself or its fashion-mnist/ subfolder), else
+-- from /usr/share/datasets/fashion-mnist. Unpacked (.gz-less) files work too.
 local data = require "dnn.data"
 
 local M = {}
