@@ -4,7 +4,8 @@
 
 /* Runs fn(...) (arguments 1..top) with grad mode set to on, then restores
  * the previous mode, also when fn raises (the error goes on unchanged).
- * Returns fn's results. */
+ * Returns fn's results. fn cannot yield: grad mode is per OS thread, so a
+ * coroutine suspended inside no_grad would leak the mode to its resumer. */
 static int run_with_grad_mode(lua_State *L, bool on) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   bool was = dnn_grad_enabled();
@@ -33,11 +34,11 @@ static int l_set_grad_enabled(lua_State *L) {
 
 void ldnn_open_autograd(lua_State *L) {
   static const luaL_Reg fns[] = {
-    {"no_grad", l_no_grad},
-    {"enable_grad", l_enable_grad},
-    {"is_grad_enabled", l_is_grad_enabled},
-    {"set_grad_enabled", l_set_grad_enabled},
-    {NULL, NULL},
+      {"no_grad", l_no_grad},
+      {"enable_grad", l_enable_grad},
+      {"is_grad_enabled", l_is_grad_enabled},
+      {"set_grad_enabled", l_set_grad_enabled},
+      {NULL, NULL},
   };
   luaL_setfuncs(L, fns, 0);
 }

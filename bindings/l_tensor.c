@@ -105,10 +105,18 @@ static int l_create(lua_State *L) {
   int ndim = creator_shape(L, shape, &rg);
   dnn_tensor *t = NULL;
   switch ((shape_creator)lua_tointeger(L, lua_upvalueindex(1))) {
-    case MK_ZEROS: t = dnn_zeros(ndim, shape); break;
-    case MK_ONES: t = dnn_full(ndim, shape, 1.0f); break;
-    case MK_RAND: t = dnn_rand(ndim, shape); break;
-    case MK_RANDN: t = dnn_randn(ndim, shape); break;
+    case MK_ZEROS:
+      t = dnn_zeros(ndim, shape);
+      break;
+    case MK_ONES:
+      t = dnn_full(ndim, shape, 1.0f);
+      break;
+    case MK_RAND:
+      t = dnn_rand(ndim, shape);
+      break;
+    case MK_RANDN:
+      t = dnn_randn(ndim, shape);
+      break;
   }
   return push_new(L, t, rg);
 }
@@ -188,8 +196,7 @@ static int table_shape(lua_State *L, int idx, int64_t *shape) {
   int ndim = 0;
   lua_pushvalue(L, idx);
   while (lua_type(L, -1) == LUA_TTABLE) {
-    if (ndim == DNN_MAX_DIMS)
-      luaL_error(L, "dnn.tensor: nested table deeper than %d levels", DNN_MAX_DIMS);
+    if (ndim == DNN_MAX_DIMS) luaL_error(L, "dnn.tensor: nested table deeper than %d levels", DNN_MAX_DIMS);
     int64_t n = (int64_t)lua_rawlen(L, -1);
     shape[ndim++] = n;
     if (n == 0) break;
@@ -202,8 +209,7 @@ static int table_shape(lua_State *L, int idx, int64_t *shape) {
 
 /* Copies the table on top into out, checking that every level has the
  * shape's length and that leaves are numbers. */
-static void fill_from_table(lua_State *L, int depth, int ndim, const int64_t *shape, float **out,
-                            lua_Integer *path) {
+static void fill_from_table(lua_State *L, int depth, int ndim, const int64_t *shape, float **out, lua_Integer *path) {
   int64_t n = (int64_t)lua_rawlen(L, -1);
   if (n != shape[depth])
     luaL_error(L, "dnn.tensor: ragged nested table at %s: expected %I elements, got %I", push_path(L, path, depth),
@@ -281,7 +287,8 @@ static dnn_tensor **check_tensor_list(lua_State *L, int arg, int *n) {
     lua_rawgeti(L, arg, (lua_Integer)i);
     ts[i - 1] = ldnn_to_tensor(L, -1);
     if (!ts[i - 1])
-      luaL_argerror(L, arg, lua_pushfstring(L, "expected a table of tensors, got %s at [%d]", type_name(L, -1), (int)i));
+      luaL_argerror(L, arg,
+                    lua_pushfstring(L, "expected a table of tensors, got %s at [%d]", type_name(L, -1), (int)i));
     lua_pop(L, 1); /* the table keeps it alive */
   }
   *n = (int)len;
@@ -329,31 +336,46 @@ static dnn_tensor *arith(lua_State *L, arith_op op) {
   dnn_tensor *a = ldnn_to_tensor(L, 1), *b = ldnn_to_tensor(L, 2);
   if (a && b) {
     switch (op) {
-      case AR_ADD: return dnn_add(a, b);
-      case AR_SUB: return dnn_sub(a, b);
-      case AR_MUL: return dnn_mul(a, b);
-      case AR_DIV: return dnn_div(a, b);
-      case AR_POW: return dnn_pow(a, b);
+      case AR_ADD:
+        return dnn_add(a, b);
+      case AR_SUB:
+        return dnn_sub(a, b);
+      case AR_MUL:
+        return dnn_mul(a, b);
+      case AR_DIV:
+        return dnn_div(a, b);
+      case AR_POW:
+        return dnn_pow(a, b);
     }
   }
   if (a && lua_type(L, 2) == LUA_TNUMBER) {
     double s = lua_tonumber(L, 2);
     switch (op) {
-      case AR_ADD: return dnn_affine(a, 1, (float)s);
-      case AR_SUB: return dnn_affine(a, 1, (float)-s);
-      case AR_MUL: return dnn_affine(a, (float)s, 0);
-      case AR_DIV: return dnn_affine(a, (float)(1 / s), 0);
-      case AR_POW: return dnn_pow_scalar(a, (float)s);
+      case AR_ADD:
+        return dnn_affine(a, 1, (float)s);
+      case AR_SUB:
+        return dnn_affine(a, 1, (float)-s);
+      case AR_MUL:
+        return dnn_affine(a, (float)s, 0);
+      case AR_DIV:
+        return dnn_affine(a, (float)(1 / s), 0);
+      case AR_POW:
+        return dnn_pow_scalar(a, (float)s);
     }
   }
   if (b && lua_type(L, 1) == LUA_TNUMBER) {
     double s = lua_tonumber(L, 1);
     switch (op) {
-      case AR_ADD: return dnn_affine(b, 1, (float)s);
-      case AR_SUB: return dnn_affine(b, -1, (float)s);
-      case AR_MUL: return dnn_affine(b, (float)s, 0);
-      case AR_DIV: return dnn_rdiv_scalar((float)s, b);
-      case AR_POW: return dnn_rpow_scalar((float)s, b);
+      case AR_ADD:
+        return dnn_affine(b, 1, (float)s);
+      case AR_SUB:
+        return dnn_affine(b, -1, (float)s);
+      case AR_MUL:
+        return dnn_affine(b, (float)s, 0);
+      case AR_DIV:
+        return dnn_rdiv_scalar((float)s, b);
+      case AR_POW:
+        return dnn_rpow_scalar((float)s, b);
     }
   }
   type_error(L, a ? 2 : 1, "tensor or number");
@@ -436,8 +458,12 @@ static int l_reduce(lua_State *L) {
   int dim = lua_isnoneornil(L, 2) ? DNN_ALL_DIMS : ldnn_check_dim(L, 2, t->ndim);
   bool keep = opt_bool_arg(L, 3, false);
   switch (op) {
-    case RD_SUM: ldnn_push_tensor(L, dnn_sum(t, dim, keep)); return 1;
-    case RD_MEAN: ldnn_push_tensor(L, dnn_mean(t, dim, keep)); return 1;
+    case RD_SUM:
+      ldnn_push_tensor(L, dnn_sum(t, dim, keep));
+      return 1;
+    case RD_MEAN:
+      ldnn_push_tensor(L, dnn_mean(t, dim, keep));
+      return 1;
     case RD_VAR: {
       /* population variance by default, as Keras (tf.math.reduce_variance) and NumPy */
       lua_Integer correction = lua_isnoneornil(L, 4) ? 0 : check_int(L, 4);
@@ -445,8 +471,12 @@ static int l_reduce(lua_State *L) {
       ldnn_push_tensor(L, dnn_var(t, dim, keep, (int)correction));
       return 1;
     }
-    case RD_ARGMAX: ldnn_push_tensor(L, dnn_argmax(t, dim, keep, 1)); return 1;
-    case RD_ARGMIN: ldnn_push_tensor(L, dnn_argmin(t, dim, keep, 1)); return 1;
+    case RD_ARGMAX:
+      ldnn_push_tensor(L, dnn_argmax(t, dim, keep, 1));
+      return 1;
+    case RD_ARGMIN:
+      ldnn_push_tensor(L, dnn_argmin(t, dim, keep, 1));
+      return 1;
     case RD_MAX:
     case RD_MIN:
       ldnn_push_tensor(L, op == RD_MAX ? dnn_max(t, dim, keep) : dnn_min(t, dim, keep));
@@ -537,8 +567,7 @@ static int l_permute(lua_State *L) {
   for (int i = 0; i < n; i++) {
     int64_t d = dims[i];
     int p = d >= 1 && d <= n ? (int)d - 1 : d < 0 && d >= -n ? (int)(d + n) : -1;
-    if (p < 0)
-      luaL_argerror(L, 2, lua_pushfstring(L, "dim %I out of range [%d, %d]", (LUAI_UACINT)d, -n, n));
+    if (p < 0) luaL_argerror(L, 2, lua_pushfstring(L, "dim %I out of range [%d, %d]", (LUAI_UACINT)d, -n, n));
     if (seen[p]) luaL_argerror(L, 2, lua_pushfstring(L, "expected each dim once, got dim %d twice", p + 1));
     seen[p] = true;
     perm[i] = p;
@@ -567,8 +596,9 @@ static int l_narrow(lua_State *L) {
   if (s0 < 0)
     luaL_argerror(L, 3, lua_pushfstring(L, "start %I out of range for size %I", (LUAI_UACINT)start, (LUAI_UACINT)size));
   if (length < 0 || s0 + length > size)
-    luaL_argerror(L, 4, lua_pushfstring(L, "length %I from start %I exceeds size %I", (LUAI_UACINT)length,
-                                        (LUAI_UACINT)start, (LUAI_UACINT)size));
+    luaL_argerror(L, 4,
+                  lua_pushfstring(L, "length %I from start %I exceeds size %I", (LUAI_UACINT)length, (LUAI_UACINT)start,
+                                  (LUAI_UACINT)size));
   ldnn_push_tensor(L, dnn_narrow(t, dim, s0, length));
   return 1;
 }
@@ -698,8 +728,9 @@ static int l_item(lua_State *L) {
   dnn_tensor *t = ldnn_check_tensor(L, 1);
   if (dnn_numel(t) != 1) {
     char buf[128];
-    luaL_argerror(L, 1, lua_pushfstring(L, "expected a tensor with one element, got shape %s",
-                                        dnn_shape_str(t, buf, sizeof buf)));
+    luaL_argerror(
+        L, 1,
+        lua_pushfstring(L, "expected a tensor with one element, got shape %s", dnn_shape_str(t, buf, sizeof buf)));
   }
   lua_pushnumber(L, *values(L, t));
   return 1;
@@ -781,8 +812,8 @@ static int t_index(lua_State *L) {
     ldnn_push_tensor(L, dnn_select(t, 0, check_key_index(L, t, 2)));
     return 1;
   }
-  if (ktype != LUA_TSTRING) return luaL_error(L, "dnn.Tensor: expected an integer index or a name, got %s",
-                                              luaL_typename(L, 2));
+  if (ktype != LUA_TSTRING)
+    return luaL_error(L, "dnn.Tensor: expected an integer index or a name, got %s", luaL_typename(L, 2));
   lua_pushvalue(L, 2);
   if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1; /* a method */
   const char *k = lua_tostring(L, 2);
@@ -864,7 +895,8 @@ static int t_eq(lua_State *L) {
 }
 
 static int t_order(lua_State *L) {
-  return luaL_error(L, "dnn.Tensor: < and <= cannot compare tensors elementwise; use t:lt(u), t:le(u), t:gt(u), t:ge(u)");
+  return luaL_error(L,
+                    "dnn.Tensor: < and <= cannot compare tensors elementwise; use t:lt(u), t:le(u), t:gt(u), t:ge(u)");
 }
 
 /* Fallback text when the Lua printer (dnn/tensor.lua) is not loaded. */
@@ -876,45 +908,46 @@ static int t_tostring(lua_State *L) {
 }
 
 static const luaL_Reg methods[] = {
-  {"numel", l_numel},
-  {"size", l_size},
-  {"dim", l_dim},
-  {"reshape", l_reshape},
-  {"view", l_view},
-  {"transpose", l_transpose},
-  {"permute", l_permute},
-  {"narrow", l_narrow},
-  {"select", l_select},
-  {"expand", l_expand},
-  {"squeeze", l_squeeze},
-  {"unsqueeze", l_unsqueeze},
-  {"contiguous", l_contiguous},
-  {"is_contiguous", l_is_contiguous},
-  {"clone", l_clone},
-  {"totable", l_totable},
-  {"item", l_item},
-  {"fill", l_fill},
-  {"zero", l_zero},
-  {"copy", l_copy},
-  {"sigmoid", l_sigmoid},
-  {"clamp", l_clamp},
-  {"matmul", l_matmul},
-  {"index_select", l_index_select},
-  {"gather", l_gather},
-  {"one_hot", l_one_hot},
-  {"backward", l_backward},
-  {"detach", l_detach},
-  {"requires_grad_", l_requires_grad_},
-  {NULL, NULL},
+    {"numel", l_numel},
+    {"size", l_size},
+    {"dim", l_dim},
+    {"reshape", l_reshape},
+    {"view", l_view},
+    {"transpose", l_transpose},
+    {"permute", l_permute},
+    {"narrow", l_narrow},
+    {"select", l_select},
+    {"expand", l_expand},
+    {"squeeze", l_squeeze},
+    {"unsqueeze", l_unsqueeze},
+    {"contiguous", l_contiguous},
+    {"is_contiguous", l_is_contiguous},
+    {"clone", l_clone},
+    {"totable", l_totable},
+    {"item", l_item},
+    {"fill", l_fill},
+    {"zero", l_zero},
+    {"copy", l_copy},
+    {"sigmoid", l_sigmoid},
+    {"clamp", l_clamp},
+    {"matmul", l_matmul},
+    {"index_select", l_index_select},
+    {"gather", l_gather},
+    {"one_hot", l_one_hot},
+    {"backward", l_backward},
+    {"detach", l_detach},
+    {"requires_grad_", l_requires_grad_},
+    {NULL, NULL},
 };
 
 /* Methods that are also functions of dnn: dnn.exp(t) as t:exp(). */
 static const char *const functions[] = {
-  "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "relu", "leaky_relu", "sigmoid", "tanh",
-  "elu", "selu", "gelu", "softplus", "swish", "hard_sigmoid", "square", "clamp", "softmax", "log_softmax", "eq", "ne",
-  "lt", "le", "gt", "ge", "maximum", "minimum", "sum", "mean", "var", "max", "min", "argmax", "argmin",
-  "reshape", "transpose", "permute", "narrow", "select", "expand", "squeeze", "unsqueeze", "index_select",
-  "gather", "detach", "clone", "numel", NULL,
+    "add",     "sub",          "mul",          "div",     "pow",       "neg",         "exp",    "log",    "sqrt",
+    "abs",     "relu",         "leaky_relu",   "sigmoid", "tanh",      "elu",         "selu",   "gelu",   "softplus",
+    "swish",   "hard_sigmoid", "square",       "clamp",   "softmax",   "log_softmax", "eq",     "ne",     "lt",
+    "le",      "gt",           "ge",           "maximum", "minimum",   "sum",         "mean",   "var",    "max",
+    "min",     "argmax",       "argmin",       "reshape", "transpose", "permute",     "narrow", "select", "expand",
+    "squeeze", "unsqueeze",    "index_select", "gather",  "detach",    "clone",       "numel",  NULL,
 };
 
 static void set_closure(lua_State *L, const char *name, lua_CFunction f, lua_Integer up) {
@@ -938,14 +971,21 @@ static void add_methods(lua_State *L) {
     dnn_unary_op op;
     double param;
   } unaries[] = {
-    {"neg", DNN_UNARY_NEG, 0},         {"exp", DNN_UNARY_EXP, 0},
-    {"log", DNN_UNARY_LOG, 0},         {"sqrt", DNN_UNARY_SQRT, 0},
-    {"abs", DNN_UNARY_ABS, 0},         {"relu", DNN_UNARY_RELU, 0},
-    {"leaky_relu", DNN_UNARY_LEAKY_RELU, 0.2}, {"tanh", DNN_UNARY_TANH, 0},
-    {"elu", DNN_UNARY_ELU, 1.0},       {"selu", DNN_UNARY_SELU, 0},
-    {"gelu", DNN_UNARY_GELU, 0},       {"softplus", DNN_UNARY_SOFTPLUS, 0},
-    {"swish", DNN_UNARY_SWISH, 0},     {"hard_sigmoid", DNN_UNARY_HARD_SIGMOID, 0},
-    {"square", DNN_UNARY_SQUARE, 0},
+      {"neg", DNN_UNARY_NEG, 0},
+      {"exp", DNN_UNARY_EXP, 0},
+      {"log", DNN_UNARY_LOG, 0},
+      {"sqrt", DNN_UNARY_SQRT, 0},
+      {"abs", DNN_UNARY_ABS, 0},
+      {"relu", DNN_UNARY_RELU, 0},
+      {"leaky_relu", DNN_UNARY_LEAKY_RELU, 0.2},
+      {"tanh", DNN_UNARY_TANH, 0},
+      {"elu", DNN_UNARY_ELU, 1.0},
+      {"selu", DNN_UNARY_SELU, 0},
+      {"gelu", DNN_UNARY_GELU, 0},
+      {"softplus", DNN_UNARY_SOFTPLUS, 0},
+      {"swish", DNN_UNARY_SWISH, 0},
+      {"hard_sigmoid", DNN_UNARY_HARD_SIGMOID, 0},
+      {"square", DNN_UNARY_SQUARE, 0},
   };
   for (size_t i = 0; i < sizeof unaries / sizeof *unaries; i++) {
     lua_pushinteger(L, unaries[i].op);
@@ -964,7 +1004,7 @@ static void add_methods(lua_State *L) {
   static const struct {
     const char *name;
     reduce_op op;
-  } reductions[] = {{"sum", RD_SUM}, {"mean", RD_MEAN},     {"var", RD_VAR},       {"max", RD_MAX},
+  } reductions[] = {{"sum", RD_SUM}, {"mean", RD_MEAN},     {"var", RD_VAR},      {"max", RD_MAX},
                     {"min", RD_MIN}, {"argmax", RD_ARGMAX}, {"argmin", RD_ARGMIN}};
   for (size_t i = 0; i < sizeof reductions / sizeof *reductions; i++)
     set_closure(L, reductions[i].name, l_reduce, reductions[i].op);
@@ -976,9 +1016,18 @@ static void add_methods(lua_State *L) {
 }
 
 static const luaL_Reg creators[] = {
-  {"tensor", l_tensor},   {"full", l_full},   {"arange", l_arange},       {"linspace", l_linspace},
-  {"eye", l_eye},         {"cat", l_cat},     {"stack", l_stack},         {"one_hot", l_one_hot},
-  {"matmul", l_matmul},   {"is_tensor", l_is_tensor}, {"manual_seed", l_manual_seed}, {NULL, NULL},
+    {"tensor", l_tensor},
+    {"full", l_full},
+    {"arange", l_arange},
+    {"linspace", l_linspace},
+    {"eye", l_eye},
+    {"cat", l_cat},
+    {"stack", l_stack},
+    {"one_hot", l_one_hot},
+    {"matmul", l_matmul},
+    {"is_tensor", l_is_tensor},
+    {"manual_seed", l_manual_seed},
+    {NULL, NULL},
 };
 
 void ldnn_open_tensor(lua_State *L) {
@@ -1007,8 +1056,8 @@ void ldnn_open_tensor(lua_State *L) {
   lua_pushvalue(L, meths);
   lua_setfield(L, -2, "__methods");
   static const luaL_Reg meta[] = {
-    {"__gc", t_gc},     {"__newindex", t_newindex}, {"__len", t_len}, {"__unm", l_unm}, {"__eq", t_eq},
-    {"__lt", t_order},  {"__le", t_order},          {"__tostring", t_tostring},        {NULL, NULL},
+      {"__gc", t_gc},    {"__newindex", t_newindex}, {"__len", t_len},           {"__unm", l_unm}, {"__eq", t_eq},
+      {"__lt", t_order}, {"__le", t_order},          {"__tostring", t_tostring}, {NULL, NULL},
   };
   luaL_setfuncs(L, meta, 0);
   static const struct {

@@ -539,7 +539,8 @@ describe("printing", function()
     assert.are.equal(7, #lines) -- 3 rows, "...", 3 rows
     assert.are.equal("tensor([[   0.,    1.,    2., ...,   97.,   98.,   99.],", lines[1])
     assert.are.equal("        ...,", lines[4])
-    assert.are.equal("        [9900., 9901., 9902., ..., 9997., 9998., 9999.]], shape={100,100}, dtype=float32)", lines[7])
+    assert.are.equal("        [9900., 9901., 9902., ..., 9997., 9998., 9999.]], shape={100,100}, dtype=float32)",
+                     lines[7])
   end)
 
   it("separates blocks of 3-d tensors with a blank line; wraps long rows", function()
