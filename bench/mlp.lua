@@ -23,7 +23,9 @@ local x, y
 if ok then
   x, y = train.x:reshape(-1, 784), train.y
 else
-  x, y = dnn.rand(60000, 784), (dnn.rand(60000) * 10):floor() + 1
+  local labels = {}
+  for i = 1, 60000 do labels[i] = i % 10 + 1 end
+  x, y = dnn.rand(60000, 784), dnn.tensor(labels)
 end
 
 local model = nn.Sequential{

@@ -1,5 +1,6 @@
 /* The tensor userdata, argument helpers, and the "dnn" module's loading. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ldnn.h"
@@ -53,9 +54,21 @@ void ldnn_push_tensor(lua_State *L, dnn_tensor *t) {
   report_storage(L);
 }
 
+/* The core counts a tensor method's receiver as argument #1, as a plain call
+ * dnn.op(t, ...) does; for t:op(...) Lua's own convention (luaL_argerror)
+ * does not count it, so the number is lowered to match. */
 int ldnn_raise(lua_State *L) {
   const char *msg = dnn_errmsg();
-  return luaL_error(L, "%s", msg && *msg ? msg : "dnn: unknown error");
+  if (!msg || !*msg) return luaL_error(L, "dnn: unknown error");
+  int argn, rest = 0;
+  lua_Debug ar;
+  if (sscanf(msg, "bad argument #%d to %n", &argn, &rest) == 1 && rest > 0 && lua_getstack(L, 0, &ar) &&
+      lua_getinfo(L, "n", &ar) && ar.namewhat && strcmp(ar.namewhat, "method") == 0) {
+    if (argn > 1) return luaL_error(L, "bad argument #%d to %s", argn - 1, msg + rest);
+    const char *reason = strchr(msg + rest, '(');
+    return luaL_error(L, "calling '%s' on bad self %s", ar.name ? ar.name : "?", reason ? reason : "");
+  }
+  return luaL_error(L, "%s", msg);
 }
 
 void ldnn_check_status(lua_State *L, dnn_status st) {
