@@ -229,6 +229,25 @@ function Sequential.new(layers, options)
   for _, layer in ipairs(layers or {}) do self:add(layer) end
   return self
 end
+
+-- Builds every layer once the input shape is known (from the first layer's
+-- input_shape), as Keras does, so parameters() and the optimizer see all
+-- weights before the first batch: a dry run on one zero example.
+function Sequential:build_from_input_shape()
+  local shape = self.input_shape
+  if not shape then return end
+  dnn.no_grad(function()
+    local x = dnn.zeros(1, table.unpack(shape))
+    for _, layer in ipairs(self.layers) do
+      if not layer.built then
+        x = layer(x)
+      else
+        x = layer:forward(x)
+      end
+    end
+  end)
+  self.built = true
+end
 getmetatable(Sequential).__call = function(_, ...) return Sequential.new(...) end
 
 function Sequential:add(layer)
@@ -236,6 +255,8 @@ function Sequential:add(layer)
     error(string.format("Sequential:add: expected a layer, got %s", type(layer)), 2)
   end
   self.layers[#self.layers + 1] = layer
+  if #self.layers == 1 and layer.input_shape then self.input_shape = layer.input_shape end
+  if self.input_shape and not layer.built then self:build_from_input_shape() end
   return self
 end
 

@@ -238,3 +238,21 @@ describe("initializers", function()
     assert.has_error(function() nn.Dense(2, {kernel_initializer = "bogus"}) end)
   end)
 end)
+
+describe("Sequential with an input_shape", function()
+  it("builds every layer at once, so an optimizer made before the first batch sees all weights", function()
+    local model = nn.Sequential{
+      nn.Dense(8, {input_shape = {4}, activation = "relu"}),
+      nn.Dense(8, {activation = "relu"}),
+      nn.Dense(2, {activation = "softmax"}),
+    }
+    assert.are.equal(6, #model:parameters())
+    local opt = dnn.optim.Adam{params = model:parameters()}
+    local before = model.layers[3].kernel:clone()
+    local loss = dnn.losses.sparse_categorical_crossentropy(dnn.tensor{1, 2}, model(dnn.randn(2, 4)))
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+    assert(model.layers[3].kernel:ne(before):sum():item() > 0, "the last layer must train")
+  end)
+end)
