@@ -1,7 +1,7 @@
 -- dnn.optim: optimizers that update every parameter in one C call per step.
 local dnn = require "dnn"
 local C = require("dnn.core")._nn
-local args_and_options = require("dnn.nn").args_and_options
+local args_and_options = require("dnn.layer").args_and_options
 
 local optim = {}
 
