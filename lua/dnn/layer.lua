@@ -94,6 +94,7 @@ function Layer:call(x)
     error(string.format("%s '%s' (created at %s): %s", self.type_name, self.name, self.created_at,
       tostring(y):gsub("^[^:]*:%d+: ", "")), 2)
   end
+  if self.activity_regularizer then self.activity_loss = self.activity_regularizer(y) end
   return y
 end
 
@@ -101,20 +102,51 @@ function Layer:build(input_shape)
   self.built = true
 end
 
--- Adds a weight (a leaf that requires grad) under name.
-function Layer:add_weight(name, tensor)
-  tensor.requires_grad = self.trainable
+-- Adds a weight under name, in Keras's order. options: trainable (false for
+-- statistics such as batch norm's moving mean: not a parameter, not updated
+-- by optimizers, counted as non-trainable), regularizer (tensor -> 0-d loss).
+function Layer:add_weight(name, tensor, options)
+  options = options or {}
+  local entry = {name = name, tensor = tensor, trainable = options.trainable ~= false,
+                 regularizer = options.regularizer}
+  tensor.requires_grad = self.trainable and entry.trainable
   self[name] = tensor
-  self.weights[#self.weights + 1] = {name = name, tensor = tensor}
+  self.weights[#self.weights + 1] = entry
   return tensor
 end
 
+-- The tensors an optimizer updates: trainable weights of a trainable layer.
 function Layer:parameters()
   local params = {}
   if self.trainable then
-    for _, w in ipairs(self.weights) do params[#params + 1] = w.tensor end
+    for _, w in ipairs(self.weights) do
+      if w.trainable then params[#params + 1] = w.tensor end
+    end
   end
   return params
+end
+
+-- Every weight with a name that says which layer and which weight
+-- ("dense_1/kernel"), in order: what weight files store.
+function Layer:named_weights()
+  local out = {}
+  for i, w in ipairs(self.weights) do out[i] = {name = self.name .. "/" .. w.name, tensor = w.tensor} end
+  return out
+end
+
+-- The sum of the weight and activity regularizers' losses (a 0-d tensor), or nil.
+function Layer:regularization_loss()
+  local total = self.activity_loss
+  self.activity_loss = nil
+  if self.trainable then
+    for _, w in ipairs(self.weights) do
+      if w.regularizer then
+        local l = w.regularizer(w.tensor)
+        total = total and total + l or l
+      end
+    end
+  end
+  return total
 end
 
 function Layer:get_weights()
@@ -141,10 +173,15 @@ function Layer:eval()
   return self:train(false)
 end
 
+-- Parameter counts as Keras's summary gives them: total, trainable, non-trainable.
 function Layer:count_params()
-  local n = 0
-  for _, w in ipairs(self.weights) do n = n + w.tensor:numel() end
-  return n
+  local total, trainable = 0, 0
+  for _, w in ipairs(self.weights) do
+    local n = w.tensor:numel()
+    total = total + n
+    if self.trainable and w.trainable then trainable = trainable + n end
+  end
+  return total, trainable, total - trainable
 end
 
 M.unique_name = unique_name
