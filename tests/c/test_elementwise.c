@@ -7,32 +7,9 @@
 #include "check.h"
 #include "dnn/dnn.h"
 #include "gradcheck.h"
+#include "tensor_check.h"
 
 static dnn_tensor *T(int ndim, const int64_t *shape, const float *data) { return dnn_from_data(data, ndim, shape); }
-
-/* Whether t has this shape and these values (within tol). */
-static bool equals(const dnn_tensor *t, int ndim, const int64_t *shape, const float *want, double tol) {
-  if (!t || t->ndim != ndim) return false;
-  for (int d = 0; d < ndim; d++)
-    if (t->shape[d] != shape[d]) return false;
-  int64_t n = dnn_numel(t);
-  float *buf = malloc((size_t)(n ? n : 1) * sizeof(float));
-  dnn_gather_to(t, buf);
-  bool ok = true;
-  for (int64_t i = 0; i < n; i++)
-    if (buf[i] != want[i] && !(fabs((double)buf[i] - want[i]) <= tol) && !(isnan(buf[i]) && isnan(want[i]))) {
-      fprintf(stderr, "  element %lld: %.9g, expected %.9g\n", (long long)i, buf[i], want[i]);
-      ok = false;
-    }
-  free(buf);
-  return ok;
-}
-
-static bool errmsg_has(const char *s) {
-  bool ok = strstr(dnn_errmsg(), s) != NULL;
-  if (!ok) fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", dnn_errmsg(), s);
-  return ok;
-}
 
 static void test_broadcasting(void) {
   int64_t s23[] = {2, 3}, s3[] = {3}, s31[] = {3, 1}, s14[] = {1, 4}, s34[] = {3, 4}, s21[] = {2, 1};
@@ -41,32 +18,32 @@ static void test_broadcasting(void) {
   dnn_tensor *col = T(2, s21, (float[]){100, 200});
 
   dnn_tensor *r = dnn_add(a, row); /* row broadcast */
-  CHECK(equals(r, 2, s23, (float[]){11, 22, 33, 14, 25, 36}, 0));
+  CHECK(tensor_matches(r, 2, s23, (float[]){11, 22, 33, 14, 25, 36}, 0));
   dnn_tensor_release(r);
   r = dnn_add(row, a); /* broadcast on the left */
-  CHECK(equals(r, 2, s23, (float[]){11, 22, 33, 14, 25, 36}, 0));
+  CHECK(tensor_matches(r, 2, s23, (float[]){11, 22, 33, 14, 25, 36}, 0));
   dnn_tensor_release(r);
   r = dnn_sub(a, col); /* column broadcast */
-  CHECK(equals(r, 2, s23, (float[]){-99, -98, -97, -196, -195, -194}, 0));
+  CHECK(tensor_matches(r, 2, s23, (float[]){-99, -98, -97, -196, -195, -194}, 0));
   dnn_tensor_release(r);
   r = dnn_mul(a, a); /* same shape */
-  CHECK(equals(r, 2, s23, (float[]){1, 4, 9, 16, 25, 36}, 0));
+  CHECK(tensor_matches(r, 2, s23, (float[]){1, 4, 9, 16, 25, 36}, 0));
   dnn_tensor_release(r);
 
   dnn_tensor *c = T(2, s31, (float[]){1, 2, 3}), *d = T(2, s14, (float[]){10, 20, 30, 40});
   r = dnn_add(c, d); /* (3,1) + (1,4) -> (3,4) */
-  CHECK(equals(r, 2, s34, (float[]){11, 21, 31, 41, 12, 22, 32, 42, 13, 23, 33, 43}, 0));
+  CHECK(tensor_matches(r, 2, s34, (float[]){11, 21, 31, 41, 12, 22, 32, 42, 13, 23, 33, 43}, 0));
   dnn_tensor_release(r);
   r = dnn_sub(d, c);
-  CHECK(equals(r, 2, s34, (float[]){9, 19, 29, 39, 8, 18, 28, 38, 7, 17, 27, 37}, 0));
+  CHECK(tensor_matches(r, 2, s34, (float[]){9, 19, 29, 39, 8, 18, 28, 38, 7, 17, 27, 37}, 0));
   dnn_tensor_release(r);
 
   dnn_tensor *s = dnn_scalar(2); /* 0-d */
   r = dnn_div(a, s);
-  CHECK(equals(r, 2, s23, (float[]){0.5f, 1, 1.5f, 2, 2.5f, 3}, 0));
+  CHECK(tensor_matches(r, 2, s23, (float[]){0.5f, 1, 1.5f, 2, 2.5f, 3}, 0));
   dnn_tensor_release(r);
   r = dnn_pow(s, a);
-  CHECK(equals(r, 2, s23, (float[]){2, 4, 8, 16, 32, 64}, 1e-4));
+  CHECK(tensor_matches(r, 2, s23, (float[]){2, 4, 8, 16, 32, 64}, 1e-4));
   dnn_tensor_release(r);
   r = dnn_mul(s, s);
   CHECK(r && r->ndim == 0 && dnn_data(r)[0] == 4);
@@ -77,7 +54,7 @@ static void test_broadcasting(void) {
   int64_t s32[] = {3, 2};
   dnn_tensor *b = T(2, s32, (float[]){1, 1, 2, 2, 3, 3});
   r = dnn_mul(at, b);
-  CHECK(equals(r, 2, s32, (float[]){1, 4, 4, 10, 9, 18}, 0));
+  CHECK(tensor_matches(r, 2, s32, (float[]){1, 4, 4, 10, 9, 18}, 0));
   dnn_tensor_release(r);
   r = dnn_add(at, col); /* (3,2) with (2,1): 3 against 2, incompatible */
   CHECK(r == NULL);
@@ -85,10 +62,10 @@ static void test_broadcasting(void) {
   int64_t s12[] = {1, 2};
   dnn_tensor *rw = T(2, s12, (float[]){-1, 1});
   r = dnn_maximum(at, rw); /* strided + row broadcast */
-  CHECK(equals(r, 2, s32, (float[]){1, 4, 2, 5, 3, 6}, 0));
+  CHECK(tensor_matches(r, 2, s32, (float[]){1, 4, 2, 5, 3, 6}, 0));
   dnn_tensor_release(r);
   r = dnn_minimum(at, rw);
-  CHECK(equals(r, 2, s32, (float[]){-1, 1, -1, 1, -1, 1}, 0));
+  CHECK(tensor_matches(r, 2, s32, (float[]){-1, 1, -1, 1, -1, 1}, 0));
   dnn_tensor_release(r);
 
   /* 3-d general walk: a permuted (2,3,4) against a (3,1) */
@@ -107,7 +84,7 @@ static void test_broadcasting(void) {
   int64_t s21b[] = {2, 1};
   dnn_tensor *c2 = T(2, s21b, (float[]){1, 2});
   r = dnn_sub(xp, c2);
-  CHECK(equals(r, 3, want_shape, want, 0));
+  CHECK(tensor_matches(r, 3, want_shape, want, 0));
   dnn_tensor_release(r);
 
   /* NaN propagates through maximum/minimum */
@@ -167,11 +144,11 @@ static void test_compare(void) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     dnn_tensor *r = dnn_compare(cases[i].cmp, a, b);
-    CHECK(equals(r, 1, s4, cases[i].want, 0));
+    CHECK(tensor_matches(r, 1, s4, cases[i].want, 0));
     CHECK(r && !r->requires_grad && !r->grad_fn); /* never recorded */
     dnn_tensor_release(r);
     r = dnn_compare_scalar(cases[i].cmp, a, 2);
-    CHECK(equals(r, 1, s4, cases[i].want_s, 0));
+    CHECK(tensor_matches(r, 1, s4, cases[i].want_s, 0));
     CHECK(r && !r->requires_grad && !r->grad_fn);
     dnn_tensor_release(r);
   }
@@ -183,24 +160,24 @@ static void test_scalar_ops(void) {
   int64_t s4[] = {4};
   dnn_tensor *a = T(1, s4, (float[]){1, 2, 4, 9});
   dnn_tensor *r = dnn_affine(a, 2, 1);
-  CHECK(equals(r, 1, s4, (float[]){3, 5, 9, 19}, 0));
+  CHECK(tensor_matches(r, 1, s4, (float[]){3, 5, 9, 19}, 0));
   dnn_tensor_release(r);
   float ps[] = {2, 0.5f, 3, -1, 1, 1.5f, 0};
   for (size_t i = 0; i < sizeof ps / sizeof *ps; i++) {
     r = dnn_pow_scalar(a, ps[i]);
     float want[4];
     for (int k = 0; k < 4; k++) want[k] = (float)pow(dnn_data(a)[k], ps[i]);
-    CHECK(equals(r, 1, s4, want, 1e-4));
+    CHECK(tensor_matches(r, 1, s4, want, 1e-4));
     dnn_tensor_release(r);
   }
   r = dnn_rpow_scalar(2, a);
-  CHECK(equals(r, 1, s4, (float[]){2, 4, 16, 512}, 1e-3));
+  CHECK(tensor_matches(r, 1, s4, (float[]){2, 4, 16, 512}, 1e-3));
   dnn_tensor_release(r);
   r = dnn_rdiv_scalar(36, a);
-  CHECK(equals(r, 1, s4, (float[]){36, 18, 9, 4}, 1e-5));
+  CHECK(tensor_matches(r, 1, s4, (float[]){36, 18, 9, 4}, 1e-5));
   dnn_tensor_release(r);
   r = dnn_clamp(a, 1.5f, 5);
-  CHECK(equals(r, 1, s4, (float[]){1.5f, 2, 4, 5}, 0));
+  CHECK(tensor_matches(r, 1, s4, (float[]){1.5f, 2, 4, 5}, 0));
   dnn_tensor_release(r);
   /* a 0-d tensor stays 0-d; a strided input works */
   dnn_tensor *s = dnn_scalar(3);
@@ -210,10 +187,10 @@ static void test_scalar_ops(void) {
   int64_t s22[] = {2, 2};
   dnn_tensor *m = dnn_view(a, 2, s22), *mt = dnn_transpose(m, 0, 1);
   r = dnn_affine(mt, 1, 1);
-  CHECK(equals(r, 2, s22, (float[]){2, 5, 3, 10}, 0));
+  CHECK(tensor_matches(r, 2, s22, (float[]){2, 5, 3, 10}, 0));
   dnn_tensor_release(r);
   r = dnn_unary(DNN_UNARY_SQUARE, mt, 0);
-  CHECK(equals(r, 2, s22, (float[]){1, 16, 4, 81}, 0));
+  CHECK(tensor_matches(r, 2, s22, (float[]){1, 16, 4, 81}, 0));
   dnn_tensor_release(r);
   dnn_tensor_release(mt);
   dnn_tensor_release(m);
@@ -253,7 +230,7 @@ static void test_unary_values(void) {
       want[i] = (float)y;
     }
     dnn_tensor *r = dnn_unary((dnn_unary_op)op, x, param);
-    bool ok = equals(r, 1, s5, want, 2e-6);
+    bool ok = tensor_matches(r, 1, s5, want, 2e-6);
     if (!ok) fprintf(stderr, "  op %s\n", dnn_unary_name((dnn_unary_op)op));
     CHECK(ok);
     dnn_tensor_release(r);
@@ -270,7 +247,7 @@ static void test_unary_values(void) {
   CHECK(r && dnn_data(r)[5] == 100.0f && dnn_data(r)[0] >= 0 && dnn_data(r)[0] < 1e-40f);
   dnn_tensor_release(r);
   r = dnn_unary(DNN_UNARY_HARD_SIGMOID, big, 0);
-  CHECK(equals(r, 1, s6, (float[]){0, 0, 0, 1, 1, 1}, 0));
+  CHECK(tensor_matches(r, 1, s6, (float[]){0, 0, 0, 1, 1, 1}, 0));
   dnn_tensor_release(r);
   r = dnn_unary(DNN_UNARY_SWISH, big, 0);
   CHECK(r && fabsf(dnn_data(r)[0]) < 1e-30f && dnn_data(r)[5] == 100.0f);
@@ -378,8 +355,8 @@ static void test_binary_grad_conventions(void) {
   dnn_set_requires_grad(b, true);
   dnn_tensor *m = dnn_maximum(a, b), *s = dnn_sum(m, DNN_ALL_DIMS, false);
   CHECK(dnn_backward(s, NULL) == DNN_OK);
-  CHECK(equals(a->grad, 1, s3, (float[]){1, 0, 0}, 0)); /* a on ties */
-  CHECK(equals(b->grad, 1, s3, (float[]){0, 1, 1}, 0));
+  CHECK(tensor_matches(a->grad, 1, s3, (float[]){1, 0, 0}, 0)); /* a on ties */
+  CHECK(tensor_matches(b->grad, 1, s3, (float[]){0, 1, 1}, 0));
   dnn_tensor_release(m);
   dnn_tensor_release(s);
   dnn_tensor_release(a->grad);
@@ -389,8 +366,8 @@ static void test_binary_grad_conventions(void) {
   dnn_tensor *p = dnn_pow(a, b);
   s = dnn_sum(p, DNN_ALL_DIMS, false);
   CHECK(dnn_backward(s, NULL) == DNN_OK);
-  CHECK(equals(b->grad, 1, s3, (float[]){0, 8 * logf(2), 0}, 1e-5));
-  CHECK(equals(a->grad, 1, s3, (float[]){1, 12, 0}, 1e-5));
+  CHECK(tensor_matches(b->grad, 1, s3, (float[]){0, 8 * logf(2), 0}, 1e-5));
+  CHECK(tensor_matches(a->grad, 1, s3, (float[]){1, 12, 0}, 1e-5));
   dnn_tensor_release(p);
   dnn_tensor_release(s);
   dnn_tensor_release(a);

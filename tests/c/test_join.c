@@ -6,51 +6,9 @@
 #include "check.h"
 #include "dnn/dnn.h"
 #include "gradcheck.h"
-
-static bool has_shape(const dnn_tensor *t, int ndim, const int64_t *shape) {
-  if (!t || t->ndim != ndim) return false;
-  for (int d = 0; d < ndim; d++)
-    if (t->shape[d] != shape[d]) return false;
-  return true;
-}
+#include "tensor_check.h"
 
 static dnn_tensor *from(int ndim, const int64_t *shape, const float *v) { return dnn_from_data(v, ndim, shape); }
-
-/* 0, 1, 2, ... as a tensor of shape. */
-static dnn_tensor *iota(int ndim, const int64_t *shape) {
-  dnn_tensor *t = dnn_empty(ndim, shape);
-  for (int64_t i = 0; i < dnn_numel(t); i++) dnn_data(t)[i] = (float)i;
-  return t;
-}
-
-static bool values_are(const dnn_tensor *t, const float *want, int64_t n) {
-  if (!t || dnn_numel(t) != n) return false;
-  float *v = malloc((size_t)(n ? n : 1) * sizeof(float));
-  dnn_gather_to(t, v);
-  bool ok = memcmp(v, want, (size_t)n * sizeof(float)) == 0;
-  free(v);
-  return ok;
-}
-
-static bool msg_has(const char *a, const char *b, const char *c) {
-  const char *m = dnn_errmsg();
-  return strstr(m, a) && (!b || strstr(m, b)) && (!c || strstr(m, c));
-}
-
-/* A scalar loss from one tensor without other ops: flatten(t) . w for fixed
- * varied weights (each element gets a different gradient). */
-static dnn_tensor *weighted(dnn_tensor *t) {
-  if (!t) return NULL;
-  int64_t n = dnn_numel(t);
-  dnn_tensor *flat = dnn_reshape(t, 1, &n);
-  dnn_tensor *w = dnn_empty(1, &n);
-  for (int64_t i = 0; i < n; i++) dnn_data(w)[i] = 0.5f + (float)((i * 5 + 1) % 7) / 4.0f;
-  dnn_tensor *s = flat ? dnn_matmul(flat, w) : NULL;
-  dnn_tensor_release(flat);
-  dnn_tensor_release(w);
-  dnn_tensor_release(t);
-  return s;
-}
 
 /* ---- cat ---- */
 
@@ -82,24 +40,22 @@ static void test_cat(void) {
   CHECK(has_shape(xy, 3, (int64_t[]){2, 3, 2}));
   CHECK(values_are(xy, (float[]){0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 6, 7}, 12));
 
-  dnn_tensor *ts[] = {a, b, c, ab, ac, neg, t, tc, one, e, ae, x, y, xy};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  RELEASE(a, b, c, ab, ac, neg, t, tc, one, e, ae, x, y, xy);
 }
 
 static void test_cat_errors(void) {
   dnn_tensor *a = iota(2, (int64_t[]){2, 3}), *b = iota(2, (int64_t[]){2, 4}), *v = iota(1, (int64_t[]){3});
   dnn_tensor *s = dnn_scalar(1);
-  CHECK(dnn_cat(0, NULL, 0) == NULL && dnn_errcode() == DNN_EARG && msg_has("'cat'", "at least one", NULL));
+  CHECK(dnn_cat(0, NULL, 0) == NULL && dnn_errcode() == DNN_EARG && errmsg_has("'cat'", "at least one"));
   CHECK(dnn_cat(2, (dnn_tensor *[]){a, b}, 0) == NULL);
-  CHECK(msg_has("bad argument #1 to 'cat'", "tensor 2", "(2, 4)") && msg_has("(2, 3)", NULL, NULL));
+  CHECK(errmsg_has("bad argument #1 to 'cat'", "tensor 2", "(2, 4)", "(2, 3)"));
   CHECK(dnn_cat(3, (dnn_tensor *[]){a, a, v}, 1) == NULL);
-  CHECK(msg_has("tensor 3", "(2, 3)", "(3)"));
-  CHECK(dnn_cat(2, (dnn_tensor *[]){a, a}, 2) == NULL && msg_has("#2 to 'cat'", "dim", NULL));
-  CHECK(dnn_cat(2, (dnn_tensor *[]){a, s}, 0) == NULL && msg_has("'cat'", "0-d", "tensor 2"));
+  CHECK(errmsg_has("tensor 3", "(2, 3)", "(3)"));
+  CHECK(dnn_cat(2, (dnn_tensor *[]){a, a}, 2) == NULL && errmsg_has("#2 to 'cat'", "dim"));
+  CHECK(dnn_cat(2, (dnn_tensor *[]){a, s}, 0) == NULL && errmsg_has("'cat'", "0-d", "tensor 2"));
   dnn_tensor *ok = dnn_cat(2, (dnn_tensor *[]){a, b}, 1);
   CHECK(has_shape(ok, 2, (int64_t[]){2, 7}));
-  dnn_tensor *ts[] = {a, b, v, s, ok};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  RELEASE(a, b, v, s, ok);
 }
 
 static void test_cat_backward(void) {
@@ -123,8 +79,7 @@ static void test_cat_backward(void) {
   CHECK(dnn_backward(c, g) == DNN_OK);
   CHECK(values_are(a->grad, (float[]){3, 4, 5, 6}, 4));
   CHECK(k->grad == NULL);
-  dnn_tensor *ts[] = {a, b, c, g, k};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  RELEASE(a, b, c, g, k);
 }
 
 static dnn_tensor *cat_loss(dnn_tensor *const *in, void *ctx) {
@@ -132,11 +87,11 @@ static dnn_tensor *cat_loss(dnn_tensor *const *in, void *ctx) {
   dnn_tensor *t = dnn_transpose(in[2], 0, 1); /* a strided piece too */
   dnn_tensor *c = dnn_cat(3, (dnn_tensor *[]){in[0], in[1], t}, dim);
   dnn_tensor_release(t);
-  return weighted(c);
+  return matmul_weighted(c);
 }
 
 static dnn_tensor *stack_loss(dnn_tensor *const *in, void *ctx) {
-  return weighted(dnn_stack(3, (dnn_tensor *[]){in[0], in[1], in[2]}, *(int *)ctx));
+  return matmul_weighted(dnn_stack(3, (dnn_tensor *[]){in[0], in[1], in[2]}, *(int *)ctx));
 }
 
 static void test_join_gradcheck(void) {
@@ -151,8 +106,7 @@ static void test_join_gradcheck(void) {
   gradcheck("stack dim 0", stack_loss, 3, (dnn_tensor *[]){x, y, z}, &dim0);
   gradcheck("stack dim 1", stack_loss, 3, (dnn_tensor *[]){x, y, z}, &dim1);
   gradcheck("stack dim -1", stack_loss, 3, (dnn_tensor *[]){x, y, z}, &last);
-  dnn_tensor *ts[] = {a, b, c, b2, c2, x, y, z};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  RELEASE(a, b, c, b2, c2, x, y, z);
 }
 
 /* ---- stack ---- */
@@ -185,10 +139,10 @@ static void test_stack(void) {
   /* errors */
   dnn_tensor *c = iota(2, (int64_t[]){2, 3});
   CHECK(dnn_stack(3, (dnn_tensor *[]){a, b, c}, 0) == NULL);
-  CHECK(msg_has("bad argument #1 to 'stack'", "tensor 3", "(2, 3)") && msg_has("(2, 2)", NULL, NULL));
-  CHECK(dnn_stack(2, (dnn_tensor *[]){a, b}, 3) == NULL && msg_has("#2 to 'stack'", "dim", NULL));
-  CHECK(dnn_stack(2, (dnn_tensor *[]){a, b}, -4) == NULL && msg_has("#2 to 'stack'", "dim", NULL));
-  CHECK(dnn_stack(0, NULL, 0) == NULL && msg_has("'stack'", "at least one", NULL));
+  CHECK(errmsg_has("bad argument #1 to 'stack'", "tensor 3", "(2, 3)", "(2, 2)"));
+  CHECK(dnn_stack(2, (dnn_tensor *[]){a, b}, 3) == NULL && errmsg_has("#2 to 'stack'", "dim"));
+  CHECK(dnn_stack(2, (dnn_tensor *[]){a, b}, -4) == NULL && errmsg_has("#2 to 'stack'", "dim"));
+  CHECK(dnn_stack(0, NULL, 0) == NULL && errmsg_has("'stack'", "at least one"));
 
   /* backward: each input gets its slice */
   dnn_set_requires_grad(a, true);
@@ -197,8 +151,7 @@ static void test_stack(void) {
   CHECK(st && dnn_backward(st, g) == DNN_OK);
   CHECK(values_are(a->grad, (float[]){2, 3, 6, 7}, 4));
   CHECK(b->grad == NULL);
-  dnn_tensor *ts[] = {a, b, s0, s1, s2, s3, p, q, pq, m, c, st, g};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  RELEASE(a, b, s0, s1, s2, s3, p, q, pq, m, c, st, g);
 }
 
 /* ---- index_select ---- */
@@ -235,20 +188,19 @@ static void test_index_select(void) {
   /* errors: range, whole numbers, index rank, dim, 0-d input */
   dnn_tensor *bad = from(1, (int64_t[]){2}, (float[]){0, 3});
   CHECK(dnn_index_select(a, 0, bad, 0) == NULL && dnn_errcode() == DNN_EARG);
-  CHECK(msg_has("bad argument #3 to 'index_select'", "[0, 2]", "got 3"));
-  CHECK(dnn_index_select(a, 0, bad, 1) == NULL && msg_has("'index_select'", "[1, 3]", "got 0"));
+  CHECK(errmsg_has("bad argument #3 to 'index_select'", "[0, 2]", "got 3"));
+  CHECK(dnn_index_select(a, 0, bad, 1) == NULL && errmsg_has("'index_select'", "[1, 3]", "got 0"));
   dnn_tensor *frac = from(1, (int64_t[]){1}, (float[]){1.5f});
-  CHECK(dnn_index_select(a, 0, frac, 0) == NULL && msg_has("'index_select'", "whole", "1.5"));
+  CHECK(dnn_index_select(a, 0, frac, 0) == NULL && errmsg_has("'index_select'", "whole", "1.5"));
   dnn_tensor *negi = from(1, (int64_t[]){1}, (float[]){-1});
-  CHECK(dnn_index_select(a, 0, negi, 0) == NULL && msg_has("'index_select'", "got -1", NULL));
+  CHECK(dnn_index_select(a, 0, negi, 0) == NULL && errmsg_has("'index_select'", "got -1"));
   dnn_tensor *i2 = dnn_zeros(2, (int64_t[]){1, 1});
-  CHECK(dnn_index_select(a, 0, i2, 0) == NULL && msg_has("#3 to 'index_select'", "1-d", NULL));
-  CHECK(dnn_index_select(a, 2, idx, 0) == NULL && msg_has("#2 to 'index_select'", "dim", NULL));
+  CHECK(dnn_index_select(a, 0, i2, 0) == NULL && errmsg_has("#3 to 'index_select'", "1-d"));
+  CHECK(dnn_index_select(a, 2, idx, 0) == NULL && errmsg_has("#2 to 'index_select'", "dim"));
   dnn_tensor *sc = dnn_scalar(1);
-  CHECK(dnn_index_select(sc, 0, idx, 0) == NULL && msg_has("#1 to 'index_select'", "0-d", NULL));
+  CHECK(dnn_index_select(sc, 0, idx, 0) == NULL && errmsg_has("#1 to 'index_select'", "0-d"));
 
-  dnn_tensor *ts[] = {a, idx, r, cidx, c, c2, lidx, l, at_, two, t, wide, sidx, s, none, e, bad, frac, negi, i2, sc};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  RELEASE(a, idx, r, cidx, c, c2, lidx, l, at_, two, t, wide, sidx, s, none, e, bad, frac, negi, i2, sc);
 }
 
 static void test_index_select_backward(void) {
@@ -273,7 +225,7 @@ static dnn_tensor *index_select_loss(dnn_tensor *const *in, void *ctx) {
   dnn_tensor *idx = from(1, (int64_t[]){4}, (float[]){1, 0, 1, 1});
   dnn_tensor *r = dnn_index_select(in[0], dim, idx, 0);
   dnn_tensor_release(idx);
-  return weighted(r);
+  return matmul_weighted(r);
 }
 
 /* ---- gather ---- */
@@ -303,17 +255,16 @@ static void test_gather(void) {
 
   /* errors */
   dnn_tensor *bad = from(2, (int64_t[]){2, 1}, (float[]){0, 3});
-  CHECK(dnn_gather(a, 1, bad, 0) == NULL && msg_has("bad argument #3 to 'gather'", "[0, 2]", "got 3"));
+  CHECK(dnn_gather(a, 1, bad, 0) == NULL && errmsg_has("bad argument #3 to 'gather'", "[0, 2]", "got 3"));
   dnn_tensor *frac = from(2, (int64_t[]){1, 1}, (float[]){0.25f});
-  CHECK(dnn_gather(a, 1, frac, 0) == NULL && msg_has("'gather'", "whole", "0.25"));
+  CHECK(dnn_gather(a, 1, frac, 0) == NULL && errmsg_has("'gather'", "whole", "0.25"));
   dnn_tensor *flat = from(1, (int64_t[]){2}, (float[]){0, 1});
-  CHECK(dnn_gather(a, 1, flat, 0) == NULL && msg_has("#3 to 'gather'", "2 dims", NULL));
+  CHECK(dnn_gather(a, 1, flat, 0) == NULL && errmsg_has("#3 to 'gather'", "2 dims"));
   dnn_tensor *tall = dnn_zeros(2, (int64_t[]){3, 1});
-  CHECK(dnn_gather(a, 1, tall, 0) == NULL && msg_has("#3 to 'gather'", "(2, 3)", "(3, 1)"));
-  CHECK(dnn_gather(a, 5, idx, 0) == NULL && msg_has("#2 to 'gather'", "dim", NULL));
+  CHECK(dnn_gather(a, 1, tall, 0) == NULL && errmsg_has("#3 to 'gather'", "(2, 3)", "(3, 1)"));
+  CHECK(dnn_gather(a, 5, idx, 0) == NULL && errmsg_has("#2 to 'gather'", "dim"));
 
-  dnn_tensor *ts[] = {a, idx, g1, idx0, g0, lidx, gl, at_, tidx, gt, c, cidx, gc, bad, frac, flat, tall};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  RELEASE(a, idx, g1, idx0, g0, lidx, gl, at_, tidx, gt, c, cidx, gc, bad, frac, flat, tall);
 }
 
 static void test_gather_backward(void) {
@@ -324,8 +275,7 @@ static void test_gather_backward(void) {
   dnn_tensor *g = from(2, (int64_t[]){2, 3}, (float[]){1, 2, 3, 4, 5, 6});
   CHECK(r && dnn_backward(r, g) == DNN_OK);
   CHECK(values_are(a->grad, (float[]){3, 0, 1 + 2, 0, 4 + 5 + 6, 0}, 6));
-  dnn_tensor *ts[] = {a, idx, r, g};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  RELEASE(a, idx, r, g);
 }
 
 static dnn_tensor *gather_loss(dnn_tensor *const *in, void *ctx) {
@@ -333,7 +283,7 @@ static dnn_tensor *gather_loss(dnn_tensor *const *in, void *ctx) {
   dnn_tensor *idx = from(2, (int64_t[]){2, 2}, (float[]){1, 0, 1, 1});
   dnn_tensor *r = dnn_gather(in[0], dim, idx, 0);
   dnn_tensor_release(idx);
-  return weighted(r);
+  return matmul_weighted(r);
 }
 
 static void test_index_gradcheck(void) {
@@ -364,13 +314,12 @@ static void test_one_hot(void) {
   dnn_tensor *og = dnn_one_hot(labels, 3, 0);
   CHECK(og && og->grad_fn == NULL && !og->requires_grad);
   /* errors */
-  CHECK(dnn_one_hot(labels, 2, 0) == NULL && msg_has("bad argument #1 to 'one_hot'", "[0, 1]", "got 2"));
-  CHECK(dnn_one_hot(labels, 3, 1) == NULL && msg_has("'one_hot'", "[1, 3]", "got 0"));
-  CHECK(dnn_one_hot(labels, 0, 0) == NULL && msg_has("#2 to 'one_hot'", "got 0", NULL));
+  CHECK(dnn_one_hot(labels, 2, 0) == NULL && errmsg_has("bad argument #1 to 'one_hot'", "[0, 1]", "got 2"));
+  CHECK(dnn_one_hot(labels, 3, 1) == NULL && errmsg_has("'one_hot'", "[1, 3]", "got 0"));
+  CHECK(dnn_one_hot(labels, 0, 0) == NULL && errmsg_has("#2 to 'one_hot'", "got 0"));
   dnn_tensor *frac = from(1, (int64_t[]){1}, (float[]){0.5f});
-  CHECK(dnn_one_hot(frac, 3, 0) == NULL && msg_has("'one_hot'", "whole", "0.5"));
-  dnn_tensor *ts[] = {labels, oh, l1, o1, s, os, og, frac};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  CHECK(dnn_one_hot(frac, 3, 0) == NULL && errmsg_has("'one_hot'", "whole", "0.5"));
+  RELEASE(labels, oh, l1, o1, s, os, og, frac);
 }
 
 int main(void) {

@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "dnn/dnn.h"
+#include "tensor_check.h"
 
 /* ---- helpers ---- */
 
@@ -74,13 +75,6 @@ static double max_err_vs_reference(const dnn_tensor *a, const dnn_tensor *b, con
   return worst;
 }
 
-static bool has_shape(const dnn_tensor *t, int ndim, const int64_t *shape) {
-  if (t->ndim != ndim) return false;
-  for (int d = 0; d < ndim; d++)
-    if (t->shape[d] != shape[d]) return false;
-  return true;
-}
-
 /* matmul(a, b) has shape `shape` and matches the reference. */
 static void check_product(dnn_tensor *a, dnn_tensor *b, int ndim, const int64_t *shape) {
   dnn_tensor *c = dnn_matmul(a, b);
@@ -89,9 +83,10 @@ static void check_product(dnn_tensor *a, dnn_tensor *b, int ndim, const int64_t 
     fprintf(stderr, "  matmul failed: %s\n", dnn_errmsg());
     return;
   }
-  CHECK(has_shape(c, ndim, shape));
+  bool shaped = has_shape(c, ndim, shape);
+  CHECK(shaped);
   CHECK(dnn_is_contiguous(c));
-  if (has_shape(c, ndim, shape)) CHECK_NEAR(max_err_vs_reference(a, b, c), 0, 1e-5);
+  if (shaped) CHECK_NEAR(max_err_vs_reference(a, b, c), 0, 1e-5);
   dnn_tensor_release(c);
 }
 
@@ -238,8 +233,7 @@ static void test_strided_operands(void) {
   dnn_tensor *cols = dnn_expand(col, 2, (int64_t[]){4, 5});
   check_product(a, cols, 2, (int64_t[]){3, 5});
 
-  dnn_tensor *ts[] = {at_, bt_, a, b, bc, ac, wide, sl, tall, tsl, tslt, cube, every, row, rows, col, cols};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  RELEASE(at_, bt_, a, b, bc, ac, wide, sl, tall, tsl, tslt, cube, every, row, rows, col, cols);
 }
 
 static void test_vectors(void) {
@@ -267,8 +261,7 @@ static void test_vectors(void) {
     const float *mv = dnn_data(m);
     CHECK_NEAR(dnn_data(d2)[0], mv[2] * 1 + mv[6] * 2 + mv[10] * 3, 1e-5);
   }
-  dnn_tensor *ts[] = {x, y, m, mt, mtt, b3, b3r, sv, d2};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  RELEASE(x, y, m, mt, mtt, b3, b3r, sv, d2);
 }
 
 static void test_batched(void) {
@@ -309,8 +302,7 @@ static void test_batched(void) {
   /* many small matrices (the threaded-batch path) */
   dnn_tensor *ma = randn(3, (int64_t[]){64, 8, 8}), *mb = randn(3, (int64_t[]){64, 8, 8});
   check_product(ma, mb, 3, (int64_t[]){64, 8, 8});
-  dnn_tensor *ts[] = {a, b, at_, bt_, w, big, odd, perm, one, ex, ma, mb};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  RELEASE(a, b, at_, bt_, w, big, odd, perm, one, ex, ma, mb);
 }
 
 static void test_empty(void) {
@@ -331,8 +323,7 @@ static void test_empty(void) {
   c = dnn_matmul(b0, b);
   CHECK(c && has_shape(c, 3, (int64_t[]){0, 2, 4}));
   dnn_tensor_release(c);
-  dnn_tensor *ts[] = {a, b, k0a, k0b, e1, b0};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  RELEASE(a, b, k0a, k0b, e1, b0);
 }
 
 static void test_errors(void) {
@@ -341,9 +332,9 @@ static void test_errors(void) {
   CHECK(dnn_errcode() == DNN_EARG);
   CHECK(strcmp(dnn_errmsg(), "bad argument #2 to 'matmul' (expected inner dim 3, got 4)") == 0);
   CHECK(dnn_matmul(s, b) == NULL);
-  CHECK(strstr(dnn_errmsg(), "#1 to 'matmul'") && strstr(dnn_errmsg(), "0-d"));
+  CHECK(errmsg_has("#1 to 'matmul'", "0-d"));
   CHECK(dnn_matmul(a, s) == NULL);
-  CHECK(strstr(dnn_errmsg(), "#2 to 'matmul'") && strstr(dnn_errmsg(), "0-d"));
+  CHECK(errmsg_has("#2 to 'matmul'", "0-d"));
   dnn_tensor *v = randn(1, (int64_t[]){4});
   CHECK(dnn_matmul(a, v) == NULL);
   CHECK(strcmp(dnn_errmsg(), "bad argument #2 to 'matmul' (expected inner dim 3, got 4)") == 0);
@@ -351,9 +342,8 @@ static void test_errors(void) {
   CHECK(strcmp(dnn_errmsg(), "bad argument #2 to 'matmul' (expected inner dim 4, got 2)") == 0);
   dnn_tensor *x = randn(3, (int64_t[]){2, 3, 4}), *y = randn(3, (int64_t[]){3, 4, 5});
   CHECK(dnn_matmul(x, y) == NULL);
-  CHECK(strstr(dnn_errmsg(), "'matmul'") && strstr(dnn_errmsg(), "(2, 3, 4)") && strstr(dnn_errmsg(), "(3, 4, 5)"));
-  dnn_tensor *ts[] = {a, b, s, v, x, y};
-  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) dnn_tensor_release(ts[i]);
+  CHECK(errmsg_has("'matmul'", "(2, 3, 4)", "(3, 4, 5)"));
+  RELEASE(a, b, s, v, x, y);
 }
 
 /* dA = dC @ B^T and dB = A^T @ dC on a case small enough to write out. */

@@ -8,41 +8,18 @@
 #include "check.h"
 #include "dnn/dnn.h"
 #include "gradcheck.h"
+#include "tensor_check.h"
 
 static dnn_tensor *T(int ndim, const int64_t *shape, const float *data) { return dnn_from_data(data, ndim, shape); }
 
-static bool equals(const dnn_tensor *t, int ndim, const int64_t *shape, const float *want, double tol) {
-  if (!t || t->ndim != ndim) {
-    fprintf(stderr, "  got %s with %d dims, expected %d\n", t ? "a tensor" : "NULL", t ? t->ndim : -1, ndim);
-    return false;
-  }
-  for (int d = 0; d < ndim; d++)
-    if (t->shape[d] != shape[d]) return false;
-  int64_t n = dnn_numel(t);
-  float *buf = malloc((size_t)(n ? n : 1) * sizeof(float));
-  dnn_gather_to(t, buf);
-  bool ok = true;
-  for (int64_t i = 0; i < n; i++)
-    if (buf[i] != want[i] && !(fabs((double)buf[i] - want[i]) <= tol) && !(isnan(buf[i]) && isnan(want[i]))) {
-      fprintf(stderr, "  element %lld: %.9g, expected %.9g\n", (long long)i, buf[i], want[i]);
-      ok = false;
-    }
-  free(buf);
-  return ok;
-}
-
-static bool errmsg_has(const char *s) {
-  bool ok = strstr(dnn_errmsg(), s) != NULL;
-  if (!ok) fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", dnn_errmsg(), s);
-  return ok;
-}
-
-/* Checks r against (ndim, shape, want), then releases it. */
-#define EXPECT(r, ndim, shape, tol, ...)                                 \
-  do {                                                                   \
-    dnn_tensor *r_ = (r);                                                \
-    CHECK(equals(r_, ndim, shape, (const float[]){__VA_ARGS__}, tol));   \
-    dnn_tensor_release(r_);                                              \
+/* Checks r against (ndim, shape, want), then releases it; the count of wanted
+ * values must be the number of elements too. */
+#define EXPECT(r, ndim, shape, tol, ...)                                                            \
+  do {                                                                                              \
+    dnn_tensor *r_ = (r);                                                                           \
+    const float want_[] = {__VA_ARGS__};                                                            \
+    CHECK(has_shape(r_, ndim, shape) && values_near(r_, want_, sizeof want_ / sizeof *want_, tol)); \
+    dnn_tensor_release(r_);                                                                         \
   } while (0)
 
 static void test_known_answers(void) {
@@ -154,12 +131,12 @@ static void test_empty_and_errors(void) {
   EXPECT(dnn_sum(e, 0, false), 0, NULL, 0, 0);
   EXPECT(dnn_mean(e, DNN_ALL_DIMS, false), 0, NULL, 0, NAN);
   CHECK(dnn_max(e, 0, false) == NULL && dnn_errcode() == DNN_EARG && errmsg_has("'max'"));
-  CHECK(dnn_argmin(e, DNN_ALL_DIMS, false, 0) == NULL && errmsg_has("'argmin'") && errmsg_has("non-empty"));
+  CHECK(dnn_argmin(e, DNN_ALL_DIMS, false, 0) == NULL && errmsg_has("'argmin'", "non-empty"));
   dnn_tensor_release(e);
 
   e = dnn_zeros(2, s20);
   EXPECT(dnn_sum(e, 1, false), 1, s2, 0, 0, 0);
-  CHECK(dnn_min(e, 1, false) == NULL && errmsg_has("'min'") && errmsg_has("size 0"));
+  CHECK(dnn_min(e, 1, false) == NULL && errmsg_has("'min'", "size 0"));
   dnn_tensor_release(e);
 
   e = dnn_zeros(2, s03); /* reducing a non-empty dim of an empty tensor is fine */
@@ -171,10 +148,10 @@ static void test_empty_and_errors(void) {
   dnn_tensor_release(e);
 
   dnn_tensor *a = dnn_zeros(2, s23);
-  CHECK(dnn_sum(a, 2, false) == NULL && errmsg_has("bad argument #2 to 'sum'") && errmsg_has("out of range"));
+  CHECK(dnn_sum(a, 2, false) == NULL && errmsg_has("bad argument #2 to 'sum'", "out of range"));
   CHECK(dnn_mean(a, -3, false) == NULL && errmsg_has("'mean'"));
   CHECK(dnn_argmax(a, 5, false, 0) == NULL && errmsg_has("'argmax'"));
-  CHECK(dnn_var(a, 0, false, -1) == NULL && errmsg_has("'var'") && errmsg_has("correction"));
+  CHECK(dnn_var(a, 0, false, -1) == NULL && errmsg_has("'var'", "correction"));
   dnn_tensor_release(a);
 }
 
@@ -301,14 +278,14 @@ static void test_extreme_grad_ties(void) {
   dnn_set_requires_grad(x, true);
   dnn_tensor *m = dnn_max(x, 1, false), *s = dnn_sum(m, DNN_ALL_DIMS, false);
   CHECK(dnn_backward(s, NULL) == DNN_OK);
-  CHECK(equals(x->grad, 2, s23, (float[]){0, 1, 0, 1, 0, 0}, 0));
+  CHECK(tensor_matches(x->grad, 2, s23, (float[]){0, 1, 0, 1, 0, 0}, 0));
   dnn_tensor_release(m);
   dnn_tensor_release(s);
   dnn_tensor_release(x->grad);
   x->grad = NULL;
   m = dnn_min(x, DNN_ALL_DIMS, false);
   CHECK(dnn_backward(m, NULL) == DNN_OK);
-  CHECK(equals(x->grad, 2, s23, (float[]){0, 0, 0, 0, 0, 1}, 0));
+  CHECK(tensor_matches(x->grad, 2, s23, (float[]){0, 0, 0, 0, 0, 1}, 0));
   dnn_tensor_release(m);
   /* argmax is not recorded */
   m = dnn_argmax(x, 1, false, 0);
