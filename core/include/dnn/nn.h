@@ -36,4 +36,35 @@ dnn_tensor *dnn_binary_crossentropy(dnn_tensor *y_true, dnn_tensor *y_pred, bool
 dnn_tensor *dnn_sparse_categorical_crossentropy(dnn_tensor *labels, dnn_tensor *y_pred, bool from_logits,
                                                 int base);
 
+/* ---- layers: dropout, normalization, PReLU (nn_dropout.c, nn_norm.c, nn_activation.c) ---- */
+#include "dnn/random.h"
+
+/* Inverted dropout: y = x * m, m = (u >= rate) / (1 - rate), u ~ U[0, 1) drawn from the dnn PRNG, or from *rng
+ * (which advances) when rng is not NULL; rate in [0, 1). Saves m for backward. */
+dnn_tensor *dnn_dropout(dnn_tensor *x, float rate, dnn_rng_state *rng);
+/* y = x * mask, mask a given tensor of x's shape (0 or the kept scale): dropout with a fixed mask, dx = g * mask. */
+dnn_tensor *dnn_dropout_mask(dnn_tensor *x, dnn_tensor *mask);
+/* A generator state seeded as dnn_manual_seed(seed) would seed the global one (which is left as it was). */
+void dnn_rng_seeded_state(uint64_t seed, dnn_rng_state *out);
+
+typedef struct {
+  int axis;       /* the channel dim: statistics over every other dim (negative counts from the end) */
+  bool training;  /* batch statistics (and moving-stat updates), else the moving ones */
+  float momentum; /* moving = moving * momentum + batch * (1 - momentum), as Keras */
+  float epsilon;
+} dnn_batch_norm_config;
+
+/* y = gamma * (x - mean) / sqrt(var + epsilon) + beta per channel; training: mean and biased var of the batch, and
+ * moving_mean / moving_var (when given) updated in place with them, as Keras; inference: the moving ones (needed).
+ * gamma, beta (C) may be NULL (1 and 0). Backward gives dx, dgamma, dbeta. */
+dnn_tensor *dnn_batch_norm(dnn_tensor *x, dnn_tensor *gamma, dnn_tensor *beta, dnn_tensor *moving_mean,
+                           dnn_tensor *moving_var, const dnn_batch_norm_config *cfg);
+
+/* y = gamma * (x - mean) / sqrt(var + epsilon) + beta, mean and biased var over the last naxes dims of each
+ * example; gamma, beta of those dims' shape, or NULL. */
+dnn_tensor *dnn_layer_norm(dnn_tensor *x, dnn_tensor *gamma, dnn_tensor *beta, int naxes, float epsilon);
+
+/* y = x if x > 0 else alpha * x; alpha matches x's trailing dims, with 1 where it is shared (Keras's shared_axes). */
+dnn_tensor *dnn_prelu(dnn_tensor *x, dnn_tensor *alpha);
+
 #endif
