@@ -10,6 +10,7 @@ local M = {}
 -- Dense(64, {activation = "relu"}) or Dense{64, activation = "relu"}.
 local function args_and_options(...)
   local n = select("#", ...)
+  if n == 0 then return {}, {} end
   local last = select(n, ...)
   local positional = {}
   local options = {}
@@ -55,7 +56,20 @@ local Layer = {}
 Layer.__index = Layer
 M.Layer = Layer
 
+-- Symbolic tensors (nn.Input and the outputs of layers called on them) are
+-- defined by dnn.functional; a call on them records a graph node instead of
+-- computing. The check is a metatable compare, so real calls stay cheap.
+local symbolic_mt = {}
+M.symbolic_mt = symbolic_mt
+
+local function is_symbolic(v)
+  if getmetatable(v) == symbolic_mt then return true end
+  return type(v) == "table" and getmetatable(v) == nil and getmetatable(v[1]) == symbolic_mt
+end
+M.is_symbolic = is_symbolic
+
 function Layer.__call(self, ...)
+  if is_symbolic(...) then return require("dnn.functional").call_symbolic(self, ...) end
   return self:call(...)
 end
 
@@ -76,6 +90,7 @@ function Layer.init(cls, options, base_name)
   self.training = true
   self.created_at = creation_site()
   self.weights = {} -- ordered: the Keras order of get_weights
+  self.input_shape = options.input_shape -- without the batch dim; builds a Sequential at once
   return self
 end
 
@@ -95,6 +110,7 @@ function Layer:call(x)
       tostring(y):gsub("^[^:]*:%d+: ", "")), 2)
   end
   if self.activity_regularizer then self.activity_loss = self.activity_regularizer(y) end
+  if M.recorder then M.recorder(self, y) end
   return y
 end
 
@@ -182,6 +198,21 @@ function Layer:count_params()
     if self.trainable and w.trainable then trainable = trainable + n end
   end
   return total, trainable, total - trainable
+end
+
+-- M.recorder, when set (by summary's dry runs), sees every layer's output.
+M.recorder = nil
+
+-- Whether v is a layer (or a model): an instance whose class derives from Layer.
+function M.is_layer(v)
+  if type(v) ~= "table" then return false end
+  local mt = getmetatable(v)
+  while type(mt) == "table" do
+    if mt == Layer then return true end
+    local parent = getmetatable(mt)
+    mt = parent and parent.__index
+  end
+  return false
 end
 
 M.unique_name = unique_name

@@ -1,78 +1,290 @@
--- dnn.models: Sequential (and the model classes built on Layer).
+-- dnn.models: the Model base class (a layer made of layers), Sequential, and
+-- subclass-style custom models (nn.Model:extend("MyModel")). The functional
+-- model, nn.Model{inputs = ..., outputs = ...}, lives in dnn.functional;
+-- compile/fit/evaluate/predict in dnn.training; summary in dnn.summary.
 local dnn = require "dnn"
 local layer = require "dnn.layer"
 
-local Layer = layer.Layer
+local Layer, is_layer = layer.Layer, layer.is_layer
 local M = {}
 
--- ---- Sequential ----
-local Sequential = Layer:extend("Sequential")
-M.Sequential = Sequential
+local function shape_string(shape)
+  local parts = {}
+  for i, d in ipairs(shape) do parts[i] = (i == 1 and (d == nil or d < 0)) and "None" or tostring(d) end
+  return "(" .. table.concat(parts, ", ") .. ")"
+end
+M.shape_string = shape_string
 
-function Sequential.new(layers, options)
-  local self = Layer.init(Sequential, options or {}, "sequential")
-  self.layers = {}
-  for _, layer in ipairs(layers or {}) do self:add(layer) end
-  return self
+-- Runs fn(...) as a shape probe: no graph recorded, the layers in inference
+-- mode (a batch-norm layer must not fold a dummy batch into its moving
+-- statistics, a dropout layer must not draw from the PRNG), and no stale
+-- activity loss left behind for the next regularization_loss().
+function M.probe(target, fn, ...)
+  local was_training = target.training
+  local args = table.pack(...)
+  target:train(false)
+  local results = table.pack(pcall(dnn.no_grad, function() return fn(table.unpack(args, 1, args.n)) end))
+  target:train(was_training ~= false)
+  for _, l in ipairs(target.layers and target:_all_layers() or {target}) do l.activity_loss = nil end
+  target.activity_loss = nil
+  if not results[1] then error(results[2], 0) end
+  return table.unpack(results, 2, results.n)
 end
 
--- Builds every layer once the input shape is known (from the first layer's
--- input_shape), as Keras does, so parameters() and the optimizer see all
--- weights before the first batch: a dry run on one zero example.
-function Sequential:build_from_input_shape()
-  local shape = self.input_shape
-  if not shape then return end
-  dnn.no_grad(function()
-    local x = dnn.zeros(1, table.unpack(shape))
-    for _, layer in ipairs(self.layers) do
-      if not layer.built then
-        x = layer(x)
-      else
-        x = layer:forward(x)
-      end
+-- ---- Model: what every kind of model shares ----
+-- A model's layers are self.layers (Sequential, functional) or, for custom
+-- models, the layers found in its fields; the methods below work on them.
+local Model = Layer:extend("Model")
+M.Model = Model
+
+-- Every layer of the model and of its nested models, depth first, each once.
+function Model:_all_layers(out, seen)
+  out, seen = out or {}, seen or {}
+  for _, l in ipairs(self.layers) do
+    if not seen[l] then
+      seen[l] = true
+      out[#out + 1] = l
+      if l.layers and l._all_layers then l:_all_layers(out, seen) end
     end
-  end)
-  self.built = true
-end
-getmetatable(Sequential).__call = function(_, ...) return Sequential.new(...) end
-
-function Sequential:add(layer)
-  if type(layer) ~= "table" or not layer.forward then
-    error(string.format("Sequential:add: expected a layer, got %s", type(layer)), 2)
   end
-  self.layers[#self.layers + 1] = layer
-  if #self.layers == 1 and layer.input_shape then self.input_shape = layer.input_shape end
-  if self.input_shape and not layer.built then self:build_from_input_shape() end
-  return self
+  return out
 end
 
-function Sequential:forward(x)
-  for _, layer in ipairs(self.layers) do x = layer(x) end
-  return x
+function Model:call(...)
+  return self:forward(...)
 end
 
-function Sequential:call(x)
-  return self:forward(x)
-end
-
-function Sequential:parameters()
+function Model:parameters()
   local params = {}
-  for _, layer in ipairs(self.layers) do
-    for _, p in ipairs(layer:parameters()) do params[#params + 1] = p end
+  if self.trainable == false then return params end
+  for _, l in ipairs(self.layers) do
+    for _, p in ipairs(l:parameters()) do params[#params + 1] = p end
   end
   return params
 end
 
-function Sequential:train(on)
+function Model:named_weights()
+  local out = {}
+  for _, l in ipairs(self.layers) do
+    for _, w in ipairs(l:named_weights()) do out[#out + 1] = w end
+  end
+  return out
+end
+
+-- The weights in Keras's order: layer by layer, each layer's own order.
+function Model:get_weights()
+  local out = {}
+  for _, l in ipairs(self.layers) do
+    for _, w in ipairs(l:get_weights()) do out[#out + 1] = w end
+  end
+  return out
+end
+
+function Model:set_weights(list)
+  local named = self:named_weights()
+  if type(list) ~= "table" or #list ~= #named then
+    error(string.format("set_weights: model '%s' expects %d weights, got %s", self.name, #named,
+      type(list) == "table" and tostring(#list) or type(list)), 2)
+  end
+  for i, w in ipairs(named) do
+    local got = list[i]
+    if not dnn.is_tensor(got) then
+      error(string.format("set_weights: weight %d (%s) expects a tensor, got %s", i, w.name, type(got)), 2)
+    end
+    if shape_string(got.shape) ~= shape_string(w.tensor.shape) or got.ndim ~= w.tensor.ndim then
+      error(string.format("set_weights: weight %d (%s) has shape {%s}, got {%s}", i, w.name,
+        table.concat(w.tensor.shape, ","), table.concat(got.shape, ",")), 2)
+    end
+  end
+  dnn.no_grad(function()
+    for i, w in ipairs(named) do w.tensor:copy(list[i]) end
+  end)
+end
+
+function Model:regularization_loss()
+  local total = self.activity_loss
+  self.activity_loss = nil
+  for _, l in ipairs(self.layers) do
+    local r = l:regularization_loss()
+    if r then total = total and total + r or r end
+  end
+  return total
+end
+
+function Model:train(on)
   self.training = on ~= false
-  for _, layer in ipairs(self.layers) do layer:train(on) end
+  for _, l in ipairs(self.layers) do l:train(on) end
   return self
 end
 
-function Sequential:count_params()
-  local n = 0
-  for _, layer in ipairs(self.layers) do n = n + layer:count_params() end
-  return n
+-- total, trainable, non-trainable, as Keras's summary counts them
+-- (a layer used twice counts once).
+function Model:count_params()
+  local total, trainable = 0, 0
+  for _, l in ipairs(self.layers) do
+    local t, tr = l:count_params()
+    total = total + t
+    if self.trainable ~= false then trainable = trainable + tr end
+  end
+  return total, trainable, total - trainable
+end
+
+function Model:save_weights(path)
+  return require("dnn.weights").save(self, path)
+end
+
+function Model:load_weights(path)
+  return require("dnn.weights").load(self, path)
+end
+
+function Model:summary(options)
+  return require("dnn.summary").summary(self, options)
+end
+
+for _, name in ipairs{"compile", "fit", "evaluate", "predict"} do
+  Model[name] = function(self, ...) return require("dnn.training")[name](self, ...) end
+end
+
+-- ---- Sequential ----
+-- Made with Layer.extend, not Model:extend: its layers are a list, not fields.
+local Sequential = Layer.extend(Model, "Sequential")
+M.Sequential = Sequential
+
+function Sequential.new(layers, options)
+  if layers ~= nil and (type(layers) ~= "table" or is_layer(layers) or getmetatable(layers) == layer.symbolic_mt) then
+    error(string.format("Sequential: expected an array of layers, got %s", is_layer(layers) and "a layer" or type(layers)), 2)
+  end
+  local self = Layer.init(Sequential, options or layers or {}, "sequential")
+  self.layers = {}
+  for _, l in ipairs(layers or {}) do self:add(l) end
+  return self
+end
+getmetatable(Sequential).__call = function(_, ...) return Sequential.new(...) end
+
+-- Builds every layer once the input shape is known (from the first layer's
+-- input_shape or an nn.Input), as Keras does, so parameters() and the
+-- optimizer see all weights before the first batch: a probe on one example.
+function Sequential:build_from_input_shape()
+  local shape = self.input_shape
+  if not shape then return end
+  local layers = self.layers
+  M.probe(self, function()
+    local x = dnn.ones(1, table.unpack(shape))
+    for _, l in ipairs(layers) do x = l(x) end
+  end)
+  self.built = true
+end
+
+function Sequential:add(l)
+  if getmetatable(l) == layer.symbolic_mt and l.node and l.node.layer.type_name == "InputLayer" then
+    if #self.layers > 0 then error("Sequential:add: an nn.Input can only come first", 2) end
+    self.input_shape = {table.unpack(l.shape, 2)}
+    return self
+  end
+  if not is_layer(l) then
+    error(string.format("Sequential:add: expected a layer, got %s", type(l)), 2)
+  end
+  self.layers[#self.layers + 1] = l
+  if #self.layers == 1 and l.input_shape and not self.input_shape then self.input_shape = l.input_shape end
+  if self.input_shape then
+    local ok, err = pcall(self.build_from_input_shape, self)
+    if not ok then
+      table.remove(self.layers)
+      error("Sequential:add: " .. tostring(err), 2)
+    end
+  end
+  return self
+end
+
+-- Removes the last layer (Keras's pop).
+function Sequential:pop()
+  if #self.layers == 0 then error("Sequential:pop: the model has no layers", 2) end
+  return table.remove(self.layers)
+end
+
+function Sequential:forward(x)
+  if not self.built and not self.input_shape and dnn.is_tensor(x) then
+    self.input_shape = {table.unpack(x.shape, 2)}
+    self.built = true
+  end
+  for _, l in ipairs(self.layers) do x = l(x) end
+  return x
+end
+
+-- ---- Custom models: nn.Model:extend("MyModel") ----
+-- local MyModel = nn.Model:extend("MyModel")
+-- function MyModel:init(units) self.hidden = nn.Dense(units); self.out = nn.Dense(1) end
+-- function MyModel:forward(x) return self.out(self.hidden(x)) end
+-- local model = MyModel(32)   -- or MyModel(32, {name = "mine"})
+-- Its layers are the fields holding layers (or arrays of layers), in the
+-- order they were first assigned, as Keras tracks attributes.
+
+local function snake_case(name)
+  return (name:gsub("(%l)(%u)", "%1_%2"):gsub("(%u)(%u%l)", "%1_%2"):lower())
+end
+
+-- The layers in a custom model's fields: in assignment order, then any
+-- others in sorted key order; arrays of layers in index order.
+local function tracked_layers(self)
+  local out, seen = {}, {}
+  local function take(v)
+    if seen[v] then return end
+    if is_layer(v) then
+      seen[v] = true
+      out[#out + 1] = v
+    elseif type(v) == "table" and getmetatable(v) == nil and not dnn.is_tensor(v) then
+      seen[v] = true
+      for _, item in ipairs(v) do take(item) end
+    end
+  end
+  for _, key in ipairs(rawget(self, "_field_order") or {}) do take(rawget(self, key)) end
+  local rest = {}
+  for k, v in pairs(self) do
+    if type(k) == "string" and k:sub(1, 1) ~= "_" and (is_layer(v) or type(v) == "table") then rest[#rest + 1] = k end
+  end
+  table.sort(rest)
+  for _, k in ipairs(rest) do take(rawget(self, k)) end
+  return out
+end
+
+-- Fields that are not layers: nothing to track, however they are tables.
+local untracked = {weights = true, history = true, optimizer = true, input_shape = true, compiled = true}
+
+function Model:extend(type_name)
+  local cls = Layer.extend(self, type_name)
+  cls.__index = function(t, k)
+    if k == "layers" then return tracked_layers(t) end
+    return cls[k]
+  end
+  cls.__newindex = function(t, k, v)
+    rawset(t, k, v)
+    if type(k) == "string" and type(v) == "table" and not untracked[k] and k:sub(1, 1) ~= "_" then
+      local order = rawget(t, "_field_order")
+      if not order then
+        order = {}
+        rawset(t, "_field_order", order)
+      end
+      order[#order + 1] = k
+    end
+  end
+  getmetatable(cls).__call = function(c, ...)
+    local n = select("#", ...)
+    local last = select(n, ...)
+    local options = {}
+    if n > 0 and type(last) == "table" and getmetatable(last) == nil and (last.name or last.trainable ~= nil) then
+      options = last
+    end
+    local obj = Layer.init(c, options, snake_case(type_name))
+    obj.built = true
+    if c.init ~= Layer.init then obj:init(...) end
+    return obj
+  end
+  return cls
+end
+
+-- nn.Model{inputs = ..., outputs = ...}: a functional model.
+getmetatable(Model).__call = function(_, ...)
+  return require("dnn.functional").Functional.new(...)
 end
 
 return M

@@ -11,6 +11,11 @@ nn.Layer = layer.Layer
 nn.args_and_options = layer.args_and_options
 nn.initializers = require "dnn.initializers"
 gather(require "dnn.layers.core")
-gather(require "dnn.models")
+gather(require "dnn.layers.merge")
+local models = require "dnn.models"
+nn.Model, nn.Sequential = models.Model, models.Sequential
+local functional = require "dnn.functional"
+nn.Input = functional.Input
+nn.InputLayer = functional.InputLayer
 
 return nn

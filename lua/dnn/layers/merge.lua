@@ -1,0 +1,117 @@
+-- dnn.layers.merge: layers of several inputs, called with a Lua array:
+-- nn.Add(){a, b}, nn.Concatenate{axis = -1}{a, b}. They take real tensors
+-- and symbolic ones (functional models) alike.
+local dnn = require "dnn"
+local layer = require "dnn.layer"
+
+local Layer, args_and_options = layer.Layer, layer.args_and_options
+local M = {}
+
+local Merge = Layer:extend("Merge")
+
+-- The inputs of a merge layer: an array of at least min_inputs tensors.
+function Merge:call(inputs)
+  local n = type(inputs) == "table" and not dnn.is_tensor(inputs) and #inputs or 0
+  if n < self.min_inputs or (self.max_inputs and n > self.max_inputs) then
+    local want = self.max_inputs == self.min_inputs and tostring(self.min_inputs) or ("at least " .. self.min_inputs)
+    local got = dnn.is_tensor(inputs) and "a single tensor" or
+      (type(inputs) == "table" and ("an array of " .. n) or type(inputs))
+    error(string.format("%s '%s' (created at %s): expected an array of %s tensors, got %s", self.type_name, self.name,
+      self.created_at, want, got), 3)
+  end
+  local shapes = {}
+  for i = 1, n do
+    if not dnn.is_tensor(inputs[i]) then
+      error(string.format("%s '%s' (created at %s): input %d is not a tensor (got %s)", self.type_name, self.name,
+        self.created_at, i, type(inputs[i])), 3)
+    end
+    shapes[i] = inputs[i].shape
+  end
+  if not self.built then self:build(shapes) end
+  local ok, y = pcall(self.forward, self, inputs)
+  if not ok then
+    error(string.format("%s '%s' (created at %s): %s", self.type_name, self.name, self.created_at,
+      tostring(y):gsub("^[^:]*:%d+: ", "")), 3)
+  end
+  if layer.recorder then layer.recorder(self, y) end
+  return y
+end
+
+local function merge_class(type_name, base_name, min_inputs, max_inputs, combine)
+  local cls = Merge:extend(type_name)
+  cls.min_inputs, cls.max_inputs = min_inputs, max_inputs
+  cls.new = function(...)
+    local _, options = args_and_options(...)
+    return Layer.init(cls, options, base_name)
+  end
+  cls.forward = function(_, inputs)
+    local y = inputs[1]
+    for i = 2, #inputs do y = combine(y, inputs[i]) end
+    return y
+  end
+  getmetatable(cls).__call = function(_, ...) return cls.new(...) end
+  M[type_name] = cls
+  return cls
+end
+
+-- Elementwise over same-shaped inputs (NumPy broadcasting allowed).
+merge_class("Add", "add", 2, nil, function(a, b) return a + b end)
+merge_class("Subtract", "subtract", 2, 2, function(a, b) return a - b end)
+merge_class("Multiply", "multiply", 2, nil, function(a, b) return a * b end)
+merge_class("Maximum", "maximum", 2, nil, dnn.maximum)
+merge_class("Minimum", "minimum", 2, nil, dnn.minimum)
+local Average = merge_class("Average", "average", 2, nil, function(a, b) return a + b end)
+function Average:forward(inputs)
+  local y = inputs[1]
+  for i = 2, #inputs do y = y + inputs[i] end
+  return y / #inputs
+end
+
+-- The broadcast shape of the inputs, as the elementwise merges compute it.
+function Merge:compute_output_shape(shapes)
+  local rank = 0
+  for _, s in ipairs(shapes) do rank = math.max(rank, #s) end
+  local out = {}
+  for d = 1, rank do
+    local size = 1
+    for _, s in ipairs(shapes) do
+      local v = s[#s - rank + d] or 1
+      if v ~= 1 then size = v end
+    end
+    out[d] = size
+  end
+  return out
+end
+
+-- ---- Concatenate ----
+-- axis counts as every dim here: 1-based with the batch dim first, negative
+-- from the end; the default -1 is the last (Keras's axis=-1). Keras's axis=1
+-- is axis = 2 here.
+local Concatenate = Merge:extend("Concatenate")
+Concatenate.min_inputs = 1
+M.Concatenate = Concatenate
+
+function Concatenate.new(...)
+  local args, options = args_and_options(...)
+  local axis = options.axis or args[1] or -1
+  if math.type(axis) ~= "integer" or axis == 0 then
+    error(string.format("Concatenate: expected a nonzero integer axis, got %s", tostring(axis)), 2)
+  end
+  local self = Layer.init(Concatenate, options, "concatenate")
+  self.axis = axis
+  return self
+end
+getmetatable(Concatenate).__call = function(_, ...) return Concatenate.new(...) end
+
+function Concatenate:forward(inputs)
+  return dnn.cat(inputs, self.axis)
+end
+
+function Concatenate:compute_output_shape(shapes)
+  local out = {table.unpack(shapes[1])}
+  local axis = self.axis < 0 and #out + 1 + self.axis or self.axis
+  for i = 2, #shapes do out[axis] = out[axis] + shapes[i][axis] end
+  return out
+end
+
+return M
