@@ -1,6 +1,7 @@
 /* Bindings for the runtime: the thread budget (core parallel.h), random
  * permutations (random.h) and a wall clock for timing loops. */
 #include <time.h>
+#include <unistd.h>
 
 #include "ldnn.h"
 
@@ -30,11 +31,20 @@ static int l_wall_time(lua_State *L) {
   return 1;
 }
 
+/* isatty(fd): whether a file descriptor is a terminal (fit draws a live progress bar there, one line per epoch
+ * into a file or a pipe). */
+static int l_isatty(lua_State *L) {
+  lua_Integer fd = luaL_checkinteger(L, 1);
+  lua_pushboolean(L, fd >= 0 && fd <= 1 << 20 && isatty((int)fd));
+  return 1;
+}
+
 void ldnn_open_runtime(lua_State *L) {
   static const luaL_Reg funcs[] = {{"set_num_threads", l_set_num_threads},
                                    {"get_num_threads", l_get_num_threads},
                                    {"randperm", l_randperm},
                                    {"wall_time", l_wall_time},
+                                   {"isatty", l_isatty},
                                    {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
 }
