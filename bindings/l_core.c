@@ -169,6 +169,7 @@ int luaopen_dnn_core(lua_State *L) {
   ldnn_open_nn(L);
   ldnn_open_io(L);
   ldnn_open_runtime(L);
+  ldnn_open_layers(L);
   return 1;
 }
 

@@ -11,6 +11,7 @@ end
 dnn.version = "0.1.0"
 require "dnn.tensor" -- Lua-side tensor methods (printing) on the C metatable
 dnn.autograd = require "dnn.autograd"
+dnn.activations = require "dnn.activations"
 dnn.nn = require "dnn.nn"
 dnn.losses = require "dnn.losses"
 dnn.optim = require "dnn.optim"

@@ -11,6 +11,7 @@ nn.Layer = layer.Layer
 nn.args_and_options = layer.args_and_options
 nn.initializers = require "dnn.initializers"
 gather(require "dnn.layers.core")
+gather(require "dnn.layers.normalization")
 gather(require "dnn.layers.merge")
 local models = require "dnn.models"
 nn.Model, nn.Sequential = models.Model, models.Sequential

@@ -3,6 +3,8 @@ local dnn = require "dnn"
 local C = require("dnn.core")._nn
 local layer = require "dnn.layer"
 local initializers = require "dnn.initializers"
+local activations = require "dnn.activations"
+local L = require("dnn.core")._layers
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
@@ -11,7 +13,9 @@ local M = {}
 local Dense = Layer:extend("Dense")
 M.Dense = Dense
 
-local activation_names = {linear = true, relu = true, leaky_relu = true, sigmoid = true, tanh = true, softmax = true}
+-- Activations the C kernel fuses with the GEMM; the others (and Lua
+-- functions) run after a linear dense.
+local fused_activations = {linear = true, relu = true, leaky_relu = true, sigmoid = true, tanh = true, softmax = true}
 
 function Dense.new(...)
   local args, options = args_and_options(...)
@@ -22,9 +26,8 @@ function Dense.new(...)
   local self = Layer.init(Dense, options, "dense")
   self.units = units
   self.activation = options.activation or "linear"
-  if not activation_names[self.activation] then
-    error(string.format("Dense: unknown activation '%s'", tostring(self.activation)), 2)
-  end
+  local act = activations.get(self.activation, "Dense", 2)
+  if not fused_activations[self.activation] then self.activation_fn = act end
   self.use_bias = options.use_bias ~= false
   self.kernel_initializer = initializers.get(options.kernel_initializer or "glorot_uniform", "Dense")
   self.bias_initializer = initializers.get(options.bias_initializer or "zeros", "Dense")
@@ -48,6 +51,7 @@ function Dense:build(input_shape)
 end
 
 function Dense:forward(x)
+  if self.activation_fn then return self.activation_fn(C.dense(x, self.kernel, self.bias, "linear")) end
   return C.dense(x, self.kernel, self.bias, self.activation)
 end
 
@@ -56,5 +60,244 @@ function Dense:output_shape(input_shape)
   shape[#shape] = self.units
   return shape
 end
+
+Dense.compute_output_shape = Dense.output_shape
+
+-- The shape as text, "(2, 3)"; a batch of -1 or nil shows as None, as Keras.
+local function shape_text(shape, from)
+  local parts = {}
+  for i = from or 1, #shape do
+    local d = shape[i]
+    parts[#parts + 1] = (d == nil or d < 0) and "None" or tostring(d)
+  end
+  return "(" .. table.concat(parts, ", ") .. ")"
+end
+
+local function copy_shape(shape)
+  return {table.unpack(shape)}
+end
+
+-- ---- Activation ----
+local Activation = Layer:extend("Activation")
+M.Activation = Activation
+
+function Activation.new(...)
+  local args, options = args_and_options(...)
+  local spec = args[1] or options.activation
+  if spec == nil then error("Activation: expected an activation name or a function, got nil", 2) end
+  local fn = activations.get(spec, "Activation", 2)
+  local self = Layer.init(Activation, options, "activation")
+  self.activation, self.fn = spec, fn
+  return self
+end
+getmetatable(Activation).__call = function(_, ...) return Activation.new(...) end
+
+function Activation:forward(x)
+  return self.fn(x)
+end
+
+function Activation:compute_output_shape(input_shape)
+  return copy_shape(input_shape)
+end
+
+-- ---- Dropout ----
+-- Inverted dropout (Keras): in training, each unit is zeroed with
+-- probability rate and the kept ones scaled by 1 / (1 - rate); the identity
+-- otherwise. {seed = n} gives the layer a generator of its own, so its masks
+-- repeat from run to run whatever else draws from dnn's PRNG.
+local Dropout = Layer:extend("Dropout")
+M.Dropout = Dropout
+
+function Dropout.new(...)
+  local args, options = args_and_options(...)
+  local rate = args[1] or options.rate
+  if type(rate) ~= "number" or not (rate >= 0 and rate < 1) then
+    error(string.format("Dropout: expected a rate in [0, 1), got %s", tostring(rate)), 2)
+  end
+  local seed = options.seed
+  if seed ~= nil and math.type(seed) ~= "integer" then
+    error(string.format("Dropout: expected an integer seed, got %s", tostring(seed)), 2)
+  end
+  local self = Layer.init(Dropout, options, "dropout")
+  self.rate, self.seed = rate, seed
+  if seed then self.generator = L.generator(seed) end
+  return self
+end
+getmetatable(Dropout).__call = function(_, ...) return Dropout.new(...) end
+
+function Dropout:forward(x)
+  if not self.training or self.rate == 0 then return x end
+  return L.dropout(x, self.rate, self.generator)
+end
+
+function Dropout:compute_output_shape(input_shape)
+  return copy_shape(input_shape)
+end
+
+-- ---- Flatten ----
+-- (batch, ...) -> (batch, product of the rest), a view when possible.
+local Flatten = Layer:extend("Flatten")
+M.Flatten = Flatten
+
+function Flatten.new(...)
+  local _, options = args_and_options(...)
+  return Layer.init(Flatten, options, "flatten")
+end
+getmetatable(Flatten).__call = function(_, ...) return Flatten.new(...) end
+
+function Flatten:forward(x)
+  if x.ndim < 1 then error("expected an input with a batch dim, got a 0-d tensor") end
+  local n = 1
+  for i = 2, x.ndim do n = n * x.shape[i] end
+  return x:reshape(x.shape[1], n)
+end
+
+function Flatten:compute_output_shape(input_shape)
+  local n = 1
+  for i = 2, #input_shape do
+    local d = input_shape[i]
+    if d == nil or d < 0 then return {input_shape[1], -1} end
+    n = n * d
+  end
+  return {input_shape[1], n}
+end
+
+-- ---- Reshape ----
+-- Reshape(target_shape): each example to target_shape (without the batch
+-- dim, as Keras; one -1 is inferred). Reshape{7, 7, 64}, Reshape({7, 7, 64})
+-- and Reshape({7, 7, 64}, {name = ...}) all work.
+local Reshape = Layer:extend("Reshape")
+M.Reshape = Reshape
+
+function Reshape.new(...)
+  local args, options = args_and_options(...)
+  local target = type(args[1]) == "table" and args[1] or (args[1] ~= nil and args) or options.target_shape
+  if type(target) ~= "table" or #target == 0 then
+    error(string.format("Reshape: expected a target shape (a list of sizes without the batch dim), got %s",
+      tostring(target)), 2)
+  end
+  local shape, inferred = {}, nil
+  for i, d in ipairs(target) do
+    if math.type(d) ~= "integer" or (d < 1 and d ~= -1) then
+      error(string.format("Reshape: expected sizes >= 1 or one -1 in the target shape, got %s at [%d]",
+        tostring(d), i), 2)
+    end
+    if d == -1 then
+      if inferred then error("Reshape: expected at most one -1 in the target shape, got two", 2) end
+      inferred = i
+    end
+    shape[i] = d
+  end
+  local self = Layer.init(Reshape, options, "reshape")
+  self.target_shape, self.inferred = shape, inferred
+  return self
+end
+getmetatable(Reshape).__call = function(_, ...) return Reshape.new(...) end
+
+-- The target shape for examples of n values; errors name both sizes.
+function Reshape:_resolve(n, input_text)
+  local known = 1
+  for i, d in ipairs(self.target_shape) do
+    if i ~= self.inferred then known = known * d end
+  end
+  local shape = copy_shape(self.target_shape)
+  if self.inferred then
+    if n % known ~= 0 then
+      error(string.format("cannot reshape input %s (%d values per example) into %s: %d is not a multiple of %d",
+        input_text, n, shape_text(self.target_shape), n, known), 0)
+    end
+    shape[self.inferred] = n // known
+  elseif n ~= known then
+    error(string.format("cannot reshape input %s (%d values per example) into %s (%d values per example)",
+      input_text, n, shape_text(self.target_shape), known), 0)
+  end
+  return shape
+end
+
+function Reshape:forward(x)
+  if x.ndim < 1 then error("expected an input with a batch dim, got a 0-d tensor") end
+  local n = 1
+  for i = 2, x.ndim do n = n * x.shape[i] end
+  local shape = self:_resolve(n, shape_text(x.shape))
+  return x:reshape(x.shape[1], table.unpack(shape))
+end
+
+function Reshape:compute_output_shape(input_shape)
+  local n = 1
+  for i = 2, #input_shape do
+    local d = input_shape[i]
+    if d == nil or d < 0 then return {input_shape[1], table.unpack(self.target_shape)} end
+    n = n * d
+  end
+  local ok, shape = pcall(self._resolve, self, n, shape_text(input_shape))
+  if not ok then error(string.format("Reshape '%s': %s", self.name, shape), 2) end
+  return {input_shape[1], table.unpack(shape)}
+end
+
+-- ---- PReLU ----
+-- y = x if x > 0 else alpha * x, alpha learned per position of an example
+-- (the input's shape without the batch, as Keras), shared along
+-- shared_axes: dims of the input counted as every dim in dnn (1-based, 1 is
+-- the batch, negative from the end), so {2, 3} shares H and W of (N, H, W, C).
+local PReLU = Layer:extend("PReLU")
+M.PReLU = PReLU
+
+function PReLU.new(...)
+  local _, options = args_and_options(...)
+  local self = Layer.init(PReLU, options, "p_re_lu")
+  self.alpha_initializer = initializers.get(options.alpha_initializer or "zeros", "PReLU")
+  if options.alpha_regularizer ~= nil then
+    self.alpha_regularizer = require("dnn.regularizers").get(options.alpha_regularizer)
+  end
+  local shared = options.shared_axes
+  if type(shared) == "number" then shared = {shared} end
+  if shared ~= nil and type(shared) ~= "table" then
+    error(string.format("PReLU: expected shared_axes as a dim or a list of dims, got %s", type(shared)), 2)
+  end
+  for i, d in ipairs(shared or {}) do
+    if math.type(d) ~= "integer" or d == 0 then
+      error(string.format("PReLU: expected shared_axes of whole non-zero dims, got %s at [%d]", tostring(d), i), 2)
+    end
+  end
+  self.shared_axes = shared
+  if self.input_shape then self:build({-1, table.unpack(self.input_shape)}) end
+  return self
+end
+getmetatable(PReLU).__call = function(_, ...) return PReLU.new(...) end
+
+function PReLU:build(input_shape)
+  local ndim = #input_shape
+  if ndim < 2 then
+    error(string.format("PReLU '%s': expected an input of at least 2 dims (batch, ...), got %s", self.name,
+      shape_text(input_shape)), 3)
+  end
+  local param_shape = {}
+  for i = 2, ndim do param_shape[i - 1] = input_shape[i] end
+  for _, d in ipairs(self.shared_axes or {}) do
+    local dim = d < 0 and ndim + 1 + d or d
+    if dim < 2 or dim > ndim then
+      error(string.format("PReLU '%s': shared axis %d is %s for an input %s (dims are 1-based, 1 the batch: " ..
+        "share H and W of (N, H, W, C) with {2, 3})", self.name, d, dim == 1 and "the batch dim" or "out of range",
+        shape_text(input_shape)), 3)
+    end
+    param_shape[dim - 1] = 1
+  end
+  local n = 1
+  for _, d in ipairs(param_shape) do n = n * d end
+  local alpha = dnn.zeros(table.unpack(param_shape))
+  self.alpha_initializer(alpha, n, n)
+  self:add_weight("alpha", alpha, {regularizer = self.alpha_regularizer})
+  self.built = true
+end
+
+function PReLU:forward(x)
+  return L.prelu(x, self.alpha)
+end
+
+function PReLU:compute_output_shape(input_shape)
+  return copy_shape(input_shape)
+end
+
+M.shape_text = shape_text
 
 return M

@@ -1,0 +1,46 @@
+-- dnn.activations: Keras's activations by name, each a function tensor ->
+-- tensor over the tensor methods (C kernels with their backwards).
+-- dnn.activations.get("relu") or dnn.activations.relu; get also passes a Lua
+-- function through, so layers take either.
+local M = {}
+
+-- Keras's names, in API.md's order (also the order error messages list them).
+M.names = {"linear", "relu", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "hard_sigmoid", "tanh", "softmax",
+           "softplus", "swish"}
+
+M.linear = function(x) return x end
+M.relu = function(x) return x:relu() end
+M.leaky_relu = function(x) return x:leaky_relu() end -- negative slope 0.2, Keras 3's default
+M.elu = function(x) return x:elu() end               -- alpha 1
+M.selu = function(x) return x:selu() end
+M.gelu = function(x) return x:gelu() end             -- exact (erf), Keras's approximate = false
+M.sigmoid = function(x) return x:sigmoid() end       -- keeps its logits for a fused cross-entropy
+M.hard_sigmoid = function(x) return x:hard_sigmoid() end -- Keras 3: relu6(x + 3) / 6
+M.tanh = function(x) return x:tanh() end
+M.softmax = function(x) return x:softmax(-1) end     -- over the last axis; keeps its logits
+M.softplus = function(x) return x:softplus() end
+M.swish = function(x) return x:swish() end           -- x * sigmoid(x), Keras's silu
+
+local valid = {}
+for _, name in ipairs(M.names) do valid[name] = true end
+
+-- Whether name is one of Keras's activation names.
+function M.is_name(name)
+  return valid[name] == true
+end
+
+-- get(name | function | nil) -> function; nil means linear. who names the
+-- caller in errors ("Dense"); level is error()'s level (default: get's caller).
+function M.get(spec, who, level)
+  if spec == nil then return M.linear end
+  if type(spec) == "function" then return spec end
+  if type(spec) == "string" and valid[spec] then return M[spec] end
+  local prefix = who and (who .. ": ") or ""
+  if type(spec) ~= "string" then
+    error(string.format("%sexpected an activation name or a function, got %s", prefix, type(spec)), (level or 1) + 1)
+  end
+  error(string.format("%sunknown activation '%s' (expected one of: %s)", prefix, spec, table.concat(M.names, ", ")),
+    (level or 1) + 1)
+end
+
+return M
