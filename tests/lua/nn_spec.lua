@@ -54,7 +54,7 @@ describe("Dense", function()
 
   it("refuses bad configuration and mismatched inputs with clear errors", function()
     assert.has_error(function() nn.Dense(0) end, "Dense: expected a positive integer number of units, got 0")
-    assert.has_error(function() nn.Dense(2, {activation = "nope"}) end, "Dense: unknown activation 'nope'")
+    assert.has_error(function() nn.Dense(2, {activation = "nope"}) end, "Dense: unknown activation 'nope' (expected one of: linear, relu, leaky_relu, elu, selu, gelu, sigmoid, hard_sigmoid, tanh, softmax, softplus, swish)")
     local layer = nn.Dense(2, {input_shape = {3}})
     local ok, err = pcall(layer, dnn.ones(4, 5))
     assert.is_false(ok)
