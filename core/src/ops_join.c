@@ -187,6 +187,23 @@ static dnn_tensor *save_index(const dnn_tensor *index) {
   return c;
 }
 
+/* Records an op that reads a along dim at the positions in index (index_select,
+ * gather): its backward needs dim, base and its own copy of the index. Returns
+ * out, or NULL (out released) when recording fails. */
+static dnn_tensor *record_indexed(dnn_tensor *out, const char *op, dnn_backward_fn backward, dnn_tensor *a, int dim,
+                                  const dnn_tensor *index, int base) {
+  dnn_node *node = record(&out, op, backward, 1, &a);
+  if (node) {
+    node->iargs[0] = dim;
+    node->iargs[1] = base;
+    if (!(node->saved[0] = save_index(index))) {
+      dnn_tensor_release(out);
+      return NULL;
+    }
+  }
+  return out;
+}
+
 /* ---- index_select ---- */
 
 /* ga[..., pos[i], ...] += g[..., i, ...]: a scatter-add (indices may repeat).
@@ -249,16 +266,7 @@ dnn_tensor *dnn_index_select(dnn_tensor *a, int dim, dnn_tensor *index, int base
   }
   free(owned);
   free(pos);
-  dnn_node *node = record(&out, "index_select", index_select_backward, 1, &a);
-  if (node) {
-    node->iargs[0] = d;
-    node->iargs[1] = base;
-    if (!(node->saved[0] = save_index(index))) {
-      dnn_tensor_release(out);
-      return NULL;
-    }
-  }
-  return out;
+  return record_indexed(out, "index_select", index_select_backward, a, d, index, base);
 }
 
 /* ---- gather ---- */
@@ -337,16 +345,7 @@ dnn_tensor *dnn_gather(dnn_tensor *a, int dim, dnn_tensor *index, int base) {
 #pragma omp parallel for if (n > DNN_PARALLEL_GRAIN)
   for (int64_t e = 0; e < n; e++) o[e] = src[off[e]];
   free(off);
-  dnn_node *node = record(&out, "gather", gather_backward, 1, &a);
-  if (node) {
-    node->iargs[0] = d;
-    node->iargs[1] = base;
-    if (!(node->saved[0] = save_index(index))) {
-      dnn_tensor_release(out);
-      return NULL;
-    }
-  }
-  return out;
+  return record_indexed(out, "gather", gather_backward, a, d, index, base);
 }
 
 /* ---- one_hot ---- */
