@@ -39,6 +39,14 @@ static double check_num(lua_State *L, int arg) {
   return lua_tonumber(L, arg);
 }
 
+/* A 1-based position in [1, size], or one in [-size, -1] counted from the
+ * end, as 0-based; -1 when it is neither. */
+static int64_t zero_based(lua_Integer i, int64_t size) {
+  if (i >= 1 && i <= size) return i - 1;
+  if (i < 0 && i >= -size) return size + i;
+  return -1;
+}
+
 /* Options of creators: a plain table at idx (0: none). Rejects unknown
  * names, so a typo like {requires_grd = true} does not pass silently;
  * integer keys are the shape or data sharing the table. */
@@ -387,6 +395,16 @@ static int l_arith(lua_State *L) {
   return 1;
 }
 
+/* Each arithmetic op is a method (t:add(u)) and an operator (t + u). */
+static const struct {
+  const char *method, *metamethod;
+  arith_op op;
+} ariths[] = {{"add", "__add", AR_ADD},
+              {"sub", "__sub", AR_SUB},
+              {"mul", "__mul", AR_MUL},
+              {"div", "__div", AR_DIV},
+              {"pow", "__pow", AR_POW}};
+
 static int l_unary(lua_State *L) {
   dnn_tensor *t = ldnn_check_tensor(L, 1);
   dnn_unary_op op = (dnn_unary_op)lua_tointeger(L, lua_upvalueindex(1));
@@ -496,21 +514,17 @@ static int l_matmul(lua_State *L) {
   return 1;
 }
 
-static int l_index_select(lua_State *L) {
+/* t:op(dim, index) for the ops that read t along dim at 1-based positions. */
+static int push_indexed(lua_State *L, dnn_tensor *(*op)(dnn_tensor *t, int dim, dnn_tensor *index, int base)) {
   dnn_tensor *t = ldnn_check_tensor(L, 1);
   int dim = ldnn_check_dim(L, 2, t->ndim);
   dnn_tensor *idx = check_index(L, 3);
-  ldnn_push_tensor(L, dnn_index_select(t, dim, idx, 1));
+  ldnn_push_tensor(L, op(t, dim, idx, 1));
   return 1;
 }
 
-static int l_gather(lua_State *L) {
-  dnn_tensor *t = ldnn_check_tensor(L, 1);
-  int dim = ldnn_check_dim(L, 2, t->ndim);
-  dnn_tensor *idx = check_index(L, 3);
-  ldnn_push_tensor(L, dnn_gather(t, dim, idx, 1));
-  return 1;
-}
+static int l_index_select(lua_State *L) { return push_indexed(L, dnn_index_select); }
+static int l_gather(lua_State *L) { return push_indexed(L, dnn_gather); }
 
 /* ---- views ---- */
 
@@ -523,29 +537,18 @@ static int view_shape(lua_State *L, int arg, int64_t *shape) {
   return ndim;
 }
 
-static int l_reshape(lua_State *L) {
+/* t:op(shape...) for the ops that take a new shape. */
+static int push_reshaped(lua_State *L, dnn_tensor *(*op)(dnn_tensor *t, int ndim, const int64_t *shape)) {
   dnn_tensor *t = ldnn_check_tensor(L, 1);
   int64_t shape[DNN_MAX_DIMS];
   int ndim = view_shape(L, 2, shape);
-  ldnn_push_tensor(L, dnn_reshape(t, ndim, shape));
+  ldnn_push_tensor(L, op(t, ndim, shape));
   return 1;
 }
 
-static int l_view(lua_State *L) {
-  dnn_tensor *t = ldnn_check_tensor(L, 1);
-  int64_t shape[DNN_MAX_DIMS];
-  int ndim = view_shape(L, 2, shape);
-  ldnn_push_tensor(L, dnn_view(t, ndim, shape));
-  return 1;
-}
-
-static int l_expand(lua_State *L) {
-  dnn_tensor *t = ldnn_check_tensor(L, 1);
-  int64_t shape[DNN_MAX_DIMS];
-  int ndim = view_shape(L, 2, shape);
-  ldnn_push_tensor(L, dnn_expand(t, ndim, shape));
-  return 1;
-}
+static int l_reshape(lua_State *L) { return push_reshaped(L, dnn_reshape); }
+static int l_view(lua_State *L) { return push_reshaped(L, dnn_view); }
+static int l_expand(lua_State *L) { return push_reshaped(L, dnn_expand); }
 
 static int l_transpose(lua_State *L) {
   dnn_tensor *t = ldnn_check_tensor(L, 1);
@@ -566,7 +569,7 @@ static int l_permute(lua_State *L) {
   bool seen[DNN_MAX_DIMS] = {false};
   for (int i = 0; i < n; i++) {
     int64_t d = dims[i];
-    int p = d >= 1 && d <= n ? (int)d - 1 : d < 0 && d >= -n ? (int)(d + n) : -1;
+    int p = (int)zero_based(d, n);
     if (p < 0) luaL_argerror(L, 2, lua_pushfstring(L, "dim %I out of range [%d, %d]", (LUAI_UACINT)d, -n, n));
     if (seen[p]) luaL_argerror(L, 2, lua_pushfstring(L, "expected each dim once, got dim %d twice", p + 1));
     seen[p] = true;
@@ -579,10 +582,10 @@ static int l_permute(lua_State *L) {
 /* A 1-based position (negative from the end) at arg -> 0-based, in [0, size). */
 static int64_t check_position(lua_State *L, int arg, int64_t size) {
   lua_Integer i = check_int(L, arg);
-  if (i >= 1 && i <= size) return i - 1;
-  if (i < 0 && i >= -size) return size + i;
-  return luaL_argerror(L, arg,
-                       lua_pushfstring(L, "index %I out of range for size %I", (LUAI_UACINT)i, (LUAI_UACINT)size));
+  int64_t p = zero_based(i, size);
+  if (p < 0)
+    luaL_argerror(L, arg, lua_pushfstring(L, "index %I out of range for size %I", (LUAI_UACINT)i, (LUAI_UACINT)size));
+  return p;
 }
 
 static int l_narrow(lua_State *L) {
@@ -798,11 +801,11 @@ static int64_t check_key_index(lua_State *L, const dnn_tensor *t, int key) {
   lua_Integer i = lua_tointegerx(L, key, &isint);
   if (!isint) luaL_error(L, "dnn.Tensor: expected an integer index, got %s", lua_tostring(L, key));
   if (t->ndim == 0) luaL_error(L, "dnn.Tensor: cannot index a 0-d tensor (use item())");
-  int64_t size = t->shape[0];
-  if (i >= 1 && i <= size) return i - 1;
-  if (i < 0 && i >= -size) return size + i;
-  return luaL_error(L, "dnn.Tensor: index %I out of range for dim 1 of size %I (expected 1..%I or -%I..-1)",
-                    (LUAI_UACINT)i, (LUAI_UACINT)size, (LUAI_UACINT)size, (LUAI_UACINT)size);
+  int64_t size = t->shape[0], p = zero_based(i, size);
+  if (p < 0)
+    luaL_error(L, "dnn.Tensor: index %I out of range for dim 1 of size %I (expected 1..%I or -%I..-1)", (LUAI_UACINT)i,
+               (LUAI_UACINT)size, (LUAI_UACINT)size, (LUAI_UACINT)size);
+  return p;
 }
 
 static int t_index(lua_State *L) {
@@ -959,11 +962,7 @@ static void set_closure(lua_State *L, const char *name, lua_CFunction f, lua_Int
 /* Fills the methods table on top. */
 static void add_methods(lua_State *L) {
   luaL_setfuncs(L, methods, 0);
-  static const struct {
-    const char *name;
-    arith_op op;
-  } ariths[] = {{"add", AR_ADD}, {"sub", AR_SUB}, {"mul", AR_MUL}, {"div", AR_DIV}, {"pow", AR_POW}};
-  for (size_t i = 0; i < sizeof ariths / sizeof *ariths; i++) set_closure(L, ariths[i].name, l_arith, ariths[i].op);
+  for (size_t i = 0; i < sizeof ariths / sizeof *ariths; i++) set_closure(L, ariths[i].method, l_arith, ariths[i].op);
 
   /* unary ops; the number is the default of the optional parameter (Keras's) */
   static const struct {
@@ -1060,11 +1059,8 @@ void ldnn_open_tensor(lua_State *L) {
       {"__lt", t_order}, {"__le", t_order},          {"__tostring", t_tostring}, {NULL, NULL},
   };
   luaL_setfuncs(L, meta, 0);
-  static const struct {
-    const char *name;
-    arith_op op;
-  } ariths[] = {{"__add", AR_ADD}, {"__sub", AR_SUB}, {"__mul", AR_MUL}, {"__div", AR_DIV}, {"__pow", AR_POW}};
-  for (size_t i = 0; i < sizeof ariths / sizeof *ariths; i++) set_closure(L, ariths[i].name, l_arith, ariths[i].op);
+  for (size_t i = 0; i < sizeof ariths / sizeof *ariths; i++)
+    set_closure(L, ariths[i].metamethod, l_arith, ariths[i].op);
   luaL_newmetatable(L, LDNN_SHAPE_MT);
   lua_pushcfunction(L, shape_tostring);
   lua_setfield(L, -2, "__tostring");
