@@ -1,13 +1,16 @@
-/* Losses, each a fused forward and backward: the mean over all elements (or
- * over the batch, for class losses), as Keras's default reduction. */
+/* Losses (losses.h), each a fused forward and gradient: the loss value is
+ * computed with d(loss)/d(y_pred) in the same pass, and the recorded node's
+ * backward only scales that saved gradient. Reduction as Keras's default:
+ * per-example losses averaged over every dim but the last. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 
 #include "dnn/autograd.h"
+#include "dnn/losses.h"
 #include "dnn/nn.h"
 
-#define PROB_EPSILON 1e-7f /* Keras clips probabilities to [eps, 1 - eps] */
+#define EPS DNN_LOSS_EPSILON
 
 /* Shapes that Keras accepts as matching: equal, or (N) against (N, 1). */
 static dnn_status check_same_numel(const char *fn, const dnn_tensor *y_true, const dnn_tensor *y_pred) {
@@ -23,7 +26,7 @@ static dnn_status check_same_numel(const char *fn, const dnn_tensor *y_true, con
                       dnn_shape_str(y_true, b, sizeof b));
 }
 
-/* A contiguous copy of y_true's values (labels never need grad). */
+/* A contiguous copy of a tensor's values (y_true never needs grad). */
 static float *values_of(const dnn_tensor *t) {
   float *v = malloc((size_t)(dnn_numel(t) ? dnn_numel(t) : 1) * sizeof(float));
   if (v) dnn_gather_to(t, v);
@@ -31,8 +34,8 @@ static float *values_of(const dnn_tensor *t) {
   return v;
 }
 
-/* The loss value as a 0-d tensor, recorded with `pred` as its one input and
- * the precomputed gradient d(loss)/d(pred) saved for backward. */
+/* Backward of every loss: d(loss)/d(pred) was computed with the value and
+ * saved; the incoming gradient is a scalar that scales it. */
 static dnn_status grad_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
   const dnn_tensor *saved = node->saved[0];
   float scale = dnn_data(g)[0];
@@ -46,6 +49,8 @@ static dnn_status grad_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin)
   return DNN_OK;
 }
 
+/* The loss value as a 0-d tensor recorded with pred as its one input and
+ * grad (taken over; may be NULL when pred needs none) saved for backward. */
 static dnn_tensor *finish(const char *op, double loss, dnn_tensor *pred, dnn_tensor *grad) {
   dnn_tensor *out = dnn_scalar((float)loss);
   if (!out) {
@@ -67,62 +72,236 @@ static dnn_tensor *grad_buffer(dnn_tensor *pred, bool *failed) {
   return g;
 }
 
-/* mean((y_pred - y_true)^2) */
-dnn_tensor *dnn_mse_loss(dnn_tensor *y_true, dnn_tensor *y_pred) {
-  if (check_same_numel("mean_squared_error", y_true, y_pred) != DNN_OK) return NULL;
-  float *t = values_of(y_true), *p = values_of(y_pred);
-  bool failed;
-  dnn_tensor *grad = t && p ? grad_buffer(y_pred, &failed) : NULL;
-  dnn_tensor *out = NULL;
-  if (t && p && !failed) {
-    int64_t n = dnn_numel(y_pred);
-    double sum = 0;
-    float *g = grad ? dnn_data(grad) : NULL;
-    for (int64_t i = 0; i < n; i++) {
-      float d = p[i] - t[i];
-      sum += (double)d * d;
-      if (g) g[i] = 2 * d / (float)n;
-    }
-    out = finish("mean_squared_error", n ? sum / (double)n : NAN, y_pred, grad);
+/* The input a cross-entropy works from: the logits that dnn_softmax /
+ * dnn_sigmoid saw when y_pred is their output (then *from_logits is set). */
+static dnn_tensor *logits_or_pred(dnn_tensor *y_pred, int act, bool *from_logits) {
+  if (!*from_logits && y_pred->logits && y_pred->logits_act == act) {
+    *from_logits = true;
+    return y_pred->logits;
   }
-  free(t);
-  free(p);
-  return out;
+  return y_pred;
 }
 
-/* From logits z: mean(max(z, 0) - z y + log(1 + exp(-|z|))), dz = (sigmoid(z) - y) / n.
- * From probabilities p (clipped): -mean(y log p + (1 - y) log(1 - p)). */
-dnn_tensor *dnn_binary_crossentropy(dnn_tensor *y_true, dnn_tensor *y_pred, bool from_logits) {
-  if (check_same_numel("binary_crossentropy", y_true, y_pred) != DNN_OK) return NULL;
-  dnn_tensor *input = y_pred;
-  if (!from_logits && y_pred->logits && y_pred->logits_act == DNN_ACT_SIGMOID) {
-    input = y_pred->logits; /* stable: work from the logits the sigmoid saw */
-    from_logits = true;
+/* ---- elementwise losses: mean over every element ----
+ * Each kernel gets y_true's values t, the input's values x and n, writes
+ * g[i] = d(loss_i)/d(x_i) * scale when g is not NULL, and returns the sum of
+ * the losses. One call per loss, so the loops stay free of calls. */
+typedef struct {
+  float delta, label_smoothing;
+  bool from_logits;
+} loss_args;
+
+typedef double (*elementwise_kernel)(const float *t, const float *x, float *g, int64_t n, float scale,
+                                     const loss_args *a);
+
+static double mse_kernel(const float *t, const float *x, float *g, int64_t n, float scale, const loss_args *a) {
+  (void)a;
+  double sum = 0;
+  for (int64_t i = 0; i < n; i++) {
+    float d = x[i] - t[i];
+    sum += (double)d * d;
+    if (g) g[i] = 2 * d * scale;
   }
-  float *t = values_of(y_true), *x = values_of(input);
-  bool failed;
-  dnn_tensor *grad = t && x ? grad_buffer(input, &failed) : NULL;
-  dnn_tensor *out = NULL;
-  if (t && x && !failed) {
-    int64_t n = dnn_numel(input);
-    float *g = grad ? dnn_data(grad) : NULL;
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-      float y = t[i], v = x[i], gi;
-      if (from_logits) {
-        sum += fmaxf(v, 0) - v * y + log1pf(expf(-fabsf(v)));
-        gi = 1 / (1 + expf(-v)) - y;
-      } else {
-        float p = fminf(fmaxf(v, PROB_EPSILON), 1 - PROB_EPSILON);
-        sum -= y * logf(p) + (1 - y) * logf(1 - p);
-        gi = v > PROB_EPSILON && v < 1 - PROB_EPSILON ? (p - y) / (p * (1 - p)) : 0;
-      }
-      if (g) g[i] = gi / (float)n;
+  return sum;
+}
+
+/* d|e|/de = sign(e), 0 at 0 (as the backends' abs). */
+static double mae_kernel(const float *t, const float *x, float *g, int64_t n, float scale, const loss_args *a) {
+  (void)a;
+  double sum = 0;
+  for (int64_t i = 0; i < n; i++) {
+    float d = x[i] - t[i];
+    sum += fabsf(d);
+    if (g) g[i] = (float)((d > 0) - (d < 0)) * scale;
+  }
+  return sum;
+}
+
+static double huber_kernel(const float *t, const float *x, float *g, int64_t n, float scale, const loss_args *a) {
+  const float delta = a->delta;
+  double sum = 0;
+  for (int64_t i = 0; i < n; i++) {
+    float d = x[i] - t[i], ad = fabsf(d);
+    bool quadratic = ad <= delta;
+    sum += quadratic ? 0.5f * d * d : delta * ad - 0.5f * delta * delta;
+    if (g) g[i] = (quadratic ? d : (d > 0 ? delta : -delta)) * scale;
+  }
+  return sum;
+}
+
+/* From logits z: max(z, 0) - z y + log(1 + exp(-|z|)), dz = sigmoid(z) - y.
+ * From probabilities p (clipped): -(y log p + (1 - y) log(1 - p)), dp = (p - y) / (p (1 - p)), 0 where clipped. */
+static double bce_kernel(const float *t, const float *x, float *g, int64_t n, float scale, const loss_args *a) {
+  const float keep = 1 - a->label_smoothing, half_ls = 0.5f * a->label_smoothing;
+  double sum = 0;
+  for (int64_t i = 0; i < n; i++) {
+    float y = t[i] * keep + half_ls, v = x[i], gi;
+    if (a->from_logits) {
+      sum += fmaxf(v, 0) - v * y + log1pf(expf(-fabsf(v)));
+      gi = 1 / (1 + expf(-v)) - y;
+    } else {
+      float p = fminf(fmaxf(v, EPS), 1 - EPS);
+      sum -= y * logf(p) + (1 - y) * logf(1 - p);
+      gi = v > EPS && v < 1 - EPS ? (p - y) / (p * (1 - p)) : 0;
     }
-    out = finish("binary_crossentropy", n ? sum / (double)n : NAN, input, grad);
+    if (g) g[i] = gi * scale;
+  }
+  return sum;
+}
+
+/* t log(t / p) with both clipped to [eps, 1]; dp = -t / p inside the clip. */
+static double kld_kernel(const float *t, const float *x, float *g, int64_t n, float scale, const loss_args *a) {
+  (void)a;
+  double sum = 0;
+  for (int64_t i = 0; i < n; i++) {
+    float y = fminf(fmaxf(t[i], EPS), 1), p = fminf(fmaxf(x[i], EPS), 1);
+    sum += y * logf(y / p);
+    if (g) g[i] = x[i] > EPS && x[i] < 1 ? -y / p * scale : 0;
+  }
+  return sum;
+}
+
+/* Runs an elementwise kernel over (y_true, input) and divides the sum by
+ * divisor: the element count for mean losses, the row count for KLD (a sum
+ * over the last dim, then a mean over rows). */
+static dnn_tensor *elementwise_loss(const char *op, dnn_tensor *y_true, dnn_tensor *input, elementwise_kernel kernel,
+                                    const loss_args *a, bool per_row) {
+  float *t = values_of(y_true), *x = t ? values_of(input) : NULL;
+  bool failed = false;
+  dnn_tensor *grad = x ? grad_buffer(input, &failed) : NULL;
+  dnn_tensor *out = NULL;
+  if (x && !failed) {
+    int64_t n = dnn_numel(input);
+    int64_t last = input->ndim ? input->shape[input->ndim - 1] : 1;
+    int64_t divisor = per_row ? (last ? n / last : 0) : n;
+    double sum = kernel(t, x, grad ? dnn_data(grad) : NULL, n, divisor ? 1.0f / (float)divisor : 0, a);
+    out = finish(op, divisor ? sum / (double)divisor : NAN, input, grad);
   }
   free(t);
   free(x);
+  return out;
+}
+
+dnn_tensor *dnn_mse_loss(dnn_tensor *y_true, dnn_tensor *y_pred) {
+  if (check_same_numel("mean_squared_error", y_true, y_pred) != DNN_OK) return NULL;
+  return elementwise_loss("mean_squared_error", y_true, y_pred, mse_kernel, &(loss_args){0}, false);
+}
+
+dnn_tensor *dnn_mae_loss(dnn_tensor *y_true, dnn_tensor *y_pred) {
+  if (check_same_numel("mean_absolute_error", y_true, y_pred) != DNN_OK) return NULL;
+  return elementwise_loss("mean_absolute_error", y_true, y_pred, mae_kernel, &(loss_args){0}, false);
+}
+
+dnn_tensor *dnn_huber_loss(dnn_tensor *y_true, dnn_tensor *y_pred, float delta) {
+  if (check_same_numel("huber", y_true, y_pred) != DNN_OK) return NULL;
+  if (!(delta > 0)) {
+    dnn_argerror(3, "huber", "expected delta > 0, got %g", (double)delta);
+    return NULL;
+  }
+  return elementwise_loss("huber", y_true, y_pred, huber_kernel, &(loss_args){.delta = delta}, false);
+}
+
+static dnn_status check_label_smoothing(const char *fn, float ls) {
+  if (ls >= 0 && ls <= 1) return DNN_OK;
+  return dnn_argerror(4, fn, "expected label_smoothing in [0, 1], got %g", (double)ls);
+}
+
+dnn_tensor *dnn_binary_crossentropy(dnn_tensor *y_true, dnn_tensor *y_pred, bool from_logits, float label_smoothing) {
+  const char *fn = "binary_crossentropy";
+  if (check_same_numel(fn, y_true, y_pred) != DNN_OK || check_label_smoothing(fn, label_smoothing) != DNN_OK)
+    return NULL;
+  dnn_tensor *input = logits_or_pred(y_pred, DNN_ACT_SIGMOID, &from_logits);
+  loss_args a = {.from_logits = from_logits, .label_smoothing = label_smoothing};
+  return elementwise_loss(fn, y_true, input, bce_kernel, &a, false);
+}
+
+dnn_tensor *dnn_kl_divergence(dnn_tensor *y_true, dnn_tensor *y_pred) {
+  if (check_same_numel("kl_divergence", y_true, y_pred) != DNN_OK) return NULL;
+  return elementwise_loss("kl_divergence", y_true, y_pred, kld_kernel, &(loss_args){0}, true);
+}
+
+/* ---- categorical cross-entropies: -sum_c y_c log p_c per row, mean over rows ----
+ * One row of `classes` values z. Targets are the dense row y (smoothed to
+ * y (1 - ls) + ls / classes), or, when y is NULL, one-hot at label. Writes
+ * the row's gradient times scale into g when g is not NULL.
+ * From logits: lse(z) sum(y) - sum(y z); dz = softmax(z) sum(y) - y.
+ * From probabilities: q = p / sum(p), clipped; dq_c = -y_c / q_c (0 where
+ * clipped) and dp_k = (dq_k - sum_c dq_c q_c) / sum(p), through the division. */
+static double xent_row(const float *z, int64_t classes, const float *y, int64_t label, float ls, bool from_logits,
+                       float *g, float scale) {
+  const float keep = 1 - ls, spread = ls / (float)classes;
+#define TARGET(c) (y ? y[c] * keep + spread : (float)((c) == label))
+  double loss = 0;
+  if (from_logits) {
+    float mx = -INFINITY, se = 0, sum_y = 0;
+    for (int64_t c = 0; c < classes; c++) mx = fmaxf(mx, z[c]);
+    for (int64_t c = 0; c < classes; c++) se += expf(z[c] - mx);
+    float lse = mx + logf(se);
+    for (int64_t c = 0; c < classes; c++) {
+      float yc = TARGET(c);
+      sum_y += yc;
+      loss += (double)yc * (lse - z[c]);
+    }
+    if (g)
+      for (int64_t c = 0; c < classes; c++) g[c] = (expf(z[c] - lse) * sum_y - TARGET(c)) * scale;
+    return loss;
+  }
+  float total = 0;
+  for (int64_t c = 0; c < classes; c++) total += z[c];
+  float dot = 0; /* sum_c dq_c q_c */
+  for (int64_t c = 0; c < classes; c++) {
+    float q = z[c] / total, qc = fminf(fmaxf(q, EPS), 1 - EPS), yc = TARGET(c);
+    if (yc != 0) loss -= (double)yc * logf(qc);
+    float dq = q > EPS && q < 1 - EPS ? -yc / qc : 0;
+    if (g) g[c] = dq;
+    dot += dq * q;
+  }
+  if (g)
+    for (int64_t c = 0; c < classes; c++) g[c] = (g[c] - dot) / total * scale;
+  return loss;
+#undef TARGET
+}
+
+/* Rows of classes over input: t holds dense targets (NULL for sparse ids). */
+static dnn_tensor *xent_loss(const char *op, const float *t, const float *ids, int base, dnn_tensor *input,
+                             bool from_logits, float ls) {
+  float *x = values_of(input);
+  bool failed = false;
+  dnn_tensor *grad = x ? grad_buffer(input, &failed) : NULL;
+  dnn_tensor *out = NULL;
+  if (x && !failed) {
+    int64_t classes = input->shape[input->ndim - 1], rows = classes ? dnn_numel(input) / classes : 0;
+    float *g = grad ? dnn_data(grad) : NULL, scale = rows ? 1.0f / (float)rows : 0;
+    double sum = 0;
+    for (int64_t r = 0; r < rows; r++) {
+      const float *y = t ? t + r * classes : NULL;
+      int64_t label = ids ? (int64_t)ids[r] - base : -1;
+      sum += xent_row(x + r * classes, classes, y, label, ls, from_logits, g ? g + r * classes : NULL, scale);
+    }
+    out = finish(op, rows ? sum / (double)rows : NAN, input, grad);
+  }
+  free(x);
+  return out;
+}
+
+dnn_tensor *dnn_categorical_crossentropy(dnn_tensor *y_true, dnn_tensor *y_pred, bool from_logits,
+                                         float label_smoothing) {
+  const char *fn = "categorical_crossentropy";
+  char a[96], b[96];
+  if (y_pred->ndim < 1) {
+    dnn_argerror(2, fn, "expected predictions (batch, classes), got a 0-d tensor");
+    return NULL;
+  }
+  if (!dnn_same_shape(y_true, y_pred)) {
+    dnn_argerror(1, fn, "expected y_true of the shape of y_pred %s (one-hot or probabilities), got %s",
+                 dnn_shape_str(y_pred, a, sizeof a), dnn_shape_str(y_true, b, sizeof b));
+    return NULL;
+  }
+  if (check_label_smoothing(fn, label_smoothing) != DNN_OK) return NULL;
+  dnn_tensor *input = logits_or_pred(y_pred, DNN_ACT_SOFTMAX, &from_logits);
+  float *t = values_of(y_true);
+  dnn_tensor *out = t ? xent_loss(fn, t, NULL, 0, input, from_logits, label_smoothing) : NULL;
+  free(t);
   return out;
 }
 
@@ -147,53 +326,14 @@ static dnn_status check_labels(const dnn_tensor *labels, const float *ids, const
   return DNN_OK;
 }
 
-/* From logits z: mean(logsumexp(z) - z[label]), dz = (softmax(z) - onehot) / rows.
- * From probabilities p: -mean(log(clip(p[label]))). */
 dnn_tensor *dnn_sparse_categorical_crossentropy(dnn_tensor *labels, dnn_tensor *y_pred, bool from_logits, int base) {
-  dnn_tensor *input = y_pred;
-  if (!from_logits && y_pred->logits && y_pred->logits_act == DNN_ACT_SOFTMAX) {
-    input = y_pred->logits;
-    from_logits = true;
-  }
   float *ids = values_of(labels);
   if (!ids) return NULL;
-  if (check_labels(labels, ids, y_pred, base) != DNN_OK) {
-    free(ids);
-    return NULL;
-  }
-  float *x = values_of(input);
-  bool failed;
-  dnn_tensor *grad = x ? grad_buffer(input, &failed) : NULL;
   dnn_tensor *out = NULL;
-  if (x && !failed) {
-    int64_t classes = input->shape[input->ndim - 1], rows = dnn_numel(input) / (classes ? classes : 1);
-    float *g = grad ? dnn_data(grad) : NULL;
-    double sum = 0;
-    for (int64_t r = 0; r < rows; r++) {
-      const float *z = x + r * classes;
-      int64_t label = (int64_t)ids[r] - base;
-      float *gr = g ? g + r * classes : NULL;
-      if (from_logits) {
-        float mx = -INFINITY, se = 0;
-        for (int64_t c = 0; c < classes; c++) mx = fmaxf(mx, z[c]);
-        for (int64_t c = 0; c < classes; c++) se += expf(z[c] - mx);
-        float lse = mx + logf(se);
-        sum += lse - z[label];
-        if (gr)
-          for (int64_t c = 0; c < classes; c++) gr[c] = (expf(z[c] - lse) - (c == label)) / (float)rows;
-      } else {
-        float p = fminf(fmaxf(z[label], PROB_EPSILON), 1 - PROB_EPSILON);
-        sum -= logf(p);
-        if (gr) {
-          for (int64_t c = 0; c < classes; c++) gr[c] = 0;
-          bool clipped = z[label] <= PROB_EPSILON || z[label] >= 1 - PROB_EPSILON;
-          gr[label] = clipped ? 0 : -1 / (p * (float)rows);
-        }
-      }
-    }
-    out = finish("sparse_categorical_crossentropy", rows ? sum / (double)rows : NAN, input, grad);
+  if (check_labels(labels, ids, y_pred, base) == DNN_OK) {
+    dnn_tensor *input = logits_or_pred(y_pred, DNN_ACT_SOFTMAX, &from_logits);
+    out = xent_loss("sparse_categorical_crossentropy", NULL, ids, base, input, from_logits, 0);
   }
   free(ids);
-  free(x);
   return out;
 }

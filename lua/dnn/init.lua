@@ -15,6 +15,8 @@ dnn.activations = require "dnn.activations"
 dnn.nn = require "dnn.nn"
 dnn.losses = require "dnn.losses"
 dnn.optim = require "dnn.optim"
+dnn.regularizers = require "dnn.regularizers"
+dnn.initializers = require "dnn.initializers"
 dnn.data = require "dnn.data"
 dnn.datasets = require "dnn.datasets"
 

@@ -1,27 +1,164 @@
--- dnn.initializers: weight initializers by Keras name. Each is a function
--- (tensor, fan_in, fan_out) that fills the tensor in place and returns it.
+-- dnn.initializers: Keras's weight initializers (keras/src/initializers/),
+-- drawing from the dnn PRNG in C (core/src/init.c).
+--
+-- An initializer is called as init(tensor[, fan_in, fan_out]); it fills the
+-- tensor in place and returns it. Fans default to Keras's compute_fans of
+-- the tensor's shape (a conv kernel (kh, kw, in, out): kh*kw*in, kh*kw*out);
+-- layers may pass both.
+--
+--   initializers.he_normal(t)                  -- by name, Keras's defaults
+--   initializers.RandomNormal{stddev = 0.1}    -- an initializer object (callable)
+--   initializers.random_normal{stddev = 0.1}   -- the same, by the snake_case name
+--   initializers.constant(0.5)                 -- Constant{value = 0.5}
+--   initializers.get("glorot_uniform", "Dense") -- a name, a function or an object
+local dnn = require "dnn"
 local C = require("dnn.core")._nn
+local args_and_options = require("dnn.layer").args_and_options
 
-local initializers = {
-  glorot_uniform = function(t, fan_in, fan_out) return C.init(t, "glorot_uniform", fan_in, fan_out) end,
-  he_normal = function(t, fan_in) return C.init(t, "he_normal", fan_in) end,
-  zeros = function(t) return t:zero() end,
-}
+local initializers = {}
 
--- An initializer from a name or a function; `what` names the caller in errors.
+-- Keras's compute_fans.
+function initializers.compute_fans(shape)
+  return C.compute_fans(shape)
+end
+
+local function fans(t, fan_in, fan_out)
+  if fan_in and fan_out then return fan_in, fan_out end
+  return C.compute_fans(t.shape)
+end
+
+-- Fills t under no_grad: a weight that already requires grad may be
+-- re-initialized too.
+local function fill(fn)
+  return function(t, ...)
+    if not dnn.is_tensor(t) then error("initializer: expected a tensor to fill, got " .. type(t), 3) end
+    local args = table.pack(...)
+    dnn.no_grad(function() fn(t, table.unpack(args, 1, args.n)) end)
+    return t
+  end
+end
+
+local Initializer = {}
+Initializer.__index = Initializer
+initializers.Initializer = Initializer
+
+function Initializer:__tostring()
+  return self.class_name .. "()"
+end
+
+-- A class by Keras's name (RandomNormal) with its arguments {name, default}
+-- in positional order, and the snake_case name (random_normal) that gives an
+-- initializer object when called with options and fills a tensor (with the
+-- defaults) when called with one.
+local snake_names = {}
+local function class(class_name, snake, args, draw)
+  local cls = setmetatable({class_name = class_name}, {__index = Initializer})
+  cls.__index = cls
+  cls.__tostring = Initializer.__tostring
+  local known = {}
+  for _, a in ipairs(args) do known[a[1]] = true end
+  cls.__call = function(self, t, fan_in, fan_out)
+    if not dnn.is_tensor(t) then error(class_name .. ": expected a tensor to fill, got " .. type(t), 2) end
+    return fill(function(x, fi, fo) draw(self, x, fi, fo) end)(t, fans(t, fan_in, fan_out))
+  end
+  cls.new = function(...)
+    local positional, options = args_and_options(...)
+    local self = setmetatable({}, cls)
+    for k in pairs(options) do
+      if not known[k] and k ~= "seed" then
+        error(string.format("%s: unknown argument '%s'", class_name, tostring(k)), 3)
+      end
+    end
+    for i, a in ipairs(args) do
+      local v = options[a[1]]
+      if v == nil then v = positional[i] end
+      if v == nil then v = a[2] end
+      if type(v) ~= type(a[2]) then
+        error(string.format("%s: expected %s to be a %s, got %s", class_name, a[1], type(a[2]), type(v)), 3)
+      end
+      self[a[1]] = v
+    end
+    if self.check then self:check() end
+    return self
+  end
+  setmetatable(cls, {__index = Initializer, __call = function(_, ...) return cls.new(...) end})
+  local default = cls.new()
+  initializers[class_name] = cls
+  initializers[snake] = function(first, ...)
+    if dnn.is_tensor(first) then return default(first, ...) end
+    return cls.new(first, ...)
+  end
+  snake_names[snake] = true
+  return cls
+end
+
+class("Zeros", "zeros", {}, function(_, t) C.init(t, "constant", 0) end)
+class("Ones", "ones", {}, function(_, t) C.init(t, "constant", 1) end)
+class("Constant", "constant", {{"value", 0.0}}, function(self, t) C.init(t, "constant", self.value) end)
+class("RandomNormal", "random_normal", {{"mean", 0.0}, {"stddev", 0.05}},
+  function(self, t) C.init(t, "normal", self.mean, self.stddev) end)
+class("RandomUniform", "random_uniform", {{"minval", -0.05}, {"maxval", 0.05}},
+  function(self, t) C.init(t, "uniform", self.minval, self.maxval) end)
+class("TruncatedNormal", "truncated_normal", {{"mean", 0.0}, {"stddev", 0.05}},
+  function(self, t) C.init(t, "truncated_normal", self.mean, self.stddev) end)
+
+local function draw_scaled(self, t, fan_in, fan_out)
+  C.init(t, "variance_scaling", self.scale, self.mode, self.distribution, fan_in, fan_out)
+end
+
+local VarianceScaling = class("VarianceScaling", "variance_scaling",
+  {{"scale", 1.0}, {"mode", "fan_in"}, {"distribution", "truncated_normal"}}, draw_scaled)
+
+local modes = {fan_in = true, fan_out = true, fan_avg = true}
+local distributions = {truncated_normal = true, untruncated_normal = true, uniform = true, normal = true}
+function VarianceScaling:check()
+  if not (self.scale > 0) then error("VarianceScaling: expected scale > 0, got " .. self.scale, 4) end
+  if not modes[self.mode] then
+    error("VarianceScaling: expected mode fan_in, fan_out or fan_avg, got '" .. self.mode .. "'", 4)
+  end
+  if not distributions[self.distribution] then
+    error("VarianceScaling: expected distribution truncated_normal, untruncated_normal or uniform, got '"
+      .. self.distribution .. "'", 4)
+  end
+  if self.distribution == "normal" then self.distribution = "truncated_normal" end -- Keras's alias
+end
+
+-- The VarianceScaling family with fixed scale, mode and distribution.
+local function scaled(class_name, snake, scale, mode, distribution)
+  class(class_name, snake, {}, function(_, t, fan_in, fan_out)
+    draw_scaled({scale = scale, mode = mode, distribution = distribution}, t, fan_in, fan_out)
+  end)
+end
+scaled("GlorotNormal", "glorot_normal", 1.0, "fan_avg", "truncated_normal")
+scaled("GlorotUniform", "glorot_uniform", 1.0, "fan_avg", "uniform")
+scaled("HeNormal", "he_normal", 2.0, "fan_in", "truncated_normal")
+scaled("HeUniform", "he_uniform", 2.0, "fan_in", "uniform")
+scaled("LecunNormal", "lecun_normal", 1.0, "fan_in", "truncated_normal")
+scaled("LecunUniform", "lecun_uniform", 1.0, "fan_in", "uniform")
+
+class("Orthogonal", "orthogonal", {{"gain", 1.0}}, function(self, t) C.init(t, "orthogonal", self.gain) end)
+
+local function valid_names()
+  local list = {}
+  for name in pairs(snake_names) do list[#list + 1] = name end
+  table.sort(list)
+  return table.concat(list, ", ")
+end
+
+-- An initializer from a name (snake_case or Keras's class name), a function
+-- (tensor, fan_in, fan_out) or an initializer object; `what` names the
+-- caller in errors ("Dense").
 function initializers.get(spec, what)
   if type(spec) == "function" then return spec end
-  local init = type(spec) == "string" and spec ~= "get" and initializers[spec]
-  if not init then
-    local names = {}
-    for k in pairs(initializers) do
-      if k ~= "get" then names[#names + 1] = k end
-    end
-    table.sort(names)
-    error(string.format("%s: unknown initializer '%s' (expected one of %s)", what, tostring(spec),
-      table.concat(names, ", ")), 3)
+  if type(spec) == "table" and rawget(spec, "new") then return spec.new() end -- a class: its defaults
+  if type(spec) == "table" and getmetatable(spec) and getmetatable(spec).__call then return spec end
+  if type(spec) == "string" then
+    if snake_names[spec] then return initializers[spec] end
+    local cls = rawget(initializers, spec)
+    if type(cls) == "table" and cls.new then return cls.new() end
   end
-  return init
+  error(string.format("%s: unknown initializer '%s' (expected one of %s, a function or an initializer object)",
+    what or "initializers.get", tostring(spec), valid_names()), 3)
 end
 
 return initializers

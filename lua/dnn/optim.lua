@@ -1,30 +1,93 @@
--- dnn.optim: optimizers that update every parameter in one C call per step.
+-- dnn.optim: Keras's optimizers. Each step is one C call that updates every
+-- parameter (core/src/optim.c, Keras 3's update rules); this file holds the
+-- policy: options and their defaults, the learning rate of the step
+-- (a number, a schedule object or a function of the step), gradient
+-- clipping, the state tensors and their saving.
+--
+--   local opt = dnn.optim.RMSprop{learning_rate = 0.01, params = model:parameters()}
+--   opt:zero_grad(); loss:backward(); opt:step()
+--   dnn.optim.get("adam", params)          -- by Keras name, case-insensitive
 local dnn = require "dnn"
 local C = require("dnn.core")._nn
 local args_and_options = require("dnn.layer").args_and_options
 
 local optim = {}
+optim.schedules = require "dnn.schedules"
+
+-- Options every optimizer takes (Keras's base optimizer), besides its own.
+local common_options = {learning_rate = true, params = true, clipnorm = true, clipvalue = true,
+                        global_clipnorm = true, weight_decay = true, name = true}
+
+-- State entries that hold no state (Adafactor's unused ones), left out of get_state.
+local placeholders = setmetatable({}, {__mode = "k"})
 
 local Optimizer = {}
 Optimizer.__index = Optimizer
+optim.Optimizer = Optimizer
 
-local function new_optimizer(cls, options, defaults)
-  local self = setmetatable({}, cls)
-  for k, v in pairs(defaults) do
-    self[k] = options[k] == nil and v or options[k]
+local function is_callable(v)
+  if type(v) == "function" then return true end
+  local mt = type(v) == "table" and getmetatable(v)
+  return mt and mt.__call ~= nil or false
+end
+
+local function check_nonnegative(cls_name, options, key)
+  local v = options[key]
+  if v ~= nil and (type(v) ~= "number" or v < 0) then
+    error(string.format("%s: expected %s to be a number >= 0, got %s", cls_name, key, tostring(v)), 4)
   end
+end
+
+-- A new optimizer of class cls from the constructor's arguments: each
+-- option in defaults takes the given value or the default; unknown options
+-- are refused, as Keras refuses unknown keyword arguments.
+local function new_optimizer(cls, defaults, ...)
+  local _, options = args_and_options(...)
+  for k in pairs(options) do
+    if defaults[k] == nil and not common_options[k] then
+      error(string.format("%s: unknown option '%s'", cls.name, tostring(k)), 3)
+    end
+  end
+  local self = setmetatable({}, cls)
+  for k, default in pairs(defaults) do
+    local v = options[k]
+    if v == nil then v = default end
+    if k ~= "learning_rate" and type(v) ~= type(default) then
+      error(string.format("%s: expected %s to be a %s, got %s", cls.name, k, type(default), type(v)), 3)
+    end
+    self[k] = v
+  end
+  local lr = options.learning_rate
+  if lr == nil then lr = defaults.learning_rate or 0.001 end
+  if type(lr) ~= "number" and not is_callable(lr) then
+    error(string.format("%s: expected learning_rate to be a number, a schedule or a function of the step, got %s",
+      cls.name, type(lr)), 3)
+  end
+  self.learning_rate = lr
+  local clips = 0
+  for _, key in ipairs{"clipnorm", "clipvalue", "global_clipnorm", "weight_decay"} do
+    check_nonnegative(cls.name, options, key)
+    if key ~= "weight_decay" and options[key] then clips = clips + 1 end
+  end
+  if clips > 1 then
+    error(cls.name .. ": only one of clipnorm, clipvalue and global_clipnorm can be set", 3)
+  end
+  self.clipnorm, self.clipvalue, self.global_clipnorm = options.clipnorm, options.clipvalue, options.global_clipnorm
+  if options.weight_decay ~= nil then self.weight_decay = options.weight_decay end
+  self.weight_decay = self.weight_decay or 0
   self.params = options.params or {}
   self.iterations = 0
-  self.clipnorm = options.clipnorm
-  self.clipvalue = options.clipvalue
+  self.state = {}
   return self
 end
 
--- The learning rate at this step: a number, or a schedule (function of the step).
+-- The learning rate of this step: a number, or a schedule / function called
+-- with the 0-based step count (Keras's optimizer.iterations).
 function Optimizer:current_learning_rate()
   local lr = self.learning_rate
-  if type(lr) == "function" or (type(lr) == "table" and getmetatable(lr) and getmetatable(lr).__call) then
-    return lr(self.iterations)
+  if type(lr) ~= "number" then lr = lr(self.iterations) end
+  if type(lr) ~= "number" then
+    error(string.format("%s: the learning rate schedule returned %s, expected a number", self.name, type(lr)), 2)
   end
   return lr
 end
@@ -36,73 +99,315 @@ function Optimizer:zero_grad()
   end
 end
 
+-- Keras's gradient clipping: clipnorm per parameter, global_clipnorm over
+-- all, clipvalue elementwise (one of them at most).
 function Optimizer:clip()
-  if self.clipnorm then C.clip_grad_norm(self.params, self.clipnorm) end
-  if self.clipvalue then C.clip_grad_value(self.params, self.clipvalue) end
+  if self.clipnorm then C.clip_grad_norm_each(self.params, self.clipnorm)
+  elseif self.global_clipnorm then C.clip_grad_norm(self.params, self.global_clipnorm)
+  elseif self.clipvalue then C.clip_grad_value(self.params, self.clipvalue) end
 end
 
--- State tensors, one per parameter, made on the first step.
-function Optimizer:slots(name)
-  local list = self[name]
-  if not list or #list ~= #self.params then
-    list = {}
-    for i, p in ipairs(self.params) do list[i] = dnn.zeros(p.shape) end
-    self[name] = list
+-- A state list (one tensor per parameter) under name, made on first use:
+-- init(param) gives the tensor (zeros of the parameter's shape by default).
+function Optimizer:slot(name, init)
+  local list = self.state[name]
+  if list and #list == #self.params then return list end
+  list = {}
+  for i, p in ipairs(self.params) do
+    list[i] = init and init(p) or dnn.zeros(p.shape)
   end
+  self.state[name] = list
   return list
 end
 
--- ---- SGD ----
-local SGD = setmetatable({}, {__index = Optimizer})
-SGD.__index = SGD
-optim.SGD = SGD
-
-function SGD.new(...)
-  local _, options = args_and_options(...)
-  return new_optimizer(SGD, options, {learning_rate = 0.01, momentum = 0, nesterov = false, weight_decay = 0})
-end
-
-function SGD:step()
-  self:clip()
+-- One update of every parameter with a grad: clip, then the class's rule.
+function Optimizer:step()
   local lr = self:current_learning_rate()
-  self.iterations = self.iterations + 1
-  local velocity = self.momentum ~= 0 and self:slots("velocity") or nil
-  C.sgd_step(self.params, velocity, lr, self.momentum, self.nesterov, self.weight_decay)
-end
-
--- ---- Adam (and AdamW: Adam with decoupled weight decay) ----
-local Adam = setmetatable({}, {__index = Optimizer})
-Adam.__index = Adam
-optim.Adam = Adam
-
-function Adam.new(...)
-  local _, options = args_and_options(...)
-  return new_optimizer(Adam, options,
-    {learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7, weight_decay = 0})
-end
-
-function Adam:step()
   self:clip()
-  local lr = self:current_learning_rate()
+  self:update(lr)
   self.iterations = self.iterations + 1
-  C.adam_step(self.params, self:slots("m"), self:slots("v"), lr, self.beta_1, self.beta_2, self.epsilon,
-    self.iterations, self.weight_decay)
 end
 
-for name, cls in pairs({SGD = SGD, Adam = Adam}) do
-  setmetatable(cls, {__index = Optimizer, __call = function(_, ...) return cls.new(...) end})
+-- Scalars kept in the state besides the iterations (Nadam's product).
+Optimizer.state_numbers = {}
+
+-- A snapshot of the optimizer's state, for saving with a model: a flat table
+-- of "slot/i" -> tensor (a copy; i the parameter's position) and numbers
+-- (iterations, and any scalar the optimizer keeps).
+function Optimizer:get_state()
+  local out = {iterations = self.iterations}
+  for name, list in pairs(self.state) do
+    for i, t in ipairs(list) do
+      if not placeholders[t] then out[name .. "/" .. i] = t:clone() end
+    end
+  end
+  for _, key in ipairs(self.state_numbers) do out[key] = self[key] end
+  return out
+end
+
+-- Restores a get_state() snapshot into this optimizer (its params set):
+-- every tensor must match the shape of the slot it goes into.
+function Optimizer:set_state(state)
+  if type(state) ~= "table" then
+    error(string.format("%s:set_state: expected a table, got %s", self.name, type(state)), 2)
+  end
+  local iterations = state.iterations
+  if math.type(iterations) ~= "integer" and not (type(iterations) == "number" and iterations == math.floor(iterations)) then
+    error(string.format("%s:set_state: expected an integer 'iterations', got %s", self.name, tostring(iterations)), 2)
+  end
+  self:build_state()
+  for key, value in pairs(state) do
+    local name, index = tostring(key):match("^(.+)/(%d+)$")
+    if name then
+      local list = self.state[name]
+      local target = list and list[tonumber(index)]
+      if not target then
+        error(string.format("%s:set_state: no state '%s' for these %d parameters", self.name, key, #self.params), 2)
+      end
+      if not dnn.is_tensor(value) or #value.shape ~= #target.shape or value:numel() ~= target:numel() then
+        error(string.format("%s:set_state: '%s' expected a tensor of shape {%s}, got %s", self.name, key,
+          table.concat(target.shape, ", "), dnn.is_tensor(value) and "{" .. table.concat(value.shape, ", ") .. "}"
+          or type(value)), 2)
+      end
+      dnn.no_grad(function() target:copy(value) end)
+    end
+  end
+  for _, key in ipairs(self.state_numbers) do
+    if type(state[key]) == "number" then self[key] = state[key] end
+  end
+  self.iterations = math.tointeger(iterations)
+end
+
+-- Makes every state list now (set_state fills them).
+function Optimizer:build_state()
+  for name, init in pairs(self.slots or {}) do
+    if self:uses_slot(name) then self:slot(name, init ~= true and init or nil) end
+  end
+end
+
+function Optimizer:uses_slot()
+  return true
+end
+
+function Optimizer:__tostring()
+  return string.format("%s(learning_rate=%s, iterations=%d)", self.name, tostring(self.learning_rate),
+    self.iterations)
+end
+
+-- A class: defaults (Keras's), the state slots it keeps, its update.
+local classes = {}
+local function class(name, defaults)
+  local cls = setmetatable({}, {__index = Optimizer})
+  cls.__index = cls
+  cls.__tostring = Optimizer.__tostring
   cls.name = name
+  cls.defaults = defaults
+  cls.new = function(...) return new_optimizer(cls, cls.defaults, ...) end
+  setmetatable(cls, {__index = Optimizer, __call = function(_, ...) return new_optimizer(cls, cls.defaults, ...) end})
+  optim[name] = cls
+  classes[name:lower()] = cls
+  return cls
 end
 
--- An optimizer from a name ("adam", "sgd") or an optimizer object.
+local function filled(value)
+  return function(p) return dnn.full(p.shape, value) end
+end
+
+-- ---- SGD ----
+local SGD = class("SGD", {learning_rate = 0.01, momentum = 0, nesterov = false})
+SGD.slots = {momentum = true}
+
+function SGD:uses_slot() return self.momentum ~= 0 end
+
+function SGD:update(lr)
+  local velocity = self.momentum ~= 0 and self:slot("momentum") or nil
+  C.sgd_step(self.params, velocity, {learning_rate = lr, momentum = self.momentum, nesterov = self.nesterov,
+                                     weight_decay = self.weight_decay})
+end
+
+-- ---- RMSprop ----
+local RMSprop = class("RMSprop", {learning_rate = 0.001, rho = 0.9, momentum = 0, epsilon = 1e-7, centered = false})
+RMSprop.slots = {velocity = true, momentum = true, average_gradient = true}
+
+function RMSprop:uses_slot(name)
+  if name == "momentum" then return self.momentum > 0 end
+  if name == "average_gradient" then return self.centered end
+  return true
+end
+
+function RMSprop:update(lr)
+  C.rmsprop_step(self.params, self:slot("velocity"), self.momentum > 0 and self:slot("momentum") or nil,
+    self.centered and self:slot("average_gradient") or nil,
+    {learning_rate = lr, rho = self.rho, momentum = self.momentum, epsilon = self.epsilon, centered = self.centered,
+     weight_decay = self.weight_decay})
+end
+
+-- ---- Adam, AdamW (Adam with a weight decay of 0.004 by default) ----
+local function adam_config(self, lr)
+  return {learning_rate = lr, beta_1 = self.beta_1, beta_2 = self.beta_2, epsilon = self.epsilon,
+          weight_decay = self.weight_decay, step = self.iterations + 1}
+end
+
+local function adam_update(self, lr)
+  C.adam_step(self.params, self:slot("momentum"), self:slot("velocity"),
+    self.amsgrad and self:slot("velocity_hat") or nil, adam_config(self, lr))
+end
+
+local function adam_uses_slot(self, name)
+  return name ~= "velocity_hat" or self.amsgrad
+end
+
+local adam_defaults = {learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7, amsgrad = false}
+local Adam = class("Adam", adam_defaults)
+Adam.slots = {momentum = true, velocity = true, velocity_hat = true}
+Adam.update, Adam.uses_slot = adam_update, adam_uses_slot
+
+local adamw_defaults = {weight_decay = 0.004}
+for k, v in pairs(adam_defaults) do adamw_defaults[k] = v end
+local AdamW = class("AdamW", adamw_defaults)
+AdamW.slots = Adam.slots
+AdamW.update, AdamW.uses_slot = adam_update, adam_uses_slot
+
+-- ---- Adamax ----
+local Adamax = class("Adamax", {learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7})
+Adamax.slots = {momentum = true, norm = true}
+
+function Adamax:update(lr)
+  C.adamax_step(self.params, self:slot("momentum"), self:slot("norm"), adam_config(self, lr))
+end
+
+-- ---- Nadam ----
+local Nadam = class("Nadam", {learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7})
+Nadam.slots = {momentum = true, velocity = true}
+Nadam.state_numbers = {"u_product"}
+
+function Nadam:update(lr)
+  self.u_product = C.nadam_step(self.params, self:slot("momentum"), self:slot("velocity"), self.u_product or 1,
+    adam_config(self, lr))
+end
+
+-- ---- Adadelta ----
+local Adadelta = class("Adadelta", {learning_rate = 0.001, rho = 0.95, epsilon = 1e-7})
+Adadelta.slots = {accumulated_grad = true, accumulated_delta_var = true}
+
+function Adadelta:update(lr)
+  C.adadelta_step(self.params, self:slot("accumulated_grad"), self:slot("accumulated_delta_var"),
+    {learning_rate = lr, rho = self.rho, epsilon = self.epsilon, weight_decay = self.weight_decay})
+end
+
+-- ---- Adagrad ----
+local Adagrad = class("Adagrad", {learning_rate = 0.001, initial_accumulator_value = 0.1, epsilon = 1e-7})
+
+function Adagrad:accumulator_init()
+  return filled(self.initial_accumulator_value)
+end
+
+function Adagrad:build_state()
+  self:slot("accumulator", self:accumulator_init())
+end
+
+function Adagrad:update(lr)
+  C.adagrad_step(self.params, self:slot("accumulator", self:accumulator_init()),
+    {learning_rate = lr, epsilon = self.epsilon, weight_decay = self.weight_decay})
+end
+
+-- ---- Ftrl ----
+local Ftrl = class("Ftrl", {learning_rate = 0.001, learning_rate_power = -0.5, initial_accumulator_value = 0.1,
+                            l1_regularization_strength = 0, l2_regularization_strength = 0,
+                            l2_shrinkage_regularization_strength = 0, beta = 0})
+
+local ftrl_new = Ftrl.new
+function Ftrl.new(...)
+  local self = ftrl_new(...)
+  if self.initial_accumulator_value < 0 then
+    error("Ftrl: expected initial_accumulator_value >= 0, got " .. self.initial_accumulator_value, 2)
+  end
+  if self.learning_rate_power > 0 then
+    error("Ftrl: expected learning_rate_power <= 0, got " .. self.learning_rate_power, 2)
+  end
+  for _, key in ipairs{"l1_regularization_strength", "l2_regularization_strength",
+                       "l2_shrinkage_regularization_strength"} do
+    if self[key] < 0 then error(string.format("Ftrl: expected %s >= 0, got %s", key, self[key]), 2) end
+  end
+  return self
+end
+getmetatable(Ftrl).__call = function(_, ...) return Ftrl.new(...) end
+
+function Ftrl:build_state()
+  self:slot("accumulator", filled(self.initial_accumulator_value))
+  self:slot("linear")
+end
+
+function Ftrl:update(lr)
+  C.ftrl_step(self.params, self:slot("accumulator", filled(self.initial_accumulator_value)), self:slot("linear"),
+    {learning_rate = lr, learning_rate_power = self.learning_rate_power,
+     l1_regularization_strength = self.l1_regularization_strength,
+     l2_regularization_strength = self.l2_regularization_strength,
+     l2_shrinkage_regularization_strength = self.l2_shrinkage_regularization_strength,
+     beta = self.beta, weight_decay = self.weight_decay})
+end
+
+-- ---- Adafactor: factored second moments for parameters of 2+ dims ----
+local Adafactor = class("Adafactor", {learning_rate = 0.001, beta_2_decay = -0.8, epsilon_1 = 1e-30,
+                                      epsilon_2 = 1e-3, clip_threshold = 1.0, relative_step = true})
+local function placeholder()
+  local t = dnn.zeros()
+  placeholders[t] = true
+  return t
+end
+
+function Adafactor:build_state()
+  self:slot("r", function(p)
+    if p.ndim < 2 then return placeholder() end
+    local shape = {table.unpack(p.shape)}
+    table.remove(shape)
+    return dnn.zeros(shape)
+  end)
+  self:slot("c", function(p)
+    if p.ndim < 2 then return placeholder() end
+    local shape = {table.unpack(p.shape)}
+    table.remove(shape, #shape - 1)
+    return dnn.zeros(shape)
+  end)
+  self:slot("velocity", function(p) return p.ndim < 2 and dnn.zeros(p.shape) or placeholder() end)
+end
+
+-- Keras's relative_step caps the rate at 1/sqrt(step); the C step applies
+-- min(lr, 1/sqrt(step)) in every case, as Keras's rho_t does, so the option
+-- is kept for Keras's argument list and changes nothing.
+function Adafactor:update(lr)
+  self:build_state()
+  C.adafactor_step(self.params, self.state.r, self.state.c, self.state.velocity,
+    {learning_rate = lr, beta_2_decay = self.beta_2_decay, epsilon_1 = self.epsilon_1, epsilon_2 = self.epsilon_2,
+     clip_threshold = self.clip_threshold, weight_decay = self.weight_decay, step = self.iterations + 1})
+end
+
+-- An optimizer from a Keras name ("adam", "RMSprop": case-insensitive), a
+-- class (dnn.optim.Adam) or an optimizer object; params, when given, become
+-- its parameters.
 function optim.get(spec, params)
   if type(spec) == "string" then
-    local cls = ({adam = Adam, sgd = SGD})[spec:lower()]
+    local cls = classes[spec:lower()]
     if not cls then error(string.format("unknown optimizer '%s'", spec), 2) end
     return cls.new{params = params}
   end
+  if type(spec) == "table" and spec.update and rawget(spec, "defaults") then
+    return spec.new{params = params}
+  end
+  if type(spec) ~= "table" or not spec.step then
+    error(string.format("unknown optimizer '%s' (expected a name such as 'adam' or an optimizer object)",
+      tostring(spec)), 2)
+  end
   if params then spec.params = params end
   return spec
+end
+
+-- Keras's names of the optimizers, for messages and docs.
+function optim.names()
+  local list = {}
+  for name in pairs(classes) do list[#list + 1] = name end
+  table.sort(list)
+  return list
 end
 
 return optim

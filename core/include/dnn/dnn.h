@@ -6,6 +6,7 @@
 #include "dnn/error.h"
 #include "dnn/init.h"
 #include "dnn/io.h"
+#include "dnn/losses.h"
 #include "dnn/nn.h"
 #include "dnn/ops.h"
 #include "dnn/optim.h"

@@ -27,14 +27,8 @@ dnn_tensor *dnn_log_softmax(dnn_tensor *x, int dim);
 /* sigmoid that keeps x as its logits (the unary op does not). */
 dnn_tensor *dnn_sigmoid(dnn_tensor *x);
 
-/* ---- losses: mean over the batch, a 0-d tensor ----
- * Argument order follows Keras: (y_true, y_pred). When y_pred came out of
- * softmax/sigmoid, the loss works from its logits (stable log-sum-exp). */
-dnn_tensor *dnn_mse_loss(dnn_tensor *y_true, dnn_tensor *y_pred);
-dnn_tensor *dnn_binary_crossentropy(dnn_tensor *y_true, dnn_tensor *y_pred, bool from_logits);
-/* labels (batch...) of class ids from base; y_pred (batch..., classes). */
-dnn_tensor *dnn_sparse_categorical_crossentropy(dnn_tensor *labels, dnn_tensor *y_pred, bool from_logits,
-                                                int base);
+/* Losses: see dnn/losses.h. */
+#include "dnn/losses.h"
 
 /* ---- layers: dropout, normalization, PReLU (nn_dropout.c, nn_norm.c, nn_activation.c) ---- */
 #include "dnn/random.h"

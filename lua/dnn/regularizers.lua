@@ -1,0 +1,92 @@
+-- dnn.regularizers: Keras's weight regularizers. Each is a callable object
+-- reg(tensor) -> a 0-d loss tensor built from differentiable tensor ops, so
+-- its gradient flows into the weight:
+--   l1(0.01):  0.01 * sum(|x|)
+--   l2(0.01):  0.01 * sum(x^2)        (no 1/2, as Keras)
+--   l1_l2{l1 = 0.01, l2 = 0.01}: both
+-- Layers take them as kernel_regularizer / bias_regularizer /
+-- activity_regularizer, by object or by name ("l1", "l2", "l1_l2").
+local dnn = require "dnn"
+local args_and_options = require("dnn.layer").args_and_options
+
+local regularizers = {}
+
+local Regularizer = {}
+Regularizer.__index = Regularizer
+regularizers.Regularizer = Regularizer
+
+function Regularizer:__call(x)
+  if not dnn.is_tensor(x) then
+    error(string.format("%s: expected a tensor, got %s", self.class_name, type(x)), 2)
+  end
+  local loss
+  if self.l1 ~= 0 then loss = x:abs():sum() * self.l1 end
+  if self.l2 ~= 0 then
+    local l2 = (x * x):sum() * self.l2
+    loss = loss and loss + l2 or l2
+  end
+  return loss or (x:sum() * 0)
+end
+
+function Regularizer:__tostring()
+  return string.format("%s(l1=%g, l2=%g)", self.class_name, self.l1, self.l2)
+end
+
+-- Keras's get_config, for saving a layer's configuration.
+function Regularizer:get_config()
+  if self.class_name == "L1" then return {l1 = self.l1} end
+  if self.class_name == "L2" then return {l2 = self.l2} end
+  return {l1 = self.l1, l2 = self.l2}
+end
+
+local function strength(class_name, key, v)
+  if type(v) ~= "number" or v < 0 or v ~= v then
+    error(string.format("%s: expected %s to be a number >= 0, got %s", class_name, key, tostring(v)), 4)
+  end
+  return v
+end
+
+local function make(class_name, l1, l2)
+  return setmetatable({class_name = class_name, l1 = l1, l2 = l2}, Regularizer)
+end
+
+-- l1(0.01) or l1{l1 = 0.01}; Keras's default 0.01.
+function regularizers.L1(...)
+  local args, options = args_and_options(...)
+  local v = options.l1 or args[1] or 0.01
+  return make("L1", strength("L1", "l1", v), 0)
+end
+
+-- l2(0.01) or l2{l2 = 0.01}; Keras's default 0.01.
+function regularizers.L2(...)
+  local args, options = args_and_options(...)
+  local v = options.l2 or args[1] or 0.01
+  return make("L2", 0, strength("L2", "l2", v))
+end
+
+-- l1_l2{l1 = ..., l2 = ...} or l1_l2(l1, l2); Keras 3's defaults are 0 for both
+-- (get("l1_l2") is therefore a regularizer that adds nothing, as in Keras).
+function regularizers.L1L2(...)
+  local args, options = args_and_options(...)
+  local l1 = options.l1 or args[1] or 0
+  local l2 = options.l2 or args[2] or 0
+  return make("L1L2", strength("L1L2", "l1", l1), strength("L1L2", "l2", l2))
+end
+
+regularizers.l1, regularizers.l2, regularizers.l1_l2 = regularizers.L1, regularizers.L2, regularizers.L1L2
+
+local by_name = {l1 = regularizers.L1, l2 = regularizers.L2, l1_l2 = regularizers.L1L2, L1 = regularizers.L1,
+                 L2 = regularizers.L2, L1L2 = regularizers.L1L2}
+
+-- A regularizer from nil (nil), a name ("l1", "l2", "l1_l2", with Keras's
+-- defaults), a function (tensor) -> 0-d tensor, or a regularizer object.
+function regularizers.get(spec)
+  if spec == nil then return nil end
+  if type(spec) == "function" then return spec end
+  if type(spec) == "table" and getmetatable(spec) and getmetatable(spec).__call then return spec end
+  if type(spec) == "string" and by_name[spec] then return by_name[spec]() end
+  error(string.format("unknown regularizer '%s' (expected l1, l2, l1_l2, a function or a regularizer object)",
+    tostring(spec)), 2)
+end
+
+return regularizers

@@ -1,0 +1,139 @@
+-- dnn.optim.schedules: Keras's learning rate schedules
+-- (keras/src/optimizers/schedules/learning_rate_schedule.py), callable
+-- objects of the step (the optimizer's 0-based iteration count):
+--
+--   local lr = dnn.optim.schedules.ExponentialDecay{initial_learning_rate = 0.1, decay_steps = 1000,
+--                                                   decay_rate = 0.96}
+--   lr(0) --> 0.1;  dnn.optim.SGD{learning_rate = lr}
+local args_and_options = require("dnn.layer").args_and_options
+
+local schedules = {}
+
+local Schedule = {}
+Schedule.__index = Schedule
+schedules.LearningRateSchedule = Schedule
+
+function Schedule:__tostring()
+  return self.name .. "()"
+end
+
+-- A schedule class: args are its Keras arguments in positional order, each
+-- {name, default}; a nil default makes the argument required.
+local function class(name, args, call)
+  local cls = setmetatable({name = name, __call = call, __tostring = Schedule.__tostring}, {__index = Schedule})
+  cls.__index = cls
+  local known = {name = true}
+  for _, a in ipairs(args) do known[a[1]] = true end
+  cls.new = function(...)
+    local positional, options = args_and_options(...)
+    for k in pairs(options) do
+      if not known[k] then error(string.format("%s: unknown argument '%s'", name, tostring(k)), 3) end
+    end
+    local self = setmetatable({}, cls)
+    for i, a in ipairs(args) do
+      local key, default = a[1], a[2]
+      local v = options[key]
+      if v == nil then v = positional[i] end
+      if v == nil then v = default end
+      if v == nil and not a.optional then
+        error(string.format("%s: missing argument '%s'", name, key), 3)
+      end
+      self[key] = v
+    end
+    if self.decay_steps ~= nil and not (type(self.decay_steps) == "number" and self.decay_steps > 0) then
+      error(string.format("%s: expected decay_steps > 0, got %s", name, tostring(self.decay_steps)), 3)
+    end
+    return self
+  end
+  getmetatable(cls).__call = function(_, ...) return cls.new(...) end
+  schedules[name] = cls
+  return cls
+end
+
+local function check_step(self, step)
+  if type(step) ~= "number" then
+    error(string.format("%s: expected a step number, got %s", self.name, type(step)), 3)
+  end
+end
+
+-- initial_learning_rate * decay_rate ^ (step / decay_steps), the exponent floored when staircase.
+class("ExponentialDecay",
+  {{"initial_learning_rate"}, {"decay_steps"}, {"decay_rate"}, {"staircase", false}},
+  function(self, step)
+    check_step(self, step)
+    local p = step / self.decay_steps
+    if self.staircase then p = math.floor(p) end
+    return self.initial_learning_rate * self.decay_rate ^ p
+  end)
+
+-- values[1] while step <= boundaries[1], values[i + 1] while boundaries[i] < step <= boundaries[i + 1], ...
+local Piecewise = class("PiecewiseConstantDecay", {{"boundaries"}, {"values"}}, function(self, step)
+  check_step(self, step)
+  for i, b in ipairs(self.boundaries) do
+    if step <= b then return self.values[i] end
+  end
+  return self.values[#self.values]
+end)
+
+local piecewise_new = Piecewise.new
+function Piecewise.new(...)
+  local self = piecewise_new(...)
+  if type(self.boundaries) ~= "table" or type(self.values) ~= "table" or #self.boundaries ~= #self.values - 1 then
+    error(string.format("PiecewiseConstantDecay: expected one more value than boundaries, got %d boundaries and "
+      .. "%d values", type(self.boundaries) == "table" and #self.boundaries or 0,
+      type(self.values) == "table" and #self.values or 0), 2)
+  end
+  return self
+end
+getmetatable(Piecewise).__call = function(_, ...) return Piecewise.new(...) end
+
+-- step = min(step, decay_steps) (cycle: decay_steps * ceil(step / decay_steps), 1 at step 0);
+-- (initial - end) * (1 - step / decay_steps) ^ power + end
+class("PolynomialDecay",
+  {{"initial_learning_rate"}, {"decay_steps"}, {"end_learning_rate", 0.0001}, {"power", 1.0}, {"cycle", false}},
+  function(self, step)
+    check_step(self, step)
+    local decay_steps = self.decay_steps
+    if self.cycle then
+      decay_steps = decay_steps * (step == 0 and 1 or math.ceil(step / decay_steps))
+    else
+      step = math.min(step, decay_steps)
+    end
+    local p = step / decay_steps
+    return (self.initial_learning_rate - self.end_learning_rate) * (1 - p) ^ self.power + self.end_learning_rate
+  end)
+
+-- initial_learning_rate / (1 + decay_rate * step / decay_steps), the quotient floored when staircase.
+class("InverseTimeDecay",
+  {{"initial_learning_rate"}, {"decay_steps"}, {"decay_rate"}, {"staircase", false}},
+  function(self, step)
+    check_step(self, step)
+    local p = step / self.decay_steps
+    if self.staircase then p = math.floor(p) end
+    return self.initial_learning_rate / (1 + self.decay_rate * p)
+  end)
+
+-- Without warmup_target: initial * ((1 - alpha) * 0.5 (1 + cos(pi min(step, decay_steps) / decay_steps)) + alpha).
+-- With it: a linear ramp from initial to warmup_target over warmup_steps, then that cosine decay from
+-- warmup_target over decay_steps (step counted from the end of the warmup).
+class("CosineDecay",
+  {{"initial_learning_rate"}, {"decay_steps"}, {"alpha", 0.0}, {"warmup_target", optional = true},
+   {"warmup_steps", 0}},
+  function(self, step)
+    check_step(self, step)
+    local function decayed(s, from)
+      local cosine = 0.5 * (1 + math.cos(math.pi * s / self.decay_steps))
+      return from * ((1 - self.alpha) * cosine + self.alpha)
+    end
+    if self.warmup_target == nil then
+      return decayed(math.min(step, self.decay_steps), self.initial_learning_rate)
+    end
+    step = math.min(step, self.decay_steps + self.warmup_steps)
+    if step < self.warmup_steps then
+      return (self.warmup_target - self.initial_learning_rate) * (step / self.warmup_steps)
+        + self.initial_learning_rate
+    end
+    return decayed(step - self.warmup_steps, self.warmup_target)
+  end)
+
+return schedules
