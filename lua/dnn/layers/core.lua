@@ -204,12 +204,12 @@ function Reshape:_resolve(n, input_text)
   if self.inferred then
     if n % known ~= 0 then
       error(string.format("cannot reshape input %s (%d values per example) into %s: %d is not a multiple of %d",
-        input_text, n, shape_text(self.target_shape), n, known), 0)
+        input_text, n, "(" .. table.concat(self.target_shape, ", ") .. ")", n, known), 0)
     end
     shape[self.inferred] = n // known
   elseif n ~= known then
     error(string.format("cannot reshape input %s (%d values per example) into %s (%d values per example)",
-      input_text, n, shape_text(self.target_shape), known), 0)
+      input_text, n, "(" .. table.concat(self.target_shape, ", ") .. ")", known), 0)
   end
   return shape
 end
