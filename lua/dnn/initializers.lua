@@ -64,6 +64,10 @@ local function class(class_name, snake, args, draw)
   cls.new = function(...)
     local positional, options = args_and_options(...)
     local self = setmetatable({}, cls)
+    if #positional > #args then
+      error(string.format("%s: expected at most %d arguments, got %d (call it on a tensor to fill one)", class_name,
+        #args, #positional), 3)
+    end
     for k in pairs(options) do
       if not known[k] and k ~= "seed" then
         error(string.format("%s: unknown argument '%s'", class_name, tostring(k)), 3)

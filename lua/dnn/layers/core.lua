@@ -31,6 +31,10 @@ function Dense.new(...)
   self.use_bias = options.use_bias ~= false
   self.kernel_initializer = initializers.get(options.kernel_initializer or "glorot_uniform", "Dense")
   self.bias_initializer = initializers.get(options.bias_initializer or "zeros", "Dense")
+  local regularizers = require "dnn.regularizers"
+  self.kernel_regularizer = regularizers.get(options.kernel_regularizer)
+  self.bias_regularizer = regularizers.get(options.bias_regularizer)
+  self.activity_regularizer = regularizers.get(options.activity_regularizer)
   self.input_shape = options.input_shape
   if self.input_shape then self:build({-1, table.unpack(self.input_shape)}) end
   return self
@@ -41,11 +45,11 @@ function Dense:build(input_shape)
   local fan_in = input_shape[#input_shape]
   local kernel = dnn.zeros(fan_in, self.units)
   self.kernel_initializer(kernel, fan_in, self.units)
-  self:add_weight("kernel", kernel)
+  self:add_weight("kernel", kernel, {regularizer = self.kernel_regularizer})
   if self.use_bias then
     local bias = dnn.zeros(self.units)
     self.bias_initializer(bias, self.units)
-    self:add_weight("bias", bias)
+    self:add_weight("bias", bias, {regularizer = self.bias_regularizer})
   end
   self.built = true
 end
