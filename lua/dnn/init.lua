@@ -19,5 +19,7 @@ dnn.regularizers = require "dnn.regularizers"
 dnn.initializers = require "dnn.initializers"
 dnn.data = require "dnn.data"
 dnn.datasets = require "dnn.datasets"
+dnn.metrics = require "dnn.metrics"
+dnn.callbacks = require "dnn.callbacks"
 
 return dnn

@@ -1,0 +1,102 @@
+-- dnn.weights: a model's weights in a safetensors file, each under the name
+-- model:named_weights() gives it ("dense_1/kernel"), so PyTorch and the
+-- Hugging Face tools read the file as it is.
+--
+--   weights.save(model, "w.safetensors"[, metadata])   -- model:save_weights(path)
+--   weights.load(model, "w.safetensors")               -- model:load_weights(path); returns the file's metadata
+--
+-- load checks every name, shape and the count against the model before it
+-- touches a weight, so a mismatch leaves the model as it was.
+local dnn = require "dnn"
+
+local M = {}
+
+-- An error at the first caller outside the dnn library (the user's line,
+-- whether they called model:load_weights or weights.load).
+local function fail(fmt, ...)
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info or info.source:sub(1, 5) ~= "@dnn/" then break end
+    level = level + 1
+  end
+  error(string.format(fmt, ...), level)
+end
+
+local function shape_string(shape)
+  return "(" .. table.concat(shape, ", ") .. ")"
+end
+
+-- The model's named weights, each name once (a layer used twice in a model
+-- lists its weights twice: the same tensors, stored once).
+local function named_weights(model, fn)
+  if type(model) ~= "table" or type(model.named_weights) ~= "function" then
+    fail("%s: expected a model (with named_weights), got %s", fn, type(model))
+  end
+  local list, seen = {}, {}
+  for _, w in ipairs(model:named_weights()) do
+    local prev = seen[w.name]
+    if prev == nil then
+      seen[w.name] = w.tensor
+      list[#list + 1] = w
+    elseif not rawequal(prev, w.tensor) then
+      fail("%s: the model has two weights named '%s' (give its layers distinct names)", fn, w.name)
+    end
+  end
+  return list
+end
+
+-- Calls a core file function, naming the user-facing function in its error.
+local function call_core(fn, core_name, f, ...)
+  local results = table.pack(pcall(f, ...))
+  if not results[1] then
+    local msg = tostring(results[2]):gsub("^[^:\n]*:%d+: ", ""):gsub("^" .. core_name .. ": ", "")
+    fail("%s: %s", fn, msg)
+  end
+  return table.unpack(results, 2, results.n)
+end
+
+function M.save(model, path, metadata)
+  if type(path) ~= "string" then fail("save_weights: expected a path (string), got %s", type(path)) end
+  if metadata ~= nil and type(metadata) ~= "table" then
+    fail("save_weights: expected a metadata table, got %s", type(metadata))
+  end
+  local list = named_weights(model, "save_weights")
+  local entries = {}
+  for i, w in ipairs(list) do entries[i] = {w.name, w.tensor} end
+  local meta = {format = "dnnlua", dnnlua_version = dnn.version, model = model.name, class = model.type_name}
+  for k, v in pairs(metadata or {}) do meta[k] = v end
+  call_core("save_weights", "save_safetensors", dnn.save_safetensors, path, entries, meta)
+end
+
+function M.load(model, path)
+  if type(path) ~= "string" then fail("load_weights: expected a path (string), got %s", type(path)) end
+  local list = named_weights(model, "load_weights")
+  local tensors, meta, names = call_core("load_weights", "load_safetensors", dnn.load_safetensors, path)
+  if #list == 0 and #names > 0 then
+    fail("load_weights: model '%s' has no weights yet, %s has %d (build the model first: give its first layer " ..
+      "input_shape, or call it on a batch)", tostring(model.name), path, #names)
+  end
+  local wanted = {}
+  for _, w in ipairs(list) do
+    wanted[w.name] = true
+    local t = tensors[w.name]
+    if not t then fail("load_weights: %s has no weight '%s'", path, w.name) end
+    if t.ndim ~= w.tensor.ndim or shape_string(t.shape) ~= shape_string(w.tensor.shape) then
+      fail("load_weights: %s: '%s' has shape %s in the file, %s in the model", path, w.name, shape_string(t.shape),
+        shape_string(w.tensor.shape))
+    end
+  end
+  for _, name in ipairs(names) do
+    if not wanted[name] then
+      fail("load_weights: %s has weight '%s', which the model does not have (%d weights in the file, %d in the model)",
+        path, name, #names, #list)
+    end
+  end
+  dnn.no_grad(function()
+    for _, w in ipairs(list) do w.tensor:copy(tensors[w.name]) end
+  end)
+  return meta
+end
+
+return M
