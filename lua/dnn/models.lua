@@ -50,8 +50,29 @@ function Model:_all_layers(out, seen)
   return out
 end
 
-function Model:call(...)
-  return self:forward(...)
+-- The input shapes (no batch dim) a model was first called with, so that
+-- summary can probe a custom model.
+local function remember_inputs(self, x)
+  local seen
+  if dnn.is_tensor(x) then
+    seen = {{table.unpack(x.shape, 2)}, single = true}
+  elseif type(x) == "table" and getmetatable(x) == nil and dnn.is_tensor(x[1]) then
+    seen = {}
+    for i, t in ipairs(x) do seen[i] = {table.unpack(t.shape, 2)} end
+  else
+    seen = false
+  end
+  rawset(self, "_input_shapes", seen)
+end
+
+function Model:call(x, ...)
+  if rawget(self, "_input_shapes") == nil then remember_inputs(self, x) end
+  if layer.recorder then
+    local results = table.pack(self:forward(x, ...))
+    layer.recorder(self, results[1])
+    return table.unpack(results, 1, results.n)
+  end
+  return self:forward(x, ...)
 end
 
 function Model:parameters()
