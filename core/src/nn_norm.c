@@ -357,20 +357,26 @@ static dnn_status check_ln_param(const dnn_tensor *x, const dnn_tensor *p, int a
   return dnn_argerror(argn, "layer_norm", "expected %s of shape %s, got %s", what, a, dnn_shape_str(p, b, sizeof b));
 }
 
-dnn_tensor *dnn_layer_norm(dnn_tensor *x, dnn_tensor *gamma, dnn_tensor *beta, int naxes, float epsilon) {
+/* Checks the arguments and gives D, the number of values normalized together. */
+static dnn_status check_layer_norm_args(const dnn_tensor *x, const dnn_tensor *gamma, const dnn_tensor *beta, int naxes,
+                                        float epsilon, int64_t *D) {
   char buf[96];
   if (naxes < 1 || naxes > x->ndim)
     return dnn_argerror(4, "layer_norm", "expected 1 to %d normalized dims for input %s, got %d", x->ndim,
-                        dnn_shape_str(x, buf, sizeof buf), naxes),
-           NULL;
-  int64_t D = 1;
-  for (int d = x->ndim - naxes; d < x->ndim; d++) D *= x->shape[d];
-  if (D == 0)
+                        dnn_shape_str(x, buf, sizeof buf), naxes);
+  *D = 1;
+  for (int d = x->ndim - naxes; d < x->ndim; d++) *D *= x->shape[d];
+  if (*D == 0)
     return dnn_argerror(1, "layer_norm", "expected non-empty normalized dims, got %s",
-                        dnn_shape_str(x, buf, sizeof buf)),
-           NULL;
-  if (check_ln_param(x, gamma, 2, "gamma", naxes) || check_ln_param(x, beta, 3, "beta", naxes)) return NULL;
-  if (!(epsilon > 0)) return dnn_argerror(5, "layer_norm", "expected epsilon > 0, got %g", epsilon), NULL;
+                        dnn_shape_str(x, buf, sizeof buf));
+  if (check_ln_param(x, gamma, 2, "gamma", naxes) || check_ln_param(x, beta, 3, "beta", naxes)) return DNN_EARG;
+  if (!(epsilon > 0)) return dnn_argerror(5, "layer_norm", "expected epsilon > 0, got %g", epsilon);
+  return DNN_OK;
+}
+
+dnn_tensor *dnn_layer_norm(dnn_tensor *x, dnn_tensor *gamma, dnn_tensor *beta, int naxes, float epsilon) {
+  int64_t D = 1;
+  if (check_layer_norm_args(x, gamma, beta, naxes, epsilon, &D) != DNN_OK) return NULL;
   int64_t rows = dnn_numel(x) / D;
   dnn_tensor *xc = dnn_contiguous(x), *gc = gamma ? dnn_contiguous(gamma) : NULL;
   dnn_tensor *bc = beta ? dnn_contiguous(beta) : NULL;
