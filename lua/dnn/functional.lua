@@ -36,6 +36,13 @@ Symbolic.__index = function(t, k)
   return nil
 end
 
+for _, event in ipairs{"__add", "__sub", "__mul", "__div", "__pow", "__unm", "__idiv", "__mod", "__concat"} do
+  Symbolic[event] = function()
+    error("arithmetic on a symbolic tensor: in a functional model, compute with layers (nn.Add, nn.Multiply, " ..
+      "nn.Activation, ...)", 2)
+  end
+end
+
 Symbolic.__tostring = function(t)
   return string.format("<KerasTensor shape=%s, name=%s>", shape_string(t.shape), t.name)
 end
