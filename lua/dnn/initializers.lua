@@ -69,9 +69,10 @@ local function class(class_name, snake, args, draw)
         #args, #positional), 3)
     end
     for k in pairs(options) do
-      if not known[k] and k ~= "seed" then
-        error(string.format("%s: unknown argument '%s'", class_name, tostring(k)), 3)
+      if k == "seed" then -- one PRNG stream for all of dnn: a per-initializer seed would be silently ignored
+        error(class_name .. ": no per-initializer seed; draws follow dnn.manual_seed(seed)", 3)
       end
+      if not known[k] then error(string.format("%s: unknown argument '%s'", class_name, tostring(k)), 3) end
     end
     for i, a in ipairs(args) do
       local v = options[a[1]]
