@@ -223,6 +223,36 @@ local MAXIMIZED = known("accuracy", "acc", "binary_accuracy", "categorical_accur
   "precision", "recall", "f1_score", "auc", "top_k_categorical_accuracy")
 local MINIMIZED = known("loss", "mae", "mse", "mean_absolute_error", "mean_squared_error")
 
+-- The direction ("up"/"down") of the compiled metric logged as name: the
+-- model's compiled metrics (a list per output; logged as "<output>_<name>"
+-- with several outputs) or a flat model.metrics list.
+local function metric_direction(model, name)
+  if type(model) ~= "table" then return nil end
+  local c = type(model.compiled) == "table" and model.compiled or {}
+  for i, list in ipairs(type(c.metrics) == "table" and c.metrics or {}) do
+    local prefix = (c.n_outputs or 1) > 1 and type(c.output_names) == "table" and c.output_names[i] and
+      (c.output_names[i] .. "_") or ""
+    for _, m in ipairs(type(list) == "table" and list or {}) do
+      if type(m) == "table" and (prefix .. tostring(m.name) == name or m.name == name) then return m.direction end
+    end
+  end
+  for _, m in ipairs(type(model.metrics) == "table" and model.metrics or {}) do
+    if type(m) == "table" and m.name == name then return m.direction end
+  end
+end
+
+-- A known name, or one with an output's prefix ("out_accuracy", "out_loss").
+local function known_direction(name)
+  if MINIMIZED[name] then return "min" end
+  if MAXIMIZED[name] then return "max" end
+  local suffix = name:match("_([%a_]-)$")
+  while suffix do
+    if MINIMIZED[suffix] then return "min" end
+    if MAXIMIZED[suffix] then return "max" end
+    suffix = suffix:match("^[^_]*_(.+)$")
+  end
+end
+
 -- "min" or "max" for monitor under mode ("auto" as Keras 3: loss and known
 -- metrics by their direction, a compiled metric object by its own).
 local function resolve_mode(type_name, monitor, mode, model)
@@ -231,13 +261,10 @@ local function resolve_mode(type_name, monitor, mode, model)
     error(string.format("%s: expected mode 'auto', 'min' or 'max', got '%s'", type_name, tostring(mode)), 4)
   end
   local base = monitor:gsub("^val_", "")
-  if MINIMIZED[base] then return "min" end
-  if MAXIMIZED[base] then return "max" end
-  for _, m in ipairs(type(model) == "table" and type(model.metrics) == "table" and model.metrics or {}) do
-    if type(m) == "table" and m.name == base and (m.direction == "up" or m.direction == "down") then
-      return m.direction == "up" and "max" or "min"
-    end
-  end
+  local direction = metric_direction(model, base)
+  if direction == "up" or direction == "down" then return direction == "up" and "max" or "min" end
+  local known_mode = known_direction(base)
+  if known_mode then return known_mode end
   error(string.format("%s: cannot tell whether '%s' should be minimized or maximized: pass mode = 'min' or " ..
     "mode = 'max'", type_name, monitor), 4)
 end

@@ -123,6 +123,14 @@ describe("EarlyStopping", function()
     model = fake_model()
     model.metrics = {{name = "iou", direction = "up"}}
     assert.are.equal(3, run(cb.EarlyStopping{monitor = "val_iou"}, model, {0.1, 0.2, 0.15}, "val_iou"))
+    model = fake_model()
+    model.compiled = {n_outputs = 2, output_names = {"a", "b"}, metrics = {{}, {{name = "iou", direction = "down"}}}}
+    assert.are.equal(2, run(cb.EarlyStopping{monitor = "val_b_iou"}, model, {0.1, 0.2}, "val_b_iou"))
+    model = fake_model()
+    assert.are.equal(3, run(cb.EarlyStopping{monitor = "val_out_sparse_categorical_accuracy"}, model,
+      {0.1, 0.2, 0.15}, "val_out_sparse_categorical_accuracy"))
+    model = fake_model()
+    assert.are.equal(2, run(cb.EarlyStopping{monitor = "val_out_loss"}, model, {0.1, 0.2}, "val_out_loss"))
     assert.matches("pass mode = 'min'", error_of(run, cb.EarlyStopping{monitor = "dice"}, fake_model(), {1}, "dice"))
     assert.matches("expected mode", error_of(cb.EarlyStopping, {mode = "up"}))
     assert.matches("unknown option 'patiance'", error_of(cb.EarlyStopping, {patiance = 3}))
