@@ -10,7 +10,9 @@ static dnn_activation check_activation(lua_State *L, int arg) {
   const char *name = luaL_optstring(L, arg, "linear");
   int act = dnn_activation_from_name(name);
   if (act < 0)
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected an activation (linear, relu, leaky_relu, sigmoid, tanh, softmax), got '%s'", name));
+    luaL_argerror(L, arg,
+                  lua_pushfstring(
+                      L, "expected an activation (linear, relu, leaky_relu, sigmoid, tanh, softmax), got '%s'", name));
   return (dnn_activation)act;
 }
 
@@ -132,8 +134,8 @@ static int l_rmsprop_step(lua_State *L) {
   dnn_tensor **vel = opt_state_list(L, 2, n), **mom = opt_state_list(L, 3, n), **avg = opt_state_list(L, 4, n);
   luaL_checktype(L, 5, LUA_TTABLE);
   dnn_rmsprop_config cfg = {cfg_number(L, 5, "learning_rate", 0.001), cfg_number(L, 5, "rho", 0.9),
-                            cfg_number(L, 5, "momentum", 0),         cfg_number(L, 5, "epsilon", 1e-7),
-                            cfg_number(L, 5, "weight_decay", 0),     ldnn_opt_boolean(L, 5, "centered", 0)};
+                            cfg_number(L, 5, "momentum", 0),          cfg_number(L, 5, "epsilon", 1e-7),
+                            cfg_number(L, 5, "weight_decay", 0),      ldnn_opt_boolean(L, 5, "centered", 0)};
   ldnn_check_status(L, dnn_rmsprop_step(n, params, vel, mom, avg, &cfg));
   return 0;
 }
@@ -225,9 +227,12 @@ static int l_adafactor_step(lua_State *L) {
   dnn_tensor **params = check_tensor_list(L, 1, &n);
   dnn_tensor **r = opt_state_list(L, 2, n), **c = opt_state_list(L, 3, n), **v = opt_state_list(L, 4, n);
   luaL_checktype(L, 5, LUA_TTABLE);
-  dnn_adafactor_config cfg = {cfg_number(L, 5, "learning_rate", 0.001), cfg_number(L, 5, "beta_2_decay", -0.8),
-                              cfg_number(L, 5, "epsilon_1", 1e-30),     cfg_number(L, 5, "epsilon_2", 1e-3),
-                              cfg_number(L, 5, "clip_threshold", 1.0),  cfg_number(L, 5, "weight_decay", 0),
+  dnn_adafactor_config cfg = {cfg_number(L, 5, "learning_rate", 0.001),
+                              cfg_number(L, 5, "beta_2_decay", -0.8),
+                              cfg_number(L, 5, "epsilon_1", 1e-30),
+                              cfg_number(L, 5, "epsilon_2", 1e-3),
+                              cfg_number(L, 5, "clip_threshold", 1.0),
+                              cfg_number(L, 5, "weight_decay", 0),
                               cfg_step(L, 5)};
   ldnn_check_status(L, dnn_adafactor_step(n, params, r, c, v, &cfg));
   return 0;
@@ -277,14 +282,22 @@ static int l_init(lua_State *L) {
     st = dnn_init_variance_scaling(t, scale, mode, dist, luaL_checkinteger(L, 6), luaL_checkinteger(L, 7));
   } else {
     double a = luaL_optnumber(L, 3, 0), b = luaL_optnumber(L, 4, 0);
-    if (strcmp(name, "constant") == 0) st = dnn_init_constant(t, (float)a);
-    else if (strcmp(name, "uniform") == 0) st = dnn_init_uniform(t, (float)a, (float)b);
-    else if (strcmp(name, "normal") == 0) st = dnn_init_normal(t, (float)a, (float)b);
-    else if (strcmp(name, "truncated_normal") == 0) st = dnn_init_truncated_normal(t, (float)a, (float)b);
-    else if (strcmp(name, "orthogonal") == 0) st = dnn_init_orthogonal(t, (float)luaL_optnumber(L, 3, 1));
-    else if (strcmp(name, "glorot_uniform") == 0) st = dnn_init_glorot_uniform(t, (int64_t)a, (int64_t)b);
-    else if (strcmp(name, "he_normal") == 0) st = dnn_init_he_normal(t, (int64_t)a);
-    else return luaL_argerror(L, 2, lua_pushfstring(L, "expected an initializer name, got '%s'", name));
+    if (strcmp(name, "constant") == 0)
+      st = dnn_init_constant(t, (float)a);
+    else if (strcmp(name, "uniform") == 0)
+      st = dnn_init_uniform(t, (float)a, (float)b);
+    else if (strcmp(name, "normal") == 0)
+      st = dnn_init_normal(t, (float)a, (float)b);
+    else if (strcmp(name, "truncated_normal") == 0)
+      st = dnn_init_truncated_normal(t, (float)a, (float)b);
+    else if (strcmp(name, "orthogonal") == 0)
+      st = dnn_init_orthogonal(t, (float)luaL_optnumber(L, 3, 1));
+    else if (strcmp(name, "glorot_uniform") == 0)
+      st = dnn_init_glorot_uniform(t, (int64_t)a, (int64_t)b);
+    else if (strcmp(name, "he_normal") == 0)
+      st = dnn_init_he_normal(t, (int64_t)a);
+    else
+      return luaL_argerror(L, 2, lua_pushfstring(L, "expected an initializer name, got '%s'", name));
   }
   ldnn_check_status(L, st);
   lua_settop(L, 1);

@@ -83,14 +83,14 @@ dnn_status dnn_init_variance_scaling(dnn_tensor *t, float scale, dnn_fan_mode mo
   if (!(scale > 0)) return dnn_argerror(2, fn, "expected scale > 0, got %g", (double)scale);
   double n = mode == DNN_FAN_IN ? (double)fan_in : mode == DNN_FAN_OUT ? (double)fan_out : (fan_in + fan_out) / 2.0;
   switch (dist) {
-  case DNN_DIST_TRUNCATED_NORMAL:
-    return dnn_init_truncated_normal(t, 0, (float)(sqrt(scale / n) / TRUNCATED_STDDEV));
-  case DNN_DIST_UNTRUNCATED_NORMAL:
-    return dnn_init_normal(t, 0, (float)sqrt(scale / n));
-  case DNN_DIST_UNIFORM: {
-    float limit = (float)sqrt(3 * scale / n);
-    return dnn_init_uniform(t, -limit, limit);
-  }
+    case DNN_DIST_TRUNCATED_NORMAL:
+      return dnn_init_truncated_normal(t, 0, (float)(sqrt(scale / n) / TRUNCATED_STDDEV));
+    case DNN_DIST_UNTRUNCATED_NORMAL:
+      return dnn_init_normal(t, 0, (float)sqrt(scale / n));
+    case DNN_DIST_UNIFORM: {
+      float limit = (float)sqrt(3 * scale / n);
+      return dnn_init_uniform(t, -limit, limit);
+    }
   }
   return dnn_argerror(4, fn, "expected a distribution, got %d", (int)dist);
 }

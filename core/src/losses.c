@@ -29,8 +29,10 @@ static dnn_status check_same_numel(const char *fn, const dnn_tensor *y_true, con
 /* A contiguous copy of a tensor's values (y_true never needs grad). */
 static float *values_of(const dnn_tensor *t) {
   float *v = malloc((size_t)(dnn_numel(t) ? dnn_numel(t) : 1) * sizeof(float));
-  if (v) dnn_gather_to(t, v);
-  else dnn_error(DNN_ENOMEM, "loss", "out of memory");
+  if (v)
+    dnn_gather_to(t, v);
+  else
+    dnn_error(DNN_ENOMEM, "loss", "out of memory");
   return v;
 }
 
@@ -58,8 +60,10 @@ static dnn_tensor *finish(const char *op, double loss, dnn_tensor *pred, dnn_ten
     return NULL;
   }
   dnn_node *node = dnn_record(out, op, grad_backward, 1, &pred);
-  if (node) node->saved[0] = grad;
-  else dnn_tensor_release(grad);
+  if (node)
+    node->saved[0] = grad;
+  else
+    dnn_tensor_release(grad);
   return out;
 }
 
@@ -311,8 +315,8 @@ static dnn_status check_labels(const dnn_tensor *labels, const float *ids, const
   char a[96], b[96];
   if (pred->ndim < 1) return dnn_argerror(2, fn, "expected predictions (batch, classes), got a 0-d tensor");
   int64_t rows = dnn_numel(pred) / (pred->shape[pred->ndim - 1] ? pred->shape[pred->ndim - 1] : 1);
-  bool shape_ok = dnn_numel(labels) == rows && (labels->ndim == pred->ndim - 1 ||
-                                                (labels->ndim == pred->ndim && labels->shape[labels->ndim - 1] == 1));
+  bool shape_ok = dnn_numel(labels) == rows &&
+      (labels->ndim == pred->ndim - 1 || (labels->ndim == pred->ndim && labels->shape[labels->ndim - 1] == 1));
   if (!shape_ok)
     return dnn_argerror(1, fn, "expected labels of shape %s without the class dim, got %s",
                         dnn_shape_str(pred, a, sizeof a), dnn_shape_str(labels, b, sizeof b));

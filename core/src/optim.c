@@ -22,8 +22,8 @@ static dnn_status check_param(const char *fn, int i, const dnn_tensor *p) {
 /* Every parameter valid, and each state list given (argn names it in the
  * error) holding contiguous tensors of the parameters' shapes. A NULL list
  * is accepted only where the caller says it is not needed. */
-static dnn_status check_all(const char *fn, int n, dnn_tensor *const *params, int nlists, dnn_tensor *const *const *lists,
-                            const int *argns) {
+static dnn_status check_all(const char *fn, int n, dnn_tensor *const *params, int nlists,
+                            dnn_tensor *const *const *lists, const int *argns) {
   if (n < 0) return dnn_argerror(1, fn, "expected a parameter count >= 0, got %d", n);
   for (int i = 0; i < n; i++) {
     if (check_param(fn, i, params[i]) != DNN_OK) return DNN_EARG;
@@ -80,9 +80,8 @@ dnn_status dnn_sgd_step(int n, dnn_tensor *const *params, dnn_tensor *const *vel
   return DNN_OK;
 }
 
-dnn_status dnn_rmsprop_step(int n, dnn_tensor *const *params, dnn_tensor *const *velocity,
-                            dnn_tensor *const *momentum, dnn_tensor *const *average_grad,
-                            const dnn_rmsprop_config *cfg) {
+dnn_status dnn_rmsprop_step(int n, dnn_tensor *const *params, dnn_tensor *const *velocity, dnn_tensor *const *momentum,
+                            dnn_tensor *const *average_grad, const dnn_rmsprop_config *cfg) {
   const char *fn = "rmsprop_step";
   const bool use_mom = cfg->momentum > 0, centered = cfg->centered;
   if (need_list(fn, 2, velocity, "velocity") != DNN_OK) return DNN_EARG;
@@ -238,8 +237,7 @@ dnn_status dnn_adadelta_step(int n, dnn_tensor *const *params, dnn_tensor *const
   return DNN_OK;
 }
 
-dnn_status dnn_adagrad_step(int n, dnn_tensor *const *params, dnn_tensor *const *accum,
-                            const dnn_adagrad_config *cfg) {
+dnn_status dnn_adagrad_step(int n, dnn_tensor *const *params, dnn_tensor *const *accum, const dnn_adagrad_config *cfg) {
   const char *fn = "adagrad_step";
   if (need_list(fn, 2, accum, "accumulator") != DNN_OK) return DNN_EARG;
   dnn_tensor *const *lists[] = {accum};
@@ -263,8 +261,7 @@ dnn_status dnn_adagrad_step(int n, dnn_tensor *const *params, dnn_tensor *const 
 dnn_status dnn_ftrl_step(int n, dnn_tensor *const *params, dnn_tensor *const *accum, dnn_tensor *const *linear,
                          const dnn_ftrl_config *cfg) {
   const char *fn = "ftrl_step";
-  if (need_list(fn, 2, accum, "accumulator") != DNN_OK || need_list(fn, 3, linear, "linear") != DNN_OK)
-    return DNN_EARG;
+  if (need_list(fn, 2, accum, "accumulator") != DNN_OK || need_list(fn, 3, linear, "linear") != DNN_OK) return DNN_EARG;
   if (!(cfg->learning_rate > 0))
     return dnn_argerror(1, fn, "expected a learning rate > 0, got %g", (double)cfg->learning_rate);
   dnn_tensor *const *lists[] = {accum, linear};
@@ -311,8 +308,10 @@ static dnn_status check_adafactor(int n, dnn_tensor *const *params, dnn_tensor *
     char a[96];
     if (p->ndim >= 2) {
       if (!r || !c || !factored_shapes_ok(p, r[i], c[i]))
-        return dnn_argerror(2, fn, "expected factored moments r and c of parameter %d %s to drop its last and "
-                                   "second last dims", i + 1, dnn_shape_str(p, a, sizeof a));
+        return dnn_argerror(2, fn,
+                            "expected factored moments r and c of parameter %d %s to drop its last and "
+                            "second last dims",
+                            i + 1, dnn_shape_str(p, a, sizeof a));
     } else if (!v || !v[i] || !dnn_same_shape(v[i], p) || !dnn_is_contiguous(v[i])) {
       return dnn_argerror(4, fn, "expected optimizer state %d to be contiguous and of shape %s", i + 1,
                           dnn_shape_str(p, a, sizeof a));

@@ -26,8 +26,8 @@ static void test_regression_values(void) {
   CHECK_NEAR(value_of(dnn_huber_loss(y, p, 1)), (0.125 + 1.5 + 0 + 0.03125) / 4, 1e-6);
   CHECK_NEAR(value_of(dnn_huber_loss(y, p, 3)), (0.125 + 2 + 0 + 0.03125) / 4, 1e-6);
   /* (N) against (N, 1), as Keras accepts */
-  dnn_tensor *col = dnn_from_data((float[]){1, 2}, 2, (int64_t[]){2, 1}), *vec = dnn_from_data((float[]){0, 0}, 1,
-                                                                                                (int64_t[]){2});
+  dnn_tensor *col = dnn_from_data((float[]){1, 2}, 2, (int64_t[]){2, 1}),
+             *vec = dnn_from_data((float[]){0, 0}, 1, (int64_t[]){2});
   CHECK_NEAR(value_of(dnn_mse_loss(vec, col)), 2.5, 1e-6);
   RELEASE(y, p, col, vec);
 }
@@ -43,7 +43,8 @@ static void test_crossentropy_values(void) {
   /* Keras's documented examples: binary [0.916, 0.714]; categorical [0.0513, 2.303] */
   dnn_tensor *yb = mat(2, 2, (float[]){0, 1, 0, 0}), *pb = mat(2, 2, (float[]){0.6f, 0.4f, 0.4f, 0.6f});
   CHECK_NEAR(value_of(dnn_binary_crossentropy(yb, pb, false, 0)), (-log(0.4) - (log(0.6) + log(0.4)) / 2) / 2, 1e-6);
-  dnn_tensor *yc = mat(2, 3, (float[]){0, 1, 0, 0, 0, 1}), *pc = mat(2, 3, (float[]){0.05f, 0.95f, 0, 0.1f, 0.8f, 0.1f});
+  dnn_tensor *yc = mat(2, 3, (float[]){0, 1, 0, 0, 0, 1}),
+             *pc = mat(2, 3, (float[]){0.05f, 0.95f, 0, 0.1f, 0.8f, 0.1f});
   double cce = (-log(0.95) - log(0.1)) / 2;
   CHECK_NEAR(value_of(dnn_categorical_crossentropy(yc, pc, false, 0)), cce, 1e-6);
   dnn_tensor *ids = dnn_from_data((float[]){1, 2}, 1, (int64_t[]){2});
@@ -54,8 +55,7 @@ static void test_crossentropy_values(void) {
   /* from logits with label smoothing: y = y (1 - 0.3) + 0.3 / 2 */
   dnn_tensor *z1 = mat(1, 2, (float[]){0.5f, -1});
   double lse = log(exp(0.5) + exp(-1));
-  CHECK_NEAR(value_of(dnn_categorical_crossentropy(y1, z1, true, 0.3f)),
-             0.15 * (lse - 0.5) + 0.85 * (lse + 1), 1e-6);
+  CHECK_NEAR(value_of(dnn_categorical_crossentropy(y1, z1, true, 0.3f)), 0.15 * (lse - 0.5) + 0.85 * (lse + 1), 1e-6);
   /* binary from logits with label smoothing: y = y (1 - 0.2) + 0.1 */
   double s = 1 / (1 + exp(-0.5)), s2 = 1 / (1 + exp(1.0));
   CHECK_NEAR(value_of(dnn_binary_crossentropy(y1, z1, true, 0.2f)),
@@ -69,8 +69,8 @@ static void test_fusion(void) {
   dnn_tensor *z = mat(1, 3, (float[]){300, -300, 0}), *y = mat(1, 3, (float[]){0, 1, 0});
   dnn_tensor *sm = dnn_softmax(z, -1);
   CHECK_NEAR(value_of(dnn_categorical_crossentropy(y, sm, false, 0)), 600, 1e-3);
-  dnn_tensor *zb = dnn_from_data((float[]){-300}, 1, (int64_t[]){1}), *yb = dnn_from_data((float[]){1}, 1,
-                                                                                          (int64_t[]){1});
+  dnn_tensor *zb = dnn_from_data((float[]){-300}, 1, (int64_t[]){1}),
+             *yb = dnn_from_data((float[]){1}, 1, (int64_t[]){1});
   dnn_tensor *sg = dnn_sigmoid(zb);
   CHECK_NEAR(value_of(dnn_binary_crossentropy(yb, sg, false, 0)), 300, 1e-3);
   RELEASE(z, y, sm, zb, yb, sg);
@@ -99,29 +99,45 @@ static dnn_tensor *case_loss(dnn_tensor *const *in, void *ctx) {
   const loss_case *c = ctx;
   dnn_tensor *z = in[0], *t = c->target, *p = NULL, *out = NULL;
   switch (c->kind) {
-  case MSE: return dnn_mse_loss(t, z);
-  case MAE: return dnn_mae_loss(t, z);
-  case HUBER: return dnn_huber_loss(t, z, 0.7f);
-  case BCE_LOGITS: return dnn_binary_crossentropy(t, z, true, 0.1f);
-  case CCE_LOGITS: return dnn_categorical_crossentropy(t, z, true, 0.2f);
-  case SCCE_LOGITS: return dnn_sparse_categorical_crossentropy(t, z, true, 0);
-  case BCE_FUSED: p = dnn_sigmoid(z); out = p ? dnn_binary_crossentropy(t, p, false, 0) : NULL; break;
-  case CCE_FUSED: p = dnn_softmax(z, -1); out = p ? dnn_categorical_crossentropy(t, p, false, 0.1f) : NULL; break;
-  default: /* probabilities not from a fused op: sigmoid(z) * 0.8 + 0.1 stays inside the clip */
-    p = dnn_unary(DNN_UNARY_SIGMOID, z, 0);
-    dnn_tensor *q = p ? dnn_affine(p, 0.8f, 0.1f) : NULL;
-    if (c->kind == BCE) out = q ? dnn_binary_crossentropy(t, q, false, 0) : NULL;
-    else if (c->kind == CCE) out = q ? dnn_categorical_crossentropy(t, q, false, 0) : NULL;
-    else if (c->kind == SCCE) out = q ? dnn_sparse_categorical_crossentropy(t, q, false, 0) : NULL;
-    else out = q ? dnn_kl_divergence(t, q) : NULL;
-    dnn_tensor_release(q);
+    case MSE:
+      return dnn_mse_loss(t, z);
+    case MAE:
+      return dnn_mae_loss(t, z);
+    case HUBER:
+      return dnn_huber_loss(t, z, 0.7f);
+    case BCE_LOGITS:
+      return dnn_binary_crossentropy(t, z, true, 0.1f);
+    case CCE_LOGITS:
+      return dnn_categorical_crossentropy(t, z, true, 0.2f);
+    case SCCE_LOGITS:
+      return dnn_sparse_categorical_crossentropy(t, z, true, 0);
+    case BCE_FUSED:
+      p = dnn_sigmoid(z);
+      out = p ? dnn_binary_crossentropy(t, p, false, 0) : NULL;
+      break;
+    case CCE_FUSED:
+      p = dnn_softmax(z, -1);
+      out = p ? dnn_categorical_crossentropy(t, p, false, 0.1f) : NULL;
+      break;
+    default: /* probabilities not from a fused op: sigmoid(z) * 0.8 + 0.1 stays inside the clip */
+      p = dnn_unary(DNN_UNARY_SIGMOID, z, 0);
+      dnn_tensor *q = p ? dnn_affine(p, 0.8f, 0.1f) : NULL;
+      if (c->kind == BCE)
+        out = q ? dnn_binary_crossentropy(t, q, false, 0) : NULL;
+      else if (c->kind == CCE)
+        out = q ? dnn_categorical_crossentropy(t, q, false, 0) : NULL;
+      else if (c->kind == SCCE)
+        out = q ? dnn_sparse_categorical_crossentropy(t, q, false, 0) : NULL;
+      else
+        out = q ? dnn_kl_divergence(t, q) : NULL;
+      dnn_tensor_release(q);
   }
   dnn_tensor_release(p);
   return out;
 }
 
 static void test_gradients(void) {
-  static const char *names[NKINDS] = {"mse", "mae", "huber", "bce", "bce_logits", "bce_fused",
+  static const char *names[NKINDS] = {"mse", "mae",        "huber",     "bce",  "bce_logits",  "bce_fused",
                                       "cce", "cce_logits", "cce_fused", "scce", "scce_logits", "kld"};
   dnn_manual_seed(11);
   dnn_tensor *soft = mat(2, 3, (float[]){0.2f, 0.5f, 0.3f, 0.6f, 0.1f, 0.3f});

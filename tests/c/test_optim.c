@@ -68,8 +68,8 @@ static void test_rmsprop_centered(void) {
 
 static void test_adam_family(void) {
   dnn_tensor *p = param(), *m = zeros(), *v = zeros(), *vh = zeros();
-  dnn_adam_config cfg = {.learning_rate = 0.01f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = 1e-7f,
-                         .weight_decay = 0.004f};
+  dnn_adam_config cfg = {
+      .learning_rate = 0.01f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = 1e-7f, .weight_decay = 0.004f};
   double want[N], mm[N] = {0}, vv[N] = {0}, hh[N] = {0};
   for (int i = 0; i < N; i++) want[i] = P0[i];
   for (int t = 1; t <= 2; t++) {
@@ -165,8 +165,12 @@ static void test_adafactor(void) {
   dnn_tensor *w = dnn_from_data(w0, 2, (int64_t[]){2, 2});
   w->grad = dnn_from_data(g0, 2, (int64_t[]){2, 2});
   dnn_tensor *r = dnn_zeros(1, (int64_t[]){2}), *c = dnn_zeros(1, (int64_t[]){2});
-  dnn_adafactor_config cfg = {.learning_rate = 0.3f, .beta_2_decay = -0.8f, .epsilon_1 = 1e-30f, .epsilon_2 = 1e-3f,
-                              .clip_threshold = 1.0f, .step = 1};
+  dnn_adafactor_config cfg = {.learning_rate = 0.3f,
+                              .beta_2_decay = -0.8f,
+                              .epsilon_1 = 1e-30f,
+                              .epsilon_2 = 1e-3f,
+                              .clip_threshold = 1.0f,
+                              .step = 1};
   CHECK(dnn_adafactor_step(1, &w, &r, &c, NULL, &cfg) == DNN_OK);
   double rr[2] = {(0.09 + 0.04) / 2, (0.25 + 0.01) / 2}, cc[2] = {(0.09 + 0.25) / 2, (0.04 + 0.01) / 2};
   CHECK_NEAR(dnn_data(r)[0], rr[0], 1e-7);

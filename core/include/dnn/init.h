@@ -11,8 +11,8 @@
  * (a conv kernel's receptive field). */
 void dnn_compute_fans(int ndim, const int64_t *shape, int64_t *fan_in, int64_t *fan_out);
 
-dnn_status dnn_init_constant(dnn_tensor *t, float value);           /* t = value */
-dnn_status dnn_init_uniform(dnn_tensor *t, float lo, float hi);     /* U[lo, hi) */
+dnn_status dnn_init_constant(dnn_tensor *t, float value); /* t = value */
+dnn_status dnn_init_uniform(dnn_tensor *t, float lo, float hi); /* U[lo, hi) */
 dnn_status dnn_init_normal(dnn_tensor *t, float mean, float stddev); /* N(mean, stddev) */
 /* N(mean, stddev) with draws beyond 2 stddev of the mean drawn again, as Keras's TruncatedNormal */
 dnn_status dnn_init_truncated_normal(dnn_tensor *t, float mean, float stddev);

@@ -28,8 +28,7 @@ dnn_tensor *dnn_binary_crossentropy(dnn_tensor *y_true, dnn_tensor *y_pred, bool
 dnn_tensor *dnn_categorical_crossentropy(dnn_tensor *y_true, dnn_tensor *y_pred, bool from_logits,
                                          float label_smoothing);
 /* mean over rows of -log p[label]; labels (batch...) of class ids from base; y_pred (batch..., classes). */
-dnn_tensor *dnn_sparse_categorical_crossentropy(dnn_tensor *labels, dnn_tensor *y_pred, bool from_logits,
-                                                int base);
+dnn_tensor *dnn_sparse_categorical_crossentropy(dnn_tensor *labels, dnn_tensor *y_pred, bool from_logits, int base);
 /* mean over rows of sum_c t_c log(t_c / p_c), t and p clipped to [eps, 1] */
 dnn_tensor *dnn_kl_divergence(dnn_tensor *y_true, dnn_tensor *y_pred);
 

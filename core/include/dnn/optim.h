@@ -31,9 +31,8 @@ typedef struct dnn_rmsprop_config {
 /* v = rho v + (1-rho) g^2; centered: a = rho a + (1-rho) g, d = v - a^2 + eps, else d = v + eps;
  * inc = lr g / sqrt(d); momentum: mom = momentum mom + inc, p -= mom; else p -= inc.
  * momentum may be NULL when cfg->momentum is 0, average_grad when not centered. */
-dnn_status dnn_rmsprop_step(int n, dnn_tensor *const *params, dnn_tensor *const *velocity,
-                            dnn_tensor *const *momentum, dnn_tensor *const *average_grad,
-                            const dnn_rmsprop_config *cfg);
+dnn_status dnn_rmsprop_step(int n, dnn_tensor *const *params, dnn_tensor *const *velocity, dnn_tensor *const *momentum,
+                            dnn_tensor *const *average_grad, const dnn_rmsprop_config *cfg);
 
 typedef struct dnn_adam_config {
   float learning_rate, beta_1, beta_2, epsilon, weight_decay;
@@ -69,8 +68,7 @@ typedef struct dnn_adagrad_config {
 } dnn_adagrad_config;
 
 /* a += g^2; p -= lr g / sqrt(a + eps). a starts at initial_accumulator_value (0.1 in Keras), the caller's. */
-dnn_status dnn_adagrad_step(int n, dnn_tensor *const *params, dnn_tensor *const *accum,
-                            const dnn_adagrad_config *cfg);
+dnn_status dnn_adagrad_step(int n, dnn_tensor *const *params, dnn_tensor *const *accum, const dnn_adagrad_config *cfg);
 
 typedef struct dnn_ftrl_config {
   float learning_rate, learning_rate_power, l1, l2, l2_shrinkage, beta, weight_decay;
