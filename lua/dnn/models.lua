@@ -290,9 +290,9 @@ function Model:extend(type_name)
   end
   getmetatable(cls).__call = function(c, ...)
     local n = select("#", ...)
-    local last = select(n, ...)
+    local last = n > 0 and select(n, ...) or nil
     local options = {}
-    if n > 0 and type(last) == "table" and getmetatable(last) == nil and (last.name or last.trainable ~= nil) then
+    if type(last) == "table" and getmetatable(last) == nil and (last.name or last.trainable ~= nil) then
       options = last
     end
     local obj = Layer.init(c, options, snake_case(type_name))
