@@ -18,7 +18,9 @@ static int l_read_idx(lua_State *L) {
 /* The C arrays save_safetensors hands the core live in userdata, so a Lua
  * error while they are filled leaves nothing unowned. The strings they point
  * at stay alive in the argument tables (or the anchor table) for the call. */
-static void *scratch(lua_State *L, int n, size_t elem) { return lua_newuserdatauv(L, (n > 0 ? (size_t)n : 1) * elem, 0); }
+static void *scratch(lua_State *L, int n, size_t elem) {
+  return lua_newuserdatauv(L, (n > 0 ? (size_t)n : 1) * elem, 0);
+}
 
 typedef struct named_tensor {
   const char *name;
@@ -61,15 +63,18 @@ static int check_tensor_table(lua_State *L, int idx, named_tensor **out) {
       luaL_argerror(L, idx, "expected a map name -> tensor or an array of {name, tensor}, not a mix");
     for (int i = 0; i < n; i++) {
       if (lua_rawgeti(L, idx, i + 1) != LUA_TTABLE)
-        luaL_argerror(L, idx, lua_pushfstring(L, "expected {name, tensor} at [%d], got %s", i + 1, luaL_typename(L, -1)));
+        luaL_argerror(L, idx,
+                      lua_pushfstring(L, "expected {name, tensor} at [%d], got %s", i + 1, luaL_typename(L, -1)));
       lua_rawgeti(L, -1, 1);
       lua_rawgeti(L, -2, 2);
       if (lua_type(L, -2) != LUA_TSTRING)
-        luaL_argerror(L, idx, lua_pushfstring(L, "expected a name (string) at [%d][1], got %s", i + 1, luaL_typename(L, -2)));
+        luaL_argerror(L, idx,
+                      lua_pushfstring(L, "expected a name (string) at [%d][1], got %s", i + 1, luaL_typename(L, -2)));
       e[i].name = lua_tostring(L, -2);
       e[i].tensor = ldnn_to_tensor(L, -1);
       if (!e[i].tensor)
-        luaL_argerror(L, idx, lua_pushfstring(L, "expected a tensor for '%s', got %s", e[i].name, luaL_typename(L, -1)));
+        luaL_argerror(L, idx,
+                      lua_pushfstring(L, "expected a tensor for '%s', got %s", e[i].name, luaL_typename(L, -1)));
       lua_pop(L, 3);
     }
     return n;

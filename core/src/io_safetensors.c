@@ -169,7 +169,8 @@ static dnn_status check_save_args(const char *path, int n, const char *const *na
   for (int i = 0; i < n; i++) {
     if (!names[i] || !tensors[i])
       return dnn_error(DNN_EARG, SAVE_FN, "%s: tensor %d has no %s", path, i + 1, names[i] ? "tensor" : "name");
-    if (!valid_utf8(names[i])) return dnn_error(DNN_EARG, SAVE_FN, "%s: tensor name %d is not valid UTF-8", path, i + 1);
+    if (!valid_utf8(names[i]))
+      return dnn_error(DNN_EARG, SAVE_FN, "%s: tensor name %d is not valid UTF-8", path, i + 1);
     if (strcmp(names[i], "__metadata__") == 0)
       return dnn_error(DNN_EARG, SAVE_FN, "%s: '__metadata__' is reserved, not a tensor name", path);
   }
@@ -505,8 +506,15 @@ static bool parse_string(parser *p, char **out) {
     }
     p->pos++;
     char e = p->pos < p->len ? p->s[p->pos++] : '\0';
-    char simple = e == '"' ? '"' : e == '\\' ? '\\' : e == '/' ? '/' : e == 'b' ? '\b' : e == 'f' ? '\f'
-                : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : 0;
+    char simple = e == '"' ? '"'
+        : e == '\\'        ? '\\'
+        : e == '/'         ? '/'
+        : e == 'b'         ? '\b'
+        : e == 'f'         ? '\f'
+        : e == 'n'         ? '\n'
+        : e == 'r'         ? '\r'
+        : e == 't'         ? '\t'
+                           : 0;
     if (simple) {
       buf[n++] = simple;
       continue;
@@ -676,7 +684,8 @@ static bool parse_tensor_info(parser *p, entry *e) {
         if (!dup && !parse_string(p, &e->dtype_name)) ok = false;
       } else if (strcmp(key, "shape") == 0) {
         dup = has_shape, has_shape = true;
-        if (!dup && !parse_uint_array(p, e->shape, DNN_MAX_DIMS, &e->ndim, "shape (dnnlua tensors have at most 8 dims)"))
+        if (!dup &&
+            !parse_uint_array(p, e->shape, DNN_MAX_DIMS, &e->ndim, "shape (dnnlua tensors have at most 8 dims)"))
           ok = false;
       } else if (strcmp(key, "data_offsets") == 0) {
         dup = has_offsets, has_offsets = true;
@@ -754,15 +763,14 @@ static dnn_status check_entry(const char *path, entry *e, uint64_t data_bytes) {
   for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
     if (strcmp(e->dtype_name, dtypes[i].name) == 0) e->dtype = (int)i;
   if (e->dtype < 0)
-    return format_error(path, "tensor '%s' has dtype %s; only F32, F16, BF16 and F64 can be read (as float32)",
-                        e->name, e->dtype_name);
+    return format_error(path, "tensor '%s' has dtype %s; only F32, F16, BF16 and F64 can be read (as float32)", e->name,
+                        e->dtype_name);
   if (e->begin > e->end)
     return format_error(path, "tensor '%s' has data_offsets [%" PRIu64 ", %" PRIu64 "] (begin after end)", e->name,
                         e->begin, e->end);
   if (e->end > data_bytes)
     return format_error(path,
-                        "truncated file: tensor '%s' ends at byte %" PRIu64 " of the data, which has %" PRIu64
-                        " bytes",
+                        "truncated file: tensor '%s' ends at byte %" PRIu64 " of the data, which has %" PRIu64 " bytes",
                         e->name, e->end, data_bytes);
   uint64_t bytes = (uint64_t)dtypes[e->dtype].size;
   bool overflow = false;
@@ -777,8 +785,7 @@ static dnn_status check_entry(const char *path, entry *e, uint64_t data_bytes) {
       snprintf(need, sizeof need, "more than 2^64");
     else
       snprintf(need, sizeof need, "%" PRIu64, bytes);
-    return format_error(path,
-                        "tensor '%s' of shape %s and dtype %s needs %s bytes, but its data_offsets span %" PRIu64,
+    return format_error(path, "tensor '%s' of shape %s and dtype %s needs %s bytes, but its data_offsets span %" PRIu64,
                         e->name, shape, e->dtype_name, need, e->end - e->begin);
   }
   return DNN_OK;
@@ -808,18 +815,17 @@ static dnn_status check_tiling(const char *path, const entry *entries, int n, ui
   for (int k = 0; k < n && st == DNN_OK; k++) {
     const entry *e = &entries[order[k].index];
     if (e->begin < expected)
-      st = format_error(path,
-                        "tensor '%s' at data_offsets [%" PRIu64 ", %" PRIu64 "] overlaps '%s' (which ends at %" PRIu64
-                        ")",
-                        e->name, e->begin, e->end, entries[order[k - 1].index].name, expected);
+      st = format_error(
+          path, "tensor '%s' at data_offsets [%" PRIu64 ", %" PRIu64 "] overlaps '%s' (which ends at %" PRIu64 ")",
+          e->name, e->begin, e->end, entries[order[k - 1].index].name, expected);
     else if (e->begin > expected)
       st = format_error(path, "the data section has a hole: bytes [%" PRIu64 ", %" PRIu64 ") belong to no tensor",
                         expected, e->begin);
     expected = e->end;
   }
   if (st == DNN_OK && expected != data_bytes)
-    st = format_error(path, "%" PRIu64 " bytes after the last tensor's data belong to no tensor",
-                      data_bytes - expected);
+    st =
+        format_error(path, "%" PRIu64 " bytes after the last tensor's data belong to no tensor", data_bytes - expected);
   free(order);
   return st;
 }
@@ -925,8 +931,7 @@ static dnn_status read_header(FILE *f, const char *path, uint64_t file_bytes, pa
                         " is more than the %" PRIu64 " bytes after it",
                         n, file_bytes - 8);
   if (n > MAX_HEADER_BYTES)
-    return format_error(path, "header length %" PRIu64 " is above the limit of %" PRIu64 " bytes", n,
-                        MAX_HEADER_BYTES);
+    return format_error(path, "header length %" PRIu64 " is above the limit of %" PRIu64 " bytes", n, MAX_HEADER_BYTES);
   if (n < 2) return format_error(path, "header length %" PRIu64 " is too short for a JSON object", n);
   char *s = malloc(n);
   if (!s) return dnn_error(DNN_ENOMEM, LOAD_FN, "%s: out of memory for a header of %" PRIu64 " bytes", path, n);

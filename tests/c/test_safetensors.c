@@ -112,7 +112,7 @@ static void test_round_trip(void) {
   if (f) fclose(f);
   unsigned long long hlen = 0;
   for (int i = 7; i >= 0; i--) hlen = hlen << 8 | len8[i];
-  CHECK(hlen % 8 == 0);                                            /* the data starts 8-byte aligned */
+  CHECK(hlen % 8 == 0); /* the data starts 8-byte aligned */
   CHECK(file_size(path) == (long)(8 + hlen + 4 * (6 + 6 + 1 + 0))); /* no byte more */
 
   dnn_safetensors *st = dnn_safetensors_load(path);
@@ -180,9 +180,10 @@ static void test_other_writers(void) {
     memcpy(&bits, &dv[i], 8);
     for (int b = 0; b < 8; b++) data[14 + 8 * i + b] = (unsigned char)(bits >> (8 * b));
   }
-  const char *mixed = "{\"h\":{\"dtype\":\"F16\",\"shape\":[5],\"data_offsets\":[0,10]},"
-                      "\"bf\":{\"dtype\":\"BF16\",\"shape\":[1,2],\"data_offsets\":[10,14]},"
-                      "\"d\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[14,30]}}";
+  const char *mixed =
+      "{\"h\":{\"dtype\":\"F16\",\"shape\":[5],\"data_offsets\":[0,10]},"
+      "\"bf\":{\"dtype\":\"BF16\",\"shape\":[1,2],\"data_offsets\":[10,14]},"
+      "\"d\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[14,30]}}";
   path = write_file("dtypes.safetensors", mixed, -1, data, sizeof data);
   st = dnn_safetensors_load(path);
   CHECK(st != NULL);
@@ -275,7 +276,8 @@ static void test_bad_files(void) {
        "shape (2, 2) and dtype F32 needs 16 bytes, but its data_offsets span 24"},
       {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,24]}}", "more than 2^64"},
       {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[24,0]}}", "begin after end"},
-      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2,4],\"data_offsets\":[0,32]}}", "truncated file: tensor 'a' ends at byte 32"},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2,4],\"data_offsets\":[0,32]}}",
+       "truncated file: tensor 'a' ends at byte 32"},
       {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
        "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
        "tensor 'b' at data_offsets [8, 16] overlaps 'a'"},
