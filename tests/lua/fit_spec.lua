@@ -78,6 +78,17 @@ describe("fit", function()
     assert.truthy(metrics.accuracy > 0.7, "test accuracy " .. metrics.accuracy)
   end)
 
+  it("trains a model compiled before it was built (its first batch builds it)", function()
+    dnn.manual_seed(3)
+    local model = nn.Sequential{nn.Dense(8, {activation = "relu"}), nn.Dense(1)}
+    model:compile{optimizer = dnn.optim.Adam{learning_rate = 0.02}, loss = "mse"}
+    assert.are.equal(0, #model.optimizer.params)
+    local x = dnn.randn(64, 3)
+    local history = model:fit(x, x:sum(2, true), {epochs = 20, batch_size = 16, verbose = 0})
+    assert.are.equal(4, #model.optimizer.params)
+    assert.truthy(history.history.loss[20] < 0.5 * history.history.loss[1])
+  end)
+
   it("returns a History of every epoch's logs, also as model.history", function()
     dnn.manual_seed(2)
     local x, y = quadrants(64)
