@@ -143,6 +143,12 @@ scaled("LecunUniform", "lecun_uniform", 1.0, "fan_in", "uniform")
 
 class("Orthogonal", "orthogonal", {{"gain", 1.0}}, function(self, t) C.init(t, "orthogonal", self.gain) end)
 
+-- Keras's short aliases for the random initializers.
+for alias, snake in pairs({uniform = "random_uniform", normal = "random_normal"}) do
+  initializers[alias] = initializers[snake]
+  snake_names[alias] = true
+end
+
 local function valid_names()
   local list = {}
   for name in pairs(snake_names) do list[#list + 1] = name end

@@ -46,6 +46,14 @@ describe("initializers' distributions (seeded)", function()
     assert_close(0.1 * 0.87962566103423978, s, 0.02, "truncated stddev")
   end)
 
+  it("takes Keras's aliases 'uniform' and 'normal' by name", function()
+    local _, _, lo, hi = stats(I.get("uniform", "test")(dnn.zeros(400, 250)))
+    assert(lo >= -0.05 and hi <= 0.05 and lo < -0.0499 and hi > 0.0499)
+    local m, s = stats(I.get("normal", "test")(dnn.zeros(400, 250)))
+    assert(math.abs(m) < 0.002)
+    assert_close(0.05, s, 0.02, "normal stddev")
+  end)
+
   it("variance scaling family: stddev or limit from Keras's fans", function()
     local fan_in, fan_out = 300, 200
     local cases = {
