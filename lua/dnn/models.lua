@@ -150,8 +150,9 @@ function Model:count_params()
   return total, trainable, total - trainable
 end
 
-function Model:save_weights(path)
-  return require("dnn.weights").save(self, path)
+-- options: {include_optimizer = true} also saves the optimizer's state.
+function Model:save_weights(path, options)
+  return require("dnn.weights").save(self, path, nil, options)
 end
 
 function Model:load_weights(path)

@@ -194,3 +194,44 @@ for k, v in hdr.items():
     os.remove(ours)
   end)
 end)
+
+describe("load_weights into a model built again", function()
+  it("matches by position when only the layers' counters differ", function()
+    local path = tmp(".safetensors")
+    local function build() return nn.Sequential{nn.Dense(3, {input_shape = {2}}), nn.Dense(1)} end
+    local a = build()
+    a:save_weights(path)
+    local b = build() -- dense_N+2, dense_N+3: other names, same structure
+    assert.are_not.equal(a.layers[1].name, b.layers[1].name)
+    b:load_weights(path)
+    for i, w in ipairs(b:get_weights()) do assert.are.same(a:get_weights()[i]:totable(), w:totable()) end
+    local other = nn.Sequential{nn.Dense(3, {input_shape = {2}}), nn.BatchNormalization(), nn.Dense(1)}
+    assert.matches("has no weight 'batch_normalization.*/gamma' %(its weight 3 is 'dense.*/kernel'%)",
+      error_of(other.load_weights, other, path))
+    os.remove(path)
+  end)
+
+  it("saves and restores the optimizer's state with include_optimizer", function()
+    local path = tmp(".safetensors")
+    dnn.manual_seed(3)
+    local x, y = dnn.randn(32, 4), dnn.randn(32, 1)
+    local function build()
+      local m = nn.Sequential{nn.Dense(5, {input_shape = {4}, activation = "tanh"}), nn.Dense(1)}
+      m:compile{optimizer = "adam", loss = "mse"}
+      return m
+    end
+    local a = build()
+    a:fit(x, y, {epochs = 2, batch_size = 8, shuffle = false, verbose = 0})
+    a:save_weights(path, {include_optimizer = true})
+    local b = build()
+    b:load_weights(path)
+    assert.are.equal(a.optimizer.iterations, b.optimizer.iterations)
+    -- one more identical epoch on both: same weights, because the moments came along
+    a:fit(x, y, {epochs = 1, batch_size = 8, shuffle = false, verbose = 0})
+    b:fit(x, y, {epochs = 1, batch_size = 8, shuffle = false, verbose = 0})
+    for i, w in ipairs(b:get_weights()) do assert.are.same(a:get_weights()[i]:totable(), w:totable()) end
+    assert.matches("include_optimizer needs a compiled model",
+      error_of(function() nn.Sequential{nn.Dense(1, {input_shape = {1}})}:save_weights(path, {include_optimizer = true}) end))
+    os.remove(path)
+  end)
+end)
