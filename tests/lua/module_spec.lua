@@ -2,8 +2,11 @@
 -- (API.md's first convention), in a separate process.
 local module_dir = os.getenv("DNN_MODULE_DIR")
 
+local preload = os.getenv("DNN_PRELOAD") or ""
+
 local function run_lua(code)
-  local cmd = string.format("lua5.4 -e 'package.cpath = %q .. \"/?.so;\" .. package.cpath' -e %q 2>&1; echo \"rc=$?\"",
+  local env = preload ~= "" and string.format("LD_PRELOAD=%q ", preload) or ""
+  local cmd = string.format(env .. "lua5.4 -e 'package.cpath = %q .. \"/?.so;\" .. package.cpath' -e %q 2>&1; echo \"rc=$?\"",
     module_dir, code)
   local p = assert(io.popen(cmd))
   local out = p:read("a")
