@@ -5,6 +5,7 @@
 #include "dnn/autograd.h"
 #include "dnn/error.h"
 #include "dnn/init.h"
+#include "dnn/image.h"
 #include "dnn/io.h"
 #include "dnn/losses.h"
 #include "dnn/nn.h"
