@@ -21,5 +21,7 @@ dnn.data = require "dnn.data"
 dnn.datasets = require "dnn.datasets"
 dnn.metrics = require "dnn.metrics"
 dnn.callbacks = require "dnn.callbacks"
+dnn.load_model = require("dnn.serialize").load_model
+dnn.checkpoint = require "dnn.checkpoint"
 
 return dnn

@@ -73,9 +73,50 @@ function Layer.__call(self, ...)
   return self:call(...)
 end
 
+-- Layer classes by name, for model files (dnn.serialize finds a layer's
+-- class here, never by running code from the file). The library's own
+-- classes register themselves when defined; a user's custom layer with
+-- nn.register("MyLayer", MyLayer).
+local registry = {}
+M.registry = registry
+
+function M.register(name, cls)
+  if type(name) ~= "string" or name == "" then
+    error(string.format("register: expected a class name (string), got %s", type(name)), 2)
+  end
+  if type(cls) ~= "table" or not getmetatable(cls) then
+    error(string.format("register: expected a layer class for '%s', got %s", name, type(cls)), 2)
+  end
+  registry[name] = cls
+  return cls
+end
+
+-- A class's constructor (getmetatable(cls).__call, set by each layer file)
+-- is wrapped as it is set, so every instance keeps the arguments it was
+-- made with: the generic get_config below saves them as they were given.
+local class_mt_mt = {
+  __newindex = function(mt, k, v)
+    if k == "__call" and type(v) == "function" then
+      local construct = v
+      v = function(cls, ...)
+        local obj = construct(cls, ...)
+        if type(obj) == "table" and getmetatable(obj) == cls and rawget(obj, "_ctor_args") == nil then
+          rawset(obj, "_ctor_args", table.pack(...))
+        end
+        return obj
+      end
+    end
+    rawset(mt, k, v)
+  end,
+}
+
 -- Subclasses: local Dense = nn.Layer:extend("Dense"); Dense.new(...) builds.
 function Layer:extend(type_name)
-  local cls = setmetatable({}, {__index = self})
+  local cls = setmetatable({}, setmetatable({__index = self}, class_mt_mt))
+  local info = debug.getinfo(2, "S")
+  if type(type_name) == "string" and info and info.source:sub(1, 5) == "@dnn/" and registry[type_name] == nil then
+    registry[type_name] = cls
+  end
   cls.__index = cls
   cls.__call = Layer.__call
   cls.__tostring = Layer.__tostring
@@ -198,6 +239,24 @@ function Layer:count_params()
     if self.trainable and w.trainable then trainable = trainable + n end
   end
   return total, trainable, total - trainable
+end
+
+-- The layer's configuration: the arguments its constructor was called
+-- with (positional ones and named options), its name and trainable flag.
+-- dnn.serialize turns it into JSON; a layer class whose instances are not
+-- made by calling the class defines its own get_config.
+function Layer:get_config()
+  local args = rawget(self, "_ctor_args")
+  if not args then
+    error(string.format("get_config: %s '%s' was not made by calling its class (%s(...)), so its arguments are " ..
+      "unknown; define %s:get_config()", self.type_name, self.name, self.type_name, self.type_name), 2)
+  end
+  local positional, options = args_and_options(table.unpack(args, 1, args.n))
+  local opts = {}
+  for k, v in pairs(options) do opts[k] = v end
+  opts.name = self.name
+  opts.trainable = self.trainable
+  return {args = {table.unpack(positional, 1, #positional)}, options = opts}
 end
 
 -- M.recorder, when set (by summary's dry runs), sees every layer's output.

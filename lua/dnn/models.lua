@@ -155,6 +155,12 @@ function Model:save_weights(path, options)
   return require("dnn.weights").save(self, path, nil, options)
 end
 
+-- The whole model in one file: architecture (JSON in the metadata), weights,
+-- compile settings; {include_optimizer = true} adds the optimizer's state.
+function Model:save(path, options)
+  return require("dnn.serialize").save_model(self, path, options)
+end
+
 function Model:load_weights(path)
   return require("dnn.weights").load(self, path)
 end
@@ -273,7 +279,9 @@ end
 local untracked = {weights = true, history = true, optimizer = true, input_shape = true, compiled = true}
 
 function Model:extend(type_name)
+  local registered = layer.registry[type_name]
   local cls = Layer.extend(self, type_name)
+  layer.registry[type_name] = registered -- a user's model class registers itself only by nn.register
   cls.__index = function(t, k)
     if k == "layers" then return tracked_layers(t) end
     return cls[k]

@@ -9,9 +9,12 @@ end
 local layer = require "dnn.layer"
 nn.Layer = layer.Layer
 nn.args_and_options = layer.args_and_options
+nn.register, nn.registry = layer.register, layer.registry
 nn.initializers = require "dnn.initializers"
 gather(require "dnn.layers.core")
 gather(require "dnn.layers.normalization")
+gather(require "dnn.layers.conv")
+gather(require "dnn.layers.pooling")
 gather(require "dnn.layers.merge")
 local models = require "dnn.models"
 nn.Model, nn.Sequential = models.Model, models.Sequential
