@@ -12,6 +12,7 @@
 #include "dnn/ops.h"
 #include "dnn/optim.h"
 #include "dnn/parallel.h"
+#include "dnn/pool.h"
 #include "dnn/random.h"
 #include "dnn/tensor.h"
 

@@ -1,0 +1,262 @@
+/* Max, average and global pooling on NHWC images. Channels are innermost, so
+ * every loop's inner step runs over a pixel's C contiguous channels: the
+ * window is walked pixel by pixel and each pixel updates C running maxima or
+ * sums at once (vectorizable, no per-element calls).
+ *
+ * Windows follow Keras: output i covers input rows [i*sh - pt, i*sh - pt + ph)
+ * clipped to the image, pt the "same" padding's top share (0 for "valid").
+ * Padded cells never take part: max ignores them, the average divides by the
+ * count of real cells (as TF, unlike PyTorch's count_include_pad default).
+ *
+ * The forward runs in parallel over output rows (disjoint outputs); the
+ * backward scatters into overlapping windows, so it runs in parallel over the
+ * batch only: every image is written by one thread, in a fixed order, and the
+ * result is the same for any thread count. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "dnn/autograd.h"
+#include "dnn/parallel.h"
+#include "dnn/pool.h"
+
+typedef struct {
+  int64_t n, h, w, c; /* input */
+  int64_t oh, ow; /* output */
+  int64_t ph, pw; /* window */
+  int64_t sh, sw; /* steps */
+  int64_t pt, pl; /* padding before the first row / column */
+} geom;
+
+/* Rows [*a0, *a1) of input covered by output row i (also columns). */
+static inline void window(int64_t i, int64_t step, int64_t pad, int64_t size, int64_t in, int64_t *a0, int64_t *a1) {
+  int64_t s = i * step - pad, e = s + size;
+  *a0 = s > 0 ? s : 0;
+  *a1 = e < in ? e : in;
+}
+
+int64_t dnn_pool_out_size(int64_t in, int64_t pool, int64_t stride, bool same) {
+  if (same) return (in + stride - 1) / stride;
+  return in < pool ? -1 : (in - pool) / stride + 1;
+}
+
+/* Padding before the first cell: half the total "same" padding, rounded down. */
+static int64_t pad_before(int64_t in, int64_t out, int64_t pool, int64_t stride, bool same) {
+  int64_t total = (out - 1) * stride + pool - in;
+  return same && total > 0 ? total / 2 : 0;
+}
+
+static dnn_status check_pool(const char *op, const dnn_tensor *x, const dnn_pool2d_config *cfg, geom *g) {
+  char buf[96];
+  if (x->ndim != 4)
+    return dnn_argerror(1, op, "expected a 4-d input (batch, height, width, channels), got %s",
+                        dnn_shape_str(x, buf, sizeof buf));
+  if (cfg->pool[0] < 1 || cfg->pool[1] < 1)
+    return dnn_argerror(2, op, "expected a pool size of at least (1, 1), got (%lld, %lld)", (long long)cfg->pool[0],
+                        (long long)cfg->pool[1]);
+  if (cfg->stride[0] < 1 || cfg->stride[1] < 1)
+    return dnn_argerror(2, op, "expected strides of at least (1, 1), got (%lld, %lld)", (long long)cfg->stride[0],
+                        (long long)cfg->stride[1]);
+  *g = (geom){x->shape[0],  x->shape[1],  x->shape[2],    x->shape[3],    0, 0,
+              cfg->pool[0], cfg->pool[1], cfg->stride[0], cfg->stride[1], 0, 0};
+  if (g->h * g->w > INT32_MAX)
+    return dnn_argerror(1, op, "expected at most %d pixels per image, got %s", INT32_MAX,
+                        dnn_shape_str(x, buf, sizeof buf));
+  if (g->h == 0 || g->w == 0)
+    return dnn_argerror(1, op, "expected a non-empty image, got %s", dnn_shape_str(x, buf, sizeof buf));
+  g->oh = dnn_pool_out_size(g->h, g->ph, g->sh, cfg->same);
+  g->ow = dnn_pool_out_size(g->w, g->pw, g->sw, cfg->same);
+  if (g->oh < 0 || g->ow < 0)
+    return dnn_argerror(2, op,
+                        "expected a pool size (%lld, %lld) that fits the input's height and width (%lld, %lld) "
+                        "with padding \"valid\", got input %s",
+                        (long long)g->ph, (long long)g->pw, (long long)g->h, (long long)g->w,
+                        dnn_shape_str(x, buf, sizeof buf));
+  g->pt = pad_before(g->h, g->oh, g->ph, g->sh, cfg->same);
+  g->pl = pad_before(g->w, g->ow, g->pw, g->sw, cfg->same);
+  return DNN_OK;
+}
+
+static void save_geom(dnn_node *node, const geom *g) {
+  int64_t v[8] = {g->oh, g->ow, g->ph, g->pw, g->sh, g->sw, g->pt, g->pl};
+  memcpy(node->iargs, v, sizeof v);
+}
+
+static geom load_geom(const dnn_node *node) {
+  const dnn_tensor *x = node->inputs[0];
+  const int64_t *v = node->iargs;
+  return (geom){x->shape[0], x->shape[1], x->shape[2], x->shape[3], v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+}
+
+static int64_t forward_work(const geom *g) { return g->n * g->oh * g->ow * g->c * g->ph * g->pw; }
+
+/* ---- max pooling ---- */
+
+/* y and arg (the winner's pixel h * w + w within its image, per channel). A NaN wins and stays, as PyTorch. */
+static void max_pool_forward(const float *x, float *y, int32_t *arg, geom g) {
+  int64_t rows = g.n * g.oh;
+#pragma omp parallel for schedule(static) if (forward_work(&g) > DNN_PARALLEL_GRAIN)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t n = r / g.oh, i = r % g.oh, a0, a1;
+    window(i, g.sh, g.pt, g.ph, g.h, &a0, &a1);
+    const float *xn = x + n * g.h * g.w * g.c;
+    for (int64_t j = 0; j < g.ow; j++) {
+      int64_t b0, b1;
+      window(j, g.sw, g.pl, g.pw, g.w, &b0, &b1);
+      float *yo = y + (r * g.ow + j) * g.c;
+      int32_t *ao = arg + (r * g.ow + j) * g.c;
+      for (int64_t c = 0; c < g.c; c++) {
+        yo[c] = -INFINITY;
+        ao[c] = (int32_t)(a0 * g.w + b0);
+      }
+      for (int64_t a = a0; a < a1; a++) {
+        for (int64_t b = b0; b < b1; b++) {
+          const float *xp = xn + (a * g.w + b) * g.c;
+          int32_t pos = (int32_t)(a * g.w + b);
+          for (int64_t c = 0; c < g.c; c++) {
+            float v = xp[c];
+            if (v > yo[c] || v != v) {
+              yo[c] = v;
+              ao[c] = pos;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* inputs: x; saved[0]: the winners (int32 in a float tensor of y's shape). */
+static dnn_status max_pool_backward(dnn_node *node, dnn_tensor *gout, dnn_tensor **gin) {
+  geom g = load_geom(node);
+  if ((gin[0] = dnn_zeros_like(node->inputs[0])) == NULL) return DNN_ENOMEM;
+  const float *gp = dnn_data(gout);
+  const int32_t *arg = (const int32_t *)dnn_data(node->saved[0]);
+  float *dx = dnn_data(gin[0]);
+  int64_t per_out = g.oh * g.ow * g.c;
+#pragma omp parallel for schedule(static) if (g.n * per_out > DNN_PARALLEL_GRAIN)
+  for (int64_t n = 0; n < g.n; n++) {
+    float *dxn = dx + n * g.h * g.w * g.c;
+    const float *gn = gp + n * per_out;
+    const int32_t *an = arg + n * per_out;
+    for (int64_t o = 0; o < g.oh * g.ow; o++)
+      for (int64_t c = 0; c < g.c; c++) dxn[(int64_t)an[o * g.c + c] * g.c + c] += gn[o * g.c + c];
+  }
+  return DNN_OK;
+}
+
+dnn_tensor *dnn_max_pool2d(dnn_tensor *x, const dnn_pool2d_config *cfg) {
+  geom g;
+  if (check_pool("max_pool2d", x, cfg, &g) != DNN_OK) return NULL;
+  int64_t shape[4] = {g.n, g.oh, g.ow, g.c};
+  dnn_tensor *xc = dnn_contiguous(x), *y = dnn_empty(4, shape), *arg = dnn_empty(4, shape);
+  if (xc && y && arg) {
+    max_pool_forward(dnn_data(xc), dnn_data(y), (int32_t *)dnn_data(arg), g);
+    dnn_node *node = dnn_record(y, "max_pool2d", max_pool_backward, 1, &xc);
+    if (node) {
+      save_geom(node, &g);
+      node->saved[0] = dnn_tensor_retain(arg);
+    }
+  } else {
+    dnn_tensor_release(y);
+    y = NULL;
+  }
+  dnn_tensor_release(arg);
+  dnn_tensor_release(xc);
+  return y;
+}
+
+/* ---- average pooling ---- */
+
+static void avg_pool_forward(const float *x, float *y, geom g) {
+  int64_t rows = g.n * g.oh;
+#pragma omp parallel for schedule(static) if (forward_work(&g) > DNN_PARALLEL_GRAIN)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t n = r / g.oh, i = r % g.oh, a0, a1;
+    window(i, g.sh, g.pt, g.ph, g.h, &a0, &a1);
+    const float *xn = x + n * g.h * g.w * g.c;
+    for (int64_t j = 0; j < g.ow; j++) {
+      int64_t b0, b1;
+      window(j, g.sw, g.pl, g.pw, g.w, &b0, &b1);
+      float *yo = y + (r * g.ow + j) * g.c;
+      for (int64_t c = 0; c < g.c; c++) yo[c] = 0;
+      for (int64_t a = a0; a < a1; a++) {
+        for (int64_t b = b0; b < b1; b++) {
+          const float *xp = xn + (a * g.w + b) * g.c;
+          for (int64_t c = 0; c < g.c; c++) yo[c] += xp[c];
+        }
+      }
+      float inv = 1.0f / (float)((a1 - a0) * (b1 - b0));
+      for (int64_t c = 0; c < g.c; c++) yo[c] *= inv;
+    }
+  }
+}
+
+/* inputs: x. Each output's gradient, divided by its window's count, goes to every cell of the window. */
+static dnn_status avg_pool_backward(dnn_node *node, dnn_tensor *gout, dnn_tensor **gin) {
+  geom g = load_geom(node);
+  if ((gin[0] = dnn_zeros_like(node->inputs[0])) == NULL) return DNN_ENOMEM;
+  const float *gp = dnn_data(gout);
+  float *dx = dnn_data(gin[0]);
+#pragma omp parallel for schedule(static) if (forward_work(&g) > DNN_PARALLEL_GRAIN)
+  for (int64_t n = 0; n < g.n; n++) {
+    float *dxn = dx + n * g.h * g.w * g.c;
+    for (int64_t i = 0; i < g.oh; i++) {
+      int64_t a0, a1;
+      window(i, g.sh, g.pt, g.ph, g.h, &a0, &a1);
+      for (int64_t j = 0; j < g.ow; j++) {
+        int64_t b0, b1;
+        window(j, g.sw, g.pl, g.pw, g.w, &b0, &b1);
+        const float *go = gp + ((n * g.oh + i) * g.ow + j) * g.c;
+        float inv = 1.0f / (float)((a1 - a0) * (b1 - b0));
+        for (int64_t a = a0; a < a1; a++) {
+          for (int64_t b = b0; b < b1; b++) {
+            float *dp = dxn + (a * g.w + b) * g.c;
+            for (int64_t c = 0; c < g.c; c++) dp[c] += go[c] * inv;
+          }
+        }
+      }
+    }
+  }
+  return DNN_OK;
+}
+
+dnn_tensor *dnn_avg_pool2d(dnn_tensor *x, const dnn_pool2d_config *cfg) {
+  geom g;
+  if (check_pool("avg_pool2d", x, cfg, &g) != DNN_OK) return NULL;
+  int64_t shape[4] = {g.n, g.oh, g.ow, g.c};
+  dnn_tensor *xc = dnn_contiguous(x), *y = dnn_empty(4, shape);
+  if (xc && y) {
+    avg_pool_forward(dnn_data(xc), dnn_data(y), g);
+    dnn_node *node = dnn_record(y, "avg_pool2d", avg_pool_backward, 1, &xc);
+    if (node) save_geom(node, &g);
+  } else {
+    dnn_tensor_release(y);
+    y = NULL;
+  }
+  dnn_tensor_release(xc);
+  return y;
+}
+
+/* ---- global pooling: one window over the whole image, then (n, c) unless keepdims ---- */
+
+dnn_tensor *dnn_global_pool2d(dnn_tensor *x, bool max, bool keepdims) {
+  const char *op = max ? "global_max_pool2d" : "global_avg_pool2d";
+  char buf[96];
+  if (x->ndim != 4) {
+    dnn_argerror(1, op, "expected a 4-d input (batch, height, width, channels), got %s",
+                 dnn_shape_str(x, buf, sizeof buf));
+    return NULL;
+  }
+  if (x->shape[1] == 0 || x->shape[2] == 0) {
+    dnn_argerror(1, op, "expected a non-empty image, got %s", dnn_shape_str(x, buf, sizeof buf));
+    return NULL;
+  }
+  dnn_pool2d_config cfg = {{x->shape[1], x->shape[2]}, {1, 1}, false};
+  dnn_tensor *y = max ? dnn_max_pool2d(x, &cfg) : dnn_avg_pool2d(x, &cfg);
+  if (!y || keepdims) return y;
+  int64_t shape[2] = {x->shape[0], x->shape[3]};
+  dnn_tensor *flat = dnn_reshape(y, 2, shape);
+  dnn_tensor_release(y);
+  return flat;
+}
