@@ -1,5 +1,6 @@
--- dnn.data: reading data files into tensors.
+-- dnn.data: reading data files into tensors, and the DataLoader that batches them.
 local core = require "dnn.core"
+local D = core._data
 
 local M = {}
 
@@ -7,5 +8,371 @@ local M = {}
 -- tensor of the file's dims holding the values as stored (0..255 for ubyte).
 -- Errors name the path.
 M.read_idx = core.read_idx
+
+-- read_cifar10(path): a CIFAR-10 binary batch (data_batch_1.bin, ...) ->
+-- x (N, 32, 32, 3) in [0, 1], y (N) class ids 1..10.
+function M.read_cifar10(path)
+  if type(path) ~= "string" then error("read_cifar10: expected a path, got " .. type(path), 2) end
+  return D.read_cifar10(path)
+end
+
+local kind_names = {number = "n", float = "n", string = "s", auto = "a"}
+
+local function kind_of(v, where)
+  local k = kind_names[v]
+  if not k then
+    error(string.format("read_csv: expected a column type 'number', 'string' or 'auto' for %s, got %s", where,
+      tostring(v)), 3)
+  end
+  return k
+end
+
+-- Class ids for a label column: sorted distinct labels (numerically when
+-- they all are numbers) -> 1-based ids.
+local function label_ids(values, path, column)
+  local seen, names = {}, {}
+  local numeric = true
+  for i, v in ipairs(values) do
+    if v == "" then error(string.format("read_csv: %s: row %d: the label column '%s' is empty", path, i, column), 3) end
+    if not seen[v] then
+      seen[v] = true
+      names[#names + 1] = v
+      if not tonumber(v) then numeric = false end
+    end
+  end
+  table.sort(names, numeric and function(a, b) return tonumber(a) < tonumber(b) end or nil)
+  local id = {}
+  for i, v in ipairs(names) do id[v] = i end
+  local y = {}
+  for i, v in ipairs(values) do y[i] = id[v] end
+  return core.tensor(y), names
+end
+
+-- read_csv(path, {header = true, separator = ",", columns = {...}, missing = "nan"|"error", label_column})
+--   columns: the types by position ({"number", "string", ...}) or by name ({species = "string"}); a column not
+--   named gets the type of its first non-missing value.
+-- Without label_column: returns x (N, number columns), names (of x's columns), info.
+-- With label_column = "name": x (N, the other number columns), y (N) class ids 1..K, class_names, info.
+-- info: columns (x's names), missing ({[name] = count} for every column with a missing field), missing_rows (the
+-- 1-based data rows with one), strings ({[name] = array} for the string columns other than the label).
+-- Missing fields (empty, NA, N/A, NaN, nan, null, NULL) are NaN in x, or an error with {missing = "error"}.
+function M.read_csv(path, options)
+  if type(path) ~= "string" then error("read_csv: expected a path, got " .. type(path), 2) end
+  options = options or {}
+  if type(options) ~= "table" then error("read_csv: expected an options table, got " .. type(options), 2) end
+  local known = {header = true, separator = true, columns = true, missing = true, label_column = true}
+  for k in pairs(options) do
+    if not known[k] then error(string.format("read_csv: unknown option '%s'", tostring(k)), 2) end
+  end
+  local missing = options.missing or "nan"
+  if missing ~= "nan" and missing ~= "error" then
+    error(string.format("read_csv: missing must be 'nan' or 'error', got %s", tostring(missing)), 2)
+  end
+  local label = options.label_column
+  if label ~= nil and type(label) ~= "string" and math.type(label) ~= "integer" then
+    error("read_csv: label_column must be a column name or a 1-based position, got " .. tostring(label), 2)
+  end
+  local opts = {header = options.header ~= false, separator = options.separator or ",",
+                missing_error = missing == "error", named = {}}
+  local positional = {}
+  for k, v in pairs(options.columns or {}) do
+    if math.type(k) == "integer" then
+      positional[k] = kind_of(v, "column " .. k)
+    else
+      opts.named[k] = kind_of(v, "column '" .. tostring(k) .. "'")
+    end
+  end
+  local kinds = {}
+  for i = 1, #positional do kinds[i] = positional[i] or "a" end
+  opts.kinds = table.concat(kinds)
+  if type(label) == "string" then opts.named[label] = "s" end
+  if math.type(label) == "integer" then
+    for i = #kinds + 1, label do kinds[i] = "a" end
+    kinds[label] = "s"
+    opts.kinds = table.concat(kinds)
+  end
+  local raw = D.read_csv(path, opts)
+  local label_index
+  if label ~= nil then
+    for j, name in ipairs(raw.names) do
+      if name == label or j == label then label_index = j end
+    end
+    if not label_index or label_index > #raw.names then
+      error(string.format("read_csv: %s: no column %s", path, tostring(label)), 2)
+    end
+  end
+  local info = {columns = {}, missing = {}, missing_rows = raw.missing_rows, strings = {}}
+  local keep = {}
+  local c = 0
+  for j, name in ipairs(raw.names) do
+    if raw.missing[j] > 0 then info.missing[name] = raw.missing[j] end
+    if raw.kinds:sub(j, j) == "n" then
+      c = c + 1
+      if j ~= label_index then
+        info.columns[#info.columns + 1] = name
+        keep[#keep + 1] = c
+      end
+    elseif j ~= label_index then
+      info.strings[name] = raw.strings[j]
+    end
+  end
+  local x = raw.numbers
+  if #keep ~= c then x = x:index_select(2, keep) end
+  if not label_index then return x, info.columns, info end
+  local y, class_names = label_ids(raw.strings[label_index], path, raw.names[label_index])
+  return x, y, class_names, info
+end
+
+-- ---- image_folder ----
+
+local image_extensions = {png = true, jpg = true, jpeg = true, bmp = true, gif = true, tga = true}
+
+local function sorted_entries(dir)
+  local names, kinds = D.list_dir(dir)
+  local order = {}
+  for i = 1, #names do order[i] = i end
+  table.sort(order, function(a, b) return names[a] < names[b] end)
+  local out = {}
+  for i, k in ipairs(order) do out[i] = {name = names[k], kind = kinds[k]} end
+  return out
+end
+
+-- image_folder(dir, {image_size = {256, 256}, channels = 3, validation_split, subset = "training"|"validation", seed,
+-- class_names, interpolation = "bilinear", shuffle = true}) as Keras's image_dataset_from_directory: one sub-folder
+-- per class (ids by sorted names, or by the order of class_names), every image loaded with channels and resized to
+-- image_size -> {x (N, H, W, C) in [0, 1], y (N) class ids, class_names, paths}. Files whose extension is not an
+-- image's are skipped (as Keras); a corrupt image is an error naming it. validation_split takes the last fraction of
+-- the (seeded) shuffled files as the validation subset.
+function M.image_folder(dir, options)
+  local fn = "image_folder"
+  if type(dir) ~= "string" then error(fn .. ": expected a folder path, got " .. type(dir), 2) end
+  options = options or {}
+  local size = options.image_size or {256, 256}
+  if type(size) ~= "table" or math.type(size[1]) ~= "integer" or math.type(size[2]) ~= "integer" or size[1] < 1
+    or size[2] < 1 then
+    error(fn .. ": image_size must be {height, width} (positive integers)", 2)
+  end
+  local channels = options.channels or 3
+  if channels ~= 1 and channels ~= 3 and channels ~= 4 then
+    error(fn .. ": channels must be 1, 3 or 4, got " .. tostring(channels), 2)
+  end
+  local split, subset = options.validation_split, options.subset
+  if split ~= nil and (type(split) ~= "number" or split <= 0 or split >= 1) then
+    error(fn .. ": validation_split must be a number in (0, 1), got " .. tostring(split), 2)
+  end
+  if (split == nil) ~= (subset == nil) then
+    error(fn .. ": validation_split and subset ('training' or 'validation') go together", 2)
+  end
+  if subset ~= nil and subset ~= "training" and subset ~= "validation" then
+    error(fn .. ": subset must be 'training' or 'validation', got " .. tostring(subset), 2)
+  end
+  local ok, entries = pcall(sorted_entries, dir)
+  if not ok then error(fn .. ": " .. tostring(entries):gsub("^[^:]*:%d+: ", ""), 2) end
+  local class_names = {}
+  for _, e in ipairs(entries) do
+    if e.kind == "dir" then class_names[#class_names + 1] = e.name end
+  end
+  if options.class_names then
+    local given = {}
+    for _, name in ipairs(class_names) do given[name] = true end
+    for _, name in ipairs(options.class_names) do
+      if not given[name] then error(string.format("%s: %s: no sub-folder named '%s'", fn, dir, name), 2) end
+    end
+    class_names = {table.unpack(options.class_names)}
+  end
+  if #class_names == 0 then error(string.format("%s: %s: no sub-folders (one per class expected)", fn, dir), 2) end
+  local files, labels = {}, {}
+  for id, name in ipairs(class_names) do
+    for _, e in ipairs(sorted_entries(dir .. "/" .. name)) do
+      local ext = e.name:match("%.([^.]+)$")
+      if e.kind == "file" and ext and image_extensions[ext:lower()] then
+        files[#files + 1] = dir .. "/" .. name .. "/" .. e.name
+        labels[#labels + 1] = id
+      end
+    end
+  end
+  if #files == 0 then error(string.format("%s: %s: no image files in the class sub-folders", fn, dir), 2) end
+  if split then
+    -- Keras shuffles the file list with the seed, then splits: the same seed gives complementary subsets.
+    local order = M.permutation(#files, options.seed or 1337)
+    local n_val = math.floor(#files * split)
+    local first, last = 1, #files - n_val
+    if subset == "validation" then first, last = #files - n_val + 1, #files end
+    local f, l = {}, {}
+    for i = first, last do
+      f[#f + 1], l[#l + 1] = files[order[i]], labels[order[i]]
+    end
+    files, labels = f, l
+    if #files == 0 then error(string.format("%s: the %s subset of %s is empty", fn, subset, dir), 2) end
+  end
+  local image = require("dnn").image
+  if not image or not image.load then error(fn .. ": needs dnn.image (image loading)", 2) end
+  local images = {}
+  for i, path in ipairs(files) do
+    local okl, img = pcall(image.load, path, {channels = channels})
+    if not okl then error(string.format("%s: %s", fn, tostring(img):gsub("^[^:]*:%d+: ", "")), 2) end
+    if img.shape[1] ~= size[1] or img.shape[2] ~= size[2] then
+      img = image.resize(img, size[1], size[2], {interpolation = options.interpolation or "bilinear"})
+    end
+    images[i] = img
+  end
+  local y = core.tensor(labels)
+  return {x = core.stack(images, 1), y = y, class_names = class_names, paths = files}
+end
+
+-- ---- permutations from a seed of their own ----
+
+-- A permutation of 1..n from a seeded xorshift64* of its own, so a seeded
+-- DataLoader or split repeats without touching dnn's global PRNG.
+function M.permutation(n, seed)
+  local s = (seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) | 1
+  local order = {}
+  for i = 1, n do order[i] = i end
+  for i = n, 2, -1 do
+    s = s ~ (s >> 12)
+    s = s ~ (s << 25)
+    s = s ~ (s >> 27)
+    local r = ((s * 0x2545F4914F6CDD1D) >> 11) % i -- 53 high bits, nonnegative
+    local j = r + 1
+    order[i], order[j] = order[j], order[i]
+  end
+  return order
+end
+
+-- ---- DataLoader ----
+
+local DataLoader = {}
+DataLoader.__index = DataLoader
+M.DataLoader = DataLoader
+
+local loader_options = {batch_size = true, shuffle = true, seed = true, drop_last = true, x = true, y = true}
+
+-- DataLoader{x, y, batch_size = 32, shuffle = false, seed, drop_last = false}, DataLoader{dataset, ...} with a
+-- dataset {x =, y =} (y may be absent), or DataLoader(x, y, {...}).
+--   for xb, yb in loader do ... end   -- one epoch; each loop reshuffles (seeded: epoch e's order is fixed)
+--   #loader                           -- batches per epoch
+--   loader:map(fn)                    -- a new loader giving fn(xb, yb) -> xb, yb per batch
+--   loader:map_samples(fn)            -- a new loader giving fn(x_i, y_i) -> x_i, y_i per sample, restacked
+function DataLoader.new(...)
+  local args, options = require("dnn.layer").args_and_options(...)
+  for k in pairs(options) do
+    if not loader_options[k] then error(string.format("DataLoader: unknown option '%s'", tostring(k)), 3) end
+  end
+  local x, y = args[1] or options.x, args[2] or options.y
+  if type(x) == "table" and not core.is_tensor(x) and (x.x ~= nil) then x, y = x.x, x.y end
+  if not core.is_tensor(x) then error("DataLoader: expected x as a tensor (or a dataset {x =, y =}), got "
+    .. type(x), 3) end
+  if x.ndim < 1 then error("DataLoader: x needs a sample dim, got a 0-d tensor", 3) end
+  if y ~= nil then
+    if not core.is_tensor(y) then error("DataLoader: expected y as a tensor, got " .. type(y), 3) end
+    if y.ndim < 1 or y.shape[1] ~= x.shape[1] then
+      error(string.format("DataLoader: x and y have different numbers of samples: %d and %s", x.shape[1],
+        y.ndim >= 1 and tostring(y.shape[1]) or "a 0-d tensor"), 3)
+    end
+  end
+  local bs = options.batch_size or 32
+  if math.type(bs) ~= "integer" or bs < 1 then
+    error("DataLoader: batch_size must be a positive integer, got " .. tostring(bs), 3)
+  end
+  if options.seed ~= nil and math.type(options.seed) ~= "integer" then
+    error("DataLoader: seed must be an integer, got " .. tostring(options.seed), 3)
+  end
+  local self = setmetatable({x = x, y = y, n = x.shape[1], batch_size = bs, shuffle = options.shuffle == true,
+                             seed = options.seed, drop_last = options.drop_last == true, transforms = {},
+                             epoch = 0}, DataLoader)
+  return self
+end
+setmetatable(DataLoader, {__call = function(_, ...) return DataLoader.new(...) end})
+
+function M.is_loader(v)
+  return getmetatable(v) == DataLoader
+end
+
+function DataLoader:__len()
+  if self.drop_last then return self.n // self.batch_size end
+  return (self.n + self.batch_size - 1) // self.batch_size
+end
+
+function DataLoader:__tostring()
+  return string.format("DataLoader(%d samples, batch_size %d, %d batches%s)", self.n, self.batch_size, #self,
+    self.shuffle and ", shuffled" or "")
+end
+
+-- The sample order of the next epoch: ids as a tensor, or nil (in order).
+function DataLoader:_order()
+  self.epoch = self.epoch + 1
+  if not self.shuffle then return nil end
+  if self.seed then return core.tensor(M.permutation(self.n, self.seed + self.epoch - 1)) end
+  return core.randperm(self.n)
+end
+
+function DataLoader:_batch(order, b)
+  local start = (b - 1) * self.batch_size + 1
+  local len = math.min(self.batch_size, self.n - start + 1)
+  local xb, yb
+  if order then
+    local idx = order:narrow(1, start, len)
+    xb = self.x:index_select(1, idx)
+    yb = self.y and self.y:index_select(1, idx)
+  else
+    xb = self.x:narrow(1, start, len)
+    yb = self.y and self.y:narrow(1, start, len)
+  end
+  for _, t in ipairs(self.transforms) do xb, yb = t(xb, yb) end
+  return xb, yb
+end
+
+-- An iterator over one epoch, independent of any other loop over the loader.
+function DataLoader:iter()
+  local order = self:_order()
+  local b, count = 0, #self
+  return function()
+    b = b + 1
+    if b > count then return nil end
+    return self:_batch(order, b)
+  end
+end
+
+-- for xb, yb in loader do: Lua calls loader(nil, control); control is nil on
+-- the first call of each loop (a batch is never nil), which starts an epoch.
+function DataLoader:__call(_, control)
+  if control == nil then self._next = self:iter() end
+  local xb, yb = self._next()
+  if xb == nil then self._next = nil end
+  return xb, yb
+end
+
+local function copy_loader(self, transform)
+  local c = setmetatable({}, DataLoader)
+  for k, v in pairs(self) do c[k] = v end
+  c.transforms = {table.unpack(self.transforms)}
+  c.transforms[#c.transforms + 1] = transform
+  c._next = nil
+  return c
+end
+
+function DataLoader:map(fn)
+  if type(fn) ~= "function" and not (type(fn) == "table" and getmetatable(fn) and getmetatable(fn).__call) then
+    error("DataLoader:map: expected a function (xb, yb) -> xb, yb, got " .. type(fn), 2)
+  end
+  return copy_loader(self, function(xb, yb)
+    local nx, ny = fn(xb, yb)
+    if not core.is_tensor(nx) then error("DataLoader:map: the function returned " .. type(nx) .. " for x", 2) end
+    if ny == nil then ny = yb end
+    return nx, ny
+  end)
+end
+
+function DataLoader:map_samples(fn)
+  if type(fn) ~= "function" then error("DataLoader:map_samples: expected a function, got " .. type(fn), 2) end
+  return copy_loader(self, function(xb, yb)
+    local xs, ys = {}, {}
+    for i = 1, xb.shape[1] do
+      local xi, yi = fn(xb[i], yb and yb[i])
+      xs[i], ys[i] = xi, yi
+    end
+    return core.stack(xs, 1), yb and core.stack(ys, 1)
+  end)
+end
 
 return M

@@ -42,4 +42,46 @@ dnn_status dnn_safetensors_save(const char *path, int n, const char *const *name
 dnn_safetensors *dnn_safetensors_load(const char *path);
 void dnn_safetensors_free(dnn_safetensors *st); /* NULL is fine; releases the tensors still held */
 
+/* ---- CSV (RFC 4180) and the CIFAR-10 binary batches ---- */
+
+/* read_csv's options. Column kinds: 'n' numbers, 's' strings, 'a' decided by
+ * the column's first non-missing value. */
+typedef struct dnn_csv_options {
+  int header;                 /* the first row holds the column names */
+  char separator;             /* ',' by default */
+  const char *kinds;          /* kinds by position ("nns"); NULL or shorter than the row: 'a' */
+  int n_named;                /* kinds by name: named[i] gets named_kinds[i] (overrides kinds) */
+  const char *const *named;
+  const char *named_kinds;
+  int missing_error;          /* a missing field is an error naming its row and column */
+} dnn_csv_options;
+
+/* A read CSV file. Missing fields (empty, NA, N/A, NaN, nan, null, NULL) are
+ * NaN in numbers and "" in strings, counted per column and listed by row. */
+typedef struct dnn_csv {
+  int64_t n_rows;             /* data rows, the header excluded */
+  int n_cols;
+  char **names;               /* the header's names, or column_1, column_2, ... */
+  char *kinds;                /* 'n' or 's' per column */
+  dnn_tensor *numbers;        /* (n_rows, number of 'n' columns), the 'n' columns in file order */
+  char ***strings;            /* per column: n_rows strings for an 's' column, NULL for an 'n' one */
+  int64_t *missing;           /* per column: missing fields */
+  int64_t *missing_rows;      /* the 1-based data rows holding a missing field, in order */
+  int64_t n_missing_rows;
+} dnn_csv;
+
+/* Reads a CSV file: quoted fields (with "" for a quote, separators and line
+ * breaks inside), LF or CRLF lines, a UTF-8 BOM, blank lines skipped. A row
+ * of another width, a non-number in a number column or an unclosed quote is
+ * an error naming the path, the row (and line) and the column. */
+dnn_csv *dnn_read_csv(const char *path, const dnn_csv_options *options);
+void dnn_csv_free(dnn_csv *csv); /* NULL is fine */
+
+/* Reads a CIFAR-10 binary batch (data_batch_1.bin...): records of 1 label
+ * byte and 3072 pixel bytes (the 1024 red, then green, then blue values of a
+ * 32x32 image, rows first). x gets (N, 32, 32, 3) in [0, 1] (channels last),
+ * y gets (N) class ids 1..10. The size must be a multiple of 3073 bytes and
+ * labels at most 9. */
+dnn_status dnn_read_cifar10(const char *path, dnn_tensor **x, dnn_tensor **y);
+
 #endif
