@@ -170,6 +170,7 @@ int luaopen_dnn_core(lua_State *L) {
   ldnn_open_io(L);
   ldnn_open_runtime(L);
   ldnn_open_layers(L);
+  ldnn_open_image(L);
   ldnn_open_data(L);
   ldnn_open_pool(L);
   return 1;

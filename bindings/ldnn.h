@@ -45,6 +45,7 @@ void ldnn_open_nn(lua_State *L);
 void ldnn_open_io(lua_State *L);
 void ldnn_open_runtime(lua_State *L);
 void ldnn_open_layers(lua_State *L);
+void ldnn_open_image(lua_State *L);
 void ldnn_open_data(lua_State *L);
 void ldnn_open_pool(lua_State *L);
 

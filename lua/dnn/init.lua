@@ -21,6 +21,7 @@ dnn.data = require "dnn.data"
 dnn.datasets = require "dnn.datasets"
 dnn.metrics = require "dnn.metrics"
 dnn.callbacks = require "dnn.callbacks"
+dnn.image = require "dnn.image"
 dnn.load_model = require("dnn.serialize").load_model
 dnn.checkpoint = require "dnn.checkpoint"
 
