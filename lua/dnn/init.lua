@@ -18,10 +18,12 @@ dnn.optim = require "dnn.optim"
 dnn.regularizers = require "dnn.regularizers"
 dnn.initializers = require "dnn.initializers"
 dnn.data = require "dnn.data"
+dnn.augment = require "dnn.augment"
 dnn.datasets = require "dnn.datasets"
 dnn.metrics = require "dnn.metrics"
 dnn.callbacks = require "dnn.callbacks"
 dnn.image = require "dnn.image"
+dnn.plot = require "dnn.plot"
 dnn.load_model = require("dnn.serialize").load_model
 dnn.checkpoint = require "dnn.checkpoint"
 

@@ -1,0 +1,105 @@
+-- dnn.augment: batch transforms for DataLoader:map, each a function
+-- (xb, yb) -> xb, yb. Compose chains them; the augmentation layers of dnn.nn
+-- (RandomFlip, RandomRotation, ...) are transforms too, always in training
+-- mode here: dnn.augment.RandomFlip{"horizontal"} is nn.RandomFlip that acts
+-- whatever mode a model is in.
+--
+--   local aug = dnn.augment.Compose{
+--     dnn.augment.RandomFlip{"horizontal"}, dnn.augment.RandomRotation{0.05}, dnn.augment.CutOut{size = 8},
+--   }
+--   local loader = dnn.data.DataLoader{x, y, batch_size = 64, shuffle = true}:map(aug)
+local dnn = require "dnn"
+local nn = require "dnn.nn"
+local layer = require "dnn.layer"
+local D = require("dnn.core")._data
+
+local M = {}
+
+-- Applies t (a function or a layer) to a batch.
+local function apply(t, xb, yb)
+  if layer.is_layer(t) then return t(xb), yb end
+  local nx, ny = t(xb, yb)
+  if ny == nil then ny = yb end
+  return nx, ny
+end
+
+local Compose = {}
+Compose.__index = Compose
+M.Compose = setmetatable(Compose, {__call = function(_, list)
+  if type(list) ~= "table" then error("Compose: expected an array of transforms, got " .. type(list), 2) end
+  for i, t in ipairs(list) do
+    local callable = type(t) == "function" or layer.is_layer(t)
+      or (type(t) == "table" and getmetatable(t) and getmetatable(t).__call)
+    if not callable then error(string.format("Compose: transform %d is a %s, not a function or a layer", i, type(t)), 2) end
+  end
+  return setmetatable({transforms = {table.unpack(list)}}, Compose)
+end})
+
+function Compose:__call(xb, yb)
+  for _, t in ipairs(self.transforms) do xb, yb = apply(t, xb, yb) end
+  return xb, yb
+end
+
+-- The layers, as transforms that always act.
+for _, name in ipairs{"RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop", "RandomContrast",
+  "RandomBrightness", "GaussianNoise", "Rescaling", "Normalization"} do
+  M[name] = function(...)
+    local l = nn[name](...)
+    l.training = true
+    l.train = function(self) self.training = true return self end -- a transform stays on
+    return l
+  end
+end
+
+-- CutOut{size = 8, count = 1, fill = 0}: count squares of size x size (or {h, w}) set to fill in each image, at
+-- random centers, clipped at the border (random erasing of DeVries & Taylor 2017).
+function M.CutOut(...)
+  local args, options = layer.args_and_options(...)
+  local size = args[1] or options.size
+  local count = args[2] or options.count or 1
+  local fill = options.fill or 0
+  local h, w
+  if math.type(size) == "integer" then h, w = size, size
+  elseif type(size) == "table" then h, w = size[1], size[2] end
+  if math.type(h) ~= "integer" or math.type(w) ~= "integer" or h < 1 or w < 1 then
+    error("CutOut: size must be a positive integer or a pair {h, w}, got " .. tostring(size), 2)
+  end
+  if math.type(count) ~= "integer" or count < 0 then error("CutOut: count must be an integer >= 0", 2) end
+  if type(fill) ~= "number" then error("CutOut: fill must be a number", 2) end
+  return function(xb, yb)
+    if xb.ndim == 3 then return D.cutout(xb:reshape(1, table.unpack(xb.shape)), h, w, count, fill)[1], yb end
+    return D.cutout(xb, h, w, count, fill), yb
+  end
+end
+
+-- MixUp{alpha = 0.2, num_classes}: each sample i becomes l x_i + (1 - l) x_j and l y_i + (1 - l) y_j, j a random
+-- permutation of the batch and l ~ Beta(alpha, alpha) per sample (Zhang et al. 2018; keras_cv's MixUp). Labels come
+-- back as soft one-hot rows (batch, classes): integer class ids are one-hot encoded first (num_classes needed), one-hot
+-- labels are mixed as they are. Train with categorical_crossentropy (not the sparse one).
+function M.MixUp(...)
+  local args, options = layer.args_and_options(...)
+  local alpha = args[1] or options.alpha or 0.2
+  local classes = options.num_classes
+  if type(alpha) ~= "number" or alpha <= 0 then error("MixUp: alpha must be a positive number", 2) end
+  if classes ~= nil and (math.type(classes) ~= "integer" or classes < 2) then
+    error("MixUp: num_classes must be an integer >= 2", 2)
+  end
+  return function(xb, yb)
+    if not dnn.is_tensor(yb) then error("MixUp: needs labels (the loader's y)") end
+    local n = xb.shape[1]
+    if yb.ndim == 1 then
+      if not classes then error("MixUp: labels are class ids: give num_classes to one-hot encode them") end
+      yb = dnn.one_hot(yb, classes)
+    end
+    local lam = D.sample_beta(n, alpha, alpha)
+    local perm = dnn.randperm(n)
+    local xshape, yshape = {n}, {n}
+    for d = 2, xb.ndim do xshape[d] = 1 end
+    for d = 2, yb.ndim do yshape[d] = 1 end
+    local lx, ly = lam:reshape(xshape), lam:reshape(yshape)
+    local x2, y2 = xb:index_select(1, perm), yb:index_select(1, perm)
+    return xb * lx + x2 * (1 - lx), yb * ly + y2 * (1 - ly)
+  end
+end
+
+return M
