@@ -217,6 +217,18 @@ local function select_all(list, idx)
   return out
 end
 
+-- A dnn.data.DataLoader given as x: fit/evaluate/predict take its batches.
+local function is_loader(v)
+  return dnn.data.is_loader(v)
+end
+
+-- The next batch of a loader's iterator as lists, and its size.
+local function loader_batch(it, fname)
+  local xb, yb = it()
+  if not dnn.is_tensor(xb) then error(fname .. ": the DataLoader ran out of batches", 4) end
+  return {xb}, yb and {yb} or nil, xb.shape[1]
+end
+
 -- What the model is called with: the tensor, or the array for several inputs.
 local function model_arg(xs, x_was_list, model)
   if #xs == 1 and not (x_was_list and not model.inputs) then return xs[1] end
@@ -610,13 +622,20 @@ end
 local function test_loop(model, c, fname, xs, x_was_list, ys, n, batch_size, cbs)
   model:train(false)
   local tracker = new_tracker(c)
-  local steps = math.ceil(n / batch_size)
+  local loader = is_loader(xs) and xs:iter()
+  local steps = loader and #xs or math.ceil(n / batch_size)
   if cbs then cbs:on_test_begin({}) end
   for step = 1, steps do
     if cbs then cbs:on_test_batch_begin(step, {}) end
-    local start = (step - 1) * batch_size + 1
-    local len = math.min(batch_size, n - start + 1)
-    local xb, yb = narrow_all(xs, start, len), narrow_all(ys, start, len)
+    local xb, yb, len
+    if loader then
+      xb, yb, len = loader_batch(loader, fname)
+      if not yb then error(fname .. ": the DataLoader gives no labels (y)", 3) end
+    else
+      local start = (step - 1) * batch_size + 1
+      len = math.min(batch_size, n - start + 1)
+      xb, yb = narrow_all(xs, start, len), narrow_all(ys, start, len)
+    end
     dnn.no_grad(function()
       local preds = table.pack(model(model_arg(xb, x_was_list, model)))
       local loss, parts = compute_loss(c, fname, yb, preds, nil, step == 1)
@@ -641,7 +660,20 @@ local fit_options = set_of{"epochs", "batch_size", "validation_split", "validati
 function M.fit(model, x, y, options)
   local fname = "fit"
   local c = compiled(model, fname)
-  options = check_options(options, fit_options, fname)
+  -- model:fit(loader, {epochs, validation_data = loader_or_pair, ...}): batches come from a dnn.data.DataLoader.
+  local loader = is_loader(x) and x
+  if loader then
+    if options ~= nil then error("fit: with a DataLoader, the options come second: fit(loader, {...})", 2) end
+    options, y = y, nil
+    options = check_options(options, fit_options, fname)
+    for _, k in ipairs{"batch_size", "validation_split", "shuffle"} do
+      if options[k] ~= nil then
+        error(string.format("fit: %s is the DataLoader's business (or not available) when x is a DataLoader", k), 2)
+      end
+    end
+  else
+    options = check_options(options, fit_options, fname)
+  end
   local epochs = options.epochs or 1
   if math.type(epochs) ~= "integer" or epochs < 0 then
     error(string.format("fit: epochs must be a non-negative integer, got %s", tostring(epochs)), 2)
@@ -666,20 +698,31 @@ function M.fit(model, x, y, options)
     end
   end
 
-  local x_was_list = not dnn.is_tensor(x)
-  local xs = as_list(x, "x", model_inputs(model), fname)
-  if y == nil then error("fit: expected labels y, got nil", 2) end
-  local ys = as_list(y, "y", c.n_outputs, fname)
-  local n = samples(xs, "x", fname)
-  local ny = samples(ys, "y", fname)
-  if n ~= ny then
-    error(string.format("fit: x and y have different numbers of samples: %d and %d", n, ny), 2)
+  local x_was_list, xs, ys, n
+  if loader then
+    x_was_list, n = false, loader.n
+    if loader.y == nil then error("fit: the DataLoader gives no labels (y)", 2) end
+    if #loader == 0 then error("fit: the DataLoader gives no batches", 2) end
+    batch_size = loader.batch_size
+  else
+    x_was_list = not dnn.is_tensor(x)
+    xs = as_list(x, "x", model_inputs(model), fname)
+    if y == nil then error("fit: expected labels y, got nil", 2) end
+    ys = as_list(y, "y", c.n_outputs, fname)
+    n = samples(xs, "x", fname)
+    local ny = samples(ys, "y", fname)
+    if n ~= ny then
+      error(string.format("fit: x and y have different numbers of samples: %d and %d", n, ny), 2)
+    end
+    if n == 0 then error("fit: x has no samples", 2) end
   end
-  if n == 0 then error("fit: x has no samples", 2) end
 
   -- validation: given, or the last fraction of the data (before shuffling), as Keras.
   local vxs, vys, nv
-  if options.validation_data ~= nil then
+  if is_loader(options.validation_data) then
+    vxs, nv = options.validation_data, options.validation_data.n
+    if vxs.y == nil then error("fit: the validation DataLoader gives no labels (y)", 2) end
+  elseif options.validation_data ~= nil then
     local vd = options.validation_data
     if not is_array(vd) or vd[1] == nil or vd[2] == nil then
       error("fit: validation_data must be {x_val, y_val}", 2)
@@ -706,7 +749,7 @@ function M.fit(model, x, y, options)
   end
   local val_batch = check_batch_size(options.validation_batch_size or batch_size, fname)
 
-  local steps = math.ceil(n / batch_size)
+  local steps = loader and #loader or math.ceil(n / batch_size)
   local names = log_names(c)
   local all_names = {table.unpack(names)}
   if vxs then
@@ -738,13 +781,16 @@ function M.fit(model, x, y, options)
       model:train(true)
       local tracker = new_tracker(c)
       cbs:on_epoch_begin(epoch, {})
-      local perm = shuffle and dnn.randperm(n) or nil
+      local batches = loader and loader:iter()
+      local perm = not loader and shuffle and dnn.randperm(n) or nil
       for step = 1, steps do
         cbs:on_train_batch_begin(step, {})
         local start = (step - 1) * batch_size + 1
         local len = math.min(batch_size, n - start + 1)
         local xb, yb
-        if perm then
+        if batches then
+          xb, yb, len = loader_batch(batches, fname)
+        elseif perm then
           local idx = perm:narrow(1, start, len)
           xb, yb = select_all(xs, idx), select_all(ys, idx)
         else
@@ -787,19 +833,30 @@ end
 function M.evaluate(model, x, y, options)
   local fname = "evaluate"
   local c = compiled(model, fname)
+  if is_loader(x) then -- evaluate(loader, {...})
+    if options ~= nil then error("evaluate: with a DataLoader, the options come second: evaluate(loader, {...})", 2) end
+    options, y = y, nil
+  end
   options = check_options(options, set_of{"batch_size", "verbose", "callbacks"}, fname)
   local batch_size = check_batch_size(options.batch_size, fname)
   local verbose = verbosity(options.verbose, fname)
-  local x_was_list = not dnn.is_tensor(x)
-  local xs = as_list(x, "x", model_inputs(model), fname)
-  if y == nil then error("evaluate: expected labels y, got nil", 2) end
-  local ys = as_list(y, "y", c.n_outputs, fname)
-  local n, ny = samples(xs, "x", fname), samples(ys, "y", fname)
-  if n ~= ny then
-    error(string.format("evaluate: x and y have different numbers of samples: %d and %d", n, ny), 2)
+  local x_was_list, xs, ys, n, steps
+  if is_loader(x) then
+    if x.y == nil then error("evaluate: the DataLoader gives no labels (y)", 2) end
+    x_was_list, xs, n, steps = false, x, x.n, #x
+  else
+    x_was_list = not dnn.is_tensor(x)
+    xs = as_list(x, "x", model_inputs(model), fname)
+    if y == nil then error("evaluate: expected labels y, got nil", 2) end
+    ys = as_list(y, "y", c.n_outputs, fname)
+    local ny
+    n, ny = samples(xs, "x", fname), samples(ys, "y", fname)
+    if n ~= ny then
+      error(string.format("evaluate: x and y have different numbers of samples: %d and %d", n, ny), 2)
+    end
+    if n == 0 then error("evaluate: x has no samples", 2) end
+    steps = math.ceil(n / batch_size)
   end
-  if n == 0 then error("evaluate: x has no samples", 2) end
-  local steps = math.ceil(n / batch_size)
   local extra = {}
   if verbose ~= 0 then extra[1] = M.ProgbarLogger() end
   local cbs = callback_list(options.callbacks, extra, model,
@@ -815,11 +872,17 @@ function M.predict(model, x, options)
   options = check_options(options, set_of{"batch_size", "verbose", "callbacks"}, fname)
   local batch_size = check_batch_size(options.batch_size, fname)
   local verbose = verbosity(options.verbose, fname)
-  local x_was_list = not dnn.is_tensor(x)
-  local xs = as_list(x, "x", model_inputs(model), fname)
-  local n = samples(xs, "x", fname)
-  if n == 0 then error("predict: x has no samples", 2) end
-  local steps = math.ceil(n / batch_size)
+  local loader = is_loader(x) and x
+  local x_was_list, xs, n, steps
+  if loader then
+    x_was_list, n, steps = false, loader.n, #loader
+  else
+    x_was_list = not dnn.is_tensor(x)
+    xs = as_list(x, "x", model_inputs(model), fname)
+    n = samples(xs, "x", fname)
+    if n == 0 then error("predict: x has no samples", 2) end
+    steps = math.ceil(n / batch_size)
+  end
   local extra = {}
   if verbose ~= 0 and dnn.isatty(1) then extra[1] = M.ProgbarLogger() end
   local cbs = callback_list(options.callbacks, extra, model, {steps = steps, verbose = verbose, samples = n}, fname)
@@ -827,11 +890,16 @@ function M.predict(model, x, options)
     model:train(false)
     cbs:on_predict_begin({})
     local chunks = {}
+    local batches = loader and loader:iter()
     for step = 1, steps do
       cbs:on_predict_batch_begin(step, {})
-      local start = (step - 1) * batch_size + 1
-      local len = math.min(batch_size, n - start + 1)
-      local xb = narrow_all(xs, start, len)
+      local xb
+      if batches then
+        xb = loader_batch(batches, fname)
+      else
+        local start = (step - 1) * batch_size + 1
+        xb = narrow_all(xs, start, math.min(batch_size, n - start + 1))
+      end
       local preds = table.pack(dnn.no_grad(function() return model(model_arg(xb, x_was_list, model)) end))
       for i = 1, preds.n do
         chunks[i] = chunks[i] or {}
