@@ -172,6 +172,7 @@ int luaopen_dnn_core(lua_State *L) {
   ldnn_open_layers(L);
   ldnn_open_image(L);
   ldnn_open_data(L);
+  ldnn_open_conv(L);
   ldnn_open_pool(L);
   return 1;
 }

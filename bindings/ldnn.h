@@ -47,6 +47,7 @@ void ldnn_open_runtime(lua_State *L);
 void ldnn_open_layers(lua_State *L);
 void ldnn_open_image(lua_State *L);
 void ldnn_open_data(lua_State *L);
+void ldnn_open_conv(lua_State *L);
 void ldnn_open_pool(lua_State *L);
 
 /* luaopen for "dnn.core" (the C functions) and for "dnn" (the whole library:

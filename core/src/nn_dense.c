@@ -8,6 +8,7 @@
 #include "dnn/nn.h"
 #include "dnn/ops.h"
 #include "dnn/parallel.h"
+#include "activation_kernels.h"
 
 int dnn_activation_from_name(const char *name) {
   static const char *names[] = {"linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax"};
@@ -18,54 +19,6 @@ int dnn_activation_from_name(const char *name) {
 
 /* ---- Dense ---- */
 
-/* y = act(z) applied in place to z, with the bias added first. */
-static void bias_activation(float *z, const float *bias, int64_t rows, int64_t cols, dnn_activation act,
-                            float alpha) {
-#pragma omp parallel for if (rows * cols > DNN_PARALLEL_GRAIN)
-  for (int64_t r = 0; r < rows; r++) {
-    float *row = z + r * cols;
-    if (bias)
-      for (int64_t c = 0; c < cols; c++) row[c] += bias[c];
-    switch (act) {
-      case DNN_ACT_RELU:
-        for (int64_t c = 0; c < cols; c++) row[c] = row[c] > 0 ? row[c] : 0;
-        break;
-      case DNN_ACT_LEAKY_RELU:
-        for (int64_t c = 0; c < cols; c++) row[c] = row[c] > 0 ? row[c] : alpha * row[c];
-        break;
-      case DNN_ACT_SIGMOID:
-        for (int64_t c = 0; c < cols; c++) row[c] = 1 / (1 + expf(-row[c]));
-        break;
-      case DNN_ACT_TANH:
-        for (int64_t c = 0; c < cols; c++) row[c] = tanhf(row[c]);
-        break;
-      default:
-        break;
-    }
-  }
-}
-
-/* dz = g * act'(z), written from the output y (cheaper, and z is gone). */
-static void activation_grad(float *dz, const float *g, const float *y, int64_t n, dnn_activation act, float alpha) {
-#pragma omp parallel for if (n > DNN_PARALLEL_GRAIN)
-  for (int64_t i = 0; i < n; i++) {
-    switch (act) {
-      case DNN_ACT_RELU: dz[i] = y[i] > 0 ? g[i] : 0; break;
-      case DNN_ACT_LEAKY_RELU: dz[i] = y[i] > 0 ? g[i] : alpha * g[i]; break;
-      case DNN_ACT_SIGMOID: dz[i] = g[i] * y[i] * (1 - y[i]); break;
-      case DNN_ACT_TANH: dz[i] = g[i] * (1 - y[i] * y[i]); break;
-      default: dz[i] = g[i]; break;
-    }
-  }
-}
-
-/* Column sums of a (rows, cols) matrix into out, in a fixed order. */
-static void column_sums(const float *m, int64_t rows, int64_t cols, float *out) {
-  memset(out, 0, (size_t)cols * sizeof(float));
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t c = 0; c < cols; c++) out[c] += m[r * cols + c];
-}
-
 /* inputs: x (contiguous), w, b; saved[0]: output y (alias). */
 static dnn_status dense_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
   dnn_tensor *x = node->inputs[0], *w = node->inputs[1], *y = node->saved[0];
@@ -75,7 +28,7 @@ static dnn_status dense_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin
   if (act != DNN_ACT_LINEAR) {
     dz = dnn_empty_like(g);
     if (!dz) return DNN_ENOMEM;
-    activation_grad(dnn_data(dz), dnn_data(g), dnn_data(y), dnn_numel(g), act, (float)node->fargs[0]);
+    dnn_activation_grad(dnn_data(dz), dnn_data(g), dnn_data(y), dnn_numel(g), act, (float)node->fargs[0]);
   }
   dnn_status st = DNN_OK;
   if (dnn_node_needs_grad(node, 0) && (gin[0] = dnn_empty_like(x)) != NULL) /* dx = dz W^T */
@@ -85,7 +38,7 @@ static dnn_status dense_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)in, (int)out, (int)rows, 1, dnn_data(x), (int)in,
                 dnn_data(dz), (int)out, 0, dnn_data(gin[1]), (int)out);
   if (node->n_inputs > 2 && dnn_node_needs_grad(node, 2) && (gin[2] = dnn_empty(1, &out)) != NULL) /* db */
-    column_sums(dnn_data(dz), rows, out, dnn_data(gin[2]));
+    dnn_column_sums(dnn_data(dz), rows, out, dnn_data(gin[2]));
   for (int i = 0; i < node->n_inputs; i++)
     if (dnn_node_needs_grad(node, i) && !gin[i]) st = DNN_ENOMEM;
   if (dz != g) dnn_tensor_release(dz);
@@ -123,7 +76,7 @@ dnn_tensor *dnn_dense(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, dnn_activatio
     if (in == 0) rows = dnn_numel(y) / (out ? out : 1);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)out, (int)in, 1, dnn_data(xc), (int)in,
                 dnn_data(wc), (int)out, 0, dnn_data(y), (int)out);
-    bias_activation(dnn_data(y), bc ? dnn_data(bc) : NULL, rows, out, act, alpha);
+    dnn_bias_activation(dnn_data(y), bc ? dnn_data(bc) : NULL, rows, out, act, alpha);
     dnn_tensor *inputs[3] = {xc, wc, bc};
     dnn_node *node = dnn_record(y, "dense", dense_backward, b ? 3 : 2, inputs);
     if (node) {

@@ -3,6 +3,7 @@
 #define DNN_H
 
 #include "dnn/autograd.h"
+#include "dnn/conv.h"
 #include "dnn/error.h"
 #include "dnn/init.h"
 #include "dnn/image.h"

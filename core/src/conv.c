@@ -1,0 +1,531 @@
+/* 2-d convolutions over NHWC images: Conv2D and Conv2DTranspose through
+ * im2col / col2im and one large GEMM over the whole batch, DepthwiseConv2D
+ * with direct loops over the channels. Bias and activation are fused into the
+ * output pass (activation_kernels.h, shared with Dense).
+ *
+ * A conv is seen through its geometry: an "image" side (N, H, W, C) and a
+ * grid of (OH, OW) kernel positions. im2col turns the image into the matrix
+ * cols (N*OH*OW, KH*KW*C) whose row holds the patch under one position, in
+ * the order of a Keras kernel (KH, KW, C, F) read as a (KH*KW*C, F) matrix,
+ * so that conv(x, W) = cols @ W. col2im is its adjoint: it adds each row of a
+ * (N*OH*OW, KH*KW*C) matrix back onto the image. The transposed conv is the
+ * same geometry with the roles swapped: its output is the image side. */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "activation_kernels.h"
+#include "dnn/autograd.h"
+#include "dnn/conv.h"
+#include "dnn/error.h"
+#include "dnn/parallel.h"
+
+typedef struct {
+  int64_t n, h, w, c; /* the image side */
+  int64_t oh, ow;     /* kernel positions */
+  int64_t kh, kw;
+  int64_t sh, sw, dh, dw;
+  int64_t pt, pl; /* padding before the first row / column */
+} conv_geom;
+
+typedef enum { CONV_PLAIN, CONV_TRANSPOSE, CONV_DEPTHWISE } conv_kind;
+
+static const char *const kind_names[] = {"conv2d", "conv2d_transpose", "depthwise_conv2d"};
+
+static int64_t dilated(int64_t k, int64_t d) { return (k - 1) * d + 1; }
+
+int64_t dnn_conv_output_length(int64_t in, int64_t k, int stride, int dilation, bool same) {
+  if (stride < 1 || dilation < 1 || k < 1) return 0;
+  if (same) return (in + stride - 1) / stride;
+  int64_t span = in - dilated(k, dilation);
+  return span < 0 ? 0 : span / stride + 1;
+}
+
+int64_t dnn_conv_transpose_output_length(int64_t in, int64_t k, int stride, int dilation, bool same) {
+  if (stride < 1 || dilation < 1 || k < 1) return 0;
+  if (same) return in * stride;
+  int64_t extra = dilated(k, dilation) - stride;
+  return in * stride + (extra > 0 ? extra : 0);
+}
+
+/* TensorFlow's "same": total = max((out - 1) * s + dilated k - in, 0), the smaller half before. */
+static int64_t pad_before(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d, bool same) {
+  if (!same) return 0;
+  int64_t total = (out - 1) * s + dilated(k, d) - in;
+  return total > 0 ? total / 2 : 0;
+}
+
+/* Whether the image already is the cols matrix (1x1 kernel, stride 1, no padding). */
+static bool is_pointwise(const conv_geom *g) {
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0;
+}
+
+/* ---- the workspace: one buffer per thread, grown as needed and kept, so that a training loop does not allocate
+ * the (large) cols matrix at every call. The calling thread's buffer is freed at exit. ---- */
+
+static _Thread_local float *ws_data;
+static _Thread_local size_t ws_cap;
+
+static void ws_free(void) {
+  free(ws_data);
+  ws_data = NULL;
+  ws_cap = 0;
+}
+
+static float *workspace(const char *op, int64_t n) {
+  static bool registered;
+  if ((size_t)n <= ws_cap && ws_data) return ws_data;
+  free(ws_data);
+  ws_cap = 0;
+  ws_data = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+  if (!ws_data) {
+    dnn_error(DNN_ENOMEM, op, "could not allocate a %lld-float workspace", (long long)n);
+    return NULL;
+  }
+  ws_cap = (size_t)n;
+  if (!registered) registered = atexit(ws_free) == 0;
+  return ws_data;
+}
+
+/* cols[(n,i,j), (u,v,c)] = img[n, i*sh + u*dh - pt, j*sw + v*dw - pl, c], 0 outside the image. */
+static void im2col(const float *img, float *cols, const conv_geom *g) {
+  int64_t k = g->kh * g->kw * g->c;
+#pragma omp parallel for collapse(2) if (g->n * g->oh * g->ow * k > DNN_PARALLEL_GRAIN)
+  for (int64_t n = 0; n < g->n; n++) {
+    for (int64_t i = 0; i < g->oh; i++) {
+      for (int64_t j = 0; j < g->ow; j++) {
+        float *row = cols + ((n * g->oh + i) * g->ow + j) * k;
+        for (int64_t u = 0; u < g->kh; u++) {
+          int64_t y = i * g->sh + u * g->dh - g->pt;
+          for (int64_t v = 0; v < g->kw; v++) {
+            int64_t x = j * g->sw + v * g->dw - g->pl;
+            float *dst = row + (u * g->kw + v) * g->c;
+            if (y < 0 || y >= g->h || x < 0 || x >= g->w) {
+              for (int64_t c = 0; c < g->c; c++) dst[c] = 0;
+            } else {
+              const float *src = img + ((n * g->h + y) * g->w + x) * g->c;
+              for (int64_t c = 0; c < g->c; c++) dst[c] = src[c];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* img = 0, then img[n, i*sh + u*dh - pt, j*sw + v*dw - pl, c] += cols[(n,i,j), (u,v,c)]: the adjoint of im2col.
+ * Images of different examples are disjoint, so the batch is split over the threads. */
+static void col2im(const float *cols, float *img, const conv_geom *g) {
+  int64_t k = g->kh * g->kw * g->c, image = g->h * g->w * g->c;
+#pragma omp parallel for if (g->n * g->oh * g->ow * k > DNN_PARALLEL_GRAIN)
+  for (int64_t n = 0; n < g->n; n++) {
+    float *im = img + n * image;
+    memset(im, 0, (size_t)image * sizeof(float));
+    for (int64_t i = 0; i < g->oh; i++) {
+      for (int64_t j = 0; j < g->ow; j++) {
+        const float *row = cols + ((n * g->oh + i) * g->ow + j) * k;
+        for (int64_t u = 0; u < g->kh; u++) {
+          int64_t y = i * g->sh + u * g->dh - g->pt;
+          if (y < 0 || y >= g->h) continue;
+          for (int64_t v = 0; v < g->kw; v++) {
+            int64_t x = j * g->sw + v * g->dw - g->pl;
+            if (x < 0 || x >= g->w) continue;
+            const float *src = row + (u * g->kw + v) * g->c;
+            float *dst = im + (y * g->w + x) * g->c;
+            for (int64_t c = 0; c < g->c; c++) dst[c] += src[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+/* C = op(A) @ op(B), row-major, (m, n) = (m, k) @ (k, n). */
+static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    memset(c, 0, (size_t)(m * n) * sizeof(float));
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+              1, a, ta ? (int)m : (int)k, b, tb ? (int)k : (int)n, 0, c, (int)n);
+}
+
+/* ---- argument checks and the geometry ---- */
+
+/* Checks x, w, b and cfg for an op of this kind; fills g and the output shape. */
+static dnn_status conv_check(conv_kind kind, const dnn_tensor *x, const dnn_tensor *w, const dnn_tensor *b,
+                             const dnn_conv2d_config *cfg, conv_geom *g, int64_t out[4]) {
+  const char *op = kind_names[kind];
+  char a[96], c[96];
+  if (x->ndim != 4)
+    return dnn_argerror(1, op, "expected a 4-d input (batch, height, width, channels), got a %d-d input %s", x->ndim,
+                        dnn_shape_str(x, a, sizeof a));
+  if (w->ndim != 4)
+    return dnn_argerror(2, op, "expected a 4-d kernel %s, got %s",
+                        kind == CONV_PLAIN       ? "(kernel_h, kernel_w, in_channels, filters)"
+                        : kind == CONV_TRANSPOSE ? "(kernel_h, kernel_w, filters, in_channels)"
+                                                 : "(kernel_h, kernel_w, in_channels, depth_multiplier)",
+                        dnn_shape_str(w, a, sizeof a));
+  for (int d = 0; d < 4; d++)
+    if (w->shape[d] < 1) return dnn_argerror(2, op, "expected a kernel with no empty dim, got %s", dnn_shape_str(w, a, sizeof a));
+  int64_t in_c = kind == CONV_TRANSPOSE ? w->shape[3] : w->shape[2];
+  if (x->shape[3] != in_c)
+    return dnn_argerror(1, op, "expected an input with %lld channels to match kernel %s, got %s", (long long)in_c,
+                        dnn_shape_str(w, c, sizeof c), dnn_shape_str(x, a, sizeof a));
+  if (x->shape[1] < 1 || x->shape[2] < 1)
+    return dnn_argerror(1, op, "expected an input with non-empty height and width, got %s",
+                        dnn_shape_str(x, a, sizeof a));
+  for (int d = 0; d < 2; d++) {
+    if (cfg->stride[d] < 1) return dnn_argerror(4, op, "expected strides >= 1, got %d", cfg->stride[d]);
+    if (cfg->dilation[d] < 1) return dnn_argerror(4, op, "expected a dilation rate >= 1, got %d", cfg->dilation[d]);
+  }
+  int64_t f = kind == CONV_PLAIN ? w->shape[3] : kind == CONV_TRANSPOSE ? w->shape[2] : w->shape[2] * w->shape[3];
+  if (b && (b->ndim != 1 || b->shape[0] != f))
+    return dnn_argerror(3, op, "expected a bias of shape (%lld), got %s", (long long)f, dnn_shape_str(b, a, sizeof a));
+  *g = (conv_geom){.n = x->shape[0], .kh = w->shape[0], .kw = w->shape[1], .sh = cfg->stride[0],
+                   .sw = cfg->stride[1], .dh = cfg->dilation[0], .dw = cfg->dilation[1]};
+  if (kind == CONV_TRANSPOSE) { /* the image is the output */
+    g->oh = x->shape[1], g->ow = x->shape[2], g->c = f;
+    g->h = dnn_conv_transpose_output_length(g->oh, g->kh, cfg->stride[0], cfg->dilation[0], cfg->same);
+    g->w = dnn_conv_transpose_output_length(g->ow, g->kw, cfg->stride[1], cfg->dilation[1], cfg->same);
+    out[1] = g->h, out[2] = g->w, out[3] = f;
+  } else {
+    g->h = x->shape[1], g->w = x->shape[2], g->c = x->shape[3];
+    g->oh = dnn_conv_output_length(g->h, g->kh, cfg->stride[0], cfg->dilation[0], cfg->same);
+    g->ow = dnn_conv_output_length(g->w, g->kw, cfg->stride[1], cfg->dilation[1], cfg->same);
+    if (g->oh < 1 || g->ow < 1)
+      return dnn_argerror(2, op,
+                          "the kernel %lldx%lld (%lldx%lld dilated) is larger than the input %lldx%lld with \"valid\" "
+                          "padding",
+                          (long long)g->kh, (long long)g->kw, (long long)dilated(g->kh, g->dh),
+                          (long long)dilated(g->kw, g->dw), (long long)g->h, (long long)g->w);
+    out[1] = g->oh, out[2] = g->ow, out[3] = f;
+  }
+  out[0] = g->n;
+  g->pt = pad_before(g->h, g->oh, g->kh, g->sh, g->dh, cfg->same);
+  g->pl = pad_before(g->w, g->ow, g->kw, g->sw, g->dw, cfg->same);
+  return DNN_OK;
+}
+
+/* What backward needs to rebuild the geometry: iargs [act, sh, sw, dh, dw, pt, pl]. */
+static void save_geometry(dnn_node *node, const conv_geom *g, dnn_activation act, float alpha, dnn_tensor *y) {
+  node->iargs[0] = act;
+  node->iargs[1] = g->sh, node->iargs[2] = g->sw, node->iargs[3] = g->dh, node->iargs[4] = g->dw;
+  node->iargs[5] = g->pt, node->iargs[6] = g->pl;
+  node->fargs[0] = alpha;
+  node->saved[0] = dnn_alias(y);
+}
+
+/* The geometry from the image (n, h, w, c), the positions (oh, ow), the kernel and the saved args. */
+static conv_geom load_geometry(const dnn_node *node, const int64_t *image, const int64_t *positions, int64_t c) {
+  const dnn_tensor *w = node->inputs[1];
+  return (conv_geom){image[0],         image[1],         image[2],         c,
+                     positions[1],     positions[2],     w->shape[0],      w->shape[1],
+                     node->iargs[1],   node->iargs[2],   node->iargs[3],   node->iargs[4],
+                     node->iargs[5],   node->iargs[6]};
+}
+
+/* dz = g * act'(z) from the saved output, or g itself when linear (then *owned is false). */
+static dnn_tensor *pre_activation_grad(const dnn_node *node, dnn_tensor *g) {
+  dnn_activation act = (dnn_activation)node->iargs[0];
+  if (act == DNN_ACT_LINEAR) return dnn_tensor_retain(g);
+  dnn_tensor *dz = dnn_empty_like(g);
+  if (dz)
+    dnn_activation_grad(dnn_data(dz), dnn_data(g), dnn_data(node->saved[0]), dnn_numel(g), act,
+                        (float)node->fargs[0]);
+  return dz;
+}
+
+/* gin[2] = the bias gradient: dz summed over every position of the batch. */
+static void bias_grad(const dnn_node *node, const dnn_tensor *dz, dnn_tensor **gin) {
+  if (node->n_inputs < 3 || !dnn_node_needs_grad(node, 2)) return;
+  int64_t f = dz->shape[3];
+  if ((gin[2] = dnn_empty(1, &f)) != NULL) dnn_column_sums(dnn_data(dz), dnn_numel(dz) / f, f, dnn_data(gin[2]));
+}
+
+static dnn_status missing_grads(const dnn_node *node, dnn_tensor **gin) {
+  for (int i = 0; i < node->n_inputs; i++)
+    if (dnn_node_needs_grad(node, i) && !gin[i]) return DNN_ENOMEM;
+  return DNN_OK;
+}
+
+/* Softmax and sigmoid outputs are their own ops (the cross-entropies fuse with them): a linear conv, then them. */
+typedef dnn_tensor *(*conv_fn)(dnn_tensor *, dnn_tensor *, dnn_tensor *, const dnn_conv2d_config *, dnn_activation,
+                               float);
+
+static dnn_tensor *with_output_op(conv_fn f, dnn_tensor *x, dnn_tensor *w, dnn_tensor *b,
+                                  const dnn_conv2d_config *cfg, dnn_activation act) {
+  dnn_tensor *z = f(x, w, b, cfg, DNN_ACT_LINEAR, 0);
+  if (!z) return NULL;
+  dnn_tensor *y = act == DNN_ACT_SOFTMAX ? dnn_softmax(z, -1) : dnn_sigmoid(z);
+  dnn_tensor_release(z);
+  return y;
+}
+
+/* ---- Conv2D ---- */
+
+/* inputs: x, W, b (contiguous); dW = cols^T dz, dx = col2im(dz W^T), db = sum dz. */
+static dnn_status conv2d_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+  dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
+  conv_geom geo = load_geometry(node, x->shape, g->shape, x->shape[3]);
+  int64_t rows = geo.n * geo.oh * geo.ow, k = geo.kh * geo.kw * geo.c, f = w->shape[3];
+  dnn_tensor *dz = pre_activation_grad(node, g);
+  if (!dz) return DNN_ENOMEM;
+  dnn_status st = DNN_OK;
+  bool pointwise = is_pointwise(&geo);
+  if (dnn_node_needs_grad(node, 1) && (gin[1] = dnn_empty_like(w)) != NULL) {
+    const float *cols = dnn_data(x);
+    if (!pointwise) {
+      float *ws = workspace("conv2d", rows * k);
+      if (ws) im2col(dnn_data(x), ws, &geo);
+      cols = ws;
+    }
+    if (cols)
+      gemm(true, false, k, f, rows, cols, dnn_data(dz), dnn_data(gin[1]));
+    else
+      st = DNN_ENOMEM;
+  }
+  bias_grad(node, dz, gin);
+  if (st == DNN_OK && dnn_node_needs_grad(node, 0) && (gin[0] = dnn_empty_like(x)) != NULL) {
+    if (pointwise) {
+      gemm(false, true, rows, k, f, dnn_data(dz), dnn_data(w), dnn_data(gin[0]));
+    } else {
+      float *ws = workspace("conv2d", rows * k);
+      if (ws) {
+        gemm(false, true, rows, k, f, dnn_data(dz), dnn_data(w), ws);
+        col2im(ws, dnn_data(gin[0]), &geo);
+      } else {
+        st = DNN_ENOMEM;
+      }
+    }
+  }
+  dnn_tensor_release(dz);
+  return st != DNN_OK ? st : missing_grads(node, gin);
+}
+
+/* The contiguous operands of a conv op (b may be NULL); false when a copy failed (then nothing is held). */
+static bool contiguous_operands(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, dnn_tensor *ops[3]) {
+  ops[0] = dnn_contiguous(x), ops[1] = dnn_contiguous(w), ops[2] = b ? dnn_contiguous(b) : NULL;
+  if (ops[0] && ops[1] && (ops[2] || !b)) return true;
+  for (int i = 0; i < 3; i++) dnn_tensor_release(ops[i]);
+  return false;
+}
+
+static void release_operands(dnn_tensor *ops[3]) {
+  for (int i = 0; i < 3; i++) dnn_tensor_release(ops[i]);
+}
+
+dnn_tensor *dnn_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg, dnn_activation act,
+                       float alpha) {
+  conv_geom geo;
+  int64_t shape[4];
+  if (conv_check(CONV_PLAIN, x, w, b, cfg, &geo, shape) != DNN_OK) return NULL;
+  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) return with_output_op(dnn_conv2d, x, w, b, cfg, act);
+  dnn_tensor *ops[3];
+  if (!contiguous_operands(x, w, b, ops)) return NULL;
+  dnn_tensor *y = dnn_empty(4, shape);
+  int64_t rows = geo.n * geo.oh * geo.ow, k = geo.kh * geo.kw * geo.c, f = shape[3];
+  const float *cols = dnn_data(ops[0]);
+  if (y && !is_pointwise(&geo) && rows > 0) {
+    float *ws = workspace("conv2d", rows * k);
+    if (ws) im2col(dnn_data(ops[0]), ws, &geo);
+    cols = ws;
+  }
+  if (y && !cols) {
+    dnn_tensor_release(y);
+    y = NULL;
+  }
+  if (y) {
+    gemm(false, false, rows, f, k, cols, dnn_data(ops[1]), dnn_data(y));
+    dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, rows, f, act, alpha);
+    dnn_node *node = dnn_record(y, "conv2d", conv2d_backward, b ? 3 : 2, ops);
+    if (node) save_geometry(node, &geo, act, alpha, y);
+  }
+  release_operands(ops);
+  return y;
+}
+
+/* ---- Conv2DTranspose: the image side is the output ---- */
+
+/* inputs: x (N,H,W,C), W (KH,KW,F,C), b; with cols = im2col(dz): dx = cols W, dW = cols^T x, db = sum dz. */
+static dnn_status conv2d_transpose_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+  dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
+  conv_geom geo = load_geometry(node, g->shape, x->shape, g->shape[3]);
+  int64_t rows = geo.n * geo.oh * geo.ow, k = geo.kh * geo.kw * geo.c, c = x->shape[3];
+  dnn_tensor *dz = pre_activation_grad(node, g);
+  if (!dz) return DNN_ENOMEM;
+  dnn_status st = DNN_OK;
+  bool need_x = dnn_node_needs_grad(node, 0), need_w = dnn_node_needs_grad(node, 1);
+  if (need_x || need_w) {
+    const float *cols = dnn_data(dz);
+    if (!is_pointwise(&geo)) {
+      float *ws = workspace("conv2d_transpose", rows * k);
+      if (ws) im2col(dnn_data(dz), ws, &geo);
+      cols = ws;
+    }
+    if (!cols) st = DNN_ENOMEM;
+    if (cols && need_x && (gin[0] = dnn_empty_like(x)) != NULL)
+      gemm(false, false, rows, c, k, cols, dnn_data(w), dnn_data(gin[0]));
+    if (cols && need_w && (gin[1] = dnn_empty_like(w)) != NULL)
+      gemm(true, false, k, c, rows, cols, dnn_data(x), dnn_data(gin[1]));
+  }
+  bias_grad(node, dz, gin);
+  dnn_tensor_release(dz);
+  return st != DNN_OK ? st : missing_grads(node, gin);
+}
+
+dnn_tensor *dnn_conv2d_transpose(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg,
+                                 dnn_activation act, float alpha) {
+  conv_geom geo;
+  int64_t shape[4];
+  if (conv_check(CONV_TRANSPOSE, x, w, b, cfg, &geo, shape) != DNN_OK) return NULL;
+  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID)
+    return with_output_op(dnn_conv2d_transpose, x, w, b, cfg, act);
+  dnn_tensor *ops[3];
+  if (!contiguous_operands(x, w, b, ops)) return NULL;
+  dnn_tensor *y = dnn_empty(4, shape);
+  int64_t rows = geo.n * geo.oh * geo.ow, k = geo.kh * geo.kw * geo.c, c = x->shape[3];
+  if (y && is_pointwise(&geo)) {
+    gemm(false, true, rows, k, c, dnn_data(ops[0]), dnn_data(ops[1]), dnn_data(y));
+  } else if (y) { /* y = col2im(x W^T) */
+    float *ws = workspace("conv2d_transpose", rows * k);
+    if (ws) {
+      gemm(false, true, rows, k, c, dnn_data(ops[0]), dnn_data(ops[1]), ws);
+      col2im(ws, dnn_data(y), &geo);
+    } else {
+      dnn_tensor_release(y);
+      y = NULL;
+    }
+  }
+  if (y) {
+    dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, dnn_numel(y) / geo.c, geo.c, act, alpha);
+    dnn_node *node = dnn_record(y, "conv2d_transpose", conv2d_transpose_backward, b ? 3 : 2, ops);
+    if (node) save_geometry(node, &geo, act, alpha, y);
+  }
+  release_operands(ops);
+  return y;
+}
+
+/* ---- DepthwiseConv2D: direct loops, the inner one over the channels (and multipliers) ---- */
+
+/* y[n,i,j,:] = sum over the kernel taps inside the image of x[n,y,x,c] * W[u,v,c,m] (channel c*M+m). */
+static void depthwise_forward(const float *x, const float *w, float *y, const conv_geom *g, int64_t m) {
+  int64_t cm = g->c * m;
+#pragma omp parallel for collapse(2) if (g->n * g->oh * g->ow * cm * g->kh * g->kw > DNN_PARALLEL_GRAIN)
+  for (int64_t n = 0; n < g->n; n++) {
+    for (int64_t i = 0; i < g->oh; i++) {
+      for (int64_t j = 0; j < g->ow; j++) {
+        float *out = y + ((n * g->oh + i) * g->ow + j) * cm;
+        for (int64_t q = 0; q < cm; q++) out[q] = 0;
+        for (int64_t u = 0; u < g->kh; u++) {
+          int64_t iy = i * g->sh + u * g->dh - g->pt;
+          if (iy < 0 || iy >= g->h) continue;
+          for (int64_t v = 0; v < g->kw; v++) {
+            int64_t ix = j * g->sw + v * g->dw - g->pl;
+            if (ix < 0 || ix >= g->w) continue;
+            const float *in = x + ((n * g->h + iy) * g->w + ix) * g->c, *wk = w + (u * g->kw + v) * cm;
+            if (m == 1) {
+              for (int64_t c = 0; c < g->c; c++) out[c] += in[c] * wk[c];
+            } else {
+              for (int64_t c = 0; c < g->c; c++)
+                for (int64_t r = 0; r < m; r++) out[c * m + r] += in[c] * wk[c * m + r];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* dx[n,y,x,c] = sum over the positions and taps that read it of sum_m dz[..., c*M+m] * W[u,v,c,m]; each example's
+ * image is its own, so the batch is split over the threads. */
+static void depthwise_grad_input(const float *dz, const float *w, float *dx, const conv_geom *g, int64_t m) {
+  int64_t cm = g->c * m, image = g->h * g->w * g->c;
+#pragma omp parallel for if (g->n * g->oh * g->ow * cm * g->kh * g->kw > DNN_PARALLEL_GRAIN)
+  for (int64_t n = 0; n < g->n; n++) {
+    memset(dx + n * image, 0, (size_t)image * sizeof(float));
+    for (int64_t i = 0; i < g->oh; i++) {
+      for (int64_t j = 0; j < g->ow; j++) {
+        const float *d = dz + ((n * g->oh + i) * g->ow + j) * cm;
+        for (int64_t u = 0; u < g->kh; u++) {
+          int64_t iy = i * g->sh + u * g->dh - g->pt;
+          if (iy < 0 || iy >= g->h) continue;
+          for (int64_t v = 0; v < g->kw; v++) {
+            int64_t ix = j * g->sw + v * g->dw - g->pl;
+            if (ix < 0 || ix >= g->w) continue;
+            float *out = dx + ((n * g->h + iy) * g->w + ix) * g->c;
+            const float *wk = w + (u * g->kw + v) * cm;
+            for (int64_t c = 0; c < g->c; c++) {
+              float s = 0;
+              for (int64_t r = 0; r < m; r++) s += d[c * m + r] * wk[c * m + r];
+              out[c] += s;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* dW[u,v,c,m] = sum over the batch and positions of x[n,y,x,c] * dz[n,i,j,c*M+m]; each tap (u, v) is summed by one
+ * thread in a fixed order, so the result does not depend on the thread count. */
+static void depthwise_grad_kernel(const float *x, const float *dz, float *dw, const conv_geom *g, int64_t m) {
+  int64_t cm = g->c * m;
+#pragma omp parallel for collapse(2) if (g->n * g->oh * g->ow * cm * g->kh * g->kw > DNN_PARALLEL_GRAIN)
+  for (int64_t u = 0; u < g->kh; u++) {
+    for (int64_t v = 0; v < g->kw; v++) {
+      float *acc = dw + (u * g->kw + v) * cm;
+      for (int64_t q = 0; q < cm; q++) acc[q] = 0;
+      for (int64_t n = 0; n < g->n; n++) {
+        for (int64_t i = 0; i < g->oh; i++) {
+          int64_t iy = i * g->sh + u * g->dh - g->pt;
+          if (iy < 0 || iy >= g->h) continue;
+          for (int64_t j = 0; j < g->ow; j++) {
+            int64_t ix = j * g->sw + v * g->dw - g->pl;
+            if (ix < 0 || ix >= g->w) continue;
+            const float *in = x + ((n * g->h + iy) * g->w + ix) * g->c;
+            const float *d = dz + ((n * g->oh + i) * g->ow + j) * cm;
+            for (int64_t c = 0; c < g->c; c++)
+              for (int64_t r = 0; r < m; r++) acc[c * m + r] += in[c] * d[c * m + r];
+          }
+        }
+      }
+    }
+  }
+}
+
+static dnn_status depthwise_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+  dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
+  conv_geom geo = load_geometry(node, x->shape, g->shape, x->shape[3]);
+  int64_t m = w->shape[3];
+  dnn_tensor *dz = pre_activation_grad(node, g);
+  if (!dz) return DNN_ENOMEM;
+  if (dnn_node_needs_grad(node, 0) && (gin[0] = dnn_empty_like(x)) != NULL)
+    depthwise_grad_input(dnn_data(dz), dnn_data(w), dnn_data(gin[0]), &geo, m);
+  if (dnn_node_needs_grad(node, 1) && (gin[1] = dnn_empty_like(w)) != NULL)
+    depthwise_grad_kernel(dnn_data(x), dnn_data(dz), dnn_data(gin[1]), &geo, m);
+  bias_grad(node, dz, gin);
+  dnn_tensor_release(dz);
+  return missing_grads(node, gin);
+}
+
+dnn_tensor *dnn_depthwise_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg,
+                                 dnn_activation act, float alpha) {
+  conv_geom geo;
+  int64_t shape[4];
+  if (conv_check(CONV_DEPTHWISE, x, w, b, cfg, &geo, shape) != DNN_OK) return NULL;
+  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID)
+    return with_output_op(dnn_depthwise_conv2d, x, w, b, cfg, act);
+  dnn_tensor *ops[3];
+  if (!contiguous_operands(x, w, b, ops)) return NULL;
+  dnn_tensor *y = dnn_empty(4, shape);
+  if (y) {
+    depthwise_forward(dnn_data(ops[0]), dnn_data(ops[1]), dnn_data(y), &geo, w->shape[3]);
+    dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, dnn_numel(y) / shape[3], shape[3], act, alpha);
+    dnn_node *node = dnn_record(y, "depthwise_conv2d", depthwise_backward, b ? 3 : 2, ops);
+    if (node) save_geometry(node, &geo, act, alpha, y);
+  }
+  release_operands(ops);
+  return y;
+}

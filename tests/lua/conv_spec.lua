@@ -1,0 +1,246 @@
+-- Conv2D, Conv2DTranspose and DepthwiseConv2D: output shapes against Keras's
+-- rules, parameter counts, the seed CNN's conv layers, errors, and forward
+-- values and gradients against PyTorch (skipped where it is absent).
+local dnn = dnn or require "dnn"
+local nn = dnn.nn
+local C = require("dnn.core")._conv
+
+local python = "/usr/bin/python3"
+local source_dir = os.getenv("DNN_SOURCE_DIR") or "../.."
+
+local function have_torch()
+  return os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
+end
+
+local function shape_of(t) return table.concat(t.shape, "x") end
+
+describe("Conv2D output shapes and parameters (Keras's rules)", function()
+  -- {layer, input (h, w, c), expected output (h, w, c), parameters}
+  local cases = {
+    {function() return nn.Conv2D(4, 3) end, {128, 128, 3}, {126, 126, 4}, 112},
+    {function() return nn.Conv2D(4, 3, {padding = "same"}) end, {63, 63, 4}, {63, 63, 4}, 148},
+    {function() return nn.Conv2D(8, 3, {strides = 2}) end, {28, 28, 1}, {13, 13, 8}, 80},
+    {function() return nn.Conv2D(8, 4, {strides = 2, padding = "same"}) end, {28, 28, 1}, {14, 14, 8}, 136},
+    {function() return nn.Conv2D(8, 4, {strides = 2, padding = "same"}) end, {7, 9, 2}, {4, 5, 8}, 264},
+    {function() return nn.Conv2D(2, {3, 5}, {dilation_rate = 2}) end, {20, 20, 1}, {16, 12, 2}, 32},
+    {function() return nn.Conv2D(2, {3, 2}, {use_bias = false}) end, {5, 7, 3}, {3, 6, 2}, 36},
+    {function() return nn.Conv2D{2, 3, strides = {2, 3}, padding = "valid"} end, {9, 10, 1}, {4, 3, 2}, 20},
+    {function() return nn.Conv2D(6, 1) end, {10, 10, 4}, {10, 10, 6}, 30},
+    {function() return nn.Conv2DTranspose(3, 3, {strides = 2, padding = "same"}) end, {7, 7, 4}, {14, 14, 3}, 111},
+    {function() return nn.Conv2DTranspose(3, 3, {strides = 2}) end, {7, 7, 4}, {15, 15, 3}, 111},
+    {function() return nn.Conv2DTranspose(3, 2, {strides = 3}) end, {7, 5, 1}, {21, 15, 3}, 15},
+    {function() return nn.Conv2DTranspose(5, 4) end, {7, 7, 4}, {10, 10, 5}, 325},
+    {function() return nn.Conv2DTranspose(2, 3, {dilation_rate = 2, padding = "same"}) end, {6, 6, 1}, {6, 6, 2}, 20},
+    {function() return nn.DepthwiseConv2D(3, {depth_multiplier = 2}) end, {10, 10, 3}, {8, 8, 6}, 60},
+    {function() return nn.DepthwiseConv2D(3, {strides = 2, padding = "same"}) end, {9, 9, 4}, {5, 5, 4}, 40},
+    {function() return nn.DepthwiseConv2D({3, 1}, {use_bias = false}) end, {5, 5, 2}, {3, 5, 2}, 6},
+  }
+  for i, case in ipairs(cases) do
+    it("case " .. i, function()
+      local make, input, out, params = table.unpack(case)
+      local l = make()
+      local shape = l:compute_output_shape({-1, table.unpack(input)})
+      assert.are.same({-1, table.unpack(out)}, shape)
+      local y = l(dnn.randn(2, table.unpack(input)))
+      assert.are.same({2, table.unpack(out)}, y.shape)
+      assert.are.equal(params, (l:count_params()))
+    end)
+  end
+
+  it("takes a kernel_size pair in every call form", function()
+    local x = dnn.randn(1, 5, 5, 1)
+    assert.are.same({1, 3, 4, 4}, nn.Conv2D(4, {3, 2})(x).shape)
+    assert.are.same({1, 5, 5, 4}, nn.Conv2D(4, {3, 2}, {padding = "same"})(x).shape)
+    assert.are.same({1, 2, 2, 4}, nn.Conv2D{4, {3, 2}, strides = 2}(x).shape)
+    assert.are.same({1, 3, 4, 4}, nn.Conv2D{filters = 4, kernel_size = {3, 2}}(x).shape)
+    assert.are.same({1, 3, 4, 1}, nn.DepthwiseConv2D({3, 2})(x).shape)
+    assert.are.same({1, 3, 4, 2}, nn.DepthwiseConv2D{{3, 2}, depth_multiplier = 2}(x).shape)
+    assert.are.same({1, 7, 6, 3}, nn.Conv2DTranspose(3, {3, 2})(x).shape)
+  end)
+
+  it("builds from input_shape with Keras's weight layouts", function()
+    local c = nn.Conv2D(4, {3, 2}, {input_shape = {10, 10, 3}})
+    assert.are.same({3, 2, 3, 4}, c.kernel.shape)
+    assert.are.same({4}, c.bias.shape)
+    local t = nn.Conv2DTranspose(5, 3, {input_shape = {4, 4, 2}})
+    assert.are.same({3, 3, 5, 2}, t.kernel.shape)
+    local d = nn.DepthwiseConv2D(3, {depth_multiplier = 3, input_shape = {6, 6, 2}})
+    assert.are.same({3, 3, 2, 3}, d.depthwise_kernel.shape)
+    assert.are.same({6}, d.bias.shape)
+    assert.are.equal("depthwise_kernel", d:named_weights()[1].name:match("/(.*)$"))
+  end)
+end)
+
+describe("the seed CNN's convolutions (issue 4 item 4)", function()
+  it("have Keras's output shapes and parameter counts", function()
+    local c1 = nn.Conv2D(4, 3, {padding = "valid", activation = "relu", input_shape = {128, 128, 3}})
+    assert.are.same({-1, 126, 126, 4}, c1:compute_output_shape({-1, 128, 128, 3}))
+    assert.are.equal(112, (c1:count_params()))
+    local y = c1(dnn.rand(1, 128, 128, 3))
+    assert.are.same({1, 126, 126, 4}, y.shape)
+    assert.is_true(y:min():item() >= 0) -- relu
+    local c2 = nn.Conv2D(4, 3, {padding = "same", activation = "relu"})
+    assert.are.same({-1, 63, 63, 4}, c2:compute_output_shape({-1, 63, 63, 4}))
+    assert.are.same({1, 63, 63, 4}, c2(dnn.rand(1, 63, 63, 4)).shape)
+    assert.are.equal(148, (c2:count_params()))
+  end)
+
+  it("train inside a Sequential with Dense layers", function()
+    dnn.manual_seed(3)
+    local model = nn.Sequential{
+      nn.Conv2D(4, 3, {activation = "relu", input_shape = {8, 8, 1}}),
+      nn.Conv2D(4, 3, {padding = "same", strides = 2, activation = "relu"}),
+      nn.Flatten(),
+      nn.Dense(2, {activation = "softmax"}),
+    }
+    -- bright top half -> class 1, bright bottom half -> class 2
+    local x = dnn.zeros(16, 8, 8, 1)
+    local y = dnn.zeros(16)
+    for i = 1, 16 do
+      local top = i % 2 == 1
+      x[i]:narrow(1, top and 1 or 5, 4):fill(1)
+      y[i]:fill(top and 1 or 2)
+    end
+    model:compile{optimizer = "adam", loss = "sparse_categorical_crossentropy", metrics = {"accuracy"}}
+    local h = model:fit(x, y, {epochs = 40, batch_size = 8, verbose = 0})
+    assert.is_true(h.history.loss[40] < h.history.loss[1] * 0.5)
+    assert.are.equal(1, h.history.accuracy[40])
+  end)
+end)
+
+describe("conv layers' errors", function()
+  local function fails(fn, pattern)
+    local ok, err = pcall(fn)
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find(pattern, 1, true), "message: " .. tostring(err))
+  end
+
+  it("name the layer and what was wrong", function()
+    local c = nn.Conv2D(4, 3)
+    fails(function() c(dnn.randn(2, 5)) end, "Conv2D 'conv2d")
+    fails(function() c(dnn.randn(2, 5)) end, "expected (batch, height, width, channels), got a 2-d input (2, 5)")
+    c(dnn.randn(1, 5, 5, 2))
+    fails(function() c(dnn.randn(1, 5, 5, 3)) end, "expected an input with 2 channels")
+    fails(function() c(dnn.randn(1, 5)) end, "got a 2-d input")
+    fails(function() nn.Conv2D(4, 7)(dnn.randn(1, 5, 9, 2)) end,
+      "the kernel 7x7 is larger than the input's 5x9 (input (1, 5, 9, 2)) with \"valid\" padding")
+    fails(function() nn.Conv2D(4, 3, {dilation_rate = 3})(dnn.randn(1, 6, 6, 2)) end, "3x3 (7x7 dilated)")
+    fails(function() nn.Conv2D(4, 7, {input_shape = {5, 5, 1}}) end, "larger than the input's 5x5")
+    fails(function() nn.DepthwiseConv2D(4)(dnn.randn(1, 3, 3, 1)) end, "DepthwiseConv2D")
+    fails(function() nn.Conv2DTranspose(4, 3)(dnn.randn(3, 3, 1)) end, "got a 3-d input")
+  end)
+
+  it("refuse bad sizes, strides and options at construction", function()
+    fails(function() nn.Conv2D(0, 3) end, "Conv2D: expected a positive integer number of filters, got 0")
+    fails(function() nn.Conv2D(4) end, "Conv2D: expected a kernel_size, got nil")
+    fails(function() nn.Conv2D(4, 0) end, "expected kernel_size a positive integer or a pair of them, got 0")
+    fails(function() nn.Conv2D(4, {3, 3, 3}) end, "got {3, 3, 3}")
+    fails(function() nn.Conv2D(4, 3, {strides = 0}) end, "expected strides a positive integer")
+    fails(function() nn.Conv2D(4, 3, {strides = 1.5}) end, "expected strides a positive integer")
+    fails(function() nn.Conv2D(4, 3, {padding = "full"}) end, "expected padding \"valid\" or \"same\", got full")
+    fails(function() nn.Conv2D(4, 3, {strides = 2, dilation_rate = 2}) end, "strides > 1 together with dilation_rate")
+    fails(function() nn.Conv2D(4, 3, {activation = "nope"}) end, "nope")
+    fails(function() nn.DepthwiseConv2D(3, {depth_multiplier = 0}) end, "depth_multiplier")
+  end)
+
+  it("from the kernels, for misuse of dnn.core._conv", function()
+    local x, w = dnn.randn(1, 5, 5, 2), dnn.randn(3, 3, 2, 4)
+    fails(function() C.conv2d(x, dnn.randn(3, 3, 3, 4), nil, 1, 1, 1, 1, "valid") end,
+      "expected an input with 3 channels to match kernel (3, 3, 3, 4), got (1, 5, 5, 2)")
+    fails(function() C.conv2d(x, w, dnn.randn(3), 1, 1, 1, 1, "valid") end, "expected a bias of shape (4), got (3)")
+    fails(function() C.conv2d(x, w, nil, 0, 1, 1, 1, "valid") end, "expected a whole number >= 1")
+    fails(function() C.conv2d(x, w, nil, 1, 1, 1, 1, "full") end, "expected a padding \"valid\" or \"same\"")
+    fails(function() C.conv2d(x, w, nil, 1, 1, 1, 1, "valid", "swish") end, "expected an activation")
+    fails(function() C.conv2d(x, dnn.randn(3, 3, 2), nil, 1, 1, 1, 1, "valid") end, "expected a 4-d kernel")
+  end)
+end)
+
+describe("convolutions against PyTorch", function()
+  if not have_torch() then
+    pending("PyTorch (python3-torch) is not installed: cross-check skipped")
+    return
+  end
+
+  -- name, op, input (n, h, w, c), kernel, bias?, strides, dilation, padding, activation
+  local cases = {
+    {"c1", "conv2d", {2, 6, 7, 3}, {3, 3, 3, 4}, true, {1, 1}, {1, 1}, "valid", "relu"},
+    {"c2", "conv2d", {2, 9, 8, 2}, {4, 4, 2, 3}, true, {2, 2}, {1, 1}, "same", "linear"},
+    {"c3", "conv2d", {1, 8, 9, 2}, {3, 3, 2, 2}, true, {1, 1}, {2, 2}, "same", "tanh"},
+    {"c4", "conv2d", {2, 5, 7, 2}, {3, 2, 2, 3}, false, {1, 1}, {1, 1}, "valid", "sigmoid"},
+    {"c5", "conv2d", {2, 9, 10, 1}, {3, 2, 1, 2}, true, {2, 3}, {1, 1}, "same", "leaky_relu"},
+    {"c6", "conv2d", {2, 4, 5, 3}, {1, 1, 3, 4}, true, {1, 1}, {1, 1}, "same", "softmax"},
+    {"c7", "conv2d", {2, 7, 7, 2}, {2, 2, 2, 3}, true, {2, 2}, {1, 1}, "same", "linear"},
+    {"t1", "conv2d_transpose", {2, 4, 5, 3}, {3, 3, 2, 3}, true, {2, 2}, {1, 1}, "same", "linear"},
+    {"t2", "conv2d_transpose", {2, 4, 3, 2}, {3, 3, 3, 2}, true, {2, 2}, {1, 1}, "valid", "relu"},
+    {"t3", "conv2d_transpose", {1, 3, 4, 2}, {2, 2, 2, 2}, false, {3, 3}, {1, 1}, "valid", "tanh"},
+    {"t4", "conv2d_transpose", {2, 5, 4, 2}, {4, 4, 3, 2}, true, {2, 2}, {1, 1}, "same", "linear"},
+    {"t5", "conv2d_transpose", {1, 5, 5, 1}, {3, 2, 2, 1}, true, {1, 1}, {2, 2}, "same", "sigmoid"},
+    {"t6", "conv2d_transpose", {2, 3, 3, 4}, {1, 1, 3, 4}, true, {1, 1}, {1, 1}, "valid", "linear"},
+    {"d1", "depthwise_conv2d", {2, 6, 5, 3}, {3, 3, 3, 1}, true, {1, 1}, {1, 1}, "same", "relu"},
+    {"d2", "depthwise_conv2d", {2, 7, 8, 2}, {3, 2, 2, 3}, true, {2, 2}, {1, 1}, "valid", "linear"},
+    {"d3", "depthwise_conv2d", {1, 8, 8, 2}, {3, 3, 2, 2}, false, {1, 1}, {2, 2}, "same", "tanh"},
+  }
+
+  local function values(t)
+    local parts = {}
+    for i, v in ipairs(t:reshape(-1):totable()) do parts[i] = string.format("%.9g", v) end
+    return table.concat(parts, " ")
+  end
+
+  local function run_reference(path)
+    local p = assert(io.popen(string.format("%s %s/tests/torch/conv_ref.py %s", python, source_dir, path)))
+    local out = {}
+    for line in p:lines() do
+      local name, rest = line:match("^(%S+)%s*(.*)$")
+      local vs = {}
+      for v in rest:gmatch("%S+") do vs[#vs + 1] = tonumber(v) end
+      out[name] = vs
+    end
+    assert(p:close(), "the PyTorch reference script failed")
+    return out
+  end
+
+  local function assert_close(t, expected, what)
+    assert(expected, what .. ": no reference")
+    local got = t:reshape(-1):totable()
+    assert.are.equal(#expected, #got, what .. ": element count")
+    for i = 1, #got do
+      assert(math.abs(got[i] - expected[i]) <= 1e-4 * (1 + math.abs(expected[i])),
+        string.format("%s[%d]: dnnlua %.7g, PyTorch %.7g", what, i, got[i], expected[i]))
+    end
+  end
+
+  it("agree on forward values and gradients of input, kernel and bias", function()
+    dnn.manual_seed(11)
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    local runs = {}
+    for _, case in ipairs(cases) do
+      local name, op, xs, ws, has_bias, s, d, padding, act = table.unpack(case)
+      local x = dnn.randn(table.unpack(xs))
+      local w = dnn.randn(table.unpack(ws)) * 0.5
+      local b = has_bias and dnn.randn(op == "depthwise_conv2d" and ws[3] * ws[4] or ws[op == "conv2d" and 4 or 3]) or nil
+      x.requires_grad, w.requires_grad = true, true
+      if b then b.requires_grad = true end
+      local y = C[op](x, w, b, s[1], s[2], d[1], d[2], padding, act)
+      local g = dnn.randn(table.unpack(y.shape))
+      ;(y * g):sum():backward()
+      runs[#runs + 1] = {name = name, y = y, x = x, w = w, b = b}
+      f:write(string.format("case %s %s %d %d %d %d %s %s\n", name, op, s[1], s[2], d[1], d[2], padding, act))
+      local tensors = {x = x, w = w, b = b, g = g}
+      for _, k in ipairs{"x", "w", "b", "g"} do
+        local t = tensors[k]
+        if t then f:write(name, ".", k, " ", table.concat(t.shape, ","), ": ", values(t:detach()), "\n") end
+      end
+    end
+    f:close()
+    local ref = run_reference(path)
+    os.remove(path)
+    for _, r in ipairs(runs) do
+      assert_close(r.y:detach(), ref[r.name .. ".y"], r.name .. " output " .. shape_of(r.y))
+      assert_close(r.x.grad, ref[r.name .. ".dx"], r.name .. " input gradient")
+      assert_close(r.w.grad, ref[r.name .. ".dw"], r.name .. " kernel gradient")
+      if r.b then assert_close(r.b.grad, ref[r.name .. ".db"], r.name .. " bias gradient") end
+    end
+  end)
+end)
