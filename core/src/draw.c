@@ -103,15 +103,29 @@ dnn_status dnn_draw_line(dnn_tensor *canvas, double x0, double y0, double x1, do
     return dnn_argerror(2, "image.draw_line", "expected finite coordinates");
   if (!(width > 0 && width <= 100)) return dnn_argerror(6, "image.draw_line", "expected a width in (0, 100]");
   /* A square brush stamped at every unit step along the line: simple, and a
-   * line of width 1 is the usual one-pixel DDA line. Lines far outside the
-   * canvas are clipped to a span around it first. */
-  double lim = 4.0 * (double)(canvas->shape[0] + canvas->shape[1]) + 16;
-  if (fabs(x0) > lim || fabs(x1) > lim || fabs(y0) > lim || fabs(y1) > lim) return DNN_OK;
+   * line of width 1 is the usual one-pixel DDA line. The line is first
+   * clipped (Liang-Barsky) to the canvas and a margin of the brush. */
+  double m = width + 2, bx0 = -m, by0 = -m, bx1 = (double)canvas->shape[1] + m, by1 = (double)canvas->shape[0] + m;
+  double t0 = 0, t1 = 1, ddx = x1 - x0, ddy = y1 - y0;
+  double p[4] = {-ddx, ddx, -ddy, ddy}, q[4] = {x0 - bx0, bx1 - x0, y0 - by0, by1 - y0};
+  for (int i = 0; i < 4; i++) {
+    if (p[i] == 0) {
+      if (q[i] < 0) return DNN_OK; /* parallel to this edge and outside */
+      continue;
+    }
+    double r = q[i] / p[i];
+    if (p[i] < 0) t0 = fmax(t0, r);
+    else t1 = fmin(t1, r);
+  }
+  if (t0 > t1) return DNN_OK;
+  /* Dashes keep their phase from the original start point. */
+  double phase = t0 * fmax(fabs(ddx), fabs(ddy));
+  x1 = x0 + t1 * ddx, y1 = y0 + t1 * ddy, x0 = x0 + t0 * ddx, y0 = y0 + t0 * ddy;
   double dx = x1 - x0, dy = y1 - y0, len = fmax(fabs(dx), fabs(dy));
   int64_t steps = (int64_t)ceil(len);
   double half = width / 2;
   for (int64_t i = 0; i <= steps; i++) {
-    if (dash > 0 && (i / dash) % 2 == 1) continue;
+    if (dash > 0 && ((i + (int64_t)phase) / dash) % 2 == 1) continue;
     double t = steps ? (double)i / (double)steps : 0;
     double cx = x0 + dx * t, cy = y0 + dy * t;
     fill_box(canvas, cx - half + 0.5, cy - half + 0.5, cx + half + 0.5, cy + half + 0.5, rgb);
