@@ -56,6 +56,15 @@ static dnn_status channel_sums(const float *a, const float *sa, const float *b, 
     double *acc = part + blk * l.c;
     int64_t end = (blk + 1) * per < l.outer ? (blk + 1) * per : l.outer;
     for (int64_t o = blk * per; o < end; o++) {
+      if (l.inner == 1) { /* channels-last: the same sums, vectorized over a row's contiguous channels */
+        const float *pa = a + o * l.c, *pb = b ? b + o * l.c : NULL;
+        if (pb)
+          for (int64_t c = 0; c < l.c; c++)
+            acc[c] += (pa[c] - (sa ? (double)sa[c] : 0)) * (pb[c] - (sb ? (double)sb[c] : 0));
+        else
+          for (int64_t c = 0; c < l.c; c++) acc[c] += pa[c] - (sa ? (double)sa[c] : 0);
+        continue;
+      }
       for (int64_t c = 0; c < l.c; c++) {
         const float *pa = a + (o * l.c + c) * l.inner, *pb = b ? b + (o * l.c + c) * l.inner : NULL;
         double ma = sa ? sa[c] : 0, mb = sb ? sb[c] : 0, s = 0;
@@ -80,6 +89,15 @@ static void channel_combine(const float *u, const float *p, const float *v, cons
                             const float *r, float *out, layout l) {
 #pragma omp parallel for if (l.outer * l.c * l.inner > DNN_PARALLEL_GRAIN)
   for (int64_t o = 0; o < l.outer; o++) {
+    if (l.inner == 1) { /* channels-last: the same formula, vectorized over a row's contiguous channels */
+      const float *pv = v + o * l.c;
+      float *po = out + o * l.c;
+      if (u)
+        for (int64_t c = 0; c < l.c; c++) po[c] = p[c] * u[o * l.c + c] + q[c] * (pv[c] - m[c]) + r[c];
+      else
+        for (int64_t c = 0; c < l.c; c++) po[c] = q[c] * (pv[c] - m[c]) + r[c];
+      continue;
+    }
     for (int64_t c = 0; c < l.c; c++) {
       int64_t base = (o * l.c + c) * l.inner;
       const float *pv = v + base;
