@@ -60,15 +60,16 @@ static int l_depthwise_conv2d(lua_State *L) { return push_conv(L, dnn_depthwise_
 /* output_length(in, kernel, stride, dilation, padding): Keras's conv output length (< 1 when nothing fits) */
 static int l_output_length(lua_State *L) {
   lua_Integer in = luaL_checkinteger(L, 1);
-  lua_pushinteger(L, dnn_conv_output_length(in, check_int(L, 2), check_int(L, 3), check_int(L, 4), check_padding(L, 5)));
+  lua_pushinteger(L,
+                  dnn_conv_output_length(in, check_int(L, 2), check_int(L, 3), check_int(L, 4), check_padding(L, 5)));
   return 1;
 }
 
 /* transpose_output_length(in, kernel, stride, dilation, padding) */
 static int l_transpose_output_length(lua_State *L) {
   lua_Integer in = luaL_checkinteger(L, 1);
-  lua_pushinteger(L, dnn_conv_transpose_output_length(in, check_int(L, 2), check_int(L, 3), check_int(L, 4),
-                                                      check_padding(L, 5)));
+  lua_pushinteger(
+      L, dnn_conv_transpose_output_length(in, check_int(L, 2), check_int(L, 3), check_int(L, 4), check_padding(L, 5)));
   return 1;
 }
 

@@ -45,11 +45,21 @@ static inline void dnn_activation_grad(float *dz, const float *g, const float *y
 #pragma omp parallel for if (n > DNN_PARALLEL_GRAIN)
   for (int64_t i = 0; i < n; i++) {
     switch (act) {
-      case DNN_ACT_RELU: dz[i] = y[i] > 0 ? g[i] : 0; break;
-      case DNN_ACT_LEAKY_RELU: dz[i] = y[i] > 0 ? g[i] : alpha * g[i]; break;
-      case DNN_ACT_SIGMOID: dz[i] = g[i] * y[i] * (1 - y[i]); break;
-      case DNN_ACT_TANH: dz[i] = g[i] * (1 - y[i] * y[i]); break;
-      default: dz[i] = g[i]; break;
+      case DNN_ACT_RELU:
+        dz[i] = y[i] > 0 ? g[i] : 0;
+        break;
+      case DNN_ACT_LEAKY_RELU:
+        dz[i] = y[i] > 0 ? g[i] : alpha * g[i];
+        break;
+      case DNN_ACT_SIGMOID:
+        dz[i] = g[i] * y[i] * (1 - y[i]);
+        break;
+      case DNN_ACT_TANH:
+        dz[i] = g[i] * (1 - y[i] * y[i]);
+        break;
+      default:
+        dz[i] = g[i];
+        break;
     }
   }
 }

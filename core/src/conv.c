@@ -22,7 +22,7 @@
 
 typedef struct {
   int64_t n, h, w, c; /* the image side */
-  int64_t oh, ow;     /* kernel positions */
+  int64_t oh, ow; /* kernel positions */
   int64_t kh, kw;
   int64_t sh, sw, dh, dw;
   int64_t pt, pl; /* padding before the first row / column */
@@ -147,8 +147,8 @@ static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float 
     memset(c, 0, (size_t)(m * n) * sizeof(float));
     return;
   }
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
-              1, a, ta ? (int)m : (int)k, b, tb ? (int)k : (int)n, 0, c, (int)n);
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1,
+              a, ta ? (int)m : (int)k, b, tb ? (int)k : (int)n, 0, c, (int)n);
 }
 
 /* ---- argument checks and the geometry ---- */
@@ -163,12 +163,13 @@ static dnn_status conv_check(conv_kind kind, const dnn_tensor *x, const dnn_tens
                         dnn_shape_str(x, a, sizeof a));
   if (w->ndim != 4)
     return dnn_argerror(2, op, "expected a 4-d kernel %s, got %s",
-                        kind == CONV_PLAIN       ? "(kernel_h, kernel_w, in_channels, filters)"
-                        : kind == CONV_TRANSPOSE ? "(kernel_h, kernel_w, filters, in_channels)"
-                                                 : "(kernel_h, kernel_w, in_channels, depth_multiplier)",
+                        kind == CONV_PLAIN           ? "(kernel_h, kernel_w, in_channels, filters)"
+                            : kind == CONV_TRANSPOSE ? "(kernel_h, kernel_w, filters, in_channels)"
+                                                     : "(kernel_h, kernel_w, in_channels, depth_multiplier)",
                         dnn_shape_str(w, a, sizeof a));
   for (int d = 0; d < 4; d++)
-    if (w->shape[d] < 1) return dnn_argerror(2, op, "expected a kernel with no empty dim, got %s", dnn_shape_str(w, a, sizeof a));
+    if (w->shape[d] < 1)
+      return dnn_argerror(2, op, "expected a kernel with no empty dim, got %s", dnn_shape_str(w, a, sizeof a));
   int64_t in_c = kind == CONV_TRANSPOSE ? w->shape[3] : w->shape[2];
   if (x->shape[3] != in_c)
     return dnn_argerror(1, op, "expected an input with %lld channels to match kernel %s, got %s", (long long)in_c,
@@ -183,8 +184,13 @@ static dnn_status conv_check(conv_kind kind, const dnn_tensor *x, const dnn_tens
   int64_t f = kind == CONV_PLAIN ? w->shape[3] : kind == CONV_TRANSPOSE ? w->shape[2] : w->shape[2] * w->shape[3];
   if (b && (b->ndim != 1 || b->shape[0] != f))
     return dnn_argerror(3, op, "expected a bias of shape (%lld), got %s", (long long)f, dnn_shape_str(b, a, sizeof a));
-  *g = (conv_geom){.n = x->shape[0], .kh = w->shape[0], .kw = w->shape[1], .sh = cfg->stride[0],
-                   .sw = cfg->stride[1], .dh = cfg->dilation[0], .dw = cfg->dilation[1]};
+  *g = (conv_geom){.n = x->shape[0],
+                   .kh = w->shape[0],
+                   .kw = w->shape[1],
+                   .sh = cfg->stride[0],
+                   .sw = cfg->stride[1],
+                   .dh = cfg->dilation[0],
+                   .dw = cfg->dilation[1]};
   if (kind == CONV_TRANSPOSE) { /* the image is the output */
     g->oh = x->shape[1], g->ow = x->shape[2], g->c = f;
     g->h = dnn_conv_transpose_output_length(g->oh, g->kh, cfg->stride[0], cfg->dilation[0], cfg->same);
@@ -220,10 +226,10 @@ static void save_geometry(dnn_node *node, const conv_geom *g, dnn_activation act
 /* The geometry from the image (n, h, w, c), the positions (oh, ow), the kernel and the saved args. */
 static conv_geom load_geometry(const dnn_node *node, const int64_t *image, const int64_t *positions, int64_t c) {
   const dnn_tensor *w = node->inputs[1];
-  return (conv_geom){image[0],         image[1],         image[2],         c,
-                     positions[1],     positions[2],     w->shape[0],      w->shape[1],
-                     node->iargs[1],   node->iargs[2],   node->iargs[3],   node->iargs[4],
-                     node->iargs[5],   node->iargs[6]};
+  return (conv_geom){image[0],       image[1],       image[2],       c,
+                     positions[1],   positions[2],   w->shape[0],    w->shape[1],
+                     node->iargs[1], node->iargs[2], node->iargs[3], node->iargs[4],
+                     node->iargs[5], node->iargs[6]};
 }
 
 /* dz = g * act'(z) from the saved output, or g itself when linear (then *owned is false). */
@@ -232,8 +238,7 @@ static dnn_tensor *pre_activation_grad(const dnn_node *node, dnn_tensor *g) {
   if (act == DNN_ACT_LINEAR) return dnn_tensor_retain(g);
   dnn_tensor *dz = dnn_empty_like(g);
   if (dz)
-    dnn_activation_grad(dnn_data(dz), dnn_data(g), dnn_data(node->saved[0]), dnn_numel(g), act,
-                        (float)node->fargs[0]);
+    dnn_activation_grad(dnn_data(dz), dnn_data(g), dnn_data(node->saved[0]), dnn_numel(g), act, (float)node->fargs[0]);
   return dz;
 }
 
@@ -254,8 +259,8 @@ static dnn_status missing_grads(const dnn_node *node, dnn_tensor **gin) {
 typedef dnn_tensor *(*conv_fn)(dnn_tensor *, dnn_tensor *, dnn_tensor *, const dnn_conv2d_config *, dnn_activation,
                                float);
 
-static dnn_tensor *with_output_op(conv_fn f, dnn_tensor *x, dnn_tensor *w, dnn_tensor *b,
-                                  const dnn_conv2d_config *cfg, dnn_activation act) {
+static dnn_tensor *with_output_op(conv_fn f, dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg,
+                                  dnn_activation act) {
   dnn_tensor *z = f(x, w, b, cfg, DNN_ACT_LINEAR, 0);
   if (!z) return NULL;
   dnn_tensor *y = act == DNN_ACT_SOFTMAX ? dnn_softmax(z, -1) : dnn_sigmoid(z);
@@ -380,8 +385,7 @@ dnn_tensor *dnn_conv2d_transpose(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, co
   conv_geom geo;
   int64_t shape[4];
   if (conv_check(CONV_TRANSPOSE, x, w, b, cfg, &geo, shape) != DNN_OK) return NULL;
-  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID)
-    return with_output_op(dnn_conv2d_transpose, x, w, b, cfg, act);
+  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) return with_output_op(dnn_conv2d_transpose, x, w, b, cfg, act);
   dnn_tensor *ops[3];
   if (!contiguous_operands(x, w, b, ops)) return NULL;
   dnn_tensor *y = dnn_empty(4, shape);
@@ -515,8 +519,7 @@ dnn_tensor *dnn_depthwise_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, co
   conv_geom geo;
   int64_t shape[4];
   if (conv_check(CONV_DEPTHWISE, x, w, b, cfg, &geo, shape) != DNN_OK) return NULL;
-  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID)
-    return with_output_op(dnn_depthwise_conv2d, x, w, b, cfg, act);
+  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) return with_output_op(dnn_depthwise_conv2d, x, w, b, cfg, act);
   dnn_tensor *ops[3];
   if (!contiguous_operands(x, w, b, ops)) return NULL;
   dnn_tensor *y = dnn_empty(4, shape);

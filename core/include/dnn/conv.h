@@ -11,9 +11,9 @@
 #include "dnn/tensor.h"
 
 typedef struct {
-  int stride[2];   /* (height, width), >= 1 */
+  int stride[2]; /* (height, width), >= 1 */
   int dilation[2]; /* (height, width), >= 1 */
-  bool same;       /* TensorFlow's "same" padding (the extra pixel at the bottom/right), else "valid" */
+  bool same; /* TensorFlow's "same" padding (the extra pixel at the bottom/right), else "valid" */
 } dnn_conv2d_config;
 
 /* Keras's conv output length: valid floor((in - ((k-1)*d+1)) / s) + 1, same ceil(in / s); < 1 when nothing fits. */
