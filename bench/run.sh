@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs the MLP benchmark in dnnlua and in PyTorch (Debian's python3-torch)
-# at the same thread count and prints both with their ratio; then startup time.
-# Usage: bench/run.sh [STEPS] [THREADS]   (build first: scripts/setup.sh)
+# Runs the MLP and CNN benchmarks in dnnlua and in PyTorch (Debian's
+# python3-torch) at the same thread count and prints both with their ratios;
+# then startup time.
+# Usage: bench/run.sh [STEPS] [THREADS] [CNN_STEPS]   (build first: scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-300}
 threads=${2:-$(nproc)}
+cnn_steps=${3:-60}
 dnnlua=${DNNLUA:-build/dnnlua}
 py=/usr/bin/python3 # Debian's, where python3-torch lives
 
@@ -38,6 +40,29 @@ if "$py" -c 'import torch' 2>/dev/null; then
 else
   echo "PyTorch not installed (apt-get install python3-torch): no comparison"
 fi
+
+# The CNN of examples/train_cnn.lua: training and inference samples/s, peak RSS, GEMM share.
+echo "== CNN: dnnlua, $threads threads"
+cnn_ours=$("$dnnlua" bench/cnn.lua "$cnn_steps" "$threads")
+echo "$cnn_ours"
+cnn_best=""
+if "$py" -c 'import torch' 2>/dev/null; then
+  for torch_threads in 1 "$threads"; do
+    echo "== CNN: PyTorch, torch threads $torch_threads, OpenBLAS threads $threads"
+    out=$(OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$torch_threads "$py" bench/cnn_torch.py "$cnn_steps" "$torch_threads")
+    echo "$out"
+    if [ -z "$cnn_best" ] || awk -v a="$(value cnn_train_samples_per_s "$out")" \
+      -v b="$(value cnn_train_samples_per_s "$cnn_best")" 'BEGIN { exit !(a > b) }'; then
+      cnn_best=$out
+    fi
+  done
+  echo "== CNN ratios (dnnlua / best PyTorch by training speed; above 1 means dnnlua is faster, for memory below 1 means smaller)"
+  for k in cnn_train_samples_per_s cnn_infer_samples_per_s cnn_train_peak_rss_mb cnn_infer_peak_rss_mb; do
+    awk -v k="$k" -v a="$(value "$k" "$cnn_ours")" -v b="$(value "$k" "$cnn_best")" \
+      'BEGIN { printf "%s: %.1f vs %.1f (ratio %.2f)\n", k, a, b, a / b }'
+  done
+fi
+echo "cnn share of a dnnlua training step in GEMM (matmul alone on the step's shapes): $(value cnn_gemm_share "$cnn_ours")"
 
 # startup: mean of 20 runs
 startup_ms() {

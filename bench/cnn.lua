@@ -1,0 +1,108 @@
+-- Benchmark: the CNN of examples/train_cnn.lua (Conv2D(32, 3, same)-BN-relu-
+-- MaxPool-Conv2D(64, 3, same)-BN-relu-MaxPool-Flatten-Dropout-Dense(128)-
+-- Dropout-Dense(10, softmax)) on Fashion-MNIST (random data when the dataset
+-- is absent): inference samples/s (batch 500, no graph) and its peak RSS,
+-- then training samples/s (batch 128, Adam) and the peak RSS after it; then
+-- the share of a training step spent in GEMM, estimated by timing dnn.matmul
+-- alone on the GEMM shapes a step runs (each convolution is one im2col GEMM
+-- over the batch forward, and one each for the kernel's and the input's
+-- gradients; the Dense layers likewise).
+-- Usage: dnnlua bench/cnn.lua [steps] [threads]
+local dnn = require "dnn"
+local nn = dnn.nn
+
+local steps = tonumber(arg and arg[1]) or 60
+local threads = tonumber(arg and arg[2])
+if threads then dnn.set_num_threads(threads) end
+local batch, infer_batch = 128, 500
+
+local function peak_rss_mb()
+  for line in io.lines("/proc/self/status") do
+    local kb = line:match("^VmHWM:%s+(%d+)")
+    if kb then return tonumber(kb) / 1024 end
+  end
+end
+
+dnn.manual_seed(1)
+local ok, train = pcall(dnn.datasets.fashion_mnist)
+local x, y
+if ok then
+  x, y = train.x, train.y
+else
+  local labels = {}
+  for i = 1, 60000 do labels[i] = i % 10 + 1 end
+  x, y = dnn.rand(60000, 28, 28, 1), dnn.tensor(labels)
+end
+local n = x.shape[1]
+
+local model = nn.Sequential{
+  nn.Input{28, 28, 1},
+  nn.Conv2D(32, 3, {padding = "same", use_bias = false}), nn.BatchNormalization(), nn.Activation("relu"),
+  nn.MaxPooling2D(2),
+  nn.Conv2D(64, 3, {padding = "same", use_bias = false}), nn.BatchNormalization(), nn.Activation("relu"),
+  nn.MaxPooling2D(2),
+  nn.Flatten(), nn.Dropout(0.3), nn.Dense(128, {activation = "relu"}), nn.Dropout(0.3),
+  nn.Dense(10, {activation = "softmax"}),
+}
+local opt = dnn.optim.Adam{learning_rate = 1e-3, params = model:parameters()}
+local loss_fn = dnn.losses.sparse_categorical_crossentropy
+
+-- inference
+model:eval()
+local function infer(count)
+  dnn.no_grad(function()
+    for s = 1, count do
+      local start = ((s - 1) * infer_batch) % (n - infer_batch) + 1
+      model(x:narrow(1, start, infer_batch))
+    end
+  end)
+end
+local infer_steps = math.max(4, steps // 4)
+infer(2)
+local t0 = dnn.wall_time()
+infer(infer_steps)
+local infer_elapsed = dnn.wall_time() - t0
+print(string.format("cnn_infer_samples_per_s %.1f", infer_steps * infer_batch / infer_elapsed))
+print(string.format("cnn_infer_peak_rss_mb %.1f", peak_rss_mb()))
+
+-- training
+model:train()
+local function train_steps(count)
+  for s = 1, count do
+    local start = ((s - 1) * batch) % (n - batch) + 1
+    local xb, yb = x:narrow(1, start, batch), y:narrow(1, start, batch)
+    local loss = loss_fn(yb, model(xb))
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+  end
+end
+train_steps(5) -- warm up: allocator, thread pool, page faults
+t0 = dnn.wall_time()
+train_steps(steps)
+local elapsed = dnn.wall_time() - t0
+local step_ms = elapsed / steps * 1000
+print(string.format("cnn_train_samples_per_s %.1f", steps * batch / elapsed))
+print(string.format("cnn_train_ms_per_step %.3f", step_ms))
+print(string.format("cnn_train_peak_rss_mb %.1f", peak_rss_mb()))
+
+-- GEMM share: {m, k, n} of every product a training step runs, timed alone.
+local B = batch
+local gemms = {
+  {B * 28 * 28, 9 * 1, 32}, {9 * 1, B * 28 * 28, 32}, -- conv 1: forward, kernel gradient (no input gradient)
+  {B * 14 * 14, 9 * 32, 64}, {9 * 32, B * 14 * 14, 64}, {B * 14 * 14, 64, 9 * 32}, -- conv 2: forward, dW, dx
+  {B, 3136, 128}, {3136, B, 128}, {B, 128, 3136}, -- dense: forward, dW, dx
+  {B, 128, 10}, {128, B, 10}, {B, 10, 128}, -- dense_1
+}
+local mats = {}
+for i, g in ipairs(gemms) do mats[i] = {dnn.rand(g[1], g[2]), dnn.rand(g[2], g[3])} end
+local function all_gemms()
+  for _, m in ipairs(mats) do dnn.matmul(m[1], m[2]) end
+end
+all_gemms()
+local reps = math.max(5, steps // 4)
+t0 = dnn.wall_time()
+for _ = 1, reps do all_gemms() end
+local gemm_ms = (dnn.wall_time() - t0) / reps * 1000
+print(string.format("cnn_gemm_ms_per_step %.3f", gemm_ms))
+print(string.format("cnn_gemm_share %.2f", gemm_ms / step_ms))
