@@ -29,6 +29,16 @@ end
 
 local is_tensor = core.is_tensor
 
+-- value if it is one of choices, else an error naming them.
+local function choice(value, choices, fn, what)
+  for _, c in ipairs(choices) do
+    if value == c then return value end
+  end
+  error(("%s: expected %s '%s', got %s"):format(fn, what, table.concat(choices, "', '"), tostring(value)), 4)
+end
+
+local METHODS, FILL_MODES = {"bilinear", "nearest"}, {"constant", "nearest", "reflect", "wrap"}
+
 -- load(path, {channels = 1|3|4, uint8 = false}) -> (H, W, C) in [0, 1]
 -- (0..255 with uint8). C is the file's own count unless channels is given.
 -- PNG through libpng; JPEG, BMP, TGA, GIF (first frame), PSD, HDR, PNM, PIC
@@ -63,7 +73,8 @@ function M.resize(t, h, w, opts)
   if math.type(h) ~= "integer" or math.type(w) ~= "integer" then
     error(("dnn.image.resize: expected integer height and width, got %s and %s"):format(tostring(h), tostring(w)), 2)
   end
-  return call(C.resize, t, h, w, opts.method or opts.interpolation or "bilinear")
+  local method = choice(opts.method or opts.interpolation or "bilinear", METHODS, "dnn.image.resize", "method")
+  return call(C.resize, t, h, w, method)
 end
 
 -- crop(t, top, left, h, w): the h x w window whose top-left pixel is at row
@@ -114,7 +125,8 @@ end
 
 local function warp_opts(opts, fn)
   opts = opts_of(opts, fn)
-  return opts.interpolation or opts.method or "bilinear", opts.fill_mode or "constant", opts.fill_value or 0
+  return choice(opts.interpolation or opts.method or "bilinear", METHODS, fn, "interpolation"),
+    choice(opts.fill_mode or "constant", FILL_MODES, fn, "fill_mode"), opts.fill_value or 0
 end
 
 -- rotate(t, degrees, {interpolation = "bilinear", fill_mode = "constant",
