@@ -36,7 +36,7 @@ dnn_tensor *ldnn_check_tensor_or_number(lua_State *L, int idx) {
  * grown by a quarter, and by at least GC_MIN_GROWTH, since the last. A full
  * collection costs what the Lua heap holds, small next to the tensors. */
 #define GC_MIN_GROWTH ((int64_t)64 << 20)
-static int64_t collect_at = GC_MIN_GROWTH;
+static _Thread_local int64_t collect_at = GC_MIN_GROWTH; /* per thread: one dnnlua_State per thread */
 
 static void report_storage(lua_State *L) {
   int64_t live = dnn_storage_bytes_live();
