@@ -131,8 +131,8 @@ static int l_normalize(lua_State *L) {
   if (mean->ndim != 1) return luaL_argerror(L, 2, "expected one mean per channel (a 1-d tensor)");
   if (std->ndim != 1) return luaL_argerror(L, 3, "expected one std per channel (a 1-d tensor)");
   dnn_tensor *mc = dnn_contiguous(mean), *sc = mc ? dnn_contiguous(std) : NULL;
-  dnn_tensor *out = sc ? dnn_image_normalize(t, dnn_data(mc), (int)mean->shape[0], dnn_data(sc), (int)std->shape[0])
-                       : NULL;
+  dnn_tensor *out =
+      sc ? dnn_image_normalize(t, dnn_data(mc), (int)mean->shape[0], dnn_data(sc), (int)std->shape[0]) : NULL;
   dnn_tensor_release(mc);
   dnn_tensor_release(sc);
   ldnn_push_tensor(L, out);

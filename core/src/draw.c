@@ -114,8 +114,10 @@ dnn_status dnn_draw_line(dnn_tensor *canvas, double x0, double y0, double x1, do
       continue;
     }
     double r = q[i] / p[i];
-    if (p[i] < 0) t0 = fmax(t0, r);
-    else t1 = fmin(t1, r);
+    if (p[i] < 0)
+      t0 = fmax(t0, r);
+    else
+      t1 = fmin(t1, r);
   }
   if (t0 > t1) return DNN_OK;
   /* Dashes keep their phase from the original start point. */
@@ -157,8 +159,10 @@ dnn_status dnn_draw_text(dnn_tensor *canvas, double x, double y, const char *tex
         int64_t gx = (int64_t)(i * 6 + col) * scale, gy = (int64_t)row * scale;
         for (int sy = 0; sy < scale; sy++)
           for (int sx = 0; sx < scale; sx++) {
-            if (vertical) put(canvas, ox + gy + sy, oy - gx - sx, rgb);
-            else put(canvas, ox + gx + sx, oy + gy + sy, rgb);
+            if (vertical)
+              put(canvas, ox + gy + sy, oy - gx - sx, rgb);
+            else
+              put(canvas, ox + gx + sx, oy + gy + sy, rgb);
           }
       }
   }

@@ -88,8 +88,9 @@ static dnn_tensor *to_tensor(const float *src, int64_t h, int64_t w, int src_c, 
 }
 
 static dnn_status check_pixels(const char *path, const char *format, int64_t w, int64_t h) {
-  if (w < 1 || h < 1) return dnn_error(DNN_EFORMAT, LOAD, "%s: %s declares an empty %lldx%lld image", path, format,
-                                       (long long)w, (long long)h);
+  if (w < 1 || h < 1)
+    return dnn_error(DNN_EFORMAT, LOAD, "%s: %s declares an empty %lldx%lld image", path, format, (long long)w,
+                     (long long)h);
   if (w > DNN_IMAGE_MAX_PIXELS / h)
     return dnn_error(DNN_EFORMAT, LOAD, "%s: %s declares %lldx%lld pixels, more than the %lld an image may have", path,
                      format, (long long)w, (long long)h, (long long)DNN_IMAGE_MAX_PIXELS);
@@ -202,8 +203,8 @@ static double max_pixels_for(const char *format, const unsigned char *data, size
   return (double)size * 1024;
 }
 
-static dnn_tensor *load_stb(const char *path, const char *format, const unsigned char *data, size_t size,
-                            int channels, float scale) {
+static dnn_tensor *load_stb(const char *path, const char *format, const unsigned char *data, size_t size, int channels,
+                            float scale) {
   int w, h, c;
   if (size > (size_t)INT32_MAX)
     return dnn_error(DNN_EFORMAT, LOAD, "%s: %s file too large for stb_image", path, format), NULL;
@@ -240,8 +241,10 @@ static dnn_tensor *load_stb(const char *path, const char *format, const unsigned
     raw = NULL;
   }
   dnn_tensor *out = to_tensor(pixels, h, w, c, channels, scale);
-  if (raw) stbi_image_free(raw);
-  else free(pixels);
+  if (raw)
+    stbi_image_free(raw);
+  else
+    free(pixels);
   if (!out) return dnn_error(DNN_ENOMEM, LOAD, "%s: out of memory", path), NULL;
   return out;
 }
@@ -326,13 +329,14 @@ dnn_status dnn_image_save_png(const dnn_tensor *img, const char *path) {
   if (!path) return dnn_argerror(2, SAVE, "expected a path, got nothing");
   if (!img) return dnn_argerror(1, SAVE, "expected an image tensor, got nothing");
   if (img->ndim == 4)
-    return dnn_argerror(1, SAVE, "expected one image (H, W, C), got a 4-d batch: make one image of it with "
-                                 "dnn.image.grid(batch) first");
+    return dnn_argerror(1, SAVE,
+                        "expected one image (H, W, C), got a 4-d batch: make one image of it with "
+                        "dnn.image.grid(batch) first");
   if (img->ndim != 2 && img->ndim != 3)
     return dnn_argerror(1, SAVE, "expected an image (H, W) or (H, W, C), got %d-d", img->ndim);
   int64_t h = img->shape[0], w = img->shape[1], c = img->ndim == 3 ? img->shape[2] : 1;
-  if (c < 1 || c > 4) return dnn_argerror(1, SAVE, "expected 1 (gray), 2, 3 (RGB) or 4 (RGBA) channels, got %lld",
-                                          (long long)c);
+  if (c < 1 || c > 4)
+    return dnn_argerror(1, SAVE, "expected 1 (gray), 2, 3 (RGB) or 4 (RGBA) channels, got %lld", (long long)c);
   if (h < 1 || w < 1 || h > (1 << 24) || w > (1 << 24))
     return dnn_argerror(1, SAVE, "expected an image of 1 to 2^24 rows and columns, got %lldx%lld", (long long)h,
                         (long long)w);

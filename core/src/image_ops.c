@@ -68,8 +68,8 @@ dnn_tensor *dnn_image_resize(const dnn_tensor *img, int64_t h, int64_t w, dnn_in
   const char *fn = "image.resize";
   layout l = {0};
   if (get_layout(img, fn, &l) != DNN_OK) return NULL;
-  if (h < 1 || w < 1) return dnn_argerror(2, fn, "expected a size of at least 1x1, got %lldx%lld", (long long)h,
-                                          (long long)w), NULL;
+  if (h < 1 || w < 1)
+    return dnn_argerror(2, fn, "expected a size of at least 1x1, got %lldx%lld", (long long)h, (long long)w), NULL;
   if (l.h < 1 || l.w < 1) return dnn_argerror(1, fn, "cannot resize an empty image"), NULL;
   int64_t *ylo = malloc(sizeof(int64_t) * (size_t)(2 * h + 2 * w));
   float *yf = malloc(sizeof(float) * (size_t)(h + w));
@@ -125,8 +125,8 @@ dnn_tensor *dnn_image_crop(const dnn_tensor *img, int64_t top, int64_t left, int
   const char *fn = "image.crop";
   layout l = {0};
   if (get_layout(img, fn, &l) != DNN_OK) return NULL;
-  if (h < 1 || w < 1) return dnn_argerror(4, fn, "expected a size of at least 1x1, got %lldx%lld", (long long)h,
-                                          (long long)w), NULL;
+  if (h < 1 || w < 1)
+    return dnn_argerror(4, fn, "expected a size of at least 1x1, got %lldx%lld", (long long)h, (long long)w), NULL;
   if (top < 0 || left < 0 || top + h > l.h || left + w > l.w)
     return dnn_argerror(2, fn, "the window %lldx%lld at row %lld, column %lld (1-based) is outside the %lldx%lld image",
                         (long long)h, (long long)w, (long long)top + 1, (long long)left + 1, (long long)l.h,
@@ -197,30 +197,32 @@ dnn_tensor *dnn_image_flip(const dnn_tensor *img, bool horizontal, bool vertical
 static double map_coord(double v, int64_t len, dnn_fill_mode mode) {
   double n = (double)len;
   switch (mode) {
-  case DNN_FILL_REFLECT:
-    if (len <= 1) return 0;
-    if (v < 0) {
-      double sz2 = 2 * n;
-      if (v < -sz2) v = sz2 * (double)(int64_t)(-v / sz2) + v;
-      v = v < -n ? v + sz2 : -v - 1;
-    } else if (v > n - 1) {
-      double sz2 = 2 * n;
-      v -= sz2 * (double)(int64_t)(v / sz2);
-      if (v >= n) v = sz2 - v - 1;
-    }
-    return fmin(fmax(v, 0), n - 1);
-  case DNN_FILL_WRAP:
-    if (len <= 1) return 0;
-    if (v < 0) {
-      double sz = n - 1;
-      v += n * ((double)(int64_t)(-v / sz) + 1);
-    } else if (v > n - 1) {
-      double sz = n - 1;
-      v -= n * (double)(int64_t)(v / sz);
-    }
-    return fmin(fmax(v, 0), n - 1);
-  case DNN_FILL_NEAREST: return fmin(fmax(v, 0), n - 1);
-  default: return v;
+    case DNN_FILL_REFLECT:
+      if (len <= 1) return 0;
+      if (v < 0) {
+        double sz2 = 2 * n;
+        if (v < -sz2) v = sz2 * (double)(int64_t)(-v / sz2) + v;
+        v = v < -n ? v + sz2 : -v - 1;
+      } else if (v > n - 1) {
+        double sz2 = 2 * n;
+        v -= sz2 * (double)(int64_t)(v / sz2);
+        if (v >= n) v = sz2 - v - 1;
+      }
+      return fmin(fmax(v, 0), n - 1);
+    case DNN_FILL_WRAP:
+      if (len <= 1) return 0;
+      if (v < 0) {
+        double sz = n - 1;
+        v += n * ((double)(int64_t)(-v / sz) + 1);
+      } else if (v > n - 1) {
+        double sz = n - 1;
+        v -= n * (double)(int64_t)(v / sz);
+      }
+      return fmin(fmax(v, 0), n - 1);
+    case DNN_FILL_NEAREST:
+      return fmin(fmax(v, 0), n - 1);
+    default:
+      return v;
   }
 }
 
@@ -234,8 +236,7 @@ dnn_tensor *dnn_image_affine(const dnn_tensor *img, const float *matrices, int64
                         (long long)n_matrices),
            NULL;
   if (out_h < 0 || out_w < 0)
-    return dnn_argerror(3, fn, "expected an output size >= 0, got %lldx%lld", (long long)out_h, (long long)out_w),
-           NULL;
+    return dnn_argerror(3, fn, "expected an output size >= 0, got %lldx%lld", (long long)out_h, (long long)out_w), NULL;
   int64_t h = out_h ? out_h : l.h, w = out_w ? out_w : l.w;
   dnn_tensor *src = dense(img), *out = src ? new_like(&l, h, w) : NULL;
   if (!out) return dnn_tensor_release(src), NULL;
@@ -347,8 +348,8 @@ dnn_tensor *dnn_image_adjust_saturation(const dnn_tensor *img, float factor) {
   const char *fn = "image.adjust_saturation";
   layout l = {0};
   if (get_layout(img, fn, &l) != DNN_OK) return NULL;
-  if (l.c != 3 && l.c != 4) return dnn_argerror(1, fn, "expected RGB or RGBA (3 or 4 channels), got %lld",
-                                                (long long)l.c), NULL;
+  if (l.c != 3 && l.c != 4)
+    return dnn_argerror(1, fn, "expected RGB or RGBA (3 or 4 channels), got %lld", (long long)l.c), NULL;
   dnn_tensor *src = dense(img), *out = src ? new_like(&l, l.h, l.w) : NULL;
   if (!out) return dnn_tensor_release(src), NULL;
   const float *in = dnn_data(src);
@@ -451,7 +452,8 @@ dnn_tensor *dnn_image_grid(const dnn_tensor *batch, int64_t nrow, int64_t paddin
     return dnn_argerror(1, fn, "expected a batch (N, H, W) or (N, H, W, C), got %d-d", batch ? batch->ndim : 0), NULL;
   int64_t n = batch->shape[0], h = batch->shape[1], w = batch->shape[2], c = batch->ndim == 4 ? batch->shape[3] : 1;
   if (n < 1 || h < 1 || w < 1) return dnn_argerror(1, fn, "expected a non-empty batch"), NULL;
-  if (c != 1 && c != 3 && c != 4) return dnn_argerror(1, fn, "expected 1, 3 or 4 channels, got %lld", (long long)c), NULL;
+  if (c != 1 && c != 3 && c != 4)
+    return dnn_argerror(1, fn, "expected 1, 3 or 4 channels, got %lld", (long long)c), NULL;
   if (nrow < 1) return dnn_argerror(2, fn, "expected nrow >= 1, got %lld", (long long)nrow), NULL;
   if (padding < 0) return dnn_argerror(2, fn, "expected padding >= 0, got %lld", (long long)padding), NULL;
   int64_t cols = nrow < n ? nrow : n, rows = (n + cols - 1) / cols;

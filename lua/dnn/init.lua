@@ -24,7 +24,6 @@ dnn.metrics = require "dnn.metrics"
 dnn.callbacks = require "dnn.callbacks"
 dnn.image = require "dnn.image"
 dnn.plot = require "dnn.plot"
-dnn.plot = require "dnn.plot"
 dnn.load_model = require("dnn.serialize").load_model
 dnn.checkpoint = require "dnn.checkpoint"
 

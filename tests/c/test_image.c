@@ -156,8 +156,8 @@ static void test_affine(void) {
                {DNN_FILL_WRAP, {3, 4, 1, 2}}};
   for (int i = 0; i < 4; i++)
     for (int m = 0; m < 2; m++) {
-      dnn_tensor *o = dnn_image_affine(img, shift, 1, 0, 0, m ? DNN_INTERP_NEAREST : DNN_INTERP_BILINEAR,
-                                       cases[i].mode, 9);
+      dnn_tensor *o =
+          dnn_image_affine(img, shift, 1, 0, 0, m ? DNN_INTERP_NEAREST : DNN_INTERP_BILINEAR, cases[i].mode, 9);
       check_values(o, cases[i].want, 4, 1e-6, __LINE__);
       dnn_tensor_release(o);
     }
@@ -245,7 +245,8 @@ static void test_grid(void) {
   dnn_tensor *b = from(v, 3, 3, 2, 2, 0);
   dnn_tensor *g = dnn_image_grid(b, 2, 1, 0, false, false);
   CHECK(g && g->ndim == 3 && g->shape[0] == 7 && g->shape[1] == 7 && g->shape[2] == 1);
-  float want[49] = {0, 0, 0, 0, 0, 0, 0, /**/ 0, 1, 1, 0, 2, 2, 0, /**/ 0, 1, 1, 0, 2, 2, 0, /**/ 0, 0, 0, 0, 0, 0, 0,
+  float want[49] = {0,      0, 0, 0, 0, 0, 0, /**/ 0, 1, 1, 0, 2, 2, 0, /**/ 0, 1, 1, 0, 2, 2, 0,
+                    /**/ 0, 0, 0, 0, 0, 0, 0,
                     /**/ 0, 3, 3, 0, 0, 0, 0, /**/ 0, 3, 3, 0, 0, 0, 0, /**/ 0, 0, 0, 0, 0, 0, 0};
   CHECK_VALUES(g, want, 0);
   /* normalize: the batch's [1, 3] to [0, 1]; scale_each: each constant
@@ -307,7 +308,8 @@ static void test_round_trip(void) {
   dnn_tensor *g4 = dnn_image_load(path, 4, false);
   float want_g4[4] = {0, 0, 0, 1};
   CHECK(g4 && g4->shape[2] == 4);
-  if (g4) for (int k = 0; k < 4; k++) CHECK_NEAR(dnn_data(g4)[k], want_g4[k], 1e-6); /* gray 0, opaque */
+  if (g4)
+    for (int k = 0; k < 4; k++) CHECK_NEAR(dnn_data(g4)[k], want_g4[k], 1e-6); /* gray 0, opaque */
   CHECK(dnn_image_load(pc, 2, false) == NULL && error_has("channels 1, 3 or 4"));
   /* Saving refuses batches (pointing to grid) and odd channel counts. */
   dnn_tensor *batch = dnn_zeros(4, (int64_t[]){2, 2, 2, 3});
@@ -410,7 +412,8 @@ static void test_draw(void) {
   const float white[3] = {1, 1, 1};
   CHECK(dnn_draw_line(cv, 2, 5, 30, 5, white, 1, 0) == DNN_OK);
   float *d = dnn_data(cv);
-  CHECK(d[(5 * 40 + 2) * 3] == 1 && d[(5 * 40 + 30) * 3] == 1 && d[(5 * 40 + 31) * 3] == 0 && d[(6 * 40 + 10) * 3] == 0);
+  CHECK(d[(5 * 40 + 2) * 3] == 1 && d[(5 * 40 + 30) * 3] == 1 && d[(5 * 40 + 31) * 3] == 0 &&
+        d[(6 * 40 + 10) * 3] == 0);
   /* Dashed: on 4, off 4. */
   CHECK(dnn_draw_line(cv, 0, 10, 15, 10, white, 1, 4) == DNN_OK);
   CHECK(d[(10 * 40 + 1) * 3] == 1 && d[(10 * 40 + 5) * 3] == 0 && d[(10 * 40 + 9) * 3] == 1);

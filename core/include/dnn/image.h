@@ -53,8 +53,7 @@ dnn_tensor *dnn_image_resize(const dnn_tensor *img, int64_t h, int64_t w, dnn_in
 dnn_tensor *dnn_image_crop(const dnn_tensor *img, int64_t top, int64_t left, int64_t h, int64_t w);
 
 /* Adds top/bottom/left/right rows and columns of value around each image. */
-dnn_tensor *dnn_image_pad(const dnn_tensor *img, int64_t top, int64_t bottom, int64_t left, int64_t right,
-                          float value);
+dnn_tensor *dnn_image_pad(const dnn_tensor *img, int64_t top, int64_t bottom, int64_t left, int64_t right, float value);
 
 /* out[y][x] = in[vertical ? H-1-y : y][horizontal ? W-1-x : x] */
 dnn_tensor *dnn_image_flip(const dnn_tensor *img, bool horizontal, bool vertical);
@@ -125,7 +124,9 @@ dnn_status dnn_draw_line(dnn_tensor *canvas, double x0, double y0, double x1, do
 dnn_status dnn_draw_rect(dnn_tensor *canvas, double x, double y, double w, double h, const float rgb[3], bool filled);
 
 /* Text in the built-in 5x7 ASCII font (6x8 cells, each pixel scale x scale),
- * top-left at (x, y); vertical runs it bottom to top (a y-axis label).
+ * its top-left corner at (x, y); vertical turns it a quarter
+ * counter-clockwise (a y-axis label, read bottom to top) and (x, y) is then
+ * its bottom-left corner.
  * Bytes outside printable ASCII draw as '?'. */
 dnn_status dnn_draw_text(dnn_tensor *canvas, double x, double y, const char *text, const float rgb[3], int scale,
                          bool vertical);
