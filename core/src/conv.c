@@ -140,15 +140,33 @@ static void col2im(const float *cols, float *img, const conv_geom *g) {
   }
 }
 
-/* C = op(A) @ op(B), row-major, (m, n) = (m, k) @ (k, n). */
-static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {
+/* C = op(A) @ op(B) + beta C, row-major, (m, n) = (m, k) @ (k, n). */
+static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float beta,
+                 float *c) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
-    memset(c, 0, (size_t)(m * n) * sizeof(float));
+    if (beta == 0) memset(c, 0, (size_t)(m * n) * sizeof(float));
     return;
   }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1,
-              a, ta ? (int)m : (int)k, b, tb ? (int)k : (int)n, 0, c, (int)n);
+              a, ta ? (int)m : (int)k, b, tb ? (int)k : (int)n, beta, c, (int)n);
+}
+
+/* The batch goes through im2col in chunks of whole examples, as many as keep the cols matrix within this many floats
+ * (32 MB): the GEMMs stay large (tens of thousands of rows for Fashion-MNIST-sized layers) while the workspace, and
+ * the memory it touches between im2col and the GEMM, stays bounded whatever the batch size. */
+#define CONV_WORKSPACE_FLOATS ((int64_t)1 << 23)
+
+static int64_t chunk_examples(const conv_geom *g) {
+  int64_t per = g->oh * g->ow * g->kh * g->kw * g->c, n = per > 0 ? CONV_WORKSPACE_FLOATS / per : g->n;
+  return n < 1 ? 1 : n > g->n ? (g->n > 0 ? g->n : 1) : n;
+}
+
+/* The geometry of examples [n0, n0 + per) (fewer at the end). */
+static conv_geom chunk_of(const conv_geom *g, int64_t n0, int64_t per) {
+  conv_geom c = *g;
+  c.n = n0 + per > g->n ? g->n - n0 : per;
+  return c;
 }
 
 /* ---- argument checks and the geometry ---- */
@@ -270,43 +288,44 @@ static dnn_tensor *with_output_op(conv_fn f, dnn_tensor *x, dnn_tensor *w, dnn_t
 
 /* ---- Conv2D ---- */
 
-/* inputs: x, W, b (contiguous); dW = cols^T dz, dx = col2im(dz W^T), db = sum dz. */
+/* inputs: x, W, b (contiguous); dW = cols^T dz, dx = col2im(dz W^T), db = sum dz; chunk by chunk of the batch. */
 static dnn_status conv2d_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
   dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
   conv_geom geo = load_geometry(node, x->shape, g->shape, x->shape[3]);
-  int64_t rows = geo.n * geo.oh * geo.ow, k = geo.kh * geo.kw * geo.c, f = w->shape[3];
+  int64_t k = geo.kh * geo.kw * geo.c, f = w->shape[3], image = geo.h * geo.w * geo.c, pos = geo.oh * geo.ow;
+  int64_t per = chunk_examples(&geo);
+  bool pointwise = is_pointwise(&geo), need_x = dnn_node_needs_grad(node, 0), need_w = dnn_node_needs_grad(node, 1);
+  float *ws = !pointwise && (need_x || need_w) ? workspace("conv2d", per * pos * k) : NULL;
+  if (!pointwise && (need_x || need_w) && !ws) return DNN_ENOMEM;
   dnn_tensor *dz = pre_activation_grad(node, g);
   if (!dz) return DNN_ENOMEM;
-  dnn_status st = DNN_OK;
-  bool pointwise = is_pointwise(&geo);
-  if (dnn_node_needs_grad(node, 1) && (gin[1] = dnn_empty_like(w)) != NULL) {
-    const float *cols = dnn_data(x);
-    if (!pointwise) {
-      float *ws = workspace("conv2d", rows * k);
-      if (ws) im2col(dnn_data(x), ws, &geo);
-      cols = ws;
+  const float *xp = dnn_data(x), *dzp = dnn_data(dz), *wp = dnn_data(w);
+  if (need_w && (gin[1] = dnn_empty_like(w)) != NULL) {
+    if (pointwise || geo.n == 0) {
+      gemm(true, false, k, f, geo.n * pos, xp, dzp, 0, dnn_data(gin[1]));
+    } else {
+      for (int64_t n0 = 0; n0 < geo.n; n0 += per) {
+        conv_geom c = chunk_of(&geo, n0, per);
+        im2col(xp + n0 * image, ws, &c);
+        gemm(true, false, k, f, c.n * pos, ws, dzp + n0 * pos * f, n0 > 0 ? 1 : 0, dnn_data(gin[1]));
+      }
     }
-    if (cols)
-      gemm(true, false, k, f, rows, cols, dnn_data(dz), dnn_data(gin[1]));
-    else
-      st = DNN_ENOMEM;
   }
   bias_grad(node, dz, gin);
-  if (st == DNN_OK && dnn_node_needs_grad(node, 0) && (gin[0] = dnn_empty_like(x)) != NULL) {
+  if (need_x && (gin[0] = dnn_empty_like(x)) != NULL) {
+    float *dx = dnn_data(gin[0]);
     if (pointwise) {
-      gemm(false, true, rows, k, f, dnn_data(dz), dnn_data(w), dnn_data(gin[0]));
+      gemm(false, true, geo.n * pos, k, f, dzp, wp, 0, dx);
     } else {
-      float *ws = workspace("conv2d", rows * k);
-      if (ws) {
-        gemm(false, true, rows, k, f, dnn_data(dz), dnn_data(w), ws);
-        col2im(ws, dnn_data(gin[0]), &geo);
-      } else {
-        st = DNN_ENOMEM;
+      for (int64_t n0 = 0; n0 < geo.n; n0 += per) {
+        conv_geom c = chunk_of(&geo, n0, per);
+        gemm(false, true, c.n * pos, k, f, dzp + n0 * pos * f, wp, 0, ws);
+        col2im(ws, dx + n0 * image, &c);
       }
     }
   }
   dnn_tensor_release(dz);
-  return st != DNN_OK ? st : missing_grads(node, gin);
+  return missing_grads(node, gin);
 }
 
 /* The contiguous operands of a conv op (b may be NULL); false when a copy failed (then nothing is held). */
@@ -329,21 +348,24 @@ dnn_tensor *dnn_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_co
   if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) return with_output_op(dnn_conv2d, x, w, b, cfg, act);
   dnn_tensor *ops[3];
   if (!contiguous_operands(x, w, b, ops)) return NULL;
-  dnn_tensor *y = dnn_empty(4, shape);
-  int64_t rows = geo.n * geo.oh * geo.ow, k = geo.kh * geo.kw * geo.c, f = shape[3];
-  const float *cols = dnn_data(ops[0]);
-  if (y && !is_pointwise(&geo) && rows > 0) {
-    float *ws = workspace("conv2d", rows * k);
-    if (ws) im2col(dnn_data(ops[0]), ws, &geo);
-    cols = ws;
-  }
-  if (y && !cols) {
-    dnn_tensor_release(y);
-    y = NULL;
-  }
+  int64_t k = geo.kh * geo.kw * geo.c, f = shape[3], image = geo.h * geo.w * geo.c, pos = geo.oh * geo.ow;
+  int64_t per = chunk_examples(&geo);
+  bool pointwise = is_pointwise(&geo);
+  float *ws = pointwise ? NULL : workspace("conv2d", per * pos * k);
+  dnn_tensor *y = pointwise || ws ? dnn_empty(4, shape) : NULL;
   if (y) {
-    gemm(false, false, rows, f, k, cols, dnn_data(ops[1]), dnn_data(y));
-    dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, rows, f, act, alpha);
+    const float *xp = dnn_data(ops[0]), *wp = dnn_data(ops[1]);
+    float *yp = dnn_data(y);
+    if (pointwise) {
+      gemm(false, false, geo.n * pos, f, k, xp, wp, 0, yp);
+    } else {
+      for (int64_t n0 = 0; n0 < geo.n; n0 += per) { /* y = im2col(x) W */
+        conv_geom c = chunk_of(&geo, n0, per);
+        im2col(xp + n0 * image, ws, &c);
+        gemm(false, false, c.n * pos, f, k, ws, wp, 0, yp + n0 * pos * f);
+      }
+    }
+    dnn_bias_activation(yp, b ? dnn_data(ops[2]) : NULL, geo.n * pos, f, act, alpha);
     dnn_node *node = dnn_record(y, "conv2d", conv2d_backward, b ? 3 : 2, ops);
     if (node) save_geometry(node, &geo, act, alpha, y);
   }
@@ -353,31 +375,34 @@ dnn_tensor *dnn_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_co
 
 /* ---- Conv2DTranspose: the image side is the output ---- */
 
-/* inputs: x (N,H,W,C), W (KH,KW,F,C), b; with cols = im2col(dz): dx = cols W, dW = cols^T x, db = sum dz. */
+/* inputs: x (N,H,W,C), W (KH,KW,F,C), b; with cols = im2col(dz): dx = cols W, dW = cols^T x, db = sum dz; chunk by
+ * chunk of the batch. */
 static dnn_status conv2d_transpose_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
   dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
   conv_geom geo = load_geometry(node, g->shape, x->shape, g->shape[3]);
-  int64_t rows = geo.n * geo.oh * geo.ow, k = geo.kh * geo.kw * geo.c, c = x->shape[3];
+  int64_t k = geo.kh * geo.kw * geo.c, c = x->shape[3], image = geo.h * geo.w * geo.c, pos = geo.oh * geo.ow;
+  int64_t per = chunk_examples(&geo);
+  bool pointwise = is_pointwise(&geo), need_x = dnn_node_needs_grad(node, 0), need_w = dnn_node_needs_grad(node, 1);
+  float *ws = !pointwise && (need_x || need_w) ? workspace("conv2d_transpose", per * pos * k) : NULL;
+  if (!pointwise && (need_x || need_w) && !ws) return DNN_ENOMEM;
   dnn_tensor *dz = pre_activation_grad(node, g);
   if (!dz) return DNN_ENOMEM;
-  dnn_status st = DNN_OK;
-  bool need_x = dnn_node_needs_grad(node, 0), need_w = dnn_node_needs_grad(node, 1);
-  if (need_x || need_w) {
-    const float *cols = dnn_data(dz);
-    if (!is_pointwise(&geo)) {
-      float *ws = workspace("conv2d_transpose", rows * k);
-      if (ws) im2col(dnn_data(dz), ws, &geo);
+  if (need_x) gin[0] = dnn_empty_like(x);
+  if (need_w) gin[1] = geo.n == 0 ? dnn_zeros_like(w) : dnn_empty_like(w);
+  const float *xp = dnn_data(x), *wp = dnn_data(w), *dzp = dnn_data(dz);
+  for (int64_t n0 = 0; n0 < geo.n && (gin[0] || gin[1]); n0 += per) {
+    conv_geom ch = chunk_of(&geo, n0, per);
+    const float *cols = dzp + n0 * image;
+    if (!pointwise) {
+      im2col(dzp + n0 * image, ws, &ch);
       cols = ws;
     }
-    if (!cols) st = DNN_ENOMEM;
-    if (cols && need_x && (gin[0] = dnn_empty_like(x)) != NULL)
-      gemm(false, false, rows, c, k, cols, dnn_data(w), dnn_data(gin[0]));
-    if (cols && need_w && (gin[1] = dnn_empty_like(w)) != NULL)
-      gemm(true, false, k, c, rows, cols, dnn_data(x), dnn_data(gin[1]));
+    if (gin[0]) gemm(false, false, ch.n * pos, c, k, cols, wp, 0, dnn_data(gin[0]) + n0 * pos * c);
+    if (gin[1]) gemm(true, false, k, c, ch.n * pos, cols, xp + n0 * pos * c, n0 > 0 ? 1 : 0, dnn_data(gin[1]));
   }
   bias_grad(node, dz, gin);
   dnn_tensor_release(dz);
-  return st != DNN_OK ? st : missing_grads(node, gin);
+  return missing_grads(node, gin);
 }
 
 dnn_tensor *dnn_conv2d_transpose(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg,
@@ -388,18 +413,18 @@ dnn_tensor *dnn_conv2d_transpose(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, co
   if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) return with_output_op(dnn_conv2d_transpose, x, w, b, cfg, act);
   dnn_tensor *ops[3];
   if (!contiguous_operands(x, w, b, ops)) return NULL;
-  dnn_tensor *y = dnn_empty(4, shape);
-  int64_t rows = geo.n * geo.oh * geo.ow, k = geo.kh * geo.kw * geo.c, c = x->shape[3];
-  if (y && is_pointwise(&geo)) {
-    gemm(false, true, rows, k, c, dnn_data(ops[0]), dnn_data(ops[1]), dnn_data(y));
-  } else if (y) { /* y = col2im(x W^T) */
-    float *ws = workspace("conv2d_transpose", rows * k);
-    if (ws) {
-      gemm(false, true, rows, k, c, dnn_data(ops[0]), dnn_data(ops[1]), ws);
-      col2im(ws, dnn_data(y), &geo);
-    } else {
-      dnn_tensor_release(y);
-      y = NULL;
+  int64_t k = geo.kh * geo.kw * geo.c, c = x->shape[3], image = geo.h * geo.w * geo.c, pos = geo.oh * geo.ow;
+  int64_t per = chunk_examples(&geo);
+  bool pointwise = is_pointwise(&geo);
+  float *ws = pointwise ? NULL : workspace("conv2d_transpose", per * pos * k);
+  dnn_tensor *y = pointwise || ws ? dnn_empty(4, shape) : NULL;
+  if (y && pointwise) {
+    gemm(false, true, geo.n * pos, k, c, dnn_data(ops[0]), dnn_data(ops[1]), 0, dnn_data(y));
+  } else if (y) {
+    for (int64_t n0 = 0; n0 < geo.n; n0 += per) { /* y = col2im(x W^T) */
+      conv_geom ch = chunk_of(&geo, n0, per);
+      gemm(false, true, ch.n * pos, k, c, dnn_data(ops[0]) + n0 * pos * c, dnn_data(ops[1]), 0, ws);
+      col2im(ws, dnn_data(y) + n0 * image, &ch);
     }
   }
   if (y) {

@@ -305,6 +305,73 @@ static void test_partial_gradients(void) {
   dnn_tensor_release(w);
 }
 
+/* ---- a batch larger than one workspace chunk: the same outputs and gradients as example by example ---- */
+
+static dnn_tensor *weighted_sum_by(dnn_tensor *y, const dnn_tensor *g) {
+  dnn_tensor *m = dnn_mul(y, (dnn_tensor *)g);
+  dnn_tensor *s = m ? dnn_sum(m, DNN_ALL_DIMS, false) : NULL;
+  dnn_tensor_release(m);
+  dnn_tensor_release(y);
+  return s;
+}
+
+static double rel_diff(const float *a, const float *b, int64_t n) {
+  double worst = 0;
+  for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - b[i]) / (1 + fabs((double)b[i])));
+  return worst;
+}
+
+static void check_chunked(int kind, const int64_t *xs, const int64_t *ws, const dnn_conv2d_config *cfg) {
+  dnn_tensor *x = varied(4, xs, 1), *w = varied(4, ws, 2);
+  dnn_set_requires_grad(x, true);
+  dnn_set_requires_grad(w, true);
+  dnn_tensor *y = run(kind, x, w, NULL, cfg, DNN_ACT_LINEAR);
+  dnn_tensor *g = y ? varied(4, y->shape, 3) : NULL;
+  dnn_tensor *loss = y ? weighted_sum_by(dnn_tensor_retain(y), g) : NULL;
+  CHECK(loss && dnn_backward(loss, NULL) == DNN_OK);
+  dnn_tensor_release(loss);
+  if (!x->grad || !w->grad) goto done;
+  int64_t n = xs[0], xper = dnn_numel(x) / n, yper = dnn_numel(y) / n;
+  double *dw = calloc((size_t)dnn_numel(w), sizeof(double));
+  double worst = 0;
+  for (int64_t i = 0; i < n; i++) {
+    dnn_tensor *xi0 = dnn_narrow(x, 0, i, 1), *xi = dnn_contiguous(xi0), *w1 = dnn_detach(w);
+    dnn_tensor *gi0 = dnn_narrow(g, 0, i, 1), *gi = dnn_contiguous(gi0);
+    dnn_tensor *xl = dnn_detach(xi);
+    dnn_set_requires_grad(xl, true);
+    dnn_set_requires_grad(w1, true);
+    dnn_tensor *yi = run(kind, xl, w1, NULL, cfg, DNN_ACT_LINEAR);
+    worst = fmax(worst, rel_diff(dnn_data(y) + i * yper, dnn_data(yi), yper));
+    dnn_tensor *li = weighted_sum_by(dnn_tensor_retain(yi), gi);
+    if (li && dnn_backward(li, NULL) == DNN_OK) {
+      worst = fmax(worst, rel_diff(dnn_data(x->grad) + i * xper, dnn_data(xl->grad), xper));
+      for (int64_t e = 0; e < dnn_numel(w); e++) dw[e] += dnn_data(w1->grad)[e];
+    } else {
+      worst = INFINITY;
+    }
+    dnn_tensor *ts[] = {xi0, xi, w1, gi0, gi, xl, yi, li};
+    for (int t = 0; t < 8; t++) dnn_tensor_release(ts[t]);
+  }
+  for (int64_t e = 0; e < dnn_numel(w); e++)
+    worst = fmax(worst, fabs(dnn_data(w->grad)[e] - dw[e]) / (1 + fabs(dw[e])));
+  free(dw);
+  if (worst > 1e-4) fprintf(stderr, "chunked %d: off by %g\n", kind, worst);
+  CHECK(worst <= 1e-4);
+done:
+  dnn_tensor_release(g);
+  dnn_tensor_release(y);
+  dnn_tensor_release(x);
+  dnn_tensor_release(w);
+}
+
+static void test_chunks(void) {
+  /* 64*64 positions * 5*5*16 patch = 1.6M floats per example: 5 examples per chunk, 12 in 3 chunks */
+  dnn_conv2d_config same = {{1, 1}, {1, 1}, true}, same2 = {{2, 2}, {1, 1}, true};
+  check_chunked(PLAIN, (int64_t[]){12, 64, 64, 16}, (int64_t[]){5, 5, 16, 4}, &same);
+  /* transpose: 32*32 positions * 5*5*16 = 410k floats per example, 20 per chunk, 24 in 2 */
+  check_chunked(TRANSPOSE, (int64_t[]){24, 32, 32, 4}, (int64_t[]){5, 5, 16, 4}, &same2);
+}
+
 /* ---- threads, non-contiguous inputs, errors ---- */
 
 /* Big enough to run the loops in parallel; every gradient bitwise the same on 1 and 2 threads. */
@@ -390,6 +457,7 @@ int main(void) {
   test_adjoint();
   test_gradients();
   test_partial_gradients();
+  test_chunks();
   test_threads();
   test_noncontiguous();
   test_errors();
