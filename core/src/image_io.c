@@ -157,7 +157,9 @@ static dnn_tensor *load_png(const char *path, const unsigned char *data, size_t 
   }
   /* Palette -> RGB, gray < 8 bits -> 8, tRNS -> alpha; 16-bit kept (scaled below). */
   png_set_expand(png);
-  if (png_get_bit_depth(png, info) == 16) png_set_swap(png); /* host order: little endian */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  if (png_get_bit_depth(png, info) == 16) png_set_swap(png); /* PNG is big endian; read as host order */
+#endif
   png_set_interlace_handling(png);
   png_read_update_info(png, info);
   int c = png_get_channels(png, info), depth = png_get_bit_depth(png, info);
@@ -190,9 +192,10 @@ static dnn_tensor *load_png(const char *path, const unsigned char *data, size_t 
 static int64_t rd16le(const unsigned char *p) { return p[0] | p[1] << 8; }
 
 /* The most pixels a file of `size` bytes in `format` can decode to: raw
- * formats need their bytes, compressed ones have a bounded ratio (RLE packs
- * 128 pixels in 2 bytes, LZW 4095 in 12 bits, JPEG ~1/64 bit per pixel at
- * best: 1024 pixels a byte is generous for all). */
+ * formats need their bytes, compressed ones have a bounded ratio: TGA, PSD
+ * and HDR runs pack at most 128 pixels in 2 bytes, JPEG needs a Huffman
+ * code (>= 1 bit) per 8x8 block even in progressive DC scans, GIF's LZW
+ * 4095 pixels per 12-bit code, PIC a 65535-pixel run in 4 bytes. */
 static double max_pixels_for(const char *format, const unsigned char *data, size_t size) {
   if (strcmp(format, "BMP") == 0 && size >= 30) {
     int64_t bpp = rd16le(data + 28);
@@ -200,6 +203,7 @@ static double max_pixels_for(const char *format, const unsigned char *data, size
   }
   if (strcmp(format, "PNM") == 0) return (double)size;
   if (strcmp(format, "GIF") == 0) return (double)size * 4096;
+  if (strcmp(format, "PIC") == 0) return (double)size * 65536; /* a 4-byte run may hold 65535 pixels */
   return (double)size * 1024;
 }
 
