@@ -403,6 +403,7 @@ end
 -- ---- progress ----
 
 local function format_duration(s)
+  s = math.floor(s) -- whole seconds: %d refuses a float with a fraction
   if s >= 3600 then return string.format("%d:%02d:%02d", s // 3600, (s % 3600) // 60, s % 60) end
   if s >= 60 then return string.format("%d:%02d", s // 60, s % 60) end
   return string.format("%ds", math.floor(s))
