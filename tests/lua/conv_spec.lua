@@ -108,6 +108,24 @@ describe("the seed CNN's convolutions (issue 4 item 4)", function()
   end)
 end)
 
+describe("conv layers in a functional model", function()
+  it("give summary() Keras's shapes and counts without running", function()
+    local inputs = nn.Input{8, 8, 1}
+    local h = nn.Conv2D(2, 3, {activation = "relu"})(inputs)
+    h = nn.DepthwiseConv2D(3, {depth_multiplier = 2, padding = "same"})(h)
+    local out = nn.Conv2DTranspose(1, 3, {strides = 2, padding = "same"})(h)
+    local model = nn.Model{inputs = inputs, outputs = out}
+    local lines = {}
+    model:summary{print_fn = function(line) lines[#lines + 1] = line end}
+    local text = table.concat(lines, "\n")
+    assert.is_truthy(text:find("(None, 6, 6, 2)", 1, true))
+    assert.is_truthy(text:find("(None, 6, 6, 4)", 1, true))
+    assert.is_truthy(text:find("(None, 12, 12, 1)", 1, true))
+    assert.is_truthy(text:find("Total params: 97", 1, true)) -- 20 + 40 + 37
+    assert.are.same({3, 12, 12, 1}, model(dnn.randn(3, 8, 8, 1)).shape)
+  end)
+end)
+
 describe("conv layers' errors", function()
   local function fails(fn, pattern)
     local ok, err = pcall(fn)
@@ -128,6 +146,8 @@ describe("conv layers' errors", function()
     fails(function() nn.Conv2D(4, 7, {input_shape = {5, 5, 1}}) end, "larger than the input's 5x5")
     fails(function() nn.DepthwiseConv2D(4)(dnn.randn(1, 3, 3, 1)) end, "DepthwiseConv2D")
     fails(function() nn.Conv2DTranspose(4, 3)(dnn.randn(3, 3, 1)) end, "got a 3-d input")
+    fails(function() nn.Conv2D(2, 9)(nn.Input{8, 8, 1}) end, "the kernel 9x9 is larger than the input's 8x8")
+    fails(function() nn.Conv2D(2, 3)(nn.Input{8, 8}) end, "got a 3-d input (1, 8, 8)")
   end)
 
   it("refuse bad sizes, strides and options at construction", function()
