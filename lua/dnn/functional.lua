@@ -161,6 +161,8 @@ function M.call_symbolic(l, ...)
     if not dnn.is_tensor(r) then break end
     outputs[#outputs + 1] = new_symbolic(shape_from(r, keep_batch), node, #outputs + 1)
   end
+  -- Keras's layer.output: the first call's output, to cut a sub-graph at a named layer
+  if rawget(l, "output") == nil then rawset(l, "output", outputs[1]) end
   return table.unpack(outputs)
 end
 

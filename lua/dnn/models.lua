@@ -150,6 +150,14 @@ function Model:count_params()
   return total, trainable, total - trainable
 end
 
+-- The layer named name (Keras's get_layer), searched in nested models too.
+function Model:get_layer(name)
+  for _, l in ipairs(self:_all_layers()) do
+    if l.name == name then return l end
+  end
+  error(string.format("get_layer: model '%s' has no layer '%s'", self.name, tostring(name)), 2)
+end
+
 -- options: {include_optimizer = true} also saves the optimizer's state.
 function Model:save_weights(path, options)
   return require("dnn.weights").save(self, path, nil, options)

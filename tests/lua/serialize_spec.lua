@@ -179,6 +179,24 @@ describe("model files", function()
     assert.are.equal(1, count)
   end)
 
+  it("saves a functional sub-graph cut at a named layer (get_layer(name).output)", function()
+    dnn.manual_seed(4)
+    local input = nn.Input{3}
+    local h = nn.Dense(5, {activation = "relu", name = "cut_here"})(nn.Dense(4, {name = "first"})(input))
+    local model = nn.Model{inputs = input, outputs = nn.Dense(2, {name = "top"})(h)}
+    local base = nn.Model{inputs = model.inputs, outputs = model:get_layer("cut_here").output}
+    assert.are.equal(2, #base.layers - 1) -- the input layer, first, cut_here
+    assert.has_error(function() model:get_layer("nope") end, "get_layer: model '" .. model.name .. "' has no layer 'nope'")
+    local path = tmp("sub.dnn")
+    base:save(path)
+    local loaded = dnn.load_model(path)
+    os.remove(path)
+    local x = dnn.randn(3, 3)
+    assert.are.same({3, 5}, loaded:predict(x).shape)
+    assert.is_true(identical(base:predict(x), loaded:predict(x)))
+    assert.is_true(identical(base:predict(x), model:get_layer("cut_here").output and base(x)))
+  end)
+
   it("saves nested models and a Sequential built by its first call", function()
     dnn.manual_seed(6)
     local inner = nn.Sequential({nn.Dense(4, {activation = "relu"}), nn.Dense(3)}, {name = "inner"})
