@@ -82,9 +82,9 @@ static void fill_box(dnn_tensor *t, double x0, double y0, double x1, double y1, 
 }
 
 dnn_status dnn_draw_rect(dnn_tensor *canvas, double x, double y, double w, double h, const float rgb[3], bool filled) {
-  if (check_canvas(canvas, "image.draw_rect") != DNN_OK) return DNN_EARG;
+  if (check_canvas(canvas, "dnn.image.draw_rect") != DNN_OK) return DNN_EARG;
   if (!(isfinite(x) && isfinite(y) && isfinite(w) && isfinite(h)))
-    return dnn_argerror(2, "image.draw_rect", "expected finite coordinates");
+    return dnn_argerror(2, "dnn.image.draw_rect", "expected finite coordinates");
   if (filled) {
     fill_box(canvas, x, y, x + w, y + h, rgb);
   } else {
@@ -98,10 +98,10 @@ dnn_status dnn_draw_rect(dnn_tensor *canvas, double x, double y, double w, doubl
 
 dnn_status dnn_draw_line(dnn_tensor *canvas, double x0, double y0, double x1, double y1, const float rgb[3],
                          double width, int dash) {
-  if (check_canvas(canvas, "image.draw_line") != DNN_OK) return DNN_EARG;
+  if (check_canvas(canvas, "dnn.image.draw_line") != DNN_OK) return DNN_EARG;
   if (!(isfinite(x0) && isfinite(y0) && isfinite(x1) && isfinite(y1)))
-    return dnn_argerror(2, "image.draw_line", "expected finite coordinates");
-  if (!(width > 0 && width <= 100)) return dnn_argerror(6, "image.draw_line", "expected a width in (0, 100]");
+    return dnn_argerror(2, "dnn.image.draw_line", "expected finite coordinates");
+  if (!(width > 0 && width <= 100)) return dnn_argerror(6, "dnn.image.draw_line", "expected a width in (0, 100]");
   /* A square brush stamped at every unit step along the line: simple, and a
    * line of width 1 is the usual one-pixel DDA line. The line is first
    * clipped (Liang-Barsky) to the canvas and a margin of the brush. */
@@ -142,10 +142,11 @@ int dnn_text_width(const char *text, int scale) {
 
 dnn_status dnn_draw_text(dnn_tensor *canvas, double x, double y, const char *text, const float rgb[3], int scale,
                          bool vertical) {
-  if (check_canvas(canvas, "image.draw_text") != DNN_OK) return DNN_EARG;
-  if (!text) return dnn_argerror(4, "image.draw_text", "expected a string");
-  if (scale < 1 || scale > 64) return dnn_argerror(6, "image.draw_text", "expected a scale in 1..64, got %d", scale);
-  if (!(isfinite(x) && isfinite(y))) return dnn_argerror(2, "image.draw_text", "expected finite coordinates");
+  if (check_canvas(canvas, "dnn.image.draw_text") != DNN_OK) return DNN_EARG;
+  if (!text) return dnn_argerror(4, "dnn.image.draw_text", "expected a string");
+  if (scale < 1 || scale > 64)
+    return dnn_argerror(6, "dnn.image.draw_text", "expected a scale in 1..64, got %d", scale);
+  if (!(isfinite(x) && isfinite(y))) return dnn_argerror(2, "dnn.image.draw_text", "expected finite coordinates");
   int64_t ox = (int64_t)floor(x), oy = (int64_t)floor(y);
   int n = (int)strlen(text);
   for (int i = 0; i < n; i++) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dnn/image.h"
@@ -27,11 +28,16 @@ static const char *SAVE = "dnn.image.save";
 static unsigned char *read_file(const char *path, size_t *size) {
   FILE *f = fopen(path, "rb");
   if (!f) return dnn_error(DNN_EIO, LOAD, "%s: cannot open: %s", path, strerror(errno)), NULL;
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    fclose(f);
+    return dnn_error(DNN_EIO, LOAD, "%s: not a regular file (a directory?)", path), NULL;
+  }
   long n = -1;
   if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
   if (n < 0 || fseek(f, 0, SEEK_SET) != 0) {
     fclose(f);
-    return dnn_error(DNN_EIO, LOAD, "%s: cannot read (not a regular file?)", path), NULL;
+    return dnn_error(DNN_EIO, LOAD, "%s: cannot read: %s", path, strerror(errno)), NULL;
   }
   if (n > MAX_FILE_BYTES) {
     fclose(f);

@@ -65,7 +65,7 @@ static void nearest_axis(int64_t in, int64_t out, int64_t *idx) {
 }
 
 dnn_tensor *dnn_image_resize(const dnn_tensor *img, int64_t h, int64_t w, dnn_interp method) {
-  const char *fn = "image.resize";
+  const char *fn = "dnn.image.resize";
   layout l = {0};
   if (get_layout(img, fn, &l) != DNN_OK) return NULL;
   if (h < 1 || w < 1)
@@ -122,7 +122,7 @@ dnn_tensor *dnn_image_resize(const dnn_tensor *img, int64_t h, int64_t w, dnn_in
 /* ---- crop, pad, flip ---- */
 
 dnn_tensor *dnn_image_crop(const dnn_tensor *img, int64_t top, int64_t left, int64_t h, int64_t w) {
-  const char *fn = "image.crop";
+  const char *fn = "dnn.image.crop";
   layout l = {0};
   if (get_layout(img, fn, &l) != DNN_OK) return NULL;
   if (h < 1 || w < 1)
@@ -146,7 +146,7 @@ dnn_tensor *dnn_image_crop(const dnn_tensor *img, int64_t top, int64_t left, int
 
 dnn_tensor *dnn_image_pad(const dnn_tensor *img, int64_t top, int64_t bottom, int64_t left, int64_t right,
                           float value) {
-  const char *fn = "image.pad";
+  const char *fn = "dnn.image.pad";
   layout l = {0};
   if (get_layout(img, fn, &l) != DNN_OK) return NULL;
   if (top < 0 || bottom < 0 || left < 0 || right < 0)
@@ -170,7 +170,7 @@ dnn_tensor *dnn_image_pad(const dnn_tensor *img, int64_t top, int64_t bottom, in
 
 dnn_tensor *dnn_image_flip(const dnn_tensor *img, bool horizontal, bool vertical) {
   layout l = {0};
-  if (get_layout(img, "image.flip", &l) != DNN_OK) return NULL;
+  if (get_layout(img, "dnn.image.flip", &l) != DNN_OK) return NULL;
   dnn_tensor *src = dense(img), *out = src ? new_like(&l, l.h, l.w) : NULL;
   if (!out) return dnn_tensor_release(src), NULL;
   const float *in = dnn_data(src);
@@ -228,7 +228,7 @@ static double map_coord(double v, int64_t len, dnn_fill_mode mode) {
 
 dnn_tensor *dnn_image_affine(const dnn_tensor *img, const float *matrices, int64_t n_matrices, int64_t out_h,
                              int64_t out_w, dnn_interp method, dnn_fill_mode fill_mode, float fill) {
-  const char *fn = "image.affine";
+  const char *fn = "dnn.image.affine";
   layout l = {0};
   if (get_layout(img, fn, &l) != DNN_OK) return NULL;
   if (!matrices || (n_matrices != 1 && n_matrices != l.n))
@@ -296,8 +296,8 @@ void dnn_image_rotation_matrix(double degrees, int64_t h, int64_t w, float m[6])
 dnn_tensor *dnn_image_rotate(const dnn_tensor *img, double degrees, dnn_interp method, dnn_fill_mode fill_mode,
                              float fill) {
   layout l = {0};
-  if (get_layout(img, "image.rotate", &l) != DNN_OK) return NULL;
-  if (!isfinite(degrees)) return dnn_argerror(2, "image.rotate", "expected a finite angle, got %g", degrees), NULL;
+  if (get_layout(img, "dnn.image.rotate", &l) != DNN_OK) return NULL;
+  if (!isfinite(degrees)) return dnn_argerror(2, "dnn.image.rotate", "expected a finite angle, got %g", degrees), NULL;
   float m[6];
   dnn_image_rotation_matrix(degrees, l.h, l.w, m);
   return dnn_image_affine(img, m, 1, 0, 0, method, fill_mode, fill);
@@ -307,7 +307,7 @@ dnn_tensor *dnn_image_rotate(const dnn_tensor *img, double degrees, dnn_interp m
 
 dnn_tensor *dnn_image_adjust_brightness(const dnn_tensor *img, float delta) {
   layout l = {0};
-  if (get_layout(img, "image.adjust_brightness", &l) != DNN_OK) return NULL;
+  if (get_layout(img, "dnn.image.adjust_brightness", &l) != DNN_OK) return NULL;
   dnn_tensor *src = dense(img), *out = src ? new_like(&l, l.h, l.w) : NULL;
   if (!out) return dnn_tensor_release(src), NULL;
   const float *in = dnn_data(src);
@@ -321,7 +321,7 @@ dnn_tensor *dnn_image_adjust_brightness(const dnn_tensor *img, float delta) {
 
 dnn_tensor *dnn_image_adjust_contrast(const dnn_tensor *img, float factor) {
   layout l = {0};
-  if (get_layout(img, "image.adjust_contrast", &l) != DNN_OK) return NULL;
+  if (get_layout(img, "dnn.image.adjust_contrast", &l) != DNN_OK) return NULL;
   dnn_tensor *src = dense(img), *out = src ? new_like(&l, l.h, l.w) : NULL;
   if (!out) return dnn_tensor_release(src), NULL;
   const float *in = dnn_data(src);
@@ -345,7 +345,7 @@ dnn_tensor *dnn_image_adjust_contrast(const dnn_tensor *img, float factor) {
 }
 
 dnn_tensor *dnn_image_adjust_saturation(const dnn_tensor *img, float factor) {
-  const char *fn = "image.adjust_saturation";
+  const char *fn = "dnn.image.adjust_saturation";
   layout l = {0};
   if (get_layout(img, fn, &l) != DNN_OK) return NULL;
   if (l.c != 3 && l.c != 4)
@@ -390,7 +390,7 @@ static void blur_pass(const float *in, float *out, const layout *l, bool along_y
 }
 
 dnn_tensor *dnn_image_gaussian_blur(const dnn_tensor *img, double sigma) {
-  const char *fn = "image.gaussian_blur";
+  const char *fn = "dnn.image.gaussian_blur";
   layout l = {0};
   if (get_layout(img, fn, &l) != DNN_OK) return NULL;
   if (!(sigma > 0) || sigma > 1000) return dnn_argerror(2, fn, "expected sigma in (0, 1000], got %g", sigma), NULL;
@@ -412,7 +412,7 @@ dnn_tensor *dnn_image_gaussian_blur(const dnn_tensor *img, double sigma) {
 }
 
 dnn_tensor *dnn_image_normalize(const dnn_tensor *img, const float *mean, int n_mean, const float *std, int n_std) {
-  const char *fn = "image.normalize";
+  const char *fn = "dnn.image.normalize";
   layout l = {0};
   if (get_layout(img, fn, &l) != DNN_OK) return NULL;
   if (n_mean != 1 && n_mean != l.c)
@@ -447,7 +447,7 @@ static void min_max(const float *p, int64_t n, float *lo, float *hi) {
 
 dnn_tensor *dnn_image_grid(const dnn_tensor *batch, int64_t nrow, int64_t padding, float pad_value, bool normalize,
                            bool scale_each) {
-  const char *fn = "image.grid";
+  const char *fn = "dnn.image.grid";
   if (!batch || (batch->ndim != 3 && batch->ndim != 4))
     return dnn_argerror(1, fn, "expected a batch (N, H, W) or (N, H, W, C), got %d-d", batch ? batch->ndim : 0), NULL;
   int64_t n = batch->shape[0], h = batch->shape[1], w = batch->shape[2], c = batch->ndim == 4 ? batch->shape[3] : 1;

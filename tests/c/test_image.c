@@ -330,6 +330,7 @@ static void put32(unsigned char *p, uint32_t v) {
 static void test_bad_files(void) {
   CHECK(dnn_image_load(tmp_path("missing.png"), 0, false) == NULL && error_has("missing.png") &&
         error_has("cannot open"));
+  CHECK(dnn_image_load(dir, 0, false) == NULL && error_has("not a regular file") && error_has(dir));
   const char *text = "hello, this is not an image\n";
   const char *tp = write_bytes("text.png", (const unsigned char *)text, strlen(text));
   CHECK(dnn_image_load(tp, 0, false) == NULL && error_has("text.png") && error_has("not a PNG, JPEG") &&
