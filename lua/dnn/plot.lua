@@ -31,6 +31,7 @@ local function nice_ticks(lo, hi, n, integer)
 end
 
 local function tick_label(v, step)
+  if math.abs(v) >= 1e6 or (step < 1e-4 and v ~= 0) then return (string.format("%.3g", v)) end
   local decimals = math.max(0, -math.floor(math.log(step, 10) + 1e-9))
   return string.format("%." .. math.min(decimals, 6) .. "f", v)
 end

@@ -79,6 +79,9 @@ describe("dnn.plot.history", function()
     local path = dir .. "/nan.png"
     dnn.plot.history({loss = {1, 0 / 0, 0.5, math.huge, 0.2}}, path)
     H.assert_shape(dnn.image.load(path), {356, 480, 3})
+    -- very large and very small values get %g tick labels (they fit the margin)
+    dnn.plot.history({loss = {2e7, 1e7}, acc = {1e-5, 2.5e-5}}, dir .. "/big.png")
+    H.assert_shape(dnn.image.load(dir .. "/big.png"), {356, 960, 3})
   end)
 end)
 
