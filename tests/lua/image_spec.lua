@@ -99,6 +99,19 @@ describe("dnn.image.load", function()
     H.assert_close(g[3][4][1]:item(), 0.299 * p[1] + 0.587 * p[2] + 0.114 * p[3], 1e-5)
   end)
 
+  it("reads HDR (linear values as stored) and PGM files written by hand", function()
+    -- Radiance RGBE: mantissas 128, 64, 32 with exponent 129 are 1, 0.5, 0.25
+    local hdr = write("two.hdr", "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 1 +X 2\n" ..
+      string.char(128, 64, 32, 129, 128, 128, 128, 130))
+    local img = dnn.image.load(hdr)
+    H.assert_shape(img, {1, 2, 3})
+    H.assert_close(img, {{{1, 0.5, 0.25}, {2, 2, 2}}}, 1e-6)
+    local pgm = write("gray.pgm", "P5\n2 2\n255\n" .. string.char(0, 51, 204, 255))
+    H.assert_close(dnn.image.load(pgm, {uint8 = true}):reshape(4), {0, 51, 204, 255}, 0)
+    -- a PGM declaring more pixels than it holds
+    H.assert_error({"short.pgm", "bytes can hold"}, dnn.image.load, write("short.pgm", "P5\n2000 2000\n255\n\0\0"))
+  end)
+
   it("agrees with PIL's own decoding of files PIL makes now", function()
     if not have_pil() then
       print("image_spec: /usr/bin/python3 with PIL not found: skipping the files made at test time")
