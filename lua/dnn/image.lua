@@ -220,6 +220,25 @@ function M.filters_grid(kernel, opts)
   return call(C.grid, batch, nrow, opts.padding or 1, opts.pad_value or 0, normalize, opts.scale_each and true or false)
 end
 
+-- feature_maps_grid(maps, opts): a layer's output for one image, (H, W, C)
+-- or (1, H, W, C), as one gray picture of its C channels: nrow defaults to
+-- ceil(sqrt(C)), each map scaled to [0, 1] on its own (scale_each) unless
+-- scale_each = false; padding 1.
+function M.feature_maps_grid(maps, opts)
+  opts = opts_of(opts, "dnn.image.feature_maps_grid")
+  if is_tensor(maps) and maps.ndim == 4 and maps.shape[1] == 1 then maps = maps[1] end
+  if not is_tensor(maps) or maps.ndim ~= 3 then
+    error("dnn.image.feature_maps_grid: expected the feature maps of one image, (H, W, C) or (1, H, W, C)", 2)
+  end
+  local c = maps.shape[3]
+  local scale_each = opts.scale_each
+  if scale_each == nil then scale_each = true end
+  local normalize = opts.normalize
+  if normalize == nil then normalize = true end
+  return call(C.grid, maps:permute(3, 1, 2):contiguous(), opts.nrow or math.ceil(math.sqrt(c)), opts.padding or 1,
+    opts.pad_value or 0, normalize, scale_each)
+end
+
 -- ---- drawing (what dnn.plot uses) ----
 -- canvas(h, w, {r, g, b}): an (h, w, 3) image of one colour (white by
 -- default). draw_* take pixel coordinates, (0, 0) the top-left corner.

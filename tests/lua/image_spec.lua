@@ -325,4 +325,20 @@ describe("dnn.image.grid", function()
     H.assert_shape(dnn.image.filters_grid(dnn.randn(3, 3, 8, 2)), {2 * 4 + 1, 8 * 4 + 1, 1})
     H.assert_error({"kh, kw, in, out"}, dnn.image.filters_grid, dnn.zeros(3, 3))
   end)
+
+  it("feature_maps_grid shows each channel of one image's activations", function()
+    local maps = dnn.rand(1, 5, 6, 10)
+    local g = dnn.image.feature_maps_grid(maps)
+    -- 10 maps: 4 per row, 3 rows, padding 1
+    H.assert_shape(g, {3 * 6 + 1, 4 * 7 + 1, 1})
+    -- each map scaled on its own: map 7 (row 2, column 3) spans [0, 1]
+    local tile = g:narrow(1, 1 + 6 + 1, 5):narrow(2, 1 + 2 * 7 + 1, 6) -- 1-based: padding, then whole tiles
+    H.assert_close(tile:min():item(), 0, 1e-6)
+    H.assert_close(tile:max():item(), 1, 1e-6)
+    local m7 = maps[1]:narrow(3, 7, 1)
+    local lo, hi = m7:min():item(), m7:max():item()
+    H.assert_close(tile[1][1][1]:item(), (maps[1][1][1][7]:item() - lo) / (hi - lo), 1e-5)
+    H.assert_shape(dnn.image.feature_maps_grid(dnn.rand(4, 4, 3), {nrow = 2}), {2 * 5 + 1, 2 * 5 + 1, 1})
+    H.assert_error({"one image"}, dnn.image.feature_maps_grid, dnn.rand(2, 4, 4, 3))
+  end)
 end)
