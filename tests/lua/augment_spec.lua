@@ -153,12 +153,27 @@ describe("augmentation layers", function()
     local given = nn.Normalization{mean = {1, 2}, variance = {4, 16}}
     assert.are.same({{{{0, 0}}}}, given(dnn.tensor{{{{1, 2}}}}):totable())
     assert.are.same({{{{0.5, 0.25}}}}, given(dnn.tensor{{{{2, 3}}}}):totable())
-    local ok, err = pcall(nn.Normalization(), data)
-    assert.is_false(ok)
-    assert.truthy(err:find("adapt", 1, true))
-    ok, err = pcall(given, dnn.zeros(1, 1, 1, 3))
+    assert.are.equal(0, max_diff(nn.Normalization()(data), data)) -- never adapted: mean 0, variance 1 (Keras)
+    local ok, err = pcall(given, dnn.zeros(1, 1, 1, 3))
     assert.is_false(ok)
     assert.truthy(err:find("expected 2 features", 1, true))
+  end)
+
+  it("Normalization keeps its statistics as non-trainable weights, in model files too", function()
+    local data = dnn.randn(50, 3) * 3 + 2
+    local model = nn.Sequential{nn.Normalization{input_shape = {3}}, nn.Dense(1)}
+    local norm = model.layers[1]
+    local total, trainable = model:count_params()
+    assert.are.equal(6 + 4, total)
+    assert.are.equal(4, trainable)
+    norm:adapt(dnn.data.DataLoader{data, batch_size = 16}) -- from a loader
+    assert.is_true(max_diff(norm.mean, data:mean(1)) < 1e-5)
+    local path = os.tmpname()
+    model:save(path)
+    local loaded = dnn.load_model(path)
+    os.remove(path)
+    assert.are.equal(0, max_diff(loaded.layers[1].variance, norm.variance))
+    assert.are.equal(0, max_diff(loaded:predict(data, {verbose = 0}), model:predict(data, {verbose = 0})))
   end)
 
   it("refuses bad factors and options", function()

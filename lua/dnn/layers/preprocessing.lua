@@ -220,7 +220,9 @@ function Rescaling:forward(x)
 end
 
 -- Normalization{axis = -1, mean, variance}: (x - mean) / max(sqrt(variance), 1e-7) per index of axis, always.
--- layer:adapt(data) computes mean and variance (population) of data over every other dim.
+-- layer:adapt(data) (a tensor or a DataLoader) computes the population mean and variance of data over every other
+-- dim. As Keras, mean and variance are non-trainable weights (saved with the model's weights); built without them
+-- and never adapted, the layer starts at mean 0 and variance 1.
 local Normalization = define("Normalization", "normalization", function(self, args, options)
   self.axis = options.axis or args[1] or -1
   if math.type(self.axis) ~= "integer" then error("Normalization: axis must be an integer dim", 4) end
@@ -228,11 +230,29 @@ local Normalization = define("Normalization", "normalization", function(self, ar
     error("Normalization: give both mean and variance, or neither (then call adapt)", 4)
   end
   if options.mean ~= nil then
-    local function as_tensor(v) return dnn.is_tensor(v) and v:detach():clone() or dnn.tensor(type(v) == "table" and v
-      or {v}) end
-    self.mean, self.variance = as_tensor(options.mean), as_tensor(options.variance)
+    local function as_tensor(v)
+      if dnn.is_tensor(v) then return v:detach():clone():reshape(-1) end
+      return dnn.tensor(type(v) == "table" and v or {v})
+    end
+    local mean, variance = as_tensor(options.mean), as_tensor(options.variance)
+    if mean:numel() ~= variance:numel() then error("Normalization: mean and variance differ in size", 4) end
+    self:_set_stats(mean, variance)
   end
 end)
+
+-- Puts mean and variance in the layer's weights (replacing them when the feature count changes).
+function Normalization:_set_stats(mean, variance)
+  if self.mean and self.mean:numel() == mean:numel() then
+    dnn.no_grad(function()
+      self.mean:copy(mean)
+      self.variance:copy(variance)
+    end)
+    return
+  end
+  self.weights = {}
+  self:add_weight("mean", mean:detach():contiguous(), {trainable = false})
+  self:add_weight("variance", variance:detach():contiguous(), {trainable = false})
+end
 
 local function axis_of(self, ndim)
   local a = self.axis < 0 and ndim + 1 + self.axis or self.axis
@@ -241,6 +261,13 @@ local function axis_of(self, ndim)
       ndim))
   end
   return a
+end
+
+function Normalization:build(input_shape)
+  self.built = true
+  if self.mean then return end
+  local c = input_shape[axis_of(self, #input_shape)]
+  self:_set_stats(dnn.zeros(c), dnn.ones(c))
 end
 
 function Normalization:adapt(data)
@@ -256,14 +283,12 @@ function Normalization:adapt(data)
     if a ~= t.ndim then t = t:transpose(a, t.ndim) end
     return t:contiguous():reshape(-1, data.shape[a])
   end)
-  self.mean = flat:mean(1)
-  self.variance = flat:var(1)
-  self.adapted = true
+  self:_set_stats(flat:mean(1), flat:var(1))
+  self.built = true
   return self
 end
 
 function Normalization:forward(x)
-  if not self.mean then error("Normalization: no mean and variance: give them or call adapt(data) first") end
   local a = axis_of(self, x.ndim)
   local c = self.mean:numel()
   if c ~= 1 and x.shape[a] ~= c then
