@@ -217,6 +217,21 @@ static int l_list_dir(lua_State *L) {
   return 2;
 }
 
+/* seeded_randperm(n, seed): the permutation of 1..n that dnn.manual_seed(seed) then dnn.randperm(n) would give,
+ * drawn without touching the global stream (its state is saved and restored around the draw). */
+static int l_seeded_randperm(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1), seed = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0, 1, "expected n >= 0");
+  dnn_rng_state saved, seeded;
+  dnn_rng_get_state(&saved);
+  dnn_rng_seeded_state((uint64_t)seed, &seeded);
+  dnn_rng_set_state(&seeded);
+  dnn_tensor *perm = dnn_randperm(n, 1);
+  dnn_rng_set_state(&saved);
+  ldnn_push_tensor(L, perm);
+  return 1;
+}
+
 void ldnn_open_data(lua_State *L) {
   luaL_newmetatable(L, CSV_BOX_MT);
   lua_pushcfunction(L, csv_box_gc);
@@ -226,6 +241,7 @@ void ldnn_open_data(lua_State *L) {
                                    {"random_warp", l_random_warp},       {"random_contrast", l_random_contrast},
                                    {"random_brightness", l_random_brightness}, {"random_crop", l_random_crop},
                                    {"cutout", l_cutout},                 {"sample_beta", l_sample_beta}, {"list_dir", l_list_dir},
+                                   {"seeded_randperm", l_seeded_randperm},
                                    {NULL, NULL}};
   lua_newtable(L);
   luaL_setfuncs(L, funcs, 0);

@@ -194,7 +194,9 @@ function M.image_folder(dir, options)
   if #files == 0 then error(string.format("%s: %s: no image files in the class sub-folders", fn, dir), 2) end
   if split then
     -- Keras shuffles the file list with the seed, then splits: the same seed gives complementary subsets.
-    local order = M.permutation(#files, options.seed or 1337)
+    local seed = options.seed or 1337
+    if math.type(seed) ~= "integer" then error(fn .. ": seed must be an integer, got " .. tostring(seed), 2) end
+    local order = M.permutation(#files, seed):totable()
     local n_val = math.floor(#files * split)
     local first, last = 1, #files - n_val
     if subset == "validation" then first, last = #files - n_val + 1, #files end
@@ -220,23 +222,13 @@ function M.image_folder(dir, options)
   return {x = core.stack(images, 1), y = y, class_names = class_names, paths = files}
 end
 
--- ---- permutations from a seed of their own ----
-
--- A permutation of 1..n from a seeded xorshift64* of its own, so a seeded
--- DataLoader or split repeats without touching dnn's global PRNG.
+-- permutation(n, seed): the permutation of 1..n (a tensor) that dnn.manual_seed(seed) then dnn.randperm(n) gives,
+-- drawn from dnn's PRNG without moving its global stream: a seeded DataLoader or split repeats whatever else draws.
 function M.permutation(n, seed)
-  local s = (seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) | 1
-  local order = {}
-  for i = 1, n do order[i] = i end
-  for i = n, 2, -1 do
-    s = s ~ (s >> 12)
-    s = s ~ (s << 25)
-    s = s ~ (s >> 27)
-    local r = ((s * 0x2545F4914F6CDD1D) >> 11) % i -- 53 high bits, nonnegative
-    local j = r + 1
-    order[i], order[j] = order[j], order[i]
+  if math.type(n) ~= "integer" or math.type(seed) ~= "integer" then
+    error("permutation: expected integers n and seed", 2)
   end
-  return order
+  return D.seeded_randperm(n, seed)
 end
 
 -- ---- DataLoader ----
@@ -302,7 +294,7 @@ end
 function DataLoader:_order()
   self.epoch = self.epoch + 1
   if not self.shuffle then return nil end
-  if self.seed then return core.tensor(M.permutation(self.n, self.seed + self.epoch - 1)) end
+  if self.seed then return M.permutation(self.n, self.seed + self.epoch - 1) end
   return core.randperm(self.n)
 end
 

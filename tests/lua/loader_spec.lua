@@ -75,6 +75,17 @@ describe("DataLoader", function()
     assert.are_not.same(a1, collect(DataLoader{x, y, batch_size = 4, shuffle = true, seed = 6}))
   end)
 
+  it("draws a seeded order from dnn's PRNG without moving its global stream", function()
+    dnn.manual_seed(5)
+    local want = dnn.randperm(10):totable()
+    local after = dnn.rand(3):totable()
+    dnn.manual_seed(5)
+    dnn.randperm(10)
+    local xs = collect(DataLoader{x, y, batch_size = 3, shuffle = true, seed = 5}) -- epoch 1: seed 5
+    assert.are.same(want, xs)
+    assert.are.same(after, dnn.rand(3):totable())
+  end)
+
   it("shuffles without a seed through dnn.manual_seed", function()
     local loader = DataLoader{x, y, batch_size = 10, shuffle = true}
     dnn.manual_seed(3)
