@@ -40,7 +40,7 @@ static int l_read_csv(lua_State *L) {
     lua_pushnil(L);
     while (lua_next(L, 3)) n++, lua_pop(L, 1);
     const char **names = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *names, 0); /* 4 */
-    char *kinds = lua_newuserdatauv(L, (size_t)(n ? n : 1), 0);                         /* 5 */
+    char *kinds = lua_newuserdatauv(L, (size_t)(n ? n : 1), 0); /* 5 */
     int i = 0;
     lua_pushnil(L);
     while (lua_next(L, 3)) {
@@ -148,16 +148,18 @@ static int l_random_warp(lua_State *L) {
 /* random_contrast(x, f_lo, f_hi, lo, hi) */
 static int l_random_contrast(lua_State *L) {
   dnn_tensor *x = check_batch(L, 1);
-  ldnn_push_tensor(L, dnn_random_contrast(x, luaL_checknumber(L, 2), luaL_checknumber(L, 3),
-                                          (float)luaL_checknumber(L, 4), (float)luaL_checknumber(L, 5)));
+  ldnn_push_tensor(L,
+                   dnn_random_contrast(x, luaL_checknumber(L, 2), luaL_checknumber(L, 3), (float)luaL_checknumber(L, 4),
+                                       (float)luaL_checknumber(L, 5)));
   return 1;
 }
 
 /* random_brightness(x, d_lo, d_hi, lo, hi) */
 static int l_random_brightness(lua_State *L) {
   dnn_tensor *x = check_batch(L, 1);
-  ldnn_push_tensor(L, dnn_random_brightness(x, luaL_checknumber(L, 2), luaL_checknumber(L, 3),
-                                            (float)luaL_checknumber(L, 4), (float)luaL_checknumber(L, 5)));
+  ldnn_push_tensor(L,
+                   dnn_random_brightness(x, luaL_checknumber(L, 2), luaL_checknumber(L, 3),
+                                         (float)luaL_checknumber(L, 4), (float)luaL_checknumber(L, 5)));
   return 1;
 }
 
@@ -173,8 +175,8 @@ static int l_cutout(lua_State *L) {
   dnn_tensor *x = check_batch(L, 1);
   lua_Integer count = luaL_checkinteger(L, 4);
   luaL_argcheck(L, count >= 0 && count <= 1 << 20, 4, "expected a count in [0, 2^20]");
-  ldnn_push_tensor(L, dnn_cutout(x, luaL_checkinteger(L, 2), luaL_checkinteger(L, 3), (int)count,
-                                 (float)luaL_optnumber(L, 5, 0)));
+  ldnn_push_tensor(
+      L, dnn_cutout(x, luaL_checkinteger(L, 2), luaL_checkinteger(L, 3), (int)count, (float)luaL_optnumber(L, 5, 0)));
   return 1;
 }
 
@@ -207,9 +209,10 @@ static int l_list_dir(lua_State *L) {
     lua_rawgeti(L, -2, i);
     lua_pushfstring(L, "%s/%s", path, lua_tostring(L, -1));
     struct stat st;
-    const char *kind = stat(lua_tostring(L, -1), &st) != 0 ? "other" : S_ISDIR(st.st_mode) ? "dir"
-                                                                   : S_ISREG(st.st_mode)   ? "file"
-                                                                                           : "other";
+    const char *kind = stat(lua_tostring(L, -1), &st) != 0 ? "other"
+        : S_ISDIR(st.st_mode)                              ? "dir"
+        : S_ISREG(st.st_mode)                              ? "file"
+                                                           : "other";
     lua_pop(L, 2);
     lua_pushstring(L, kind);
     lua_rawseti(L, -2, i);
@@ -237,10 +240,15 @@ void ldnn_open_data(lua_State *L) {
   lua_pushcfunction(L, csv_box_gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
-  static const luaL_Reg funcs[] = {{"read_csv", l_read_csv}, {"read_cifar10", l_read_cifar10},
-                                   {"random_warp", l_random_warp},       {"random_contrast", l_random_contrast},
-                                   {"random_brightness", l_random_brightness}, {"random_crop", l_random_crop},
-                                   {"cutout", l_cutout},                 {"sample_beta", l_sample_beta}, {"list_dir", l_list_dir},
+  static const luaL_Reg funcs[] = {{"read_csv", l_read_csv},
+                                   {"read_cifar10", l_read_cifar10},
+                                   {"random_warp", l_random_warp},
+                                   {"random_contrast", l_random_contrast},
+                                   {"random_brightness", l_random_brightness},
+                                   {"random_crop", l_random_crop},
+                                   {"cutout", l_cutout},
+                                   {"sample_beta", l_sample_beta},
+                                   {"list_dir", l_list_dir},
                                    {"seeded_randperm", l_seeded_randperm},
                                    {NULL, NULL}};
   lua_newtable(L);

@@ -20,7 +20,7 @@ typedef struct csv_rows {
   char **fields;
   int64_t n_fields, cap_fields;
   int64_t *row_start; /* index of each row's first field; one extra entry at the end */
-  int64_t *row_line;  /* the file line each row starts on (1-based) */
+  int64_t *row_line; /* the file line each row starts on (1-based) */
   int64_t n_rows, cap_rows;
 } csv_rows;
 
@@ -120,8 +120,7 @@ static dnn_status split(const char *path, char sep, csv_rows *r, size_t len) {
         p++;
         for (;;) {
           if (p >= end)
-            return dnn_error(DNN_EFORMAT, FN, "%s: line %" PRId64 ": a quoted field is never closed", path,
-                             quote_line);
+            return dnn_error(DNN_EFORMAT, FN, "%s: line %" PRId64 ": a quoted field is never closed", path, quote_line);
           if (*p == '"') {
             if (p + 1 < end && p[1] == '"') {
               *w++ = '"';

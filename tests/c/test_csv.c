@@ -43,12 +43,13 @@ static const dnn_csv_options defaults = {1, ',', NULL, 0, NULL, NULL, 0};
 
 static void test_basic(void) {
   /* a BOM, CRLF, quotes with a separator, a doubled quote and a line break inside, a blank line */
-  const char *path = write_text("basic.csv", "\xEF\xBB\xBF"
-                                             "x,name,y\r\n"
-                                             "1.5,\"a,b\",2\r\n"
-                                             "\r\n"
-                                             "-3,\"say \"\"hi\"\"\",4e2\r\n"
-                                             "7,\"two\nlines\",\" 8 \"\n");
+  const char *path = write_text("basic.csv",
+                                "\xEF\xBB\xBF"
+                                "x,name,y\r\n"
+                                "1.5,\"a,b\",2\r\n"
+                                "\r\n"
+                                "-3,\"say \"\"hi\"\"\",4e2\r\n"
+                                "7,\"two\nlines\",\" 8 \"\n");
   dnn_csv *csv = dnn_read_csv(path, &defaults);
   CHECK(csv != NULL);
   if (!csv) {

@@ -47,26 +47,26 @@ void dnn_safetensors_free(dnn_safetensors *st); /* NULL is fine; releases the te
 /* read_csv's options. Column kinds: 'n' numbers, 's' strings, 'a' decided by
  * the column's first non-missing value. */
 typedef struct dnn_csv_options {
-  int header;                 /* the first row holds the column names */
-  char separator;             /* ',' by default */
-  const char *kinds;          /* kinds by position ("nns"); NULL or shorter than the row: 'a' */
-  int n_named;                /* kinds by name: named[i] gets named_kinds[i] (overrides kinds) */
+  int header; /* the first row holds the column names */
+  char separator; /* ',' by default */
+  const char *kinds; /* kinds by position ("nns"); NULL or shorter than the row: 'a' */
+  int n_named; /* kinds by name: named[i] gets named_kinds[i] (overrides kinds) */
   const char *const *named;
   const char *named_kinds;
-  int missing_error;          /* a missing field is an error naming its row and column */
+  int missing_error; /* a missing field is an error naming its row and column */
 } dnn_csv_options;
 
 /* A read CSV file. Missing fields (empty, NA, N/A, NaN, nan, null, NULL) are
  * NaN in numbers and "" in strings, counted per column and listed by row. */
 typedef struct dnn_csv {
-  int64_t n_rows;             /* data rows, the header excluded */
+  int64_t n_rows; /* data rows, the header excluded */
   int n_cols;
-  char **names;               /* the header's names, or column_1, column_2, ... */
-  char *kinds;                /* 'n' or 's' per column */
-  dnn_tensor *numbers;        /* (n_rows, number of 'n' columns), the 'n' columns in file order */
-  char ***strings;            /* per column: n_rows strings for an 's' column, NULL for an 'n' one */
-  int64_t *missing;           /* per column: missing fields */
-  int64_t *missing_rows;      /* the 1-based data rows holding a missing field, in order */
+  char **names; /* the header's names, or column_1, column_2, ... */
+  char *kinds; /* 'n' or 's' per column */
+  dnn_tensor *numbers; /* (n_rows, number of 'n' columns), the 'n' columns in file order */
+  char ***strings; /* per column: n_rows strings for an 's' column, NULL for an 'n' one */
+  int64_t *missing; /* per column: missing fields */
+  int64_t *missing_rows; /* the 1-based data rows holding a missing field, in order */
   int64_t n_missing_rows;
 } dnn_csv;
 
