@@ -367,8 +367,9 @@ dnn_tensor *dnn_image_adjust_saturation(const dnn_tensor *img, float factor) {
   return out;
 }
 
-/* One blur pass along an axis: n lines of len samples, stride step apart
- * within a line; line i starts at line_start(i). */
+/* One blur pass along rows (along_y false) or columns: every line of every
+ * image and channel convolved with kern (2 radius + 1 taps), the samples
+ * past either end repeating the edge one. */
 static void blur_pass(const float *in, float *out, const layout *l, bool along_y, const float *kern, int radius) {
   int64_t c = l->c, len = along_y ? l->h : l->w, lines = l->n * (along_y ? l->w : l->h);
   int64_t step = along_y ? l->w * c : c;
