@@ -1,9 +1,11 @@
 /* Tensor and storage lifetime, creation and inspection. */
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 
 #include "dnn/autograd.h"
 #include "dnn/random.h"
@@ -15,7 +17,21 @@ static atomic_llong storage_bytes_live;
 
 int64_t dnn_storage_bytes_live(void) { return (int64_t)atomic_load(&storage_bytes_live); }
 
+/* Tensors of megabytes come and go at every step of a training loop. glibc serves blocks above its mmap threshold
+ * with fresh mappings and unmaps them at free, so each new activation page-faults all its pages in again (as much
+ * time as the GEMMs in a CNN step). A fixed threshold at glibc's maximum (32 MB) and a high trim threshold keep freed
+ * blocks in the heap for the next step. Set once, before the first storage. */
+static void keep_freed_blocks(void) {
+#ifdef M_MMAP_THRESHOLD
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
+}
+
+static once_flag malloc_tuned = ONCE_FLAG_INIT;
+
 static dnn_storage *storage_new(int64_t numel) {
+  call_once(&malloc_tuned, keep_freed_blocks);
   dnn_storage *s = malloc(sizeof *s);
   if (!s) return NULL;
   size_t bytes = (size_t)(numel > 0 ? numel : 1) * sizeof(float);
