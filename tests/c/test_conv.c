@@ -365,10 +365,10 @@ done:
 }
 
 static void test_chunks(void) {
-  /* 64*64 positions * 5*5*16 patch = 1.6M floats per example: 5 examples per chunk, 12 in 3 chunks */
+  /* 64*64 positions * 5*5*16 patch = 1.6M floats per example: one example per chunk (of 2M floats), 12 chunks */
   dnn_conv2d_config same = {{1, 1}, {1, 1}, true}, same2 = {{2, 2}, {1, 1}, true};
   check_chunked(PLAIN, (int64_t[]){12, 64, 64, 16}, (int64_t[]){5, 5, 16, 4}, &same);
-  /* transpose: 32*32 positions * 5*5*16 = 410k floats per example, 20 per chunk, 24 in 2 */
+  /* transpose: 32*32 positions * 5*5*16 = 410k floats per example, 5 per chunk, 24 in 5 chunks */
   check_chunked(TRANSPOSE, (int64_t[]){24, 32, 32, 4}, (int64_t[]){5, 5, 16, 4}, &same2);
 }
 
