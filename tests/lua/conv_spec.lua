@@ -161,6 +161,8 @@ describe("conv layers' errors", function()
     fails(function() nn.Conv2D(4, 3, {strides = 2, dilation_rate = 2}) end, "strides > 1 together with dilation_rate")
     fails(function() nn.Conv2D(4, 3, {activation = "nope"}) end, "nope")
     fails(function() nn.DepthwiseConv2D(3, {depth_multiplier = 0}) end, "depth_multiplier")
+    fails(function() nn.Conv2D(4, 3, {data_format = "channels_first"}) end, "only data_format \"channels_last\"")
+    fails(function() nn.Conv2D(4, 3, {groups = 2}) end, "grouped convolutions are not supported")
   end)
 
   it("from the kernels, for misuse of dnn.core._conv", function()

@@ -66,6 +66,14 @@ end
 
 -- Options every conv layer shares: strides, padding, dilation_rate, activation, use_bias, bias and regularizers.
 local function common_options(self, who, options)
+  if options.data_format ~= nil and options.data_format ~= "channels_last" then
+    raise(string.format("%s: only data_format \"channels_last\" (batch, height, width, channels) is supported, got %s",
+      who, tostring(options.data_format)))
+  end
+  if options.groups ~= nil and options.groups ~= 1 then
+    raise(string.format("%s: grouped convolutions are not supported (groups = 1), got groups %s", who,
+      tostring(options.groups)))
+  end
   self.strides = pair(who, "strides", options.strides or 1)
   self.padding = padding_of(who, options.padding)
   self.dilation_rate = pair(who, "dilation_rate", options.dilation_rate or 1)
