@@ -117,12 +117,14 @@ transfer:fit(x_few, y_few, fit_options)
 local frozen_acc = accuracy(transfer, x_new_test, y_new_test)
 
 -- ---- 3. fine-tuning: unfreeze the top block (conv2 and above), small learning rate ----
+-- Batch norm stays frozen (in inference mode), as the Keras guide advises: its
+-- statistics from batches of 8 would undo what the base learned.
 local top = false
 for _, l in ipairs(base) do
   if l.name == "conv2" then top = true end
-  if top then l.trainable = true end
+  if top and l.type_name ~= "BatchNormalization" then l.trainable = true end
 end
-transfer:compile{optimizer = dnn.optim.Adam{learning_rate = 1e-4}, loss = "sparse_categorical_crossentropy"}
+transfer:compile{optimizer = dnn.optim.Adam{learning_rate = 3e-4}, loss = "sparse_categorical_crossentropy"}
 fit_options.epochs = head_epochs + tune_epochs
 fit_options.initial_epoch = head_epochs
 transfer:fit(x_few, y_few, fit_options)
