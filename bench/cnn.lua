@@ -1,8 +1,8 @@
--- Benchmark: the CNN of examples/train_cnn.lua (Conv2D(32, 3, same)-BN-relu-
--- MaxPool-Conv2D(64, 3, same)-BN-relu-MaxPool-Flatten-Dropout-Dense(128)-
+-- Benchmark: the CNN of examples/train_cnn.lua (Conv2D(16, 3, same)-BN-relu-
+-- MaxPool-Conv2D(32, 3, same)-BN-relu-MaxPool-Flatten-Dropout-Dense(128)-
 -- Dropout-Dense(10, softmax)) on Fashion-MNIST (random data when the dataset
 -- is absent): inference samples/s (batch 500, no graph) and its peak RSS,
--- then training samples/s (batch 128, Adam) and the peak RSS after it; then
+-- then training samples/s (batch 64, Adam) and the peak RSS after it; then
 -- the share of a training step spent in GEMM, estimated by timing dnn.matmul
 -- alone on the GEMM shapes a step runs (each convolution is one im2col GEMM
 -- over the batch forward, and one each for the kernel's and the input's
@@ -14,7 +14,7 @@ local nn = dnn.nn
 local steps = tonumber(arg and arg[1]) or 60
 local threads = tonumber(arg and arg[2])
 if threads then dnn.set_num_threads(threads) end
-local batch, infer_batch = 128, 500
+local batch, infer_batch = 64, 500
 
 local function peak_rss_mb()
   for line in io.lines("/proc/self/status") do
@@ -37,11 +37,11 @@ local n = x.shape[1]
 
 local model = nn.Sequential{
   nn.Input{28, 28, 1},
-  nn.Conv2D(32, 3, {padding = "same", use_bias = false}), nn.BatchNormalization(), nn.Activation("relu"),
-  nn.MaxPooling2D(2),
-  nn.Conv2D(64, 3, {padding = "same", use_bias = false}), nn.BatchNormalization(), nn.Activation("relu"),
-  nn.MaxPooling2D(2),
-  nn.Flatten(), nn.Dropout(0.3), nn.Dense(128, {activation = "relu"}), nn.Dropout(0.3),
+  nn.Conv2D(16, 3, {padding = "same", use_bias = false}), nn.BatchNormalization{momentum = 0.9},
+  nn.Activation("relu"), nn.MaxPooling2D(2),
+  nn.Conv2D(32, 3, {padding = "same", use_bias = false}), nn.BatchNormalization{momentum = 0.9},
+  nn.Activation("relu"), nn.MaxPooling2D(2),
+  nn.Flatten(), nn.Dropout(0.2), nn.Dense(128, {activation = "relu"}), nn.Dropout(0.2),
   nn.Dense(10, {activation = "softmax"}),
 }
 local opt = dnn.optim.Adam{learning_rate = 1e-3, params = model:parameters()}
@@ -89,9 +89,9 @@ print(string.format("cnn_train_peak_rss_mb %.1f", peak_rss_mb()))
 -- GEMM share: {m, k, n} of every product a training step runs, timed alone.
 local B = batch
 local gemms = {
-  {B * 28 * 28, 9 * 1, 32}, {9 * 1, B * 28 * 28, 32}, -- conv 1: forward, kernel gradient (no input gradient)
-  {B * 14 * 14, 9 * 32, 64}, {9 * 32, B * 14 * 14, 64}, {B * 14 * 14, 64, 9 * 32}, -- conv 2: forward, dW, dx
-  {B, 3136, 128}, {3136, B, 128}, {B, 128, 3136}, -- dense: forward, dW, dx
+  {B * 28 * 28, 9 * 1, 16}, {9 * 1, B * 28 * 28, 16}, -- conv 1: forward, kernel gradient (no input gradient)
+  {B * 14 * 14, 9 * 16, 32}, {9 * 16, B * 14 * 14, 32}, {B * 14 * 14, 32, 9 * 16}, -- conv 2: forward, dW, dx
+  {B, 1568, 128}, {1568, B, 128}, {B, 128, 1568}, -- dense: forward, dW, dx
   {B, 128, 10}, {128, B, 10}, {B, 10, 128}, -- dense_1
 }
 local mats = {}
