@@ -1,7 +1,9 @@
 #!/bin/sh
 # Sets up and builds (scripts/setup.sh), then runs the main job: training a
-# classifier on Fashion-MNIST. Extra arguments go to the example script.
+# small CNN on Fashion-MNIST (examples/train_cnn.lua: at least 91% test
+# accuracy in a few minutes on 2 cores). Extra arguments go to the example
+# script (--epochs N, --batch-size N, --data DIR, --full, ...).
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec build/dnnlua examples/train_mlp.lua "$@"
+exec build/dnnlua examples/train_cnn.lua "$@"
