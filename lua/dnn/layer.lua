@@ -99,7 +99,12 @@ local class_mt_mt = {
     if k == "__call" and type(v) == "function" then
       local construct = v
       v = function(cls, ...)
-        local obj = construct(cls, ...)
+        local ok, obj = pcall(construct, cls, ...)
+        if not ok then
+          -- a constructor's error names this wrapper's line; point at the user's call instead
+          if type(obj) == "string" then error((obj:gsub("^dnn/[%w_/]+%.lua:%d+: ", "")), 2) end
+          error(obj, 0)
+        end
         if type(obj) == "table" and getmetatable(obj) == cls and rawget(obj, "_ctor_args") == nil then
           rawset(obj, "_ctor_args", table.pack(...))
         end

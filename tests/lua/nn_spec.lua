@@ -256,3 +256,14 @@ describe("Sequential with an input_shape", function()
     assert(model.layers[3].kernel:ne(before):sum():item() > 0, "the last layer must train")
   end)
 end)
+
+describe("constructor errors", function()
+  it("point at the line of the user's code that made the layer", function()
+    local ok, err = pcall(function()
+      local layer = nn.Dense(0) -- not a tail call: the error names this line
+      return layer
+    end)
+    assert.is_false(ok)
+    assert.truthy(err:find("^[^\n]*nn_spec%.lua:%d+: Dense: expected a positive integer"), err)
+  end)
+end)
