@@ -1,18 +1,22 @@
 -- Trains a small Keras-style CNN on Fashion-MNIST and prints its test
 -- accuracy: two conv-pool blocks with batch norm, dropout and a dense head,
 -- Adam with a cosine-decayed learning rate, model:fit's progress bar.
+-- Saves its training curves and the first conv layer's filters as PNG files.
 -- Usage: dnnlua examples/train_cnn.lua [--epochs N] [--batch-size N] [--lr X]
---   [--limit N] [--data DIR] [--seed N] [--validation] [--full]
+--   [--limit N] [--data DIR] [--seed N] [--validation] [--full] [--augment]
+--   [--out DIR]
 --   --full trains longer (for >= 93%); --validation holds out 10% of the
---   training set and reports its accuracy after each epoch.
+--   training set and reports its accuracy after each epoch; --augment adds
+--   random flips and shifts (Keras preprocessing layers, active in training
+--   only); --out is where the PNG files go (default: the current folder).
 local dnn = require "dnn"
 local nn = dnn.nn
 
 local USAGE = "usage: train_cnn.lua [--epochs N] [--batch-size N] [--lr X] [--limit N] [--data DIR] [--seed N] " ..
-  "[--validation] [--full]\n"
+  "[--validation] [--full] [--augment] [--out DIR]\n"
 
 local function parse_args(argv)
-  local opts = {batch_size = 64, lr = 2e-3, seed = 42}
+  local opts = {batch_size = 64, lr = 2e-3, seed = 42, out = "."}
   local numeric = {["--epochs"] = "epochs", ["--batch-size"] = "batch_size", ["--lr"] = "lr",
                    ["--limit"] = "limit", ["--seed"] = "seed"}
   local i = 1
@@ -21,14 +25,14 @@ local function parse_args(argv)
     if numeric[flag] and tonumber(value) then
       opts[numeric[flag]] = tonumber(value)
       i = i + 2
-    elseif flag == "--data" and value then
-      opts.data = value
+    elseif (flag == "--data" or flag == "--out") and value then
+      opts[flag:sub(3)] = value
       i = i + 2
     elseif flag == "--full" then
       opts.full = true
       i = i + 1
-    elseif flag == "--validation" then
-      opts.validation = true
+    elseif flag == "--validation" or flag == "--augment" then
+      opts[flag:sub(3)] = true
       i = i + 1
     else
       io.stderr:write(USAGE)
@@ -70,6 +74,10 @@ local function block(filters)
   }
 end
 local layers = {nn.Input{28, 28, 1}}
+if opts.augment then -- identity in evaluate/predict: Keras's preprocessing layers
+  layers[#layers + 1] = nn.RandomFlip("horizontal")
+  layers[#layers + 1] = nn.RandomTranslation(0.1, 0.1, {fill_mode = "constant"})
+end
 for _, filters in ipairs{16, 32} do
   for _, l in ipairs(block(filters)) do layers[#layers + 1] = l end
 end
@@ -94,9 +102,22 @@ model:compile{optimizer = dnn.optim.Adam{learning_rate = schedule}, loss = "spar
 print(string.format("training on %d Fashion-MNIST images for %d epochs, batch %d, %d threads", n_fit, opts.epochs,
   opts.batch_size, dnn.get_num_threads()))
 local started = dnn.wall_time()
-model:fit(x_train, y_train, {epochs = opts.epochs, batch_size = opts.batch_size, shuffle = true,
-                             validation_split = opts.validation and 0.1 or nil})
+local history = model:fit(x_train, y_train, {epochs = opts.epochs, batch_size = opts.batch_size, shuffle = true,
+                                             validation_split = opts.validation and 0.1 or nil})
 local trained = dnn.wall_time() - started
 local _, metrics = model:evaluate(test.x, test.y, {batch_size = 500, verbose = 0})
 print(string.format("training time %.1fs", trained))
+-- Pictures: the training curves, and the first conv layer's 16 filters.
+local curves = opts.out .. "/train_cnn_curves.png"
+dnn.plot.history(history, curves, {title = "train_cnn"})
+local first_conv
+for _, layer in ipairs(model.layers) do
+  if layer.type_name == "Conv2D" then
+    first_conv = first_conv or layer
+  end
+end
+local filters = opts.out .. "/train_cnn_filters.png"
+local grid = dnn.image.filters_grid(first_conv.kernel:detach())
+dnn.image.save(dnn.image.resize(grid, grid.shape[1] * 12, grid.shape[2] * 12, {method = "nearest"}), filters)
+print(string.format("saved %s and %s", curves, filters))
 print(string.format("test accuracy %.4f", metrics.accuracy))
