@@ -9,23 +9,9 @@
 #include "check.h"
 #include "dnn/dnn.h"
 #include "dnn/io.h"
+#include "temp_files.h"
 
-static char dir[] = "/tmp/dnn_test_csv_XXXXXX";
-static char paths[32][512];
-static int npaths;
-
-static const char *write_file(const char *name, const void *bytes, size_t n) {
-  char *p = paths[npaths++];
-  snprintf(p, sizeof paths[0], "%s/%s", dir, name);
-  FILE *f = fopen(p, "wb");
-  CHECK(f != NULL);
-  if (!f) return p;
-  if (n > 0) CHECK(fwrite(bytes, 1, n, f) == n);
-  fclose(f);
-  return p;
-}
-
-static const char *write_text(const char *name, const char *text) { return write_file(name, text, strlen(text)); }
+static const char *write_text(const char *name, const char *text) { return temp_write(name, text, strlen(text)); }
 
 /* The call failed and the message holds the path and each of want (NULL-terminated). */
 static void check_message(const char *path, const char *want1, const char *want2) {
@@ -159,7 +145,7 @@ static void test_cifar(void) {
     for (int k = 0; k < 3; k++)
       for (int p = 0; p < 1024; p++) rec[1 + k * 1024 + p] = (unsigned char)((k * 50 + p / 32 + p % 32 + i) % 256);
   }
-  const char *path = write_file("batch.bin", bytes, sizeof bytes);
+  const char *path = temp_write("batch.bin", bytes, sizeof bytes);
   dnn_tensor *x, *y;
   CHECK(dnn_read_cifar10(path, &x, &y) == DNN_OK);
   if (x && y) {
@@ -172,12 +158,12 @@ static void test_cifar(void) {
   dnn_tensor_release(x);
   dnn_tensor_release(y);
 
-  const char *short_path = write_file("short.bin", bytes, 3000);
+  const char *short_path = temp_write("short.bin", bytes, 3000);
   CHECK(dnn_read_cifar10(short_path, &x, &y) == DNN_EFORMAT && x == NULL && y == NULL);
   check_message(short_path, "multiple of 3073", "3000 bytes");
 
   bytes[3073] = 10; /* a label past 9 in the second record */
-  const char *bad_label = write_file("label.bin", bytes, sizeof bytes);
+  const char *bad_label = temp_write("label.bin", bytes, sizeof bytes);
   CHECK(dnn_read_cifar10(bad_label, &x, &y) == DNN_EFORMAT);
   check_message(bad_label, "image 2 has label 10", NULL);
 
@@ -185,16 +171,12 @@ static void test_cifar(void) {
 }
 
 int main(void) {
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    return 1;
-  }
+  if (!temp_dir_make("csv")) return 1;
   test_basic();
   test_options();
   test_missing();
   test_malformed();
   test_cifar();
-  for (int i = 0; i < npaths; i++) unlink(paths[i]);
-  rmdir(dir);
+  temp_dir_remove();
   return check_report("test_csv");
 }

@@ -7,45 +7,16 @@
 
 #include "check.h"
 #include "dnn/dnn.h"
-
-static char dir[] = "/tmp/dnn_test_idx_XXXXXX";
-static char paths[64][512];
-static int npaths;
-
-/* A path in the temp dir, remembered for cleanup. */
-static const char *tmp_path(const char *name) {
-  char *p = paths[npaths++];
-  snprintf(p, sizeof paths[0], "%s/%s", dir, name);
-  return p;
-}
-
-static const char *write_plain(const char *name, const unsigned char *bytes, size_t n) {
-  const char *path = tmp_path(name);
-  FILE *f = fopen(path, "wb");
-  CHECK(f != NULL);
-  if (!f) return path;
-  if (n > 0) CHECK(fwrite(bytes, 1, n, f) == n);
-  fclose(f);
-  return path;
-}
+#include "temp_files.h"
 
 static const char *write_gz(const char *name, const unsigned char *bytes, size_t n) {
-  const char *path = tmp_path(name);
+  const char *path = temp_path(name);
   gzFile f = gzopen(path, "wb");
   CHECK(f != NULL);
   if (!f) return path;
   if (n > 0) CHECK(gzwrite(f, bytes, (unsigned)n) == (int)n);
   CHECK(gzclose(f) == Z_OK);
   return path;
-}
-
-static long file_size(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fclose(f);
-  return n;
 }
 
 /* The call failed with code, and the message names the path and holds want. */
@@ -78,7 +49,7 @@ static void check_ubyte_2x3(dnn_tensor *t) {
 }
 
 static void test_valid(void) {
-  check_ubyte_2x3(dnn_read_idx(write_plain("plain.idx", ubyte_2x3, sizeof ubyte_2x3)));
+  check_ubyte_2x3(dnn_read_idx(temp_write("plain.idx", ubyte_2x3, sizeof ubyte_2x3)));
   check_ubyte_2x3(dnn_read_idx(write_gz("packed.idx.gz", ubyte_2x3, sizeof ubyte_2x3)));
 
   /* 1-d labels, as train-labels-idx1-ubyte */
@@ -91,13 +62,13 @@ static void test_valid(void) {
 
 static void test_types(void) {
   const unsigned char sbyte[] = {0, 0, 0x09, 1, 0, 0, 0, 2, 0xFF, 0x7F};
-  dnn_tensor *t = dnn_read_idx(write_plain("sbyte.idx", sbyte, sizeof sbyte));
+  dnn_tensor *t = dnn_read_idx(temp_write("sbyte.idx", sbyte, sizeof sbyte));
   CHECK(t != NULL);
   if (t) CHECK(dnn_data(t)[0] == -1 && dnn_data(t)[1] == 127);
   dnn_tensor_release(t);
 
   const unsigned char shorts[] = {0, 0, 0x0B, 1, 0, 0, 0, 2, 0xFF, 0xFE, 0x01, 0x2C}; /* -2, 300 */
-  t = dnn_read_idx(write_plain("short.idx", shorts, sizeof shorts));
+  t = dnn_read_idx(temp_write("short.idx", shorts, sizeof shorts));
   CHECK(t != NULL);
   if (t) CHECK(dnn_data(t)[0] == -2 && dnn_data(t)[1] == 300);
   dnn_tensor_release(t);
@@ -110,45 +81,45 @@ static void test_types(void) {
   dnn_tensor_release(t);
 
   const unsigned char floats[] = {0, 0, 0x0D, 1, 0, 0, 0, 2, 0x3F, 0xC0, 0, 0, 0xC0, 0x20, 0, 0}; /* 1.5, -2.5 */
-  t = dnn_read_idx(write_plain("float.idx", floats, sizeof floats));
+  t = dnn_read_idx(temp_write("float.idx", floats, sizeof floats));
   CHECK(t != NULL);
   if (t) CHECK(dnn_data(t)[0] == 1.5f && dnn_data(t)[1] == -2.5f);
   dnn_tensor_release(t);
 
   const unsigned char doubles[] = {0, 0, 0x0E, 1, 0, 0, 0, 1, 0xC0, 0x02, 0, 0, 0, 0, 0, 0}; /* -2.25 */
-  t = dnn_read_idx(write_plain("double.idx", doubles, sizeof doubles));
+  t = dnn_read_idx(temp_write("double.idx", doubles, sizeof doubles));
   CHECK(t != NULL);
   if (t) CHECK(t->shape[0] == 1 && dnn_data(t)[0] == -2.25f);
   dnn_tensor_release(t);
 }
 
 static void test_bad_headers(void) {
-  const char *missing = tmp_path("no-such-file.idx");
+  const char *missing = temp_path("no-such-file.idx");
   check_fails(dnn_read_idx(missing), missing, DNN_EIO, "cannot open");
 
-  const char *empty = write_plain("empty.idx", NULL, 0);
+  const char *empty = temp_write("empty.idx", NULL, 0);
   check_fails(dnn_read_idx(empty), empty, DNN_EFORMAT, "found a file of 0 bytes");
 
   const unsigned char bad_magic[] = {1, 0, 0x08, 1, 0, 0, 0, 1, 7};
-  const char *p = write_plain("magic.idx", bad_magic, sizeof bad_magic);
+  const char *p = temp_write("magic.idx", bad_magic, sizeof bad_magic);
   check_fails(dnn_read_idx(p), p, DNN_EFORMAT, "magic");
   p = write_gz("magic.idx.gz", bad_magic, sizeof bad_magic);
   check_fails(dnn_read_idx(p), p, DNN_EFORMAT, "got 0x01000801");
 
   const unsigned char bad_type[] = {0, 0, 0x07, 1, 0, 0, 0, 1, 7};
-  p = write_plain("type.idx", bad_type, sizeof bad_type);
+  p = temp_write("type.idx", bad_type, sizeof bad_type);
   check_fails(dnn_read_idx(p), p, DNN_EFORMAT, "type code 0x07");
 
   const unsigned char no_dims[] = {0, 0, 0x08, 0, 7};
-  p = write_plain("ndim0.idx", no_dims, sizeof no_dims);
+  p = temp_write("ndim0.idx", no_dims, sizeof no_dims);
   check_fails(dnn_read_idx(p), p, DNN_EFORMAT, "got 0");
 
   const unsigned char nine_dims[] = {0, 0, 0x08, 9, 0, 0, 0, 1};
-  p = write_plain("ndim9.idx", nine_dims, sizeof nine_dims);
+  p = temp_write("ndim9.idx", nine_dims, sizeof nine_dims);
   check_fails(dnn_read_idx(p), p, DNN_EFORMAT, "got 9");
 
   const unsigned char short_dims[] = {0, 0, 0x08, 3, 0, 0, 0, 1, 0, 0};
-  p = write_plain("dims.idx", short_dims, sizeof short_dims);
+  p = temp_write("dims.idx", short_dims, sizeof short_dims);
   check_fails(dnn_read_idx(p), p, DNN_EFORMAT, "expected 12 bytes of dims, found 6");
 
   const unsigned char zero_dim[] = {0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 0};
@@ -158,7 +129,7 @@ static void test_bad_headers(void) {
 
 static void test_bad_sizes(void) {
   /* truncated: 5 of 6 data bytes */
-  const char *p = write_plain("short.idx", ubyte_2x3, sizeof ubyte_2x3 - 1);
+  const char *p = temp_write("short.idx", ubyte_2x3, sizeof ubyte_2x3 - 1);
   check_fails(dnn_read_idx(p), p, DNN_EFORMAT, "expected 6 data bytes after the header, found 5");
   p = write_gz("short.idx.gz", ubyte_2x3, sizeof ubyte_2x3 - 1);
   check_fails(dnn_read_idx(p), p, DNN_EFORMAT, "expected 6 data bytes after the header, found 5");
@@ -168,7 +139,7 @@ static void test_bad_sizes(void) {
   memcpy(longer, ubyte_2x3, sizeof ubyte_2x3);
   longer[sizeof ubyte_2x3] = 'x';
   longer[sizeof ubyte_2x3 + 1] = 'y';
-  p = write_plain("long.idx", longer, sizeof longer);
+  p = temp_write("long.idx", longer, sizeof longer);
   check_fails(dnn_read_idx(p), p, DNN_EFORMAT, "expected 6 data bytes after the header, found 8");
   p = write_gz("long.idx.gz", longer, sizeof longer);
   check_fails(dnn_read_idx(p), p, DNN_EFORMAT, "found 8 (2 trailing bytes)");
@@ -176,7 +147,7 @@ static void test_bad_sizes(void) {
   /* 65536 x 65536 x 4 ubytes: refused before anything is allocated */
   const unsigned char huge[] = {0, 0, 0x08, 3, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 4, 1, 2, 3};
   int64_t live = dnn_storage_bytes_live();
-  p = write_plain("huge.idx", huge, sizeof huge);
+  p = temp_write("huge.idx", huge, sizeof huge);
   check_fails(dnn_read_idx(p), p, DNN_EFORMAT, "4 GiB");
   CHECK(dnn_storage_bytes_live() == live);
   const unsigned char max_dims[] = {0, 0, 0x0E, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
@@ -185,7 +156,7 @@ static void test_bad_sizes(void) {
 
   /* under the cap, but far more than a tiny file can hold: no 2 GiB allocation */
   const unsigned char big[] = {0, 0, 0x08, 1, 0x20, 0, 0, 0, 1, 2, 3}; /* 2^29 bytes declared */
-  p = write_plain("big.idx", big, sizeof big);
+  p = temp_write("big.idx", big, sizeof big);
   check_fails(dnn_read_idx(p), p, DNN_EFORMAT, "expected 536870912 data bytes after the header, found 3");
   p = write_gz("big.idx.gz", big, sizeof big);
   check_fails(dnn_read_idx(p), p, DNN_EFORMAT, "more than a gzip file");
@@ -205,37 +176,33 @@ static void test_damaged_gzip(void) {
   CHECK(t && t->shape[0] == N && dnn_data(t)[N - 1] == bytes[sizeof head + N - 1]);
   dnn_tensor_release(t);
 
-  long size = file_size(whole);
+  long size = temp_file_size(whole);
   CHECK(size > 1000);
   FILE *f = fopen(whole, "rb");
   unsigned char *gz = malloc((size_t)size);
   CHECK(f && fread(gz, 1, (size_t)size, f) == (size_t)size);
   if (f) fclose(f);
 
-  const char *cut = write_plain("cut.gz", gz, (size_t)size / 2);
+  const char *cut = temp_write("cut.gz", gz, (size_t)size / 2);
   check_fails(dnn_read_idx(cut), cut, DNN_EFORMAT, "expected 20000 data bytes after the header");
 
-  const char *no_trailer = write_plain("notrailer.gz", gz, (size_t)size - 4); /* data intact, CRC gone */
+  const char *no_trailer = temp_write("notrailer.gz", gz, (size_t)size - 4); /* data intact, CRC gone */
   check_fails(dnn_read_idx(no_trailer), no_trailer, DNN_EFORMAT, "gzip");
 
   for (long i = 100; i < size - 8; i++) gz[i] ^= 0x5A; /* past both headers */
-  const char *garbage = write_plain("garbage.gz", gz, (size_t)size);
+  const char *garbage = temp_write("garbage.gz", gz, (size_t)size);
   check_fails(dnn_read_idx(garbage), garbage, DNN_EFORMAT, "gzip");
   free(gz);
   free(bytes);
 }
 
 int main(void) {
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    return 1;
-  }
+  if (!temp_dir_make("idx")) return 1;
   test_valid();
   test_types();
   test_bad_headers();
   test_bad_sizes();
   test_damaged_gzip();
-  for (int i = 0; i < npaths; i++) unlink(paths[i]);
-  rmdir(dir);
+  temp_dir_remove();
   return check_report("test_idx");
 }

@@ -8,26 +8,7 @@
 
 #include "check.h"
 #include "dnn/dnn.h"
-
-static char dir[] = "/tmp/dnn_test_image_XXXXXX";
-static char paths[64][512];
-static int npaths;
-
-static const char *tmp_path(const char *name) {
-  char *p = paths[npaths++];
-  snprintf(p, sizeof paths[0], "%s/%s", dir, name);
-  return p;
-}
-
-static const char *write_bytes(const char *name, const unsigned char *bytes, size_t n) {
-  const char *path = tmp_path(name);
-  FILE *f = fopen(path, "wb");
-  CHECK(f != NULL);
-  if (!f) return path;
-  if (n) CHECK(fwrite(bytes, 1, n, f) == n);
-  fclose(f);
-  return path;
-}
+#include "temp_files.h"
 
 static dnn_tensor *from(const float *v, int ndim, int64_t a, int64_t b, int64_t c, int64_t d) {
   int64_t shape[4] = {a, b, c, d};
@@ -276,7 +257,7 @@ static void test_round_trip(void) {
     for (int64_t i = 0; i < 256 * c; i++) d[i] = (float)((i * 37 + c) % 256) / 255.0f;
     char name[32];
     snprintf(name, sizeof name, "rt%d.png", c);
-    const char *path = tmp_path(name);
+    const char *path = temp_path(name);
     CHECK(dnn_image_save_png(t, path) == DNN_OK);
     dnn_tensor *back = dnn_image_load(path, 0, false);
     CHECK(back && back->ndim == 3 && back->shape[2] == c);
@@ -290,7 +271,7 @@ static void test_round_trip(void) {
   /* Clamping and rounding to the nearest level; 2-d is gray. */
   float v[6] = {-0.5f, 1.7f, 0.5f, 0.501f / 255, 0.499f / 255 + 1.0f / 255, NAN};
   dnn_tensor *t = from(v, 2, 2, 3, 0, 0);
-  const char *path = tmp_path("clamp.png");
+  const char *path = temp_path("clamp.png");
   CHECK(dnn_image_save_png(t, path) == DNN_OK);
   dnn_tensor *back = dnn_image_load(path, 0, true);
   float want[6] = {0, 255, 128, 1, 1, 0};
@@ -299,7 +280,7 @@ static void test_round_trip(void) {
   /* Channel conversion on load. */
   float rgba[8] = {1, 0, 0, 0.4f, 0, 0, 1, 1};
   dnn_tensor *ct = from(rgba, 3, 1, 2, 4, 0);
-  const char *pc = tmp_path("rgba.png");
+  const char *pc = temp_path("rgba.png");
   CHECK(dnn_image_save_png(ct, pc) == DNN_OK);
   dnn_tensor *as_rgb = dnn_image_load(pc, 3, false), *as_gray = dnn_image_load(pc, 1, false);
   float want_rgb[6] = {1, 0, 0, 0, 0, 1}, want_gray[2] = {0.299f, 0.114f};
@@ -313,9 +294,9 @@ static void test_round_trip(void) {
   CHECK(dnn_image_load(pc, 2, false) == NULL && error_has("channels 1, 3 or 4"));
   /* Saving refuses batches (pointing to grid) and odd channel counts. */
   dnn_tensor *batch = dnn_zeros(4, (int64_t[]){2, 2, 2, 3});
-  CHECK(dnn_image_save_png(batch, tmp_path("b.png")) == DNN_EARG && error_has("dnn.image.grid"));
+  CHECK(dnn_image_save_png(batch, temp_path("b.png")) == DNN_EARG && error_has("dnn.image.grid"));
   dnn_tensor *five = dnn_zeros(3, (int64_t[]){2, 2, 5});
-  CHECK(dnn_image_save_png(five, tmp_path("f.png")) == DNN_EARG && error_has("got 5"));
+  CHECK(dnn_image_save_png(five, temp_path("f.png")) == DNN_EARG && error_has("got 5"));
   CHECK(dnn_image_save_png(t, "/nonexistent-dir/x.png") == DNN_EIO && error_has("/nonexistent-dir/x.png"));
   CHECK(access("/nonexistent-dir/x.png", F_OK) != 0);
   dnn_tensor *objs[] = {t, back, ct, as_rgb, as_gray, g4, batch, five};
@@ -328,19 +309,19 @@ static void put32(unsigned char *p, uint32_t v) {
 }
 
 static void test_bad_files(void) {
-  CHECK(dnn_image_load(tmp_path("missing.png"), 0, false) == NULL && error_has("missing.png") &&
+  CHECK(dnn_image_load(temp_path("missing.png"), 0, false) == NULL && error_has("missing.png") &&
         error_has("cannot open"));
-  CHECK(dnn_image_load(dir, 0, false) == NULL && error_has("not a regular file") && error_has(dir));
+  CHECK(dnn_image_load(temp_dir, 0, false) == NULL && error_has("not a regular file") && error_has(temp_dir));
   const char *text = "hello, this is not an image\n";
-  const char *tp = write_bytes("text.png", (const unsigned char *)text, strlen(text));
+  const char *tp = temp_write("text.png", (const unsigned char *)text, strlen(text));
   CHECK(dnn_image_load(tp, 0, false) == NULL && error_has("text.png") && error_has("not a PNG, JPEG") &&
         error_has("68 65 6c 6c"));
-  const char *empty = write_bytes("empty.jpg", NULL, 0);
+  const char *empty = temp_write("empty.jpg", NULL, 0);
   CHECK(dnn_image_load(empty, 0, false) == NULL && error_has("empty"));
   /* A real PNG, then cut short at several points. */
   int64_t shape[3] = {20, 30, 3};
   dnn_tensor *t = dnn_rand(3, shape);
-  const char *good = tmp_path("good.png");
+  const char *good = temp_path("good.png");
   CHECK(dnn_image_save_png(t, good) == DNN_OK);
   FILE *f = fopen(good, "rb");
   unsigned char buf[8192];
@@ -351,20 +332,20 @@ static void test_bad_files(void) {
   for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
     char name[32];
     snprintf(name, sizeof name, "cut%zu.png", i);
-    const char *p = write_bytes(name, buf, cuts[i]);
+    const char *p = temp_write(name, buf, cuts[i]);
     dnn_tensor *r = dnn_image_load(p, 0, false);
     CHECK(r == NULL && error_has(name) && error_has("PNG"));
     dnn_tensor_release(r);
   }
   /* The same PNG, wrongly named .jpg, loads by its content. */
-  const char *misnamed = write_bytes("really_png.jpg", buf, n);
+  const char *misnamed = temp_write("really_png.jpg", buf, n);
   dnn_tensor *ok = dnn_image_load(misnamed, 0, false);
   CHECK(ok && ok->shape[0] == 20 && ok->shape[1] == 30 && ok->shape[2] == 3);
   /* Garbage in the middle of the image data: a CRC or zlib error. */
   unsigned char bad[8192];
   memcpy(bad, buf, n);
   for (size_t i = 60; i < n - 20; i += 7) bad[i] ^= 0x5a;
-  const char *garbled = write_bytes("garbled.png", bad, n);
+  const char *garbled = temp_write("garbled.png", bad, n);
   CHECK(dnn_image_load(garbled, 0, false) == NULL && error_has("garbled.png") && error_has("corrupt PNG"));
   /* A header declaring 100000 x 100000: refused before any allocation. */
   unsigned char huge[8 + 25 + 12];
@@ -378,29 +359,29 @@ static void test_bad_files(void) {
   put32(huge + 33, 0);
   memcpy(huge + 37, "IDAT", 4);
   put32(huge + 41, (uint32_t)crc32(0, huge + 37, 4));
-  const char *hp = write_bytes("huge.png", huge, sizeof huge);
+  const char *hp = temp_write("huge.png", huge, sizeof huge);
   CHECK(dnn_image_load(hp, 0, false) == NULL && error_has("huge.png") && error_has("100000x100000"));
   /* 4000 x 4000 is allowed in general, but not from a 45-byte file. */
   put32(huge + 16, 4000);
   put32(huge + 20, 4000);
   put32(huge + 29, (uint32_t)crc32(0, huge + 12, 17));
-  const char *mp = write_bytes("bigger_than_file.png", huge, sizeof huge);
+  const char *mp = temp_write("bigger_than_file.png", huge, sizeof huge);
   CHECK(dnn_image_load(mp, 0, false) == NULL && error_has("bigger_than_file.png") && error_has("compressed data"));
   /* A JPEG start followed by garbage. */
   unsigned char jpg[300] = {0xff, 0xd8, 0xff, 0xe0};
   for (int i = 4; i < 300; i++) jpg[i] = (unsigned char)(i * 131 + 7);
-  const char *jp = write_bytes("garbage.jpg", jpg, sizeof jpg);
+  const char *jp = temp_write("garbage.jpg", jpg, sizeof jpg);
   CHECK(dnn_image_load(jp, 0, false) == NULL && error_has("garbage.jpg") && error_has("corrupt JPEG"));
   /* A BMP header declaring 30000 x 30000 24-bit pixels in 60 bytes. */
   unsigned char bmp[60] = {'B', 'M'};
   bmp[10] = 54, bmp[14] = 40;
   bmp[18] = 0x30, bmp[19] = 0x75, bmp[22] = 0x30, bmp[23] = 0x75; /* 30000 = 0x7530 */
   bmp[26] = 1, bmp[28] = 24;
-  const char *bp = write_bytes("huge.bmp", bmp, sizeof bmp);
+  const char *bp = temp_write("huge.bmp", bmp, sizeof bmp);
   CHECK(dnn_image_load(bp, 0, false) == NULL && error_has("huge.bmp") && error_has("30000x30000"));
   /* 10000 x 10000 is under the cap, but 60 bytes cannot hold it. */
   bmp[18] = 0x10, bmp[19] = 0x27, bmp[22] = 0x10, bmp[23] = 0x27;
-  const char *bp2 = write_bytes("short.bmp", bmp, sizeof bmp);
+  const char *bp2 = temp_write("short.bmp", bmp, sizeof bmp);
   CHECK(dnn_image_load(bp2, 0, false) == NULL && error_has("short.bmp") && error_has("60 bytes"));
   dnn_tensor_release(t);
   dnn_tensor_release(ok);
@@ -443,10 +424,7 @@ static void test_draw(void) {
 }
 
 int main(void) {
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    return 1;
-  }
+  if (!temp_dir_make("image")) return 1;
   test_resize();
   test_geometry();
   test_affine();
@@ -455,7 +433,6 @@ int main(void) {
   test_round_trip();
   test_bad_files();
   test_draw();
-  for (int i = 0; i < npaths; i++) remove(paths[i]);
-  rmdir(dir);
+  temp_dir_remove();
   return check_report("test_image");
 }

@@ -10,22 +10,13 @@
 
 #include "check.h"
 #include "dnn/dnn.h"
-
-static char dir[] = "/tmp/dnn_test_safetensors_XXXXXX";
-static char path_buf[64][512];
-static int npaths;
-
-static const char *tmp_path(const char *name) {
-  char *p = path_buf[npaths++ % 64];
-  snprintf(p, sizeof path_buf[0], "%s/%s", dir, name);
-  return p;
-}
+#include "temp_files.h"
 
 /* A file of: 8-byte length (the header's own unless len_override >= 0),
  * header, data. */
 static const char *write_file(const char *name, const char *header, long long len_override, const void *data,
                               size_t data_len) {
-  const char *path = tmp_path(name);
+  const char *path = temp_path(name);
   FILE *f = fopen(path, "wb");
   CHECK(f != NULL);
   if (!f) return path;
@@ -76,14 +67,9 @@ static const char *meta_of(const dnn_safetensors *st, const char *key) {
   return NULL;
 }
 
-static long file_size(const char *path) {
-  struct stat sb;
-  return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
-}
-
 /* No "<name>.tmp.<pid>" left in the test folder. */
 static int count_temp_files(void) {
-  DIR *d = opendir(dir);
+  DIR *d = opendir(temp_dir);
   int n = 0;
   struct dirent *e;
   while (d && (e = readdir(d)))
@@ -102,7 +88,7 @@ static void test_round_trip(void) {
   dnn_tensor *tensors[] = {a, at, s, z};
   const char *keys[] = {"format", "note"};
   const char *values[] = {"dnnlua", "tab\there, \x01 control, \xe2\x82\xac euro"};
-  const char *path = tmp_path("round.safetensors");
+  const char *path = temp_path("round.safetensors");
   CHECK(dnn_safetensors_save(path, 4, names, tensors, 2, keys, values) == DNN_OK);
   CHECK(count_temp_files() == 0);
 
@@ -113,7 +99,7 @@ static void test_round_trip(void) {
   unsigned long long hlen = 0;
   for (int i = 7; i >= 0; i--) hlen = hlen << 8 | len8[i];
   CHECK(hlen % 8 == 0); /* the data starts 8-byte aligned */
-  CHECK(file_size(path) == (long)(8 + hlen + 4 * (6 + 6 + 1 + 0))); /* no byte more */
+  CHECK(temp_file_size(path) == (long)(8 + hlen + 4 * (6 + 6 + 1 + 0))); /* no byte more */
 
   dnn_safetensors *st = dnn_safetensors_load(path);
   CHECK(st != NULL);
@@ -135,9 +121,9 @@ static void test_round_trip(void) {
   dnn_safetensors_free(st);
 
   /* nothing at all: "{}" padded */
-  const char *empty = tmp_path("empty.safetensors");
+  const char *empty = temp_path("empty.safetensors");
   CHECK(dnn_safetensors_save(empty, 0, NULL, NULL, 0, NULL, NULL) == DNN_OK);
-  CHECK(file_size(empty) == 16);
+  CHECK(temp_file_size(empty) == 16);
   st = dnn_safetensors_load(empty);
   CHECK(st && st->n == 0 && st->n_meta == 0);
   dnn_safetensors_free(st);
@@ -201,8 +187,8 @@ static void test_bad_files(void) {
   const char *good_entry = "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}";
   char h[512];
 
-  check_load_fails(tmp_path("missing.safetensors"), DNN_EIO, "cannot open");
-  const char *p = tmp_path("short");
+  check_load_fails(temp_path("missing.safetensors"), DNN_EIO, "cannot open");
+  const char *p = temp_path("short");
   FILE *f = fopen(p, "wb");
   if (f) fwrite("\x10\0\0", 1, 3, f), fclose(f);
   check_load_fails(p, DNN_EFORMAT, "too short for the 8-byte header length");
@@ -213,7 +199,7 @@ static void test_bad_files(void) {
   check_load_fails(file_with("binary", "\x89PNG\r\n\x1a\n"), DNN_EFORMAT, "must start with '{'");
 
   /* above the 100 MB cap: a sparse file big enough to hold the header */
-  p = tmp_path("cap");
+  p = temp_path("cap");
   f = fopen(p, "wb");
   if (f) {
     unsigned long long n = 100000008ULL;
@@ -306,11 +292,11 @@ static void test_bad_files(void) {
 
 static void test_save_errors_and_atomicity(void) {
   dnn_tensor *a = tensor_of(six, 2, 2, 3);
-  const char *path = tmp_path("keep.safetensors");
+  const char *path = temp_path("keep.safetensors");
   const char *one[] = {"a"};
   dnn_tensor *ta[] = {a};
   CHECK(dnn_safetensors_save(path, 1, one, ta, 0, NULL, NULL) == DNN_OK);
-  long before = file_size(path);
+  long before = temp_file_size(path);
 
   /* refused before anything is written: the old file stays */
   const char *dup[] = {"x", "x"};
@@ -329,11 +315,11 @@ static void test_save_errors_and_atomicity(void) {
   CHECK(dnn_safetensors_save(path, 1, one, ta, 2, k2, v2) == DNN_EARG);
   CHECK(strstr(dnn_errmsg(), "metadata key 'k' given twice") != NULL);
   CHECK(dnn_safetensors_save(NULL, 1, one, ta, 0, NULL, NULL) == DNN_EARG);
-  CHECK(file_size(path) == before);
+  CHECK(temp_file_size(path) == before);
 
   /* the final rename fails (the target is a folder): the folder and what it
    * holds stay, the temporary file is removed, the error names the path */
-  const char *folder = tmp_path("folder.safetensors");
+  const char *folder = temp_path("folder.safetensors");
   CHECK(mkdir(folder, 0755) == 0);
   char inner[600];
   snprintf(inner, sizeof inner, "%s/old", folder);
@@ -341,25 +327,25 @@ static void test_save_errors_and_atomicity(void) {
   if (f) fputs("old", f), fclose(f);
   CHECK(dnn_safetensors_save(folder, 1, one, ta, 0, NULL, NULL) == DNN_EIO);
   CHECK(strstr(dnn_errmsg(), folder) != NULL && strstr(dnn_errmsg(), "cannot rename") != NULL);
-  CHECK(file_size(inner) == 3);
+  CHECK(temp_file_size(inner) == 3);
   CHECK(count_temp_files() == 0);
   unlink(inner);
   rmdir(folder);
 
   /* the temporary file cannot be created (no such folder) */
-  const char *nowhere = tmp_path("no/such/dir/w.safetensors");
+  const char *nowhere = temp_path("no/such/dir/w.safetensors");
   CHECK(dnn_safetensors_save(nowhere, 1, one, ta, 0, NULL, NULL) == DNN_EIO);
   CHECK(strstr(dnn_errmsg(), "cannot create the temporary file") && strstr(dnn_errmsg(), nowhere));
 
   /* a read-only folder (root ignores permissions, so only as another user):
    * the old file survives unchanged */
   if (geteuid() != 0) {
-    CHECK(chmod(dir, 0555) == 0);
+    CHECK(chmod(temp_dir, 0555) == 0);
     dnn_tensor *big = dnn_zeros(1, (int64_t[]){1000});
     dnn_tensor *tb[] = {big};
     CHECK(dnn_safetensors_save(path, 1, one, tb, 0, NULL, NULL) == DNN_EIO);
-    CHECK(file_size(path) == before);
-    CHECK(chmod(dir, 0755) == 0);
+    CHECK(temp_file_size(path) == before);
+    CHECK(chmod(temp_dir, 0755) == 0);
     dnn_tensor_release(big);
   }
   dnn_safetensors *st = dnn_safetensors_load(path);
@@ -379,16 +365,11 @@ static void test_save_errors_and_atomicity(void) {
 }
 
 int main(void) {
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    return 1;
-  }
+  if (!temp_dir_make("safetensors")) return 1;
   test_round_trip();
   test_other_writers();
   test_bad_files();
   test_save_errors_and_atomicity();
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  temp_dir_remove();
   return check_report("test_safetensors");
 }
