@@ -69,22 +69,11 @@ static int report(lua_State *L, int status) {
   return status;
 }
 
-/* Adds a traceback to an error message (or says what the error object is). */
-static int msghandler(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
-    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  }
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
 /* Calls the function below narg arguments with the traceback handler and
  * Ctrl-C armed. */
 static int docall(lua_State *L, int narg, int nres) {
   int base = lua_gettop(L) - narg;
-  lua_pushcfunction(L, msghandler);
+  lua_pushcfunction(L, ldnn_msghandler);
   lua_insert(L, base);
   global_L = L;
   set_signal(SIGINT, laction);

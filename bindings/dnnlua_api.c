@@ -58,21 +58,10 @@ static int fail_arg(dnnlua_State *S, const char *msg) {
   return DNNLUA_ERRARG;
 }
 
-/* Adds the traceback to a runtime error's message, as the dnnlua program does. */
-static int msghandler(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
-    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  }
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
 /* Calls the function below nargs arguments under the message handler. */
 static int pcall_traced(lua_State *L, int nargs, int nresults) {
   int base = lua_gettop(L) - nargs;
-  lua_pushcfunction(L, msghandler);
+  lua_pushcfunction(L, ldnn_msghandler);
   lua_insert(L, base);
   int status = lua_pcall(L, nargs, nresults, base);
   lua_remove(L, base);
@@ -426,7 +415,7 @@ static int do_call(lua_State *L) {
   const char *results = *f == '>' ? f + 1 : f;
   int nres = (int)strlen(results);
   luaL_checkstack(L, nres + 4, "too many results");
-  lua_pushcfunction(L, msghandler);
+  lua_pushcfunction(L, ldnn_msghandler);
   lua_insert(L, 1);
   if (lua_pcall(L, nargs, nres, 1) != LUA_OK) return lua_error(L); /* with the traceback */
   lua_remove(L, 1);

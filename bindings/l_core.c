@@ -160,6 +160,20 @@ const char *ldnn_opt_string(lua_State *L, int idx, const char *name, const char 
   return s;
 }
 
+/* ---- error handling for hosts ---- */
+
+/* The message handler of the dnnlua program and of the embedding API: the
+ * message with a traceback, or what the error object is when it has no text. */
+int ldnn_msghandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
 /* ---- opening the library ---- */
 
 int luaopen_dnn_core(lua_State *L) {

@@ -25,6 +25,8 @@ void ldnn_push_tensor(lua_State *L, dnn_tensor *t);
 int ldnn_raise(lua_State *L);
 /* Raises when st != DNN_OK. */
 void ldnn_check_status(lua_State *L, dnn_status st);
+/* lua_pcall's message handler for hosts: adds a traceback to the error. */
+int ldnn_msghandler(lua_State *L);
 
 /* A Lua dim (1-based; negative counts from the end) at arg -> 0-based. */
 int ldnn_check_dim(lua_State *L, int arg, int ndim);
