@@ -10,29 +10,15 @@
 -- Usage: dnnlua bench/cnn.lua [steps] [threads]
 local dnn = require "dnn"
 local nn = dnn.nn
+local common = dofile((arg[0]:match("^(.*)/") or ".") .. "/common.lua")
 
 local steps = tonumber(arg and arg[1]) or 60
 local threads = tonumber(arg and arg[2])
 if threads then dnn.set_num_threads(threads) end
 local batch, infer_batch = 64, 500
 
-local function peak_rss_mb()
-  for line in io.lines("/proc/self/status") do
-    local kb = line:match("^VmHWM:%s+(%d+)")
-    if kb then return tonumber(kb) / 1024 end
-  end
-end
-
 dnn.manual_seed(1)
-local ok, train = pcall(dnn.datasets.fashion_mnist)
-local x, y
-if ok then
-  x, y = train.x, train.y
-else
-  local labels = {}
-  for i = 1, 60000 do labels[i] = i % 10 + 1 end
-  x, y = dnn.rand(60000, 28, 28, 1), dnn.tensor(labels)
-end
+local x, y = common.fashion_mnist(28, 28, 1)
 local n = x.shape[1]
 
 local model = nn.Sequential{
@@ -59,32 +45,19 @@ local function infer(count)
 end
 local infer_steps = math.max(4, steps // 4)
 infer(2)
-local t0 = dnn.wall_time()
-infer(infer_steps)
-local infer_elapsed = dnn.wall_time() - t0
+local infer_elapsed = common.seconds(infer, infer_steps)
 print(string.format("cnn_infer_samples_per_s %.1f", infer_steps * infer_batch / infer_elapsed))
-print(string.format("cnn_infer_peak_rss_mb %.1f", peak_rss_mb()))
+print(string.format("cnn_infer_peak_rss_mb %.1f", common.peak_rss_mb()))
 
 -- training
 model:train()
-local function train_steps(count)
-  for s = 1, count do
-    local start = ((s - 1) * batch) % (n - batch) + 1
-    local xb, yb = x:narrow(1, start, batch), y:narrow(1, start, batch)
-    local loss = loss_fn(yb, model(xb))
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-  end
-end
+local train_steps = common.trainer(model, opt, loss_fn, x, y, batch)
 train_steps(5) -- warm up: allocator, thread pool, page faults
-t0 = dnn.wall_time()
-train_steps(steps)
-local elapsed = dnn.wall_time() - t0
+local elapsed = common.seconds(train_steps, steps)
 local step_ms = elapsed / steps * 1000
 print(string.format("cnn_train_samples_per_s %.1f", steps * batch / elapsed))
 print(string.format("cnn_train_ms_per_step %.3f", step_ms))
-print(string.format("cnn_train_peak_rss_mb %.1f", peak_rss_mb()))
+print(string.format("cnn_train_peak_rss_mb %.1f", common.peak_rss_mb()))
 
 -- GEMM share: {m, k, n} of every product a training step runs, timed alone.
 local B = batch
@@ -101,8 +74,8 @@ local function all_gemms()
 end
 all_gemms()
 local reps = math.max(5, steps // 4)
-t0 = dnn.wall_time()
-for _ = 1, reps do all_gemms() end
-local gemm_ms = (dnn.wall_time() - t0) / reps * 1000
+local gemm_ms = common.seconds(function()
+  for _ = 1, reps do all_gemms() end
+end) / reps * 1000
 print(string.format("cnn_gemm_ms_per_step %.3f", gemm_ms))
 print(string.format("cnn_gemm_share %.2f", gemm_ms / step_ms))
