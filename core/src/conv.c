@@ -299,46 +299,61 @@ static dnn_tensor *with_output_op(conv_fn f, dnn_tensor *x, dnn_tensor *w, dnn_t
   return y;
 }
 
-/* ---- Conv2D ---- */
+/* ---- the three lowered products, shared by Conv2D and Conv2DTranspose ----
+ * With cols = im2col(image) (the image itself when the kernel is pointwise) and rows the other side, pos x width
+ * per example: rows = cols W is Conv2D's forward and Conv2DTranspose's input gradient; image = col2im(rows W^T) is
+ * Conv2D's input gradient and Conv2DTranspose's forward; dW = cols^T rows is the kernel gradient of both. Each runs
+ * chunk by chunk of the batch through the workspace ws (NULL when pointwise). */
 
-/* inputs: x, W, b (contiguous); dW = cols^T dz, dx = col2im(dz W^T), db = sum dz; chunk by chunk of the batch. */
-static dnn_status conv2d_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
-  dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
-  conv_geom geo = load_geometry(node, x->shape, g->shape, x->shape[3]);
-  int64_t k = geo.kh * geo.kw * geo.c, f = w->shape[3], image = geo.h * geo.w * geo.c, pos = geo.oh * geo.ow;
-  int64_t per = chunk_examples(&geo);
-  bool pointwise = is_pointwise(&geo), need_x = dnn_node_needs_grad(node, 0), need_w = dnn_node_needs_grad(node, 1);
-  float *ws = !pointwise && (need_x || need_w) ? workspace("conv2d", per * pos * k) : NULL;
-  if (!pointwise && (need_x || need_w) && !ws) return DNN_ENOMEM;
-  dnn_tensor *dz = pre_activation_grad(node, g);
-  if (!dz) return DNN_ENOMEM;
-  const float *xp = dnn_data(x), *dzp = dnn_data(dz), *wp = dnn_data(w);
-  if (need_w && (gin[1] = dnn_empty_like(w)) != NULL) {
-    if (pointwise || geo.n == 0) {
-      gemm(true, false, k, f, geo.n * pos, xp, dzp, 0, dnn_data(gin[1]));
-    } else {
-      for (int64_t n0 = 0; n0 < geo.n; n0 += per) {
-        conv_geom c = chunk_of(&geo, n0, per);
-        im2col(xp + n0 * image, ws, &c);
-        gemm(true, false, k, f, c.n * pos, ws, dzp + n0 * pos * f, n0 > 0 ? 1 : 0, dnn_data(gin[1]));
-      }
-    }
+static void cols_times_kernel(const conv_geom *g, float *ws, const float *image, const float *w, int64_t width,
+                              float *rows) {
+  int64_t k = g->kh * g->kw * g->c, pos = g->oh * g->ow, size = g->h * g->w * g->c, per = chunk_examples(g);
+  if (!ws) {
+    gemm(false, false, g->n * pos, width, k, image, w, 0, rows);
+    return;
   }
-  bias_grad(node, dz, gin);
-  if (need_x && (gin[0] = dnn_empty_like(x)) != NULL) {
-    float *dx = dnn_data(gin[0]);
-    if (pointwise) {
-      gemm(false, true, geo.n * pos, k, f, dzp, wp, 0, dx);
-    } else {
-      for (int64_t n0 = 0; n0 < geo.n; n0 += per) {
-        conv_geom c = chunk_of(&geo, n0, per);
-        gemm(false, true, c.n * pos, k, f, dzp + n0 * pos * f, wp, 0, ws);
-        col2im(ws, dx + n0 * image, &c);
-      }
-    }
+  for (int64_t n0 = 0; n0 < g->n; n0 += per) {
+    conv_geom c = chunk_of(g, n0, per);
+    im2col(image + n0 * size, ws, &c);
+    gemm(false, false, c.n * pos, width, k, ws, w, 0, rows + n0 * pos * width);
   }
-  dnn_tensor_release(dz);
-  return missing_grads(node, gin);
+}
+
+static void rows_times_kernel_t(const conv_geom *g, float *ws, const float *rows, const float *w, int64_t width,
+                                float *image) {
+  int64_t k = g->kh * g->kw * g->c, pos = g->oh * g->ow, size = g->h * g->w * g->c, per = chunk_examples(g);
+  if (!ws) {
+    gemm(false, true, g->n * pos, k, width, rows, w, 0, image);
+    return;
+  }
+  for (int64_t n0 = 0; n0 < g->n; n0 += per) {
+    conv_geom c = chunk_of(g, n0, per);
+    gemm(false, true, c.n * pos, k, width, rows + n0 * pos * width, w, 0, ws);
+    col2im(ws, image + n0 * size, &c);
+  }
+}
+
+static void kernel_grad(const conv_geom *g, float *ws, const float *image, const float *rows, int64_t width,
+                        float *dw) {
+  int64_t k = g->kh * g->kw * g->c, pos = g->oh * g->ow, size = g->h * g->w * g->c, per = chunk_examples(g);
+  if (!ws || g->n == 0) {
+    gemm(true, false, k, width, g->n * pos, image, rows, 0, dw);
+    return;
+  }
+  for (int64_t n0 = 0; n0 < g->n; n0 += per) {
+    conv_geom c = chunk_of(g, n0, per);
+    im2col(image + n0 * size, ws, &c);
+    gemm(true, false, k, width, c.n * pos, ws, rows + n0 * pos * width, n0 > 0 ? 1 : 0, dw);
+  }
+}
+
+/* The workspace the lowered products of op need: NULL when the kernel is pointwise (or nothing is computed), and
+ * then *ok is true; *ok is false when the allocation failed. */
+static float *lowering_workspace(const char *op, const conv_geom *g, bool needed, bool *ok) {
+  float *ws =
+      needed && !is_pointwise(g) ? workspace(op, chunk_examples(g) * g->oh * g->ow * g->kh * g->kw * g->c) : NULL;
+  *ok = ws || !needed || is_pointwise(g);
+  return ws;
 }
 
 /* The contiguous operands of a conv op (b may be NULL); false when a copy failed (then nothing is held). */
@@ -353,6 +368,27 @@ static void release_operands(dnn_tensor *ops[3]) {
   for (int i = 0; i < 3; i++) dnn_tensor_release(ops[i]);
 }
 
+/* ---- Conv2D: x is the image side ---- */
+
+/* inputs: x, W, b (contiguous); dW = im2col(x)^T dz, dx = col2im(dz W^T), db = sum dz. */
+static dnn_status conv2d_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+  dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
+  conv_geom geo = load_geometry(node, x->shape, g->shape, x->shape[3]);
+  bool need_x = dnn_node_needs_grad(node, 0), need_w = dnn_node_needs_grad(node, 1), ok;
+  float *ws = lowering_workspace("conv2d", &geo, need_x || need_w, &ok);
+  if (!ok) return DNN_ENOMEM;
+  dnn_tensor *dz = pre_activation_grad(node, g);
+  if (!dz) return DNN_ENOMEM;
+  int64_t f = w->shape[3];
+  if (need_w && (gin[1] = dnn_empty_like(w)) != NULL)
+    kernel_grad(&geo, ws, dnn_data(x), dnn_data(dz), f, dnn_data(gin[1]));
+  bias_grad(node, dz, gin);
+  if (need_x && (gin[0] = dnn_empty_like(x)) != NULL)
+    rows_times_kernel_t(&geo, ws, dnn_data(dz), dnn_data(w), f, dnn_data(gin[0]));
+  dnn_tensor_release(dz);
+  return missing_grads(node, gin);
+}
+
 dnn_tensor *dnn_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg, dnn_activation act,
                        float alpha) {
   conv_geom geo;
@@ -361,24 +397,12 @@ dnn_tensor *dnn_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_co
   if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) return with_output_op(dnn_conv2d, x, w, b, cfg, act);
   dnn_tensor *ops[3];
   if (!contiguous_operands(x, w, b, ops)) return NULL;
-  int64_t k = geo.kh * geo.kw * geo.c, f = shape[3], image = geo.h * geo.w * geo.c, pos = geo.oh * geo.ow;
-  int64_t per = chunk_examples(&geo);
-  bool pointwise = is_pointwise(&geo);
-  float *ws = pointwise ? NULL : workspace("conv2d", per * pos * k);
-  dnn_tensor *y = pointwise || ws ? dnn_empty(4, shape) : NULL;
+  bool ok;
+  float *ws = lowering_workspace("conv2d", &geo, true, &ok);
+  dnn_tensor *y = ok ? dnn_empty(4, shape) : NULL;
   if (y) {
-    const float *xp = dnn_data(ops[0]), *wp = dnn_data(ops[1]);
-    float *yp = dnn_data(y);
-    if (pointwise) {
-      gemm(false, false, geo.n * pos, f, k, xp, wp, 0, yp);
-    } else {
-      for (int64_t n0 = 0; n0 < geo.n; n0 += per) { /* y = im2col(x) W */
-        conv_geom c = chunk_of(&geo, n0, per);
-        im2col(xp + n0 * image, ws, &c);
-        gemm(false, false, c.n * pos, f, k, ws, wp, 0, yp + n0 * pos * f);
-      }
-    }
-    dnn_bias_activation(yp, b ? dnn_data(ops[2]) : NULL, geo.n * pos, f, act, alpha);
+    cols_times_kernel(&geo, ws, dnn_data(ops[0]), dnn_data(ops[1]), shape[3], dnn_data(y));
+    dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, dnn_numel(y) / shape[3], shape[3], act, alpha);
     dnn_node *node = dnn_record(y, "conv2d", conv2d_backward, b ? 3 : 2, ops);
     if (node) save_geometry(node, &geo, act, alpha, y);
   }
@@ -386,33 +410,22 @@ dnn_tensor *dnn_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_co
   return y;
 }
 
-/* ---- Conv2DTranspose: the image side is the output ---- */
+/* ---- Conv2DTranspose: the output is the image side ---- */
 
-/* inputs: x (N,H,W,C), W (KH,KW,F,C), b; with cols = im2col(dz): dx = cols W, dW = cols^T x, db = sum dz; chunk by
- * chunk of the batch. */
+/* inputs: x (N,H,W,C), W (KH,KW,F,C), b; dx = im2col(dz) W, dW = im2col(dz)^T x, db = sum dz. */
 static dnn_status conv2d_transpose_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
   dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
   conv_geom geo = load_geometry(node, g->shape, x->shape, g->shape[3]);
-  int64_t k = geo.kh * geo.kw * geo.c, c = x->shape[3], image = geo.h * geo.w * geo.c, pos = geo.oh * geo.ow;
-  int64_t per = chunk_examples(&geo);
-  bool pointwise = is_pointwise(&geo), need_x = dnn_node_needs_grad(node, 0), need_w = dnn_node_needs_grad(node, 1);
-  float *ws = !pointwise && (need_x || need_w) ? workspace("conv2d_transpose", per * pos * k) : NULL;
-  if (!pointwise && (need_x || need_w) && !ws) return DNN_ENOMEM;
+  bool need_x = dnn_node_needs_grad(node, 0), need_w = dnn_node_needs_grad(node, 1), ok;
+  float *ws = lowering_workspace("conv2d_transpose", &geo, need_x || need_w, &ok);
+  if (!ok) return DNN_ENOMEM;
   dnn_tensor *dz = pre_activation_grad(node, g);
   if (!dz) return DNN_ENOMEM;
-  if (need_x) gin[0] = dnn_empty_like(x);
-  if (need_w) gin[1] = geo.n == 0 ? dnn_zeros_like(w) : dnn_empty_like(w);
-  const float *xp = dnn_data(x), *wp = dnn_data(w), *dzp = dnn_data(dz);
-  for (int64_t n0 = 0; n0 < geo.n && (gin[0] || gin[1]); n0 += per) {
-    conv_geom ch = chunk_of(&geo, n0, per);
-    const float *cols = dzp + n0 * image;
-    if (!pointwise) {
-      im2col(dzp + n0 * image, ws, &ch);
-      cols = ws;
-    }
-    if (gin[0]) gemm(false, false, ch.n * pos, c, k, cols, wp, 0, dnn_data(gin[0]) + n0 * pos * c);
-    if (gin[1]) gemm(true, false, k, c, ch.n * pos, cols, xp + n0 * pos * c, n0 > 0 ? 1 : 0, dnn_data(gin[1]));
-  }
+  int64_t c = x->shape[3];
+  if (need_x && (gin[0] = dnn_empty_like(x)) != NULL)
+    cols_times_kernel(&geo, ws, dnn_data(dz), dnn_data(w), c, dnn_data(gin[0]));
+  if (need_w && (gin[1] = dnn_empty_like(w)) != NULL)
+    kernel_grad(&geo, ws, dnn_data(dz), dnn_data(x), c, dnn_data(gin[1]));
   bias_grad(node, dz, gin);
   dnn_tensor_release(dz);
   return missing_grads(node, gin);
@@ -426,21 +439,11 @@ dnn_tensor *dnn_conv2d_transpose(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, co
   if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) return with_output_op(dnn_conv2d_transpose, x, w, b, cfg, act);
   dnn_tensor *ops[3];
   if (!contiguous_operands(x, w, b, ops)) return NULL;
-  int64_t k = geo.kh * geo.kw * geo.c, c = x->shape[3], image = geo.h * geo.w * geo.c, pos = geo.oh * geo.ow;
-  int64_t per = chunk_examples(&geo);
-  bool pointwise = is_pointwise(&geo);
-  float *ws = pointwise ? NULL : workspace("conv2d_transpose", per * pos * k);
-  dnn_tensor *y = pointwise || ws ? dnn_empty(4, shape) : NULL;
-  if (y && pointwise) {
-    gemm(false, true, geo.n * pos, k, c, dnn_data(ops[0]), dnn_data(ops[1]), 0, dnn_data(y));
-  } else if (y) {
-    for (int64_t n0 = 0; n0 < geo.n; n0 += per) { /* y = col2im(x W^T) */
-      conv_geom ch = chunk_of(&geo, n0, per);
-      gemm(false, true, ch.n * pos, k, c, dnn_data(ops[0]) + n0 * pos * c, dnn_data(ops[1]), 0, ws);
-      col2im(ws, dnn_data(y) + n0 * image, &ch);
-    }
-  }
+  bool ok;
+  float *ws = lowering_workspace("conv2d_transpose", &geo, true, &ok);
+  dnn_tensor *y = ok ? dnn_empty(4, shape) : NULL;
   if (y) {
+    rows_times_kernel_t(&geo, ws, dnn_data(ops[0]), dnn_data(ops[1]), x->shape[3], dnn_data(y));
     dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, dnn_numel(y) / geo.c, geo.c, act, alpha);
     dnn_node *node = dnn_record(y, "conv2d_transpose", conv2d_transpose_backward, b ? 3 : 2, ops);
     if (node) save_geometry(node, &geo, act, alpha, y);

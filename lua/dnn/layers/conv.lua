@@ -147,12 +147,6 @@ local function add_bias(self, n)
   self:add_weight("bias", bias, {regularizer = self.bias_regularizer})
 end
 
--- ---- Conv2D ----
--- Keras's: kernel (kernel_h, kernel_w, in_channels, filters), then bias (filters); "same" pads as TensorFlow
--- (the extra pixel at the bottom/right).
-local Conv2D = Layer:extend("Conv2D")
-M.Conv2D = Conv2D
-
 -- The array part of a table ({3, 3}), or nil when it has none.
 local function array_part(t)
   if t[1] == nil then return nil end
@@ -170,35 +164,47 @@ local function filters_and_kernel(who, args, options)
   return filters, pair(who, "kernel_size", ks)
 end
 
-function Conv2D.new(...)
-  local args, options = args_and_options(...)
-  local who = "Conv2D"
-  local filters, kernel_size = filters_and_kernel(who, args, options)
-  local self = Layer.init(Conv2D, options, "conv2d")
-  self.filters, self.kernel_size = filters, kernel_size
-  common_options(self, who, options)
-  self.kernel_initializer = initializers.get(options.kernel_initializer or "glorot_uniform", who)
-  self.kernel_regularizer = require("dnn.regularizers").get(options.kernel_regularizer)
-  if self.input_shape then self:build({-1, table.unpack(self.input_shape)}) end
-  return self
-end
-getmetatable(Conv2D).__call = function(_, ...) return Conv2D.new(...) end
+-- A layer class taking (filters, kernel_size, options): Conv2D and Conv2DTranspose, which differ in the C op, the
+-- kernel's last two dims (kernel_dims(filters, in_channels)) and so its fans, and compute_output_shape.
+local function filter_conv(class_name, default_name, op, kernel_dims)
+  local class = Layer:extend(class_name)
+  function class.new(...)
+    local args, options = args_and_options(...)
+    local filters, kernel_size = filters_and_kernel(class_name, args, options)
+    local self = Layer.init(class, options, default_name)
+    self.filters, self.kernel_size = filters, kernel_size
+    common_options(self, class_name, options)
+    self.kernel_initializer = initializers.get(options.kernel_initializer or "glorot_uniform", class_name)
+    self.kernel_regularizer = require("dnn.regularizers").get(options.kernel_regularizer)
+    if self.input_shape then self:build({-1, table.unpack(self.input_shape)}) end
+    return self
+  end
+  getmetatable(class).__call = function(_, ...) return class.new(...) end
 
-function Conv2D:build(input_shape)
-  self:compute_output_shape(input_shape)
-  local kh, kw, c = self.kernel_size[1], self.kernel_size[2], input_shape[4]
-  self.in_channels = c
-  local kernel = dnn.zeros(kh, kw, c, self.filters)
-  self.kernel_initializer(kernel, kh * kw * c, kh * kw * self.filters)
-  self:add_weight("kernel", kernel, {regularizer = self.kernel_regularizer})
-  add_bias(self, self.filters)
-  self.built = true
+  function class:build(input_shape)
+    self:compute_output_shape(input_shape)
+    local kh, kw, c = self.kernel_size[1], self.kernel_size[2], input_shape[4]
+    self.in_channels = c
+    local d3, d4 = kernel_dims(self.filters, c)
+    local kernel = dnn.zeros(kh, kw, d3, d4)
+    self.kernel_initializer(kernel, kh * kw * d3, kh * kw * d4) -- Keras's fans of the (kh, kw, d3, d4) shape
+    self:add_weight("kernel", kernel, {regularizer = self.kernel_regularizer})
+    add_bias(self, self.filters)
+    self.built = true
+  end
+
+  function class:forward(x)
+    check_input(self, x)
+    return run(self, op, x)
+  end
+  return class
 end
 
-function Conv2D:forward(x)
-  check_input(self, x)
-  return run(self, C.conv2d, x)
-end
+-- ---- Conv2D ----
+-- Keras's: kernel (kernel_h, kernel_w, in_channels, filters), then bias (filters); "same" pads as TensorFlow
+-- (the extra pixel at the bottom/right).
+local Conv2D = filter_conv("Conv2D", "conv2d", C.conv2d, function(filters, c) return c, filters end)
+M.Conv2D = Conv2D
 
 function Conv2D:compute_output_shape(input_shape)
   check_rank(self, input_shape)
@@ -208,38 +214,9 @@ end
 -- ---- Conv2DTranspose ----
 -- Keras's: kernel (kernel_h, kernel_w, filters, in_channels), then bias (filters); output length in * stride
 -- ("same") or in * stride + max(dilated kernel - stride, 0) ("valid"); the gradient of a Conv2D with that geometry.
-local Conv2DTranspose = Layer:extend("Conv2DTranspose")
+local Conv2DTranspose = filter_conv("Conv2DTranspose", "conv2d_transpose", C.conv2d_transpose,
+  function(filters, c) return filters, c end)
 M.Conv2DTranspose = Conv2DTranspose
-
-function Conv2DTranspose.new(...)
-  local args, options = args_and_options(...)
-  local who = "Conv2DTranspose"
-  local filters, kernel_size = filters_and_kernel(who, args, options)
-  local self = Layer.init(Conv2DTranspose, options, "conv2d_transpose")
-  self.filters, self.kernel_size = filters, kernel_size
-  common_options(self, who, options)
-  self.kernel_initializer = initializers.get(options.kernel_initializer or "glorot_uniform", who)
-  self.kernel_regularizer = require("dnn.regularizers").get(options.kernel_regularizer)
-  if self.input_shape then self:build({-1, table.unpack(self.input_shape)}) end
-  return self
-end
-getmetatable(Conv2DTranspose).__call = function(_, ...) return Conv2DTranspose.new(...) end
-
-function Conv2DTranspose:build(input_shape)
-  self:compute_output_shape(input_shape)
-  local kh, kw, c = self.kernel_size[1], self.kernel_size[2], input_shape[4]
-  self.in_channels = c
-  local kernel = dnn.zeros(kh, kw, self.filters, c)
-  self.kernel_initializer(kernel, kh * kw * self.filters, kh * kw * c) -- Keras's fans of the (kh, kw, filters, in) shape
-  self:add_weight("kernel", kernel, {regularizer = self.kernel_regularizer})
-  add_bias(self, self.filters)
-  self.built = true
-end
-
-function Conv2DTranspose:forward(x)
-  check_input(self, x)
-  return run(self, C.conv2d_transpose, x)
-end
 
 function Conv2DTranspose:compute_output_shape(input_shape)
   check_rank(self, input_shape)
