@@ -113,12 +113,11 @@ static void max_pool_forward(const float *x, float *y, int32_t *arg, geom g) {
         for (int64_t b = b0; b < b1; b++) {
           const float *xp = xn + (a * g.w + b) * g.c;
           int32_t pos = (int32_t)(a * g.w + b);
-          for (int64_t c = 0; c < g.c; c++) {
+          for (int64_t c = 0; c < g.c; c++) { /* branch-free, so that the compiler vectorizes it */
             float v = xp[c];
-            if (v > yo[c] || v != v) {
-              yo[c] = v;
-              ao[c] = pos;
-            }
+            bool take = v > yo[c] || v != v;
+            yo[c] = take ? v : yo[c];
+            ao[c] = take ? pos : ao[c];
           }
         }
       }
