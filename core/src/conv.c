@@ -368,6 +368,40 @@ static void release_operands(dnn_tensor *ops[3]) {
   for (int i = 0; i < 3; i++) dnn_tensor_release(ops[i]);
 }
 
+/* What sets the three convolutions apart in their forward: the kind (for the checks and the op's name), the public
+ * function (for with_output_op), the output before bias and activation, the backward, and whether it runs through
+ * im2col / col2im (and so needs the workspace). */
+typedef struct {
+  conv_kind kind;
+  conv_fn self;
+  void (*fill)(const conv_geom *g, float *ws, dnn_tensor *const ops[3], dnn_tensor *y);
+  dnn_backward_fn backward;
+  bool lowered;
+} conv_op;
+
+/* The forward every convolution shares: checks, contiguous operands, the output, bias and activation fused, the
+ * node with its geometry. */
+static dnn_tensor *conv_forward(const conv_op *op, dnn_tensor *x, dnn_tensor *w, dnn_tensor *b,
+                                const dnn_conv2d_config *cfg, dnn_activation act, float alpha) {
+  conv_geom geo;
+  int64_t shape[4];
+  if (conv_check(op->kind, x, w, b, cfg, &geo, shape) != DNN_OK) return NULL;
+  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) return with_output_op(op->self, x, w, b, cfg, act);
+  dnn_tensor *ops[3];
+  if (!contiguous_operands(x, w, b, ops)) return NULL;
+  bool ok;
+  float *ws = lowering_workspace(kind_names[op->kind], &geo, op->lowered, &ok);
+  dnn_tensor *y = ok ? dnn_empty(4, shape) : NULL;
+  if (y) {
+    op->fill(&geo, ws, ops, y);
+    dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, dnn_numel(y) / shape[3], shape[3], act, alpha);
+    dnn_node *node = dnn_record(y, kind_names[op->kind], op->backward, b ? 3 : 2, ops);
+    if (node) save_geometry(node, &geo, act, alpha, y);
+  }
+  release_operands(ops);
+  return y;
+}
+
 /* ---- Conv2D: x is the image side ---- */
 
 /* inputs: x, W, b (contiguous); dW = im2col(x)^T dz, dx = col2im(dz W^T), db = sum dz. */
@@ -389,25 +423,15 @@ static dnn_status conv2d_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gi
   return missing_grads(node, gin);
 }
 
+/* Conv2D's output before bias and activation: im2col(x) W. */
+static void conv2d_fill(const conv_geom *g, float *ws, dnn_tensor *const ops[3], dnn_tensor *y) {
+  cols_times_kernel(g, ws, dnn_data(ops[0]), dnn_data(ops[1]), y->shape[3], dnn_data(y));
+}
+
 dnn_tensor *dnn_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg, dnn_activation act,
                        float alpha) {
-  conv_geom geo;
-  int64_t shape[4];
-  if (conv_check(CONV_PLAIN, x, w, b, cfg, &geo, shape) != DNN_OK) return NULL;
-  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) return with_output_op(dnn_conv2d, x, w, b, cfg, act);
-  dnn_tensor *ops[3];
-  if (!contiguous_operands(x, w, b, ops)) return NULL;
-  bool ok;
-  float *ws = lowering_workspace("conv2d", &geo, true, &ok);
-  dnn_tensor *y = ok ? dnn_empty(4, shape) : NULL;
-  if (y) {
-    cols_times_kernel(&geo, ws, dnn_data(ops[0]), dnn_data(ops[1]), shape[3], dnn_data(y));
-    dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, dnn_numel(y) / shape[3], shape[3], act, alpha);
-    dnn_node *node = dnn_record(y, "conv2d", conv2d_backward, b ? 3 : 2, ops);
-    if (node) save_geometry(node, &geo, act, alpha, y);
-  }
-  release_operands(ops);
-  return y;
+  static const conv_op op = {CONV_PLAIN, dnn_conv2d, conv2d_fill, conv2d_backward, true};
+  return conv_forward(&op, x, w, b, cfg, act, alpha);
 }
 
 /* ---- Conv2DTranspose: the output is the image side ---- */
@@ -431,25 +455,16 @@ static dnn_status conv2d_transpose_backward(dnn_node *node, dnn_tensor *g, dnn_t
   return missing_grads(node, gin);
 }
 
+/* Conv2DTranspose's output before bias and activation: col2im(x W^T). */
+static void conv2d_transpose_fill(const conv_geom *g, float *ws, dnn_tensor *const ops[3], dnn_tensor *y) {
+  rows_times_kernel_t(g, ws, dnn_data(ops[0]), dnn_data(ops[1]), ops[0]->shape[3], dnn_data(y));
+}
+
 dnn_tensor *dnn_conv2d_transpose(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg,
                                  dnn_activation act, float alpha) {
-  conv_geom geo;
-  int64_t shape[4];
-  if (conv_check(CONV_TRANSPOSE, x, w, b, cfg, &geo, shape) != DNN_OK) return NULL;
-  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) return with_output_op(dnn_conv2d_transpose, x, w, b, cfg, act);
-  dnn_tensor *ops[3];
-  if (!contiguous_operands(x, w, b, ops)) return NULL;
-  bool ok;
-  float *ws = lowering_workspace("conv2d_transpose", &geo, true, &ok);
-  dnn_tensor *y = ok ? dnn_empty(4, shape) : NULL;
-  if (y) {
-    rows_times_kernel_t(&geo, ws, dnn_data(ops[0]), dnn_data(ops[1]), x->shape[3], dnn_data(y));
-    dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, dnn_numel(y) / geo.c, geo.c, act, alpha);
-    dnn_node *node = dnn_record(y, "conv2d_transpose", conv2d_transpose_backward, b ? 3 : 2, ops);
-    if (node) save_geometry(node, &geo, act, alpha, y);
-  }
-  release_operands(ops);
-  return y;
+  static const conv_op op = {CONV_TRANSPOSE, dnn_conv2d_transpose, conv2d_transpose_fill, conv2d_transpose_backward,
+                             true};
+  return conv_forward(&op, x, w, b, cfg, act, alpha);
 }
 
 /* ---- DepthwiseConv2D: direct loops, the inner one over the channels (and multipliers) ---- */
@@ -555,21 +570,13 @@ static dnn_status depthwise_backward(dnn_node *node, dnn_tensor *g, dnn_tensor *
   return missing_grads(node, gin);
 }
 
+static void depthwise_fill(const conv_geom *g, float *ws, dnn_tensor *const ops[3], dnn_tensor *y) {
+  (void)ws;
+  depthwise_forward(dnn_data(ops[0]), dnn_data(ops[1]), dnn_data(y), g, ops[1]->shape[3]);
+}
+
 dnn_tensor *dnn_depthwise_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg,
                                  dnn_activation act, float alpha) {
-  conv_geom geo;
-  int64_t shape[4];
-  if (conv_check(CONV_DEPTHWISE, x, w, b, cfg, &geo, shape) != DNN_OK) return NULL;
-  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) return with_output_op(dnn_depthwise_conv2d, x, w, b, cfg, act);
-  dnn_tensor *ops[3];
-  if (!contiguous_operands(x, w, b, ops)) return NULL;
-  dnn_tensor *y = dnn_empty(4, shape);
-  if (y) {
-    depthwise_forward(dnn_data(ops[0]), dnn_data(ops[1]), dnn_data(y), &geo, w->shape[3]);
-    dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, dnn_numel(y) / shape[3], shape[3], act, alpha);
-    dnn_node *node = dnn_record(y, "depthwise_conv2d", depthwise_backward, b ? 3 : 2, ops);
-    if (node) save_geometry(node, &geo, act, alpha, y);
-  }
-  release_operands(ops);
-  return y;
+  static const conv_op op = {CONV_DEPTHWISE, dnn_depthwise_conv2d, depthwise_fill, depthwise_backward, false};
+  return conv_forward(&op, x, w, b, cfg, act, alpha);
 }
