@@ -402,25 +402,38 @@ static dnn_tensor *conv_forward(const conv_op *op, dnn_tensor *x, dnn_tensor *w,
   return y;
 }
 
-/* ---- Conv2D: x is the image side ---- */
-
-/* inputs: x, W, b (contiguous); dW = im2col(x)^T dz, dx = col2im(dz W^T), db = sum dz. */
-static dnn_status conv2d_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+/* The backward of Conv2D and Conv2DTranspose; inputs: x, W, b (contiguous). The image side is x for Conv2D and dz
+ * for the transposed conv, the rows side the other one: dW = im2col(image)^T rows for both, db = sum dz, and dx is
+ * col2im(dz W^T) for Conv2D, im2col(dz) W for the transposed conv. */
+static dnn_status lowered_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin, bool transposed) {
   dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
-  conv_geom geo = load_geometry(node, x->shape, g->shape, x->shape[3]);
+  const dnn_tensor *image = transposed ? g : x, *rows = transposed ? x : g;
+  conv_geom geo = load_geometry(node, image->shape, rows->shape, image->shape[3]);
   bool need_x = dnn_node_needs_grad(node, 0), need_w = dnn_node_needs_grad(node, 1), ok;
-  float *ws = lowering_workspace("conv2d", &geo, need_x || need_w, &ok);
+  float *ws = lowering_workspace(transposed ? "conv2d_transpose" : "conv2d", &geo, need_x || need_w, &ok);
   if (!ok) return DNN_ENOMEM;
   dnn_tensor *dz = pre_activation_grad(node, g);
   if (!dz) return DNN_ENOMEM;
-  int64_t f = w->shape[3];
+  int64_t width = rows->shape[3];
+  const float *image_data = transposed ? dnn_data(dz) : dnn_data(x),
+              *rows_data = transposed ? dnn_data(x) : dnn_data(dz);
   if (need_w && (gin[1] = dnn_empty_like(w)) != NULL)
-    kernel_grad(&geo, ws, dnn_data(x), dnn_data(dz), f, dnn_data(gin[1]));
+    kernel_grad(&geo, ws, image_data, rows_data, width, dnn_data(gin[1]));
   bias_grad(node, dz, gin);
-  if (need_x && (gin[0] = dnn_empty_like(x)) != NULL)
-    rows_times_kernel_t(&geo, ws, dnn_data(dz), dnn_data(w), f, dnn_data(gin[0]));
+  if (need_x && (gin[0] = dnn_empty_like(x)) != NULL) {
+    if (transposed)
+      cols_times_kernel(&geo, ws, dnn_data(dz), dnn_data(w), width, dnn_data(gin[0]));
+    else
+      rows_times_kernel_t(&geo, ws, dnn_data(dz), dnn_data(w), width, dnn_data(gin[0]));
+  }
   dnn_tensor_release(dz);
   return missing_grads(node, gin);
+}
+
+/* ---- Conv2D: x is the image side ---- */
+
+static dnn_status conv2d_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+  return lowered_backward(node, g, gin, false);
 }
 
 /* Conv2D's output before bias and activation: im2col(x) W. */
@@ -436,23 +449,9 @@ dnn_tensor *dnn_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_co
 
 /* ---- Conv2DTranspose: the output is the image side ---- */
 
-/* inputs: x (N,H,W,C), W (KH,KW,F,C), b; dx = im2col(dz) W, dW = im2col(dz)^T x, db = sum dz. */
+/* inputs: x (N,H,W,C), W (KH,KW,F,C), b. */
 static dnn_status conv2d_transpose_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
-  dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
-  conv_geom geo = load_geometry(node, g->shape, x->shape, g->shape[3]);
-  bool need_x = dnn_node_needs_grad(node, 0), need_w = dnn_node_needs_grad(node, 1), ok;
-  float *ws = lowering_workspace("conv2d_transpose", &geo, need_x || need_w, &ok);
-  if (!ok) return DNN_ENOMEM;
-  dnn_tensor *dz = pre_activation_grad(node, g);
-  if (!dz) return DNN_ENOMEM;
-  int64_t c = x->shape[3];
-  if (need_x && (gin[0] = dnn_empty_like(x)) != NULL)
-    cols_times_kernel(&geo, ws, dnn_data(dz), dnn_data(w), c, dnn_data(gin[0]));
-  if (need_w && (gin[1] = dnn_empty_like(w)) != NULL)
-    kernel_grad(&geo, ws, dnn_data(dz), dnn_data(x), c, dnn_data(gin[1]));
-  bias_grad(node, dz, gin);
-  dnn_tensor_release(dz);
-  return missing_grads(node, gin);
+  return lowered_backward(node, g, gin, true);
 }
 
 /* Conv2DTranspose's output before bias and activation: col2im(x W^T). */
