@@ -1,14 +1,24 @@
-/* The autodiff engine: recording nodes and running backward (Kahn's order
- * over the nodes reachable from the root). */
+/* The autodiff engine: recording nodes, and running backward over the nodes
+ * reachable from the roots in a topological order (Kahn's), into leaves'
+ * grad (backward) or into returned gradients (dnn_grad). */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dnn/autograd.h"
+#include "dnn/ops.h"
 
 static _Thread_local bool grad_disabled;
+static _Thread_local char *current_scope;
 
 bool dnn_grad_enabled(void) { return !grad_disabled; }
 void dnn_set_grad_enabled(bool on) { grad_disabled = !on; }
+
+void dnn_autograd_set_scope(const char *scope) {
+  free(current_scope);
+  current_scope = scope ? strdup(scope) : NULL;
+}
 
 bool dnn_needs_record(int n, dnn_tensor *const *inputs) {
   if (grad_disabled) return false;
@@ -17,26 +27,71 @@ bool dnn_needs_record(int n, dnn_tensor *const *inputs) {
   return false;
 }
 
-dnn_node *dnn_record(dnn_tensor *out, const char *op, dnn_backward_fn backward, int n,
-                     dnn_tensor *const *inputs) {
-  if (!dnn_needs_record(n, inputs)) return NULL;
+/* ---- nodes ---- */
+
+static dnn_node *node_new(const char *op, dnn_backward_fn backward, int n_in, int n_out) {
   dnn_node *node = calloc(1, sizeof *node);
-  dnn_tensor **ins = malloc((size_t)n * sizeof *ins);
-  if (!node || !ins) {
+  if (!node) return NULL;
+  node->inputs = calloc((size_t)(n_in ? n_in : 1), sizeof *node->inputs);
+  node->input_versions = calloc((size_t)(n_in ? n_in : 1), sizeof *node->input_versions);
+  node->outputs = calloc((size_t)n_out, sizeof *node->outputs);
+  node->scope = current_scope ? strdup(current_scope) : NULL;
+  if (!node->inputs || !node->input_versions || !node->outputs || (current_scope && !node->scope)) {
+    free(node->inputs);
+    free(node->input_versions);
+    free(node->outputs);
+    free(node->scope);
     free(node);
-    free(ins);
+    return NULL;
+  }
+  node->op = op;
+  node->backward = backward;
+  node->n_inputs = n_in;
+  node->n_outputs = n_out;
+  return node;
+}
+
+dnn_node *dnn_record_outputs(int n_out, dnn_tensor *const *outs, const char *op, dnn_backward_fn backward, int n,
+                             dnn_tensor *const *inputs) {
+  if (!dnn_needs_record(n, inputs)) return NULL;
+  dnn_node *node = node_new(op, backward, n, n_out);
+  if (!node) {
     dnn_error(DNN_ENOMEM, op, "out of memory recording the graph");
     return NULL;
   }
-  for (int i = 0; i < n; i++) ins[i] = dnn_tensor_retain(inputs[i]);
-  node->op = op;
-  node->backward = backward;
-  node->n_inputs = n;
-  node->inputs = ins;
-  node->refcount = 1;
-  out->grad_fn = node;
-  out->requires_grad = true;
+  for (int i = 0; i < n; i++) {
+    node->inputs[i] = dnn_tensor_retain(inputs[i]);
+    if (inputs[i]) node->input_versions[i] = inputs[i]->storage->version;
+  }
+  for (int k = 0; k < n_out; k++) {
+    node->outputs[k].ndim = outs[k]->ndim;
+    memcpy(node->outputs[k].shape, outs[k]->shape, sizeof outs[k]->shape);
+    outs[k]->grad_fn = node;
+    outs[k]->output_nr = k;
+    outs[k]->requires_grad = true;
+  }
+  node->refcount = n_out;
   return node;
+}
+
+dnn_node *dnn_record(dnn_tensor *out, const char *op, dnn_backward_fn backward, int n, dnn_tensor *const *inputs) {
+  return dnn_record_outputs(1, &out, op, backward, n, inputs);
+}
+
+dnn_status dnn_node_save(dnn_node *node, dnn_tensor *t) {
+  if (!t) return dnn_errcode() != DNN_OK ? dnn_errcode() : dnn_error(DNN_ENOMEM, node->op, "out of memory");
+  if (node->n_saved == node->saved_cap) {
+    int cap = node->saved_cap ? 2 * node->saved_cap : 2;
+    dnn_saved *s = realloc(node->saved, (size_t)cap * sizeof *s);
+    if (!s) {
+      dnn_tensor_release(t);
+      return dnn_error(DNN_ENOMEM, node->op, "out of memory saving a tensor for backward");
+    }
+    node->saved = s;
+    node->saved_cap = cap;
+  }
+  node->saved[node->n_saved++] = (dnn_saved){t, t->storage->version};
+  return DNN_OK;
 }
 
 bool dnn_node_needs_grad(const dnn_node *node, int i) {
@@ -44,21 +99,31 @@ bool dnn_node_needs_grad(const dnn_node *node, int i) {
 }
 
 /* Drops what the node holds for backward; the node itself lives on while its
- * output does (so a second backward can say the graph is gone). */
+ * outputs do (so a second backward can say the graph is gone). */
 static void node_free_graph(dnn_node *node) {
-  if (node->inputs) {
-    for (int i = 0; i < node->n_inputs; i++) dnn_tensor_release(node->inputs[i]);
-    free(node->inputs);
-    node->inputs = NULL;
-  }
-  for (int i = 0; i < DNN_NODE_SAVED; i++) {
-    dnn_tensor_release(node->saved[i]);
-    node->saved[i] = NULL;
-  }
-  dnn_tensor_release(node->grad_acc);
-  node->grad_acc = NULL;
+  for (int i = 0; i < node->n_inputs; i++) dnn_tensor_release(node->inputs[i]);
   node->n_inputs = 0;
+  for (int i = 0; i < node->n_saved; i++) dnn_tensor_release(node->saved[i].tensor);
+  free(node->saved);
+  node->saved = NULL;
+  node->n_saved = node->saved_cap = 0;
+  for (int k = 0; k < node->n_outputs; k++) {
+    dnn_tensor_release(node->outputs[k].grad);
+    node->outputs[k].grad = NULL;
+  }
+  if (node->ctx_free) node->ctx_free(node->ctx);
+  node->ctx = NULL;
+  node->ctx_free = NULL;
   node->released = true;
+}
+
+static void node_free(dnn_node *node) {
+  node_free_graph(node);
+  free(node->inputs);
+  free(node->input_versions);
+  free(node->outputs);
+  free(node->scope);
+  free(node);
 }
 
 /* Nodes whose last reference went while another node was being freed. Freeing
@@ -88,14 +153,9 @@ void dnn_node_release(dnn_node *node) {
   if (dead.active && defer_free(node)) return;
   bool outermost = !dead.active;
   dead.active = true;
-  node_free_graph(node);
-  free(node);
+  node_free(node);
   if (!outermost) return;
-  while (dead.n > 0) {
-    dnn_node *next = dead.items[--dead.n];
-    node_free_graph(next);
-    free(next);
-  }
+  while (dead.n > 0) node_free(dead.items[--dead.n]);
   free(dead.items);
   dead.items = NULL;
   dead.cap = 0;
@@ -113,88 +173,53 @@ dnn_status dnn_set_requires_grad(dnn_tensor *t, bool on) {
 
 dnn_tensor *dnn_detach(dnn_tensor *t) { return dnn_alias(t); }
 
-/* ---- accumulating gradients ---- */
+/* ---- writes in place ---- */
 
-static bool exclusively_owned(const dnn_tensor *t) {
-  return atomic_load(&t->refcount) == 1 && atomic_load(&t->storage->refcount) == 1 && dnn_is_contiguous(t) &&
-         t->offset == 0 && !t->grad_fn;
-}
-
-/* dst += src; dst contiguous, of src's shape. */
-static dnn_status add_into(dnn_tensor *dst, const dnn_tensor *src) {
-  float *d = dnn_data(dst);
-  int64_t n = dnn_numel(dst);
-  if (dnn_is_contiguous(src)) {
-    const float *s = dnn_data(src);
-    for (int64_t i = 0; i < n; i++) d[i] += s[i];
-    return DNN_OK;
-  }
-  float *tmp = malloc((size_t)(n ? n : 1) * sizeof(float));
-  if (!tmp) return dnn_error(DNN_ENOMEM, "backward", "out of memory");
-  dnn_gather_to(src, tmp);
-  for (int64_t i = 0; i < n; i++) d[i] += tmp[i];
-  free(tmp);
+dnn_status dnn_check_inplace(const char *fn, const dnn_tensor *t) {
+  if (!dnn_grad_enabled()) return DNN_OK;
+  if (t->requires_grad && !t->grad_fn)
+    return dnn_error(DNN_ESTATE, fn,
+                     "cannot write in place into a leaf tensor that requires grad (use dnn.no_grad, or detach())");
+  if (t->grad_fn && (t->grad_fn->flags & DNN_NODE_VIEW))
+    return dnn_error(DNN_ESTATE, fn,
+                     "cannot write in place into a view ('%s') of a tensor that requires grad; clone() it first",
+                     t->grad_fn->op);
   return DNN_OK;
 }
 
-static dnn_tensor *contiguous_copy(const dnn_tensor *t) {
-  dnn_tensor *c = dnn_empty(t->ndim, t->shape);
-  if (c) dnn_gather_to(t, dnn_data(c));
-  return c;
+dnn_tensor *dnn_inplace_source(dnn_tensor *t) {
+  dnn_tensor *a = dnn_alias(t);
+  if (!a) return NULL;
+  a->requires_grad = t->requires_grad;
+  a->grad_fn = t->grad_fn;
+  a->output_nr = t->output_nr;
+  if (a->grad_fn) a->grad_fn->refcount++;
+  return a;
 }
 
-/* *slot += g, where *slot may be NULL; takes over the caller's reference to g.
- * A slot shared with anyone else is replaced by a sum, never added into. */
-static dnn_status accumulate(dnn_tensor **slot, dnn_tensor *g) {
-  if (!*slot) {
-    *slot = exclusively_owned(g) ? dnn_tensor_retain(g) : contiguous_copy(g);
-    dnn_tensor_release(g);
-    return *slot ? DNN_OK : dnn_error(DNN_ENOMEM, "backward", "out of memory");
-  }
-  if (!exclusively_owned(*slot)) {
-    dnn_tensor *c = contiguous_copy(*slot);
-    if (!c) {
-      dnn_tensor_release(g);
-      return dnn_error(DNN_ENOMEM, "backward", "out of memory");
-    }
-    dnn_tensor_release(*slot);
-    *slot = c;
-  }
-  dnn_status st = add_into(*slot, g);
-  dnn_tensor_release(g);
-  return st;
-}
-
-/* A leaf's grad is accumulated in place, so a Lua reference to w.grad sees
- * the new values (as PyTorch). */
-static dnn_status accumulate_leaf(dnn_tensor *leaf, dnn_tensor *g) {
-  if (!leaf->grad) {
-    leaf->grad = exclusively_owned(g) ? dnn_tensor_retain(g) : contiguous_copy(g);
-    dnn_tensor_release(g);
-    return leaf->grad ? DNN_OK : dnn_error(DNN_ENOMEM, "backward", "out of memory");
-  }
-  if (!dnn_same_shape(leaf->grad, g)) { /* a grad set by hand to another shape */
+dnn_status dnn_inplace_assign(const char *fn, dnn_tensor *t, dnn_tensor *result) {
+  if (!dnn_same_shape(t, result)) {
     char a[96], b[96];
-    dnn_status st = dnn_error(DNN_ESTATE, "backward", "a leaf's grad has shape %s, its new gradient %s",
-                              dnn_shape_str(leaf->grad, a, sizeof a), dnn_shape_str(g, b, sizeof b));
-    dnn_tensor_release(g);
-    return st;
+    return dnn_argerror(2, fn, "expected an operand that keeps the shape %s, got a result of shape %s",
+                        dnn_shape_str(t, a, sizeof a), dnn_shape_str(result, b, sizeof b));
   }
-  if (!dnn_is_contiguous(leaf->grad)) { /* a strided grad set by hand: replaced by the sum */
-    dnn_tensor *c = contiguous_copy(leaf->grad);
-    if (!c) {
-      dnn_tensor_release(g);
-      return dnn_error(DNN_ENOMEM, "backward", "out of memory");
-    }
-    dnn_tensor_release(leaf->grad);
-    leaf->grad = c;
+  bool was = dnn_grad_enabled();
+  dnn_set_grad_enabled(false); /* the write itself is not an op of the graph */
+  dnn_status st = dnn_copy(t, result);
+  dnn_set_grad_enabled(was);
+  if (st != DNN_OK) return st;
+  if (result->grad_fn) { /* t now stands for result: it takes over result's history */
+    dnn_node *old = t->grad_fn;
+    t->grad_fn = result->grad_fn;
+    t->output_nr = result->output_nr;
+    t->grad_fn->refcount++;
+    t->requires_grad = true;
+    dnn_node_release(old);
   }
-  dnn_status st = add_into(leaf->grad, g);
-  dnn_tensor_release(g);
-  return st;
+  return DNN_OK;
 }
 
-/* ---- the backward pass ---- */
+/* ---- the engine ---- */
 
 typedef struct {
   dnn_node **items;
@@ -213,43 +238,74 @@ static bool list_push(node_list *l, dnn_node *node) {
   return true;
 }
 
-/* Adds node to the engine's list, which holds a reference to it: freeing one
- * node's inputs may drop the last tensor owning another node of the list. */
-static bool hold(node_list *all, dnn_node *node) {
-  if (!list_push(all, node)) return false;
-  node->refcount++;
-  return true;
+typedef struct engine {
+  bool create_graph;
+  bool retain_graph;
+  bool into_leaves;     /* accumulate into leaves' grad (backward), or only into targets (dnn_grad) */
+  bool stop_at_targets; /* do not walk past the targets (a node's inputs, when it is decomposed) */
+  int n_targets;
+  dnn_tensor *const *targets;
+  dnn_tensor **captured; /* the targets' gradients */
+  unsigned mark;         /* nodes of this pass have node->mark == mark */
+  node_list order;       /* every node of the pass, consumers first; each held */
+} engine;
+
+static _Thread_local engine *running; /* the innermost engine at work, for dnn_node_grad_buffer */
+
+static dnn_status oom(void) { return dnn_error(DNN_ENOMEM, "backward", "out of memory"); }
+
+/* Which target t is (a leaf by identity, a non-leaf by its node's output), or -1. */
+static int target_index(const engine *e, const dnn_tensor *t) {
+  for (int i = 0; i < e->n_targets; i++) {
+    const dnn_tensor *x = e->targets[i];
+    if (x->grad_fn ? (t->grad_fn == x->grad_fn && t->output_nr == x->output_nr) : t == x) return i;
+  }
+  return -1;
 }
 
-/* Every node reachable from root, each once, with pending = its number of
- * consumers among them. */
-static dnn_status collect(dnn_node *root, node_list *all) {
+static bool in_pass(const engine *e, const dnn_node *node) { return node && node->mark == e->mark; }
+
+/* Where the gradient of an input tensor goes: its node's accumulator, a
+ * target's, or a leaf's grad (*leaf set); NULL when nobody wants it. */
+static dnn_tensor **grad_slot(engine *e, dnn_tensor *in, bool *leaf) {
+  *leaf = false;
+  if (!in || !in->requires_grad) return NULL;
+  if (in_pass(e, in->grad_fn)) return &in->grad_fn->outputs[in->output_nr].grad;
+  int t = target_index(e, in);
+  if (t >= 0) return &e->captured[t];
+  if (!in->grad_fn && e->into_leaves) {
+    *leaf = true;
+    return &in->grad;
+  }
+  return NULL;
+}
+
+/* Every node reachable from the roots (not past a target when the pass stops
+ * there), each held once, with pending = its number of consumers. */
+static dnn_status collect(engine *e, int n, dnn_tensor *const *roots, node_list *all) {
   static _Thread_local unsigned epoch;
-  unsigned mark = ++epoch;
+  e->mark = ++epoch;
   node_list stack = {0};
   dnn_status st = DNN_OK;
-  root->pending = 0;
-  root->mark = mark;
-  if (!hold(all, root) || !list_push(&stack, root)) st = dnn_error(DNN_ENOMEM, "backward", "out of memory");
+  for (int r = 0; r < n && st == DNN_OK; r++) {
+    dnn_node *node = roots[r]->grad_fn;
+    if (!node || node->mark == e->mark) continue;
+    node->mark = e->mark;
+    node->pending = 0;
+    node->refcount++;
+    if (!list_push(all, node) || !list_push(&stack, node)) st = oom();
+  }
   while (st == DNN_OK && stack.n > 0) {
     dnn_node *node = stack.items[--stack.n];
-    if (node->released) {
-      st = dnn_error(DNN_ESTATE, "backward",
-                     "the graph through '%s' was already freed by an earlier backward(); run the forward again",
-                     node->op);
-      break;
-    }
-    for (int i = 0; i < node->n_inputs; i++) {
+    for (int i = 0; i < node->n_inputs && st == DNN_OK; i++) {
       dnn_tensor *in = node->inputs[i];
-      if (!in || !in->grad_fn) continue;
+      if (!in || !in->grad_fn || (e->stop_at_targets && target_index(e, in) >= 0)) continue;
       dnn_node *child = in->grad_fn;
-      if (child->mark != mark) {
-        child->mark = mark;
+      if (child->mark != e->mark) {
+        child->mark = e->mark;
         child->pending = 0;
-        if (!hold(all, child) || !list_push(&stack, child)) {
-          st = dnn_error(DNN_ENOMEM, "backward", "out of memory");
-          break;
-        }
+        child->refcount++;
+        if (!list_push(all, child) || !list_push(&stack, child)) st = oom();
       }
       child->pending++;
     }
@@ -258,10 +314,245 @@ static dnn_status collect(dnn_node *root, node_list *all) {
   return st;
 }
 
-static void free_graph(node_list *all) {
-  for (size_t i = 0; i < all->n; i++) node_free_graph(all->items[i]);
-  for (size_t i = 0; i < all->n; i++) dnn_node_release(all->items[i]);
-  free(all->items);
+/* Orders the collected nodes so each comes after all its consumers (Kahn). */
+static dnn_status topological_order(engine *e, node_list *all) {
+  for (size_t i = 0; i < all->n; i++)
+    if (all->items[i]->pending == 0 && !list_push(&e->order, all->items[i])) return oom();
+  for (size_t next = 0; next < e->order.n; next++) {
+    dnn_node *node = e->order.items[next];
+    for (int i = 0; i < node->n_inputs; i++) {
+      dnn_tensor *in = node->inputs[i];
+      if (!in || !in_pass(e, in->grad_fn) || (e->stop_at_targets && target_index(e, in) >= 0)) continue;
+      if (--in->grad_fn->pending == 0 && !list_push(&e->order, in->grad_fn)) return oom();
+    }
+  }
+  return DNN_OK;
+}
+
+/* With targets, a node runs only when a target lies below it. */
+static void mark_needed(engine *e) {
+  for (size_t j = e->order.n; j-- > 0;) {
+    dnn_node *node = e->order.items[j];
+    node->needed = e->n_targets == 0;
+    for (int i = 0; i < node->n_inputs && !node->needed; i++) {
+      dnn_tensor *in = node->inputs[i];
+      if (!in || !in->requires_grad) continue;
+      node->needed = target_index(e, in) >= 0 || (in_pass(e, in->grad_fn) && in->grad_fn->needed);
+    }
+  }
+}
+
+static dnn_tensor *contiguous_copy(const dnn_tensor *t) {
+  dnn_tensor *c = dnn_empty(t->ndim, t->shape);
+  if (c) dnn_gather_to(t, dnn_data(c));
+  return c;
+}
+
+static bool exclusively_owned(const dnn_tensor *t) {
+  return atomic_load(&t->refcount) == 1 && atomic_load(&t->storage->refcount) == 1 && dnn_is_contiguous(t) &&
+         t->offset == 0 && !t->grad_fn;
+}
+
+/* dst += src; dst contiguous, of src's shape. */
+static dnn_status add_into(dnn_tensor *dst, const dnn_tensor *src) {
+  float *d = dnn_data(dst);
+  int64_t n = dnn_numel(dst);
+  if (dnn_is_contiguous(src)) {
+    const float *s = dnn_data(src);
+    for (int64_t i = 0; i < n; i++) d[i] += s[i];
+    return DNN_OK;
+  }
+  float *tmp = malloc((size_t)(n ? n : 1) * sizeof(float));
+  if (!tmp) return oom();
+  dnn_gather_to(src, tmp);
+  for (int64_t i = 0; i < n; i++) d[i] += tmp[i];
+  free(tmp);
+  return DNN_OK;
+}
+
+/* Makes *slot a contiguous buffer nobody else holds, so it can be added
+ * into; a leaf's grad stays the same tensor (a Lua reference to w.grad sees
+ * the new values, as PyTorch) unless it is strided. */
+static dnn_status own_slot(dnn_tensor **slot, bool leaf) {
+  if (leaf ? dnn_is_contiguous(*slot) : exclusively_owned(*slot)) return DNN_OK;
+  dnn_tensor *c = contiguous_copy(*slot);
+  if (!c) return oom();
+  dnn_tensor_release(*slot);
+  *slot = c;
+  return DNN_OK;
+}
+
+/* *slot += g, taking over the caller's reference to g. With create_graph the
+ * sum is a recorded op (the gradient has a graph of its own). */
+static dnn_status accumulate(const engine *e, dnn_tensor **slot, bool leaf, dnn_tensor *g) {
+  dnn_status st = DNN_OK;
+  if (*slot && !dnn_same_shape(*slot, g)) { /* a leaf's grad set by hand to another shape */
+    char a[96], b[96];
+    st = dnn_error(DNN_ESTATE, "backward", "a leaf's grad has shape %s, its new gradient %s",
+                   dnn_shape_str(*slot, a, sizeof a), dnn_shape_str(g, b, sizeof b));
+  } else if (e->create_graph) {
+    dnn_tensor *sum = *slot ? dnn_add(*slot, g) : dnn_tensor_retain(g);
+    if (!sum) st = dnn_errcode();
+    dnn_tensor_release(*slot);
+    *slot = sum;
+  } else if (!*slot) {
+    *slot = exclusively_owned(g) ? dnn_tensor_retain(g) : contiguous_copy(g);
+    if (!*slot) st = oom();
+  } else {
+    st = own_slot(slot, leaf);
+    if (st == DNN_OK) st = add_into(*slot, g);
+  }
+  dnn_tensor_release(g);
+  return st;
+}
+
+dnn_tensor *dnn_node_grad_buffer(dnn_node *node, int i) {
+  engine *e = running;
+  if (!e || e->create_graph || i >= node->n_inputs) return NULL;
+  bool leaf;
+  dnn_tensor **slot = grad_slot(e, node->inputs[i], &leaf);
+  if (!slot) return NULL;
+  const dnn_tensor *in = node->inputs[i];
+  if (*slot && !dnn_same_shape(*slot, in)) return NULL; /* the usual path reports it */
+  if (!*slot) {
+    *slot = dnn_zeros(in->ndim, in->shape);
+    if (!*slot) return NULL;
+  } else if (own_slot(slot, leaf) != DNN_OK) {
+    return NULL;
+  }
+  return *slot;
+}
+
+/* "'matmul' (in Dense 'dense_1', made at x.lua:3)" into buf. */
+static const char *node_name(const dnn_node *node, char *buf, size_t size) {
+  if (node->scope)
+    snprintf(buf, size, "'%s' (in %s)", node->op, node->scope);
+  else
+    snprintf(buf, size, "'%s'", node->op);
+  return buf;
+}
+
+/* Refuses a node whose saved tensors or read inputs were written in place
+ * since it was recorded. */
+static dnn_status check_versions(const dnn_node *node) {
+  char name[256];
+  for (int i = 0; i < node->n_saved; i++) {
+    const dnn_saved *s = &node->saved[i];
+    if (s->tensor->storage->version != s->version)
+      return dnn_error(DNN_ESTATE, "backward",
+                       "%s needs a tensor it saved for backward as it was (version %" PRIu64
+                       "), but it was changed in place since (now version %" PRIu64
+                       "); clone() it before changing it, or run the forward again",
+                       node_name(node, name, sizeof name), s->version, s->tensor->storage->version);
+  }
+  if (node->flags & DNN_NODE_SHAPES_ONLY) return DNN_OK;
+  for (int i = 0; i < node->n_inputs; i++) {
+    const dnn_tensor *in = node->inputs[i];
+    if (in && in->storage->version != node->input_versions[i])
+      return dnn_error(DNN_ESTATE, "backward",
+                       "%s needs its input %d as it was (version %" PRIu64
+                       "), but it was changed in place since (now version %" PRIu64
+                       "); clone() it before changing it, or run the forward again",
+                       node_name(node, name, sizeof name), i + 1, node->input_versions[i], in->storage->version);
+  }
+  return DNN_OK;
+}
+
+static dnn_status run_pass(engine *e, int n, dnn_tensor *const *roots, dnn_tensor *const *seeds);
+
+/* create_graph through a fused op: rebuild its forward from recorded ops and
+ * differentiate that, with the gradients recorded too. */
+static dnn_status decomposed_backward(dnn_node *node, dnn_tensor *const *gout, dnn_tensor **gin) {
+  int n = node->n_inputs, n_out = node->n_outputs;
+  dnn_tensor **outs = calloc((size_t)n_out, sizeof *outs);
+  dnn_tensor **targets = calloc((size_t)(n ? n : 1), sizeof *targets);
+  dnn_tensor **captured = calloc((size_t)(n ? n : 1), sizeof *captured);
+  int *slot_of = calloc((size_t)(n ? n : 1), sizeof *slot_of);
+  dnn_status st = outs && targets && captured && slot_of ? DNN_OK : oom();
+  int n_targets = 0;
+  for (int i = 0; st == DNN_OK && i < n; i++) {
+    slot_of[i] = -1;
+    if (!dnn_node_needs_grad(node, i)) continue;
+    int j = 0;
+    while (j < n_targets && targets[j] != node->inputs[i]) j++;
+    if (j == n_targets) targets[n_targets++] = node->inputs[i];
+    else continue; /* a repeated input gets the whole gradient once */
+    slot_of[i] = j;
+  }
+  if (st == DNN_OK) st = node->decompose(node, node->inputs, outs);
+  if (st == DNN_OK) {
+    engine e = {.create_graph = true,
+                .stop_at_targets = true,
+                .n_targets = n_targets,
+                .targets = targets,
+                .captured = captured};
+    st = run_pass(&e, n_out, outs, gout);
+  }
+  for (int i = 0; st == DNN_OK && i < n; i++) {
+    if (slot_of[i] < 0) continue;
+    gin[i] = captured[slot_of[i]];
+    captured[slot_of[i]] = NULL;
+  }
+  for (int k = 0; outs && k < n_out; k++) dnn_tensor_release(outs[k]);
+  for (int j = 0; captured && j < n_targets; j++) dnn_tensor_release(captured[j]);
+  free(outs);
+  free(targets);
+  free(captured);
+  free(slot_of);
+  return st;
+}
+
+static dnn_status refuse_second_order(dnn_node *node, dnn_tensor *const *gout, dnn_tensor **gin) {
+  (void)gout;
+  (void)gin;
+  return dnn_error(DNN_ESTATE, "backward",
+                   "'%s' has no second derivative: create_graph cannot differentiate its gradient again",
+                   (const char *)node->ctx);
+}
+
+/* A gradient computed without a graph, under create_graph: anything that
+ * differentiates it again gets an error naming the op, never a silent 0. */
+static dnn_status mark_first_order(dnn_node *node, dnn_tensor *const *gout, dnn_tensor **gin) {
+  int n = node->n_inputs + node->n_outputs;
+  dnn_tensor **deps = malloc((size_t)n * sizeof *deps);
+  if (!deps) return oom();
+  for (int i = 0; i < node->n_inputs; i++) deps[i] = node->inputs[i];
+  for (int k = 0; k < node->n_outputs; k++) deps[node->n_inputs + k] = gout[k];
+  dnn_status st = DNN_OK;
+  for (int i = 0; st == DNN_OK && i < node->n_inputs; i++) {
+    if (!gin[i] || !dnn_needs_record(n, deps)) continue;
+    dnn_tensor *g = gin[i]->grad_fn ? dnn_alias(gin[i]) : dnn_tensor_retain(gin[i]);
+    dnn_node *mark = g ? dnn_record(g, "first_order_gradient", refuse_second_order, n, deps) : NULL;
+    if (!mark) {
+      dnn_tensor_release(g);
+      st = dnn_errcode() != DNN_OK ? dnn_errcode() : oom();
+      break;
+    }
+    mark->ctx = (void *)node->op; /* a static string: nothing to free */
+    mark->flags |= DNN_NODE_SHAPES_ONLY;
+    dnn_tensor_release(gin[i]);
+    gin[i] = g;
+  }
+  free(deps);
+  return st;
+}
+
+/* Prefixes the message of a failed backward with the node's scope. */
+static dnn_status in_scope(const dnn_node *node, dnn_status st) {
+  if (st == DNN_OK || !node->scope || strstr(dnn_errmsg(), node->scope)) return st;
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", dnn_errmsg());
+  return dnn_error(st, "backward", "in %s: %s", node->scope, msg);
+}
+
+static dnn_status compute_input_grads(engine *e, dnn_node *node, dnn_tensor *const *gout, dnn_tensor **gin) {
+  if (!e->create_graph) return node->backward(node, gout, gin);
+  if (node->flags & DNN_NODE_DIFFERENTIABLE) return node->backward(node, gout, gin);
+  if (node->decompose) return decomposed_backward(node, gout, gin);
+  dnn_set_grad_enabled(false);
+  dnn_status st = node->backward(node, gout, gin);
+  dnn_set_grad_enabled(true);
+  return st == DNN_OK ? mark_first_order(node, gout, gin) : st;
 }
 
 static dnn_status check_grad_shape(const dnn_node *node, int i, const dnn_tensor *g) {
@@ -271,68 +562,176 @@ static dnn_status check_grad_shape(const dnn_node *node, int i, const dnn_tensor
                    dnn_shape_str(g, a, sizeof a), i + 1, dnn_shape_str(node->inputs[i], b, sizeof b));
 }
 
-static dnn_status run_node(dnn_node *node, node_list *ready) {
-  dnn_tensor *g = node->grad_acc;
-  node->grad_acc = NULL;
-  dnn_status st = DNN_OK;
-  int n = node->n_inputs;
-  dnn_tensor *gin_small[8];
-  dnn_tensor **gin = n <= 8 ? gin_small : calloc((size_t)n, sizeof *gin);
-  if (!gin) {
-    dnn_tensor_release(g);
-    return dnn_error(DNN_ENOMEM, "backward", "out of memory");
+/* Runs one node: its outputs' gradients in, its inputs' gradients out to
+ * where they go. */
+static dnn_status run_node(engine *e, dnn_node *node) {
+  if (node->released)
+    return dnn_error(DNN_ESTATE, "backward",
+                     "the graph through '%s' was already freed by an earlier backward(); run the forward again, or "
+                     "pass {retain_graph = true} to the first backward",
+                     node->op);
+  dnn_status st = check_versions(node);
+  if (st != DNN_OK) return st;
+  int n = node->n_inputs, n_out = node->n_outputs;
+  dnn_tensor *small[16];
+  dnn_tensor **buf = n + n_out <= 16 ? small : malloc((size_t)(n + n_out) * sizeof *buf);
+  if (!buf) return oom();
+  memset(buf, 0, (size_t)(n + n_out) * sizeof *buf);
+  dnn_tensor **gout = buf, **gin = buf + n_out;
+  for (int k = 0; k < n_out && st == DNN_OK; k++) {
+    dnn_node_output *o = &node->outputs[k];
+    gout[k] = o->grad ? dnn_contiguous(o->grad) : dnn_zeros(o->ndim, o->shape);
+    if (!gout[k]) st = dnn_errcode();
+    dnn_tensor_release(o->grad);
+    o->grad = NULL;
   }
-  memset(gin, 0, (size_t)n * sizeof *gin);
-  if (g) st = node->backward(node, g, gin);
-  dnn_tensor_release(g);
+  if (st == DNN_OK) st = in_scope(node, compute_input_grads(e, node, gout, gin));
   for (int i = 0; i < n; i++) {
-    dnn_tensor *in = node->inputs[i];
-    if (st == DNN_OK && gin[i]) {
-      st = check_grad_shape(node, i, gin[i]);
-      if (st == DNN_OK) {
-        st = in->grad_fn ? accumulate(&in->grad_fn->grad_acc, gin[i]) : accumulate_leaf(in, gin[i]);
-        gin[i] = NULL;
-      }
+    if (st != DNN_OK || !gin[i]) {
+      dnn_tensor_release(gin[i]);
+      continue;
     }
-    dnn_tensor_release(gin[i]);
-    if (in && in->grad_fn && --in->grad_fn->pending == 0 && !list_push(ready, in->grad_fn) && st == DNN_OK)
-      st = dnn_error(DNN_ENOMEM, "backward", "out of memory");
+    st = check_grad_shape(node, i, gin[i]);
+    bool leaf;
+    dnn_tensor **slot = st == DNN_OK ? grad_slot(e, node->inputs[i], &leaf) : NULL;
+    if (slot)
+      st = accumulate(e, slot, leaf, gin[i]);
+    else
+      dnn_tensor_release(gin[i]);
   }
-  if (gin != gin_small) free(gin);
+  for (int k = 0; k < n_out; k++) dnn_tensor_release(gout[k]);
+  if (buf != small) free(buf);
   return st;
 }
 
-dnn_status dnn_backward(dnn_tensor *root, dnn_tensor *grad) {
-  if (!root->requires_grad)
-    return dnn_error(DNN_ESTATE, "backward", "the tensor does not require grad (no input of it has requires_grad)");
-  if (grad && !dnn_same_shape(grad, root)) {
-    char a[96], b[96];
-    return dnn_argerror(2, "backward", "expected a gradient of shape %s, got %s", dnn_shape_str(root, a, sizeof a),
-                        dnn_shape_str(grad, b, sizeof b));
-  }
-  if (!grad && dnn_numel(root) != 1) {
-    char a[96];
-    return dnn_error(DNN_EARG, "backward",
-                     "a gradient is needed for a non-scalar output of shape %s (pass one, or reduce with sum/mean)",
-                     dnn_shape_str(root, a, sizeof a));
-  }
-  dnn_tensor *seed = grad ? dnn_tensor_retain(grad) : dnn_full(root->ndim, root->shape, 1.0f);
-  if (!seed) return DNN_ENOMEM;
-  if (!root->grad_fn) return accumulate_leaf(root, seed);
+static bool has_grad(const dnn_node *node) {
+  for (int k = 0; k < node->n_outputs; k++)
+    if (node->outputs[k].grad) return true;
+  return false;
+}
 
-  bool was_enabled = dnn_grad_enabled();
-  dnn_set_grad_enabled(false); /* backward itself is not recorded */
-  node_list all = {0}, ready = {0};
-  dnn_status st = collect(root->grad_fn, &all);
-  if (st == DNN_OK) {
-    root->grad_fn->grad_acc = seed->grad_fn || !dnn_is_contiguous(seed) ? contiguous_copy(seed) : dnn_tensor_retain(seed);
-    if (!list_push(&ready, root->grad_fn)) st = dnn_error(DNN_ENOMEM, "backward", "out of memory");
+/* Hands a target's gradient over once its node has all of it. */
+static void capture_targets(engine *e, dnn_node *node) {
+  for (int t = 0; t < e->n_targets; t++) {
+    const dnn_tensor *x = e->targets[t];
+    if (x->grad_fn == node && !e->captured[t] && node->outputs[x->output_nr].grad)
+      e->captured[t] = dnn_tensor_retain(node->outputs[x->output_nr].grad);
   }
-  dnn_tensor_release(seed);
-  for (size_t next = 0; st == DNN_OK && next < ready.n; next++) st = run_node(ready.items[next], &ready);
-  free(ready.items);
-  free_graph(&all);
+}
+
+static dnn_status seed_roots(engine *e, int n, dnn_tensor *const *roots, dnn_tensor *const *seeds) {
+  dnn_status st = DNN_OK;
+  for (int r = 0; r < n && st == DNN_OK; r++) {
+    dnn_tensor *seed = seeds && seeds[r] ? dnn_tensor_retain(seeds[r]) : dnn_full(roots[r]->ndim, roots[r]->shape, 1);
+    if (!seed) return dnn_errcode();
+    bool leaf;
+    dnn_tensor **slot = grad_slot(e, roots[r], &leaf);
+    if (slot)
+      st = accumulate(e, slot, leaf, seed);
+    else
+      dnn_tensor_release(seed);
+  }
+  return st;
+}
+
+static void end_pass(engine *e, node_list *all) {
+  for (size_t i = 0; i < all->n; i++) {
+    dnn_node *node = all->items[i];
+    if (e->retain_graph) {
+      for (int k = 0; k < node->n_outputs; k++) {
+        dnn_tensor_release(node->outputs[k].grad);
+        node->outputs[k].grad = NULL;
+      }
+    } else {
+      node_free_graph(node);
+    }
+  }
+  for (size_t i = 0; i < all->n; i++) dnn_node_release(all->items[i]);
+  free(all->items);
+  free(e->order.items);
+}
+
+/* One backward pass from the roots; grad mode on while it runs only with
+ * create_graph. */
+static dnn_status run_pass(engine *e, int n, dnn_tensor *const *roots, dnn_tensor *const *seeds) {
+  bool was_enabled = dnn_grad_enabled();
+  engine *outer = running;
+  running = e;
+  dnn_set_grad_enabled(e->create_graph);
+  node_list all = {0};
+  dnn_status st = collect(e, n, roots, &all);
+  if (st == DNN_OK) st = topological_order(e, &all);
+  if (st == DNN_OK) {
+    mark_needed(e);
+    st = seed_roots(e, n, roots, seeds);
+  }
+  for (size_t i = 0; st == DNN_OK && i < e->order.n; i++) {
+    dnn_node *node = e->order.items[i];
+    if (e->n_targets && !e->stop_at_targets) capture_targets(e, node);
+    if (node->needed && has_grad(node)) st = run_node(e, node);
+  }
+  end_pass(e, &all);
   dnn_set_grad_enabled(was_enabled);
+  running = outer;
+  return st;
+}
+
+/* Roots must require grad, and a seed must match its root (one-element roots
+ * may go without). */
+static dnn_status check_roots(const char *fn, int n, dnn_tensor *const *roots, dnn_tensor *const *seeds) {
+  for (int r = 0; r < n; r++) {
+    char a[96], b[96];
+    if (!roots[r]->requires_grad)
+      return dnn_error(DNN_ESTATE, fn, "the tensor does not require grad (no input of it has requires_grad)");
+    if (seeds && seeds[r] && !dnn_same_shape(seeds[r], roots[r]))
+      return dnn_argerror(2, fn, "expected a gradient of shape %s, got %s", dnn_shape_str(roots[r], a, sizeof a),
+                          dnn_shape_str(seeds[r], b, sizeof b));
+    if ((!seeds || !seeds[r]) && dnn_numel(roots[r]) != 1)
+      return dnn_error(DNN_EARG, fn,
+                       "a gradient is needed for a non-scalar output of shape %s (pass one, or reduce with sum/mean)",
+                       dnn_shape_str(roots[r], a, sizeof a));
+  }
+  return DNN_OK;
+}
+
+dnn_status dnn_backward_ex(int n, dnn_tensor *const *roots, dnn_tensor *const *grads, const dnn_backward_opts *opts) {
+  dnn_status st = check_roots("backward", n, roots, grads);
+  if (st != DNN_OK) return st;
+  engine e = {.into_leaves = true};
+  if (opts) {
+    e.create_graph = opts->create_graph;
+    e.retain_graph = opts->retain_graph || opts->create_graph;
+  }
+  return run_pass(&e, n, roots, grads);
+}
+
+dnn_status dnn_backward(dnn_tensor *root, dnn_tensor *grad) {
+  dnn_tensor *seeds[1] = {grad};
+  return dnn_backward_ex(1, &root, seeds, NULL);
+}
+
+dnn_status dnn_grad(int n_out, dnn_tensor *const *outputs, dnn_tensor *const *grad_outputs, int n_in,
+                    dnn_tensor *const *inputs, dnn_tensor **grads, const dnn_backward_opts *opts) {
+  dnn_status st = check_roots("grad", n_out, outputs, grad_outputs);
+  for (int i = 0; st == DNN_OK && i < n_in; i++)
+    if (!inputs[i]->requires_grad)
+      st = dnn_argerror(2, "grad", "expected inputs that require grad, got input %d that does not", i + 1);
+  if (st != DNN_OK) return st;
+  for (int i = 0; i < n_in; i++) grads[i] = NULL;
+  engine e = {.n_targets = n_in, .targets = inputs, .captured = grads};
+  if (opts) {
+    e.create_graph = opts->create_graph;
+    e.retain_graph = opts->retain_graph || opts->create_graph;
+  }
+  st = run_pass(&e, n_out, outputs, grad_outputs);
+  for (int i = 0; st == DNN_OK && i < n_in; i++) /* an input named twice gets its gradient twice */
+    for (int j = 0; j < i && !grads[i]; j++)
+      if (target_index(&e, inputs[i]) == j) grads[i] = dnn_tensor_retain(grads[j]);
+  if (st != DNN_OK)
+    for (int i = 0; i < n_in; i++) {
+      dnn_tensor_release(grads[i]);
+      grads[i] = NULL;
+    }
   return st;
 }
 
@@ -346,40 +745,21 @@ static bool broadcasts_from(const dnn_tensor *g, int ndim, const int64_t *shape)
   return true;
 }
 
-dnn_tensor *dnn_sum_to_shape(dnn_tensor *g, int ndim, const int64_t *shape) {
-  if (g->ndim == ndim && memcmp(g->shape, shape, (size_t)ndim * sizeof *shape) == 0) return dnn_tensor_retain(g);
-  if (!broadcasts_from(g, ndim, shape)) {
-    char a[96];
-    dnn_error(DNN_EARG, "backward", "a gradient of shape %s does not reduce to a %d-d shape it broadcasts from",
-              dnn_shape_str(g, a, sizeof a), ndim);
-    return NULL;
-  }
-  dnn_tensor *out = dnn_zeros(ndim, shape);
-  if (!out) return NULL;
-  /* Map each of g's dims onto out's (right-aligned); a broadcast dim of out
-   * gets stride 0, so every element of g adds into its place. */
+/* The gradient of a sum over broadcast dims is the broadcast of the gradient. */
+static dnn_status sum_to_shape_backward(dnn_node *node, dnn_tensor *const *gout, dnn_tensor **gin) {
+  const dnn_tensor *g = node->inputs[0];
+  gin[0] = dnn_expand(gout[0], g->ndim, g->shape);
+  return gin[0] ? DNN_OK : dnn_errcode();
+}
+
+/* out += g summed onto out's shape: each of g's dims maps onto out's
+ * (right-aligned); a broadcast dim of out gets stride 0. */
+static void sum_onto(const float *src, const dnn_tensor *g, dnn_tensor *out) {
+  int nd = g->ndim, lead = g->ndim - out->ndim;
   int64_t ostride[DNN_MAX_DIMS] = {0};
-  int lead = g->ndim - ndim;
-  for (int d = 0; d < ndim; d++) {
-    int gd = d + lead;
-    ostride[gd] = shape[d] == 1 ? 0 : out->stride[d];
-  }
+  for (int d = 0; d < out->ndim; d++) ostride[d + lead] = out->shape[d] == 1 ? 0 : out->stride[d];
   int64_t n = dnn_numel(g);
-  if (n == 0) return out;
-  float *tmp = NULL;
-  const float *src = dnn_data(g);
-  if (!dnn_is_contiguous(g)) {
-    tmp = malloc((size_t)n * sizeof(float));
-    if (!tmp) {
-      dnn_tensor_release(out);
-      dnn_error(DNN_ENOMEM, "backward", "out of memory");
-      return NULL;
-    }
-    dnn_gather_to(g, tmp);
-    src = tmp;
-  }
   float *dst = dnn_data(out);
-  int nd = g->ndim;
   int64_t inner = nd ? g->shape[nd - 1] : 1, istride = nd ? ostride[nd - 1] : 0;
   int64_t idx[DNN_MAX_DIMS] = {0};
   for (int64_t r = 0; r < n / inner; r++) {
@@ -399,6 +779,35 @@ dnn_tensor *dnn_sum_to_shape(dnn_tensor *g, int ndim, const int64_t *shape) {
       idx[d] = 0;
     }
   }
+}
+
+dnn_tensor *dnn_sum_to_shape(dnn_tensor *g, int ndim, const int64_t *shape) {
+  if (g->ndim == ndim && memcmp(g->shape, shape, (size_t)ndim * sizeof *shape) == 0) return dnn_tensor_retain(g);
+  if (!broadcasts_from(g, ndim, shape)) {
+    char a[96];
+    dnn_error(DNN_EARG, "backward", "a gradient of shape %s does not reduce to a %d-d shape it broadcasts from",
+              dnn_shape_str(g, a, sizeof a), ndim);
+    return NULL;
+  }
+  dnn_tensor *out = dnn_zeros(ndim, shape);
+  if (!out || dnn_numel(g) == 0) return out;
+  float *tmp = NULL;
+  if (!dnn_is_contiguous(g)) {
+    tmp = malloc((size_t)dnn_numel(g) * sizeof(float));
+    if (!tmp) {
+      dnn_tensor_release(out);
+      oom();
+      return NULL;
+    }
+    dnn_gather_to(g, tmp);
+  }
+  sum_onto(tmp ? tmp : dnn_data(g), g, out);
   free(tmp);
+  dnn_node *node = dnn_record(out, "sum_to_shape", sum_to_shape_backward, 1, &g);
+  if (node) node->flags |= DNN_NODE_DIFFERENTIABLE | DNN_NODE_SHAPES_ONLY;
+  else if (dnn_needs_record(1, &g)) {
+    dnn_tensor_release(out);
+    return NULL;
+  }
   return out;
 }

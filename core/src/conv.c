@@ -246,12 +246,12 @@ static dnn_status conv_check(conv_kind kind, const dnn_tensor *x, const dnn_tens
 }
 
 /* What backward needs to rebuild the geometry: iargs [act, sh, sw, dh, dw, pt, pl]. */
-static void save_geometry(dnn_node *node, const conv_geom *g, dnn_activation act, float alpha, dnn_tensor *y) {
+static dnn_status save_geometry(dnn_node *node, const conv_geom *g, dnn_activation act, float alpha, dnn_tensor *y) {
   node->iargs[0] = act;
   node->iargs[1] = g->sh, node->iargs[2] = g->sw, node->iargs[3] = g->dh, node->iargs[4] = g->dw;
   node->iargs[5] = g->pt, node->iargs[6] = g->pl;
   node->fargs[0] = alpha;
-  node->saved[0] = dnn_alias(y);
+  return dnn_node_save(node, dnn_alias(y));
 }
 
 /* The geometry from the image (n, h, w, c), the positions (oh, ow), the kernel and the saved args. */
@@ -269,7 +269,7 @@ static dnn_tensor *pre_activation_grad(const dnn_node *node, dnn_tensor *g) {
   if (act == DNN_ACT_LINEAR) return dnn_tensor_retain(g);
   dnn_tensor *dz = dnn_empty_like(g);
   if (dz)
-    dnn_activation_grad(dnn_data(dz), dnn_data(g), dnn_data(node->saved[0]), dnn_numel(g), act, (float)node->fargs[0]);
+    dnn_activation_grad(dnn_data(dz), dnn_data(g), dnn_data(dnn_node_saved(node, 0)), dnn_numel(g), act, (float)node->fargs[0]);
   return dz;
 }
 
@@ -396,7 +396,10 @@ static dnn_tensor *conv_forward(const conv_op *op, dnn_tensor *x, dnn_tensor *w,
     op->fill(&geo, ws, ops, y);
     dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, dnn_numel(y) / shape[3], shape[3], act, alpha);
     dnn_node *node = dnn_record(y, kind_names[op->kind], op->backward, b ? 3 : 2, ops);
-    if (node) save_geometry(node, &geo, act, alpha, y);
+    if (node && save_geometry(node, &geo, act, alpha, y) != DNN_OK) {
+      dnn_tensor_release(y);
+      y = NULL;
+    }
   }
   release_operands(ops);
   return y;
@@ -432,7 +435,8 @@ static dnn_status lowered_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **g
 
 /* ---- Conv2D: x is the image side ---- */
 
-static dnn_status conv2d_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status conv2d_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   return lowered_backward(node, g, gin, false);
 }
 
@@ -450,7 +454,8 @@ dnn_tensor *dnn_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_co
 /* ---- Conv2DTranspose: the output is the image side ---- */
 
 /* inputs: x (N,H,W,C), W (KH,KW,F,C), b. */
-static dnn_status conv2d_transpose_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status conv2d_transpose_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   return lowered_backward(node, g, gin, true);
 }
 
@@ -554,7 +559,8 @@ static void depthwise_grad_kernel(const float *x, const float *dz, float *dw, co
   }
 }
 
-static dnn_status depthwise_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status depthwise_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
   conv_geom geo = load_geometry(node, x->shape, g->shape, x->shape[3]);
   int64_t m = w->shape[3];

@@ -38,8 +38,9 @@ static float *values_of(const dnn_tensor *t) {
 
 /* Backward of every loss: d(loss)/d(pred) was computed with the value and
  * saved; the incoming gradient is a scalar that scales it. */
-static dnn_status grad_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
-  const dnn_tensor *saved = node->saved[0];
+static dnn_status grad_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
+  const dnn_tensor *saved = dnn_node_saved(node, 0);
   float scale = dnn_data(g)[0];
   dnn_tensor *dx = dnn_empty_like(node->inputs[0]);
   if (!dx) return DNN_ENOMEM;
@@ -60,10 +61,12 @@ static dnn_tensor *finish(const char *op, double loss, dnn_tensor *pred, dnn_ten
     return NULL;
   }
   dnn_node *node = dnn_record(out, op, grad_backward, 1, &pred);
-  if (node)
-    node->saved[0] = grad;
-  else
+  if (!node) {
     dnn_tensor_release(grad);
+  } else if (dnn_node_save(node, grad) != DNN_OK) {
+    dnn_tensor_release(out);
+    return NULL;
+  }
   return out;
 }
 

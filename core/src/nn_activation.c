@@ -79,7 +79,8 @@ static dnn_status slope_grads(const float *g, const float *x, const int64_t *off
 }
 
 /* inputs: x, alpha (both contiguous). dx = g where x > 0, else alpha g. */
-static dnn_status prelu_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status prelu_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   const dnn_tensor *x = node->inputs[0], *alpha = node->inputs[1];
   int64_t D = positions(x, alpha), N = D ? dnn_numel(x) / D : 0;
   int64_t *off = slope_offsets(x, alpha, D);

@@ -20,8 +20,9 @@ int dnn_activation_from_name(const char *name) {
 /* ---- Dense ---- */
 
 /* inputs: x (contiguous), w, b; saved[0]: output y (alias). */
-static dnn_status dense_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
-  dnn_tensor *x = node->inputs[0], *w = node->inputs[1], *y = node->saved[0];
+static dnn_status dense_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
+  dnn_tensor *x = node->inputs[0], *w = node->inputs[1], *y = dnn_node_saved(node, 0);
   int64_t in = w->shape[0], out = w->shape[1], rows = dnn_numel(g) / out;
   dnn_activation act = (dnn_activation)node->iargs[0];
   dnn_tensor *dz = g;
@@ -82,7 +83,10 @@ dnn_tensor *dnn_dense(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, dnn_activatio
     if (node) {
       node->iargs[0] = act;
       node->fargs[0] = alpha;
-      node->saved[0] = dnn_alias(y);
+      if (dnn_node_save(node, dnn_alias(y)) != DNN_OK) {
+        dnn_tensor_release(y);
+        y = NULL;
+      }
     }
   }
   dnn_tensor_release(xc);
@@ -133,8 +137,9 @@ static void softmax_rows(const float *x, float *y, dim_split s, bool log) {
 }
 
 /* softmax: dx = y * (g - sum(g * y)); log-softmax: dx = g - exp(y) * sum(g). */
-static dnn_status softmax_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
-  const dnn_tensor *y = node->saved[0];
+static dnn_status softmax_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
+  const dnn_tensor *y = dnn_node_saved(node, 0);
   bool log = node->iargs[1];
   dim_split s = split_at(y, (int)node->iargs[0]);
   dnn_tensor *dx = dnn_empty_like(y);
@@ -171,7 +176,11 @@ static dnn_tensor *softmax_op(dnn_tensor *x, int dim, bool log) {
     if (node) {
       node->iargs[0] = d;
       node->iargs[1] = log;
-      node->saved[0] = dnn_alias(y);
+      if (dnn_node_save(node, dnn_alias(y)) != DNN_OK) {
+        dnn_tensor_release(y);
+        dnn_tensor_release(xc);
+        return NULL;
+      }
     }
     if (!log && d == x->ndim - 1) { /* remembered for the fused cross-entropy */
       y->logits = dnn_tensor_retain(x);

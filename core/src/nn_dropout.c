@@ -23,8 +23,9 @@ static void multiply(const float *a, const float *b, float *o, int64_t n) {
 }
 
 /* inputs: x; saved[0]: the mask. */
-static dnn_status dropout_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
-  const dnn_tensor *mask = node->saved[0];
+static dnn_status dropout_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
+  const dnn_tensor *mask = dnn_node_saved(node, 0);
   gin[0] = dnn_empty_like(g);
   if (!gin[0]) return DNN_ENOMEM;
   multiply(dnn_data(g), dnn_data(mask), dnn_data(gin[0]), dnn_numel(g));
@@ -38,7 +39,10 @@ static dnn_tensor *apply_mask(dnn_tensor *x, dnn_tensor *mask) {
   if (y) {
     multiply(dnn_data(xc), dnn_data(mask), dnn_data(y), dnn_numel(y));
     dnn_node *node = dnn_record(y, "dropout", dropout_backward, 1, &xc);
-    if (node) node->saved[0] = dnn_alias(mask);
+    if (node && dnn_node_save(node, dnn_alias(mask)) != DNN_OK) {
+      dnn_tensor_release(y);
+      y = NULL;
+    }
   }
   dnn_tensor_release(xc);
   return y;

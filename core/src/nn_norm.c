@@ -117,14 +117,15 @@ static void channel_combine(const float *u, const float *p, const float *v, cons
 
 /* inputs: x, then gamma and beta when given; saved: mean, invstd (C) as used
  * by the forward. iargs: axis, has gamma, has beta, training. */
-static dnn_status batch_norm_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status batch_norm_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   const dnn_tensor *x = node->inputs[0];
   int axis = (int)node->iargs[0], ig = node->iargs[1] ? 1 : -1, ib = node->iargs[2] ? 1 + (ig > 0) : -1;
   bool training = node->iargs[3];
   layout l = layout_at(x, axis);
   int64_t C = l.c;
   double M = (double)l.outer * (double)l.inner;
-  const float *mean = dnn_data(node->saved[0]), *invstd = dnn_data(node->saved[1]);
+  const float *mean = dnn_data(dnn_node_saved(node, 0)), *invstd = dnn_data(dnn_node_saved(node, 1));
   const float *gamma = ig > 0 ? dnn_data(node->inputs[ig]) : NULL;
   double *sum_g = malloc((size_t)(2 * C + 1) * sizeof(double)), *sum_gx = sum_g + C;
   float *coef = malloc((size_t)(3 * C + 1) * sizeof(float));
@@ -247,8 +248,11 @@ dnn_tensor *dnn_batch_norm(dnn_tensor *x, dnn_tensor *gamma, dnn_tensor *beta, d
       node->iargs[1] = gc != NULL;
       node->iargs[2] = bc != NULL;
       node->iargs[3] = cfg->training;
-      node->saved[0] = dnn_tensor_retain(mean);
-      node->saved[1] = dnn_tensor_retain(invstd);
+      if (dnn_node_save(node, dnn_tensor_retain(mean)) != DNN_OK ||
+          dnn_node_save(node, dnn_tensor_retain(invstd)) != DNN_OK) {
+        dnn_tensor_release(y);
+        y = NULL;
+      }
     }
   } else {
     if (st == DNN_ENOMEM && dnn_errcode() != DNN_ENOMEM) dnn_error(DNN_ENOMEM, "batch_norm", "out of memory");
@@ -340,8 +344,9 @@ static void layer_norm_dx(const float *g, const float *x, const float *gamma, co
 
 /* inputs: x, then gamma and beta when given; saved: mean, invstd per row.
  * iargs: has gamma, has beta. */
-static dnn_status layer_norm_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
-  const dnn_tensor *x = node->inputs[0], *mean = node->saved[0];
+static dnn_status layer_norm_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
+  const dnn_tensor *x = node->inputs[0], *mean = dnn_node_saved(node, 0);
   int ig = node->iargs[0] ? 1 : -1, ib = node->iargs[1] ? 1 + (ig > 0) : -1;
   int64_t rows = dnn_numel(mean), D = rows ? dnn_numel(x) / rows : 0;
   const float *gamma = ig > 0 ? dnn_data(node->inputs[ig]) : NULL;
@@ -349,13 +354,13 @@ static dnn_status layer_norm_backward(dnn_node *node, dnn_tensor *g, dnn_tensor 
   if (need_g && (gin[ig] = dnn_zeros_like(node->inputs[ig])) == NULL) return DNN_ENOMEM;
   if (need_b && (gin[ib] = dnn_zeros_like(node->inputs[ib])) == NULL) return DNN_ENOMEM;
   if (need_g || need_b) {
-    dnn_status st = layer_norm_param_grads(dnn_data(g), dnn_data(x), dnn_data(mean), dnn_data(node->saved[1]), rows, D,
+    dnn_status st = layer_norm_param_grads(dnn_data(g), dnn_data(x), dnn_data(mean), dnn_data(dnn_node_saved(node, 1)), rows, D,
                                            need_g ? dnn_data(gin[ig]) : NULL, need_b ? dnn_data(gin[ib]) : NULL);
     if (st != DNN_OK) return st;
   }
   if (dnn_node_needs_grad(node, 0)) {
     if ((gin[0] = dnn_empty_like(x)) == NULL) return DNN_ENOMEM;
-    layer_norm_dx(dnn_data(g), dnn_data(x), gamma, dnn_data(mean), dnn_data(node->saved[1]), dnn_data(gin[0]), rows, D);
+    layer_norm_dx(dnn_data(g), dnn_data(x), gamma, dnn_data(mean), dnn_data(dnn_node_saved(node, 1)), dnn_data(gin[0]), rows, D);
   }
   return DNN_OK;
 }
@@ -407,8 +412,11 @@ dnn_tensor *dnn_layer_norm(dnn_tensor *x, dnn_tensor *gamma, dnn_tensor *beta, i
     if (node) {
       node->iargs[0] = gc != NULL;
       node->iargs[1] = bc != NULL;
-      node->saved[0] = dnn_tensor_retain(mean);
-      node->saved[1] = dnn_tensor_retain(invstd);
+      if (dnn_node_save(node, dnn_tensor_retain(mean)) != DNN_OK ||
+          dnn_node_save(node, dnn_tensor_retain(invstd)) != DNN_OK) {
+        dnn_tensor_release(y);
+        y = NULL;
+      }
     }
   } else {
     dnn_tensor_release(y);

@@ -257,7 +257,8 @@ static dnn_status reduce_to_input(dnn_tensor *full, const dnn_tensor *t, dnn_ten
   return *gin ? DNN_OK : dnn_errcode();
 }
 
-static dnn_status binary_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status binary_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   binop op = (binop)node->iargs[0];
   dnn_tensor *a = node->inputs[0], *b = node->inputs[1];
   bool need_a = dnn_node_needs_grad(node, 0), need_b = dnn_node_needs_grad(node, 1);
@@ -487,9 +488,10 @@ static void map_grad_block(void *ctx, int64_t s, int64_t e) {
   }
 }
 
-static dnn_status map_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status map_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   int op = (int)node->iargs[0];
-  dnn_tensor *in = node->inputs[0], *saved_y = node->saved[0];
+  dnn_tensor *in = node->inputs[0], *saved_y = node->n_saved ? dnn_node_saved(node, 0) : NULL;
   bool needs_x = !saved_y && op != DNN_UNARY_NEG && op != MAP_AFFINE;
   dnn_tensor *xc = needs_x ? dnn_contiguous(in) : NULL; /* grad is off in backward: not recorded */
   if (needs_x && !xc) return dnn_errcode();
@@ -533,7 +535,7 @@ static dnn_tensor *map(int op, const char *name, dnn_tensor *a, float p, float q
   node->fargs[1] = q;
   /* An alias, never out itself: out holds the node, so saving out would make
    * a reference cycle. */
-  if (grad_from_output(op) && !(node->saved[0] = dnn_alias(out))) {
+  if (grad_from_output(op) && dnn_node_save(node, dnn_alias(out)) != DNN_OK) {
     dnn_tensor_release(out);
     return NULL;
   }

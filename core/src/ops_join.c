@@ -47,7 +47,8 @@ static const float *contiguous_data(const dnn_tensor *t, float **owned, const ch
 /* ---- cat ---- */
 
 /* Each input's gradient is its slice of g along dim. */
-static dnn_status cat_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status cat_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   int dim = (int)node->iargs[0];
   int64_t start = 0;
   for (int i = 0; i < node->n_inputs; i++) {
@@ -196,7 +197,7 @@ static dnn_tensor *record_indexed(dnn_tensor *out, const char *op, dnn_backward_
   if (node) {
     node->iargs[0] = dim;
     node->iargs[1] = base;
-    if (!(node->saved[0] = save_index(index))) {
+    if (dnn_node_save(node, save_index(index)) != DNN_OK) {
       dnn_tensor_release(out);
       return NULL;
     }
@@ -219,8 +220,9 @@ static void index_add(float *ga, const float *g, const int64_t *pos, int64_t out
     }
 }
 
-static dnn_status index_select_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
-  const dnn_tensor *a = node->inputs[0], *index = node->saved[0];
+static dnn_status index_select_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
+  const dnn_tensor *a = node->inputs[0], *index = dnn_node_saved(node, 0);
   int dim = (int)node->iargs[0];
   int64_t *pos;
   dnn_status st = read_indices("index_select", 3, index, a->shape[dim], (int)node->iargs[1], &pos);
@@ -301,8 +303,9 @@ static dnn_status gather_plan(const char *fn, const dnn_tensor *a, int dim, cons
   return DNN_OK;
 }
 
-static dnn_status gather_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
-  const dnn_tensor *a = node->inputs[0], *index = node->saved[0];
+static dnn_status gather_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
+  const dnn_tensor *a = node->inputs[0], *index = dnn_node_saved(node, 0);
   int dim = (int)node->iargs[0];
   gin[0] = dnn_zeros(a->ndim, a->shape);
   if (!gin[0]) return dnn_errcode();

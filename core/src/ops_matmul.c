@@ -313,7 +313,8 @@ static void out_shape(const dnn_tensor *a, const dnn_tensor *b, int nb, const in
 
 /* dA = dC @ B^T, dB = A^T @ dC, each summed over the batch dims its operand
  * was broadcast along. */
-static dnn_status matmul_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status matmul_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   const dnn_tensor *a = node->inputs[0], *b = node->inputs[1];
   mat ma = mat_operand(a, true), mb = mat_operand(b, false);
   int nb;

@@ -240,7 +240,8 @@ static float *means(const float *x, geom g) {
   return m;
 }
 
-static dnn_status moment_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status moment_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   dnn_tensor *a = node->inputs[0];
   moment_kind kind = (moment_kind)node->iargs[1];
   geom gm = geom_of(a, (int)node->iargs[0]);
@@ -451,7 +452,8 @@ static dnn_status extremes(const char *fn, dnn_tensor *a, int rdim, bool is_min,
  * found again from the input (which the node keeps, and which cannot have
  * changed: in-place writes are refused on tensors that need grad), exact at
  * any size where positions saved as floats would not be. */
-static dnn_status extreme_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status extreme_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   dnn_tensor *a = node->inputs[0];
   int rdim = (int)node->iargs[0];
   geom gm = geom_of(a, rdim);

@@ -126,11 +126,12 @@ static void max_pool_forward(const float *x, float *y, int32_t *arg, geom g) {
 }
 
 /* inputs: x; saved[0]: the winners (int32 in a float tensor of y's shape). */
-static dnn_status max_pool_backward(dnn_node *node, dnn_tensor *gout, dnn_tensor **gin) {
+static dnn_status max_pool_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *gout = grad_out[0];
   geom g = load_geom(node);
   if ((gin[0] = dnn_zeros_like(node->inputs[0])) == NULL) return DNN_ENOMEM;
   const float *gp = dnn_data(gout);
-  const int32_t *arg = (const int32_t *)dnn_data(node->saved[0]);
+  const int32_t *arg = (const int32_t *)dnn_data(dnn_node_saved(node, 0));
   float *dx = dnn_data(gin[0]);
   int64_t per_out = g.oh * g.ow * g.c;
 #pragma omp parallel for schedule(static) if (g.n * per_out > DNN_PARALLEL_GRAIN)
@@ -154,7 +155,10 @@ dnn_tensor *dnn_max_pool2d(dnn_tensor *x, const dnn_pool2d_config *cfg) {
     dnn_node *node = dnn_record(y, "max_pool2d", max_pool_backward, 1, &xc);
     if (node) {
       save_geom(node, &g);
-      node->saved[0] = dnn_tensor_retain(arg);
+      if (dnn_node_save(node, dnn_tensor_retain(arg)) != DNN_OK) {
+        dnn_tensor_release(y);
+        y = NULL;
+      }
     }
   } else {
     dnn_tensor_release(y);
@@ -192,7 +196,8 @@ static void avg_pool_forward(const float *x, float *y, geom g) {
 }
 
 /* inputs: x. Each output's gradient, divided by its window's count, goes to every cell of the window. */
-static dnn_status avg_pool_backward(dnn_node *node, dnn_tensor *gout, dnn_tensor **gin) {
+static dnn_status avg_pool_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *gout = grad_out[0];
   geom g = load_geom(node);
   if ((gin[0] = dnn_zeros_like(node->inputs[0])) == NULL) return DNN_ENOMEM;
   const float *gp = dnn_data(gout);

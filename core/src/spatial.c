@@ -51,7 +51,8 @@ static void shift(const float *x, int64_t h, int64_t w, float *y, int64_t n, int
 }
 
 /* inputs: x; iargs: top, left of the forward's shift. dx = g shifted back into x's frame. */
-static dnn_status shift_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status shift_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   const dnn_tensor *x = node->inputs[0];
   if ((gin[0] = dnn_empty_like(x)) == NULL) return DNN_ENOMEM;
   shift(dnn_data(g), g->shape[1], g->shape[2], dnn_data(gin[0]), x->shape[0], x->shape[1], x->shape[2], x->shape[3],
@@ -227,7 +228,8 @@ static void upsample_bilinear_back(const float *g, float *dx, int64_t n, int64_t
 }
 
 /* inputs: x; iargs: sh, sw, bilinear. */
-static dnn_status upsample_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status upsample_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   const dnn_tensor *x = node->inputs[0];
   int64_t sh = node->iargs[0], sw = node->iargs[1];
   if ((gin[0] = dnn_empty_like(x)) == NULL) return DNN_ENOMEM;

@@ -43,6 +43,7 @@ static dnn_storage *storage_new(int64_t numel) {
   }
   s->numel = numel;
   atomic_init(&s->refcount, 1);
+  s->version = 0;
   s->release = NULL;
   s->release_ctx = NULL;
   atomic_fetch_add(&storage_bytes_live, (long long)bytes);
@@ -168,6 +169,7 @@ dnn_tensor *dnn_from_buffer(float *data, int ndim, const int64_t *shape,
   s->data = data;
   s->numel = n;
   atomic_init(&s->refcount, 1);
+  s->version = 0;
   s->release = release ? release : release_nothing;
   s->release_ctx = ctx;
   return tensor_over(s, ndim, shape);

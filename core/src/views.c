@@ -37,19 +37,22 @@ static dnn_tensor *make_view(dnn_tensor *t, int ndim, const int64_t *shape, cons
 
 /* ---- backwards ---- */
 
-static dnn_status reshape_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status reshape_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   const dnn_tensor *in = node->inputs[0];
   gin[0] = dnn_view(g, in->ndim, in->shape); /* g is contiguous, so this is a view */
   return gin[0] ? DNN_OK : dnn_errcode();
 }
 
-static dnn_status identity_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status identity_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   (void)node;
   gin[0] = dnn_tensor_retain(g);
   return DNN_OK;
 }
 
-static dnn_status permute_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status permute_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   int inverse[DNN_MAX_DIMS];
   for (int d = 0; d < g->ndim; d++) inverse[node->iargs[d]] = d;
   dnn_tensor *p = dnn_permute(g, inverse);
@@ -60,7 +63,8 @@ static dnn_status permute_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **g
 }
 
 /* narrow and select: the gradient is zero outside the slice. */
-static dnn_status slice_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status slice_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   const dnn_tensor *in = node->inputs[0];
   dnn_tensor *z = dnn_zeros(in->ndim, in->shape);
   if (!z) return dnn_errcode();
@@ -76,7 +80,8 @@ static dnn_status slice_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin
   return DNN_OK;
 }
 
-static dnn_status expand_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+static dnn_status expand_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *g = grad_out[0];
   const dnn_tensor *in = node->inputs[0];
   gin[0] = dnn_sum_to_shape(g, in->ndim, in->shape);
   return gin[0] ? DNN_OK : dnn_errcode();

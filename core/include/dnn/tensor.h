@@ -25,6 +25,7 @@ typedef struct dnn_storage {
   float *data;
   int64_t numel;
   atomic_int refcount;
+  uint64_t version; /* bumped by every write in place (autograd.h) */
   /* Borrowed buffers (dnn_tensor_from_buffer) call release(ctx, data) when
    * the last reference goes; NULL means the core allocated data itself. */
   void (*release)(void *ctx, float *data);
@@ -46,6 +47,7 @@ typedef struct dnn_tensor {
   bool requires_grad;
   struct dnn_tensor *grad;
   struct dnn_node *grad_fn;
+  int output_nr; /* which output of grad_fn this is */
 
   /* Set by softmax and sigmoid: the input they were computed from, so that a
    * cross-entropy loss can work from the logits (stable), as Keras does. */
