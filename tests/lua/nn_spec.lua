@@ -206,7 +206,9 @@ describe("optimizers", function()
 
   it("are found by name, and unknown names are refused", function()
     assert.are.equal("Adam", dnn.optim.get("adam").name)
-    assert.has_error(function() dnn.optim.get("nope") end, "unknown optimizer 'nope'")
+    assert.has_error(function() dnn.optim.get("nope") end,
+      "unknown optimizer 'nope' (expected one of: adadelta, adafactor, adagrad, adam, adamax, adamw, ftrl, " ..
+      "nadam, rmsprop, sgd)")
   end)
 end)
 
