@@ -2,6 +2,8 @@
 -- tensor over the tensor methods (C kernels with their backwards).
 -- dnn.activations.get("relu") or dnn.activations.relu; get also passes a Lua
 -- function through, so layers take either.
+local strict = require "dnn.options"
+
 local M = {}
 
 -- Keras's names, in API.md's order (also the order error messages list them).
@@ -37,10 +39,10 @@ function M.get(spec, who, level)
   if type(spec) == "string" and valid[spec] then return M[spec] end
   local prefix = who and (who .. ": ") or ""
   if type(spec) ~= "string" then
-    error(string.format("%sexpected an activation name or a function, got %s", prefix, type(spec)), (level or 1) + 1)
+    error(string.format("%sexpected an activation name or a function, got %s", prefix, strict.describe(spec)),
+      (level or 1) + 1)
   end
-  error(string.format("%sunknown activation '%s' (expected one of: %s)", prefix, spec, table.concat(M.names, ", ")),
-    (level or 1) + 1)
+  error(prefix .. strict.unknown_name("activation", spec, M.names), (level or 1) + 1)
 end
 
 return M

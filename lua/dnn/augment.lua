@@ -12,6 +12,7 @@ local dnn = require "dnn"
 local nn = require "dnn.nn"
 local layer = require "dnn.layer"
 local D = require("dnn.core")._data
+local strict = require "dnn.options"
 
 local M = {}
 
@@ -26,7 +27,7 @@ end
 local Compose = {}
 Compose.__index = Compose
 M.Compose = setmetatable(Compose, {__call = function(_, list)
-  if type(list) ~= "table" then error("Compose: expected an array of transforms, got " .. type(list), 2) end
+  if type(list) ~= "table" then error("Compose: expected an array of transforms, got " .. strict.describe(list), 2) end
   for i, t in ipairs(list) do
     local callable = type(t) == "function" or layer.is_layer(t)
       or (type(t) == "table" and getmetatable(t) and getmetatable(t).__call)
@@ -55,6 +56,7 @@ end
 -- random centers, clipped at the border (random erasing of DeVries & Taylor 2017).
 function M.CutOut(...)
   local args, options = layer.args_and_options(...)
+  strict.check("CutOut", options, {"size", "count", "fill"})
   local size = args[1] or options.size
   local count = args[2] or options.count or 1
   local fill = options.fill or 0
@@ -62,10 +64,12 @@ function M.CutOut(...)
   if math.type(size) == "integer" then h, w = size, size
   elseif type(size) == "table" then h, w = size[1], size[2] end
   if math.type(h) ~= "integer" or math.type(w) ~= "integer" or h < 1 or w < 1 then
-    error("CutOut: size must be a positive integer or a pair {h, w}, got " .. tostring(size), 2)
+    error("CutOut: size must be a positive integer or a pair {h, w}, got " .. strict.describe(size), 2)
   end
-  if math.type(count) ~= "integer" or count < 0 then error("CutOut: count must be an integer >= 0", 2) end
-  if type(fill) ~= "number" then error("CutOut: fill must be a number", 2) end
+  if math.type(count) ~= "integer" or count < 0 then
+    error("CutOut: count must be an integer >= 0, got " .. strict.describe(count), 2)
+  end
+  if type(fill) ~= "number" then error("CutOut: fill must be a number, got " .. strict.describe(fill), 2) end
   return function(xb, yb)
     if xb.ndim == 3 then return D.cutout(xb:reshape(1, table.unpack(xb.shape)), h, w, count, fill)[1], yb end
     return D.cutout(xb, h, w, count, fill), yb
@@ -78,11 +82,14 @@ end
 -- labels are mixed as they are. Train with categorical_crossentropy (not the sparse one).
 function M.MixUp(...)
   local args, options = layer.args_and_options(...)
+  strict.check("MixUp", options, {"alpha", "num_classes"})
   local alpha = args[1] or options.alpha or 0.2
   local classes = options.num_classes
-  if type(alpha) ~= "number" or alpha <= 0 then error("MixUp: alpha must be a positive number", 2) end
+  if type(alpha) ~= "number" or alpha <= 0 then
+    error("MixUp: alpha must be a positive number, got " .. strict.describe(alpha), 2)
+  end
   if classes ~= nil and (math.type(classes) ~= "integer" or classes < 2) then
-    error("MixUp: num_classes must be an integer >= 2", 2)
+    error("MixUp: num_classes must be an integer >= 2, got " .. strict.describe(classes), 2)
   end
   return function(xb, yb)
     if not dnn.is_tensor(yb) then error("MixUp: needs labels (the loader's y)") end

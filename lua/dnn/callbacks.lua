@@ -18,6 +18,7 @@
 -- LambdaCallback{on_epoch_end = function(epoch, logs) ... end} takes
 -- functions without self, as Keras's LambdaCallback.
 local dnn = require "dnn"
+local strict = require "dnn.options"
 
 local M = {}
 
@@ -36,7 +37,7 @@ local function construct(cls, ...)
   if new then return new(...) end
   local fields = ...
   if fields ~= nil and type(fields) ~= "table" then
-    error(string.format("%s: expected a table of fields, got %s", cls.type_name, type(fields)), 2)
+    error(string.format("%s: expected a table of fields, got %s", cls.type_name, strict.describe(fields)), 2)
   end
   return setmetatable(fields or {}, cls)
 end
@@ -66,16 +67,9 @@ function Callback:on_batch_end() end
 function Callback:on_train_batch_begin(batch, logs) return self:on_batch_begin(batch, logs) end
 function Callback:on_train_batch_end(batch, logs) return self:on_batch_end(batch, logs) end
 
--- Checks an options table against the names a callback takes.
+-- Checks an options table against the names a callback takes (a set).
 local function options_of(type_name, options, known)
-  if options ~= nil and type(options) ~= "table" then
-    error(string.format("%s: expected an options table, got %s", type_name, type(options)), 3)
-  end
-  options = options or {}
-  for k in pairs(options) do
-    if not known[k] then error(string.format("%s: unknown option '%s'", type_name, tostring(k)), 3) end
-  end
-  return options
+  return strict.check(type_name, options, known)
 end
 
 local function known(...)
@@ -178,7 +172,7 @@ function LambdaCallback.new(options)
   local self = setmetatable({}, LambdaCallback)
   for name, fn in pairs(options) do
     if type(fn) ~= "function" then
-      error(string.format("LambdaCallback: '%s' must be a function, got %s", name, type(fn)), 2)
+      error(string.format("LambdaCallback: '%s' must be a function, got %s", name, strict.describe(fn)), 2)
     end
     self[name] = function(_, ...) return fn(...) end
   end
@@ -190,7 +184,8 @@ end
 local History = Callback:extend("History")
 M.History = History
 
-function History.new()
+function History.new(options)
+  options_of("History", options, {})
   return setmetatable({history = {}, epoch = {}}, History)
 end
 
@@ -402,7 +397,7 @@ function ModelCheckpoint.new(filepath, options)
     filepath = options.filepath or options[1]
   end
   if type(filepath) ~= "string" then
-    error(string.format("ModelCheckpoint: expected a filepath (string), got %s", type(filepath)), 2)
+    error(string.format("ModelCheckpoint: expected a filepath (string), got %s", strict.describe(filepath)), 2)
   end
   local opts = {}
   for k, v in pairs(options or {}) do
@@ -578,8 +573,10 @@ function LearningRateScheduler.new(schedule, options)
   if type(schedule) == "table" and options == nil and schedule.schedule then
     options, schedule = schedule, schedule.schedule
   end
+  options_of("LearningRateScheduler", options, known("schedule", "verbose"))
   if type(schedule) ~= "function" then
-    error(string.format("LearningRateScheduler: expected a function (epoch, lr) -> lr, got %s", type(schedule)), 2)
+    error(string.format("LearningRateScheduler: expected a function (epoch, lr) -> lr, got %s",
+      strict.describe(schedule)), 2)
   end
   local self = setmetatable({}, LearningRateScheduler)
   self.schedule = schedule
@@ -637,7 +634,7 @@ function CSVLogger.new(filename, options)
     filename = options.filename or options[1]
   end
   if type(filename) ~= "string" then
-    error(string.format("CSVLogger: expected a file name (string), got %s", type(filename)), 2)
+    error(string.format("CSVLogger: expected a file name (string), got %s", strict.describe(filename)), 2)
   end
   local opts = {}
   for k, v in pairs(options or {}) do
@@ -709,7 +706,8 @@ end
 local TerminateOnNaN = Callback:extend("TerminateOnNaN")
 M.TerminateOnNaN = TerminateOnNaN
 
-function TerminateOnNaN.new()
+function TerminateOnNaN.new(options)
+  options_of("TerminateOnNaN", options, {})
   return setmetatable({}, TerminateOnNaN)
 end
 

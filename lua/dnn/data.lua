@@ -1,6 +1,7 @@
 -- dnn.data: reading data files into tensors, and the DataLoader that batches them.
 local core = require "dnn.core"
 local D = core._data
+local strict = require "dnn.options"
 
 local M = {}
 
@@ -57,20 +58,15 @@ end
 -- 1-based data rows with one), strings ({[name] = array} for the string columns other than the label).
 -- Missing fields (empty, NA, N/A, NaN, nan, null, NULL) are NaN in x, or an error with {missing = "error"}.
 function M.read_csv(path, options)
-  if type(path) ~= "string" then error("read_csv: expected a path, got " .. type(path), 2) end
-  options = options or {}
-  if type(options) ~= "table" then error("read_csv: expected an options table, got " .. type(options), 2) end
-  local known = {header = true, separator = true, columns = true, missing = true, label_column = true}
-  for k in pairs(options) do
-    if not known[k] then error(string.format("read_csv: unknown option '%s'", tostring(k)), 2) end
-  end
+  if type(path) ~= "string" then error("read_csv: expected a path, got " .. strict.describe(path), 2) end
+  options = strict.check("read_csv", options, {"header", "separator", "columns", "missing", "label_column"})
   local missing = options.missing or "nan"
   if missing ~= "nan" and missing ~= "error" then
-    error(string.format("read_csv: missing must be 'nan' or 'error', got %s", tostring(missing)), 2)
+    error(string.format("read_csv: missing must be 'nan' or 'error', got %s", strict.describe(missing)), 2)
   end
   local label = options.label_column
   if label ~= nil and type(label) ~= "string" and math.type(label) ~= "integer" then
-    error("read_csv: label_column must be a column name or a 1-based position, got " .. tostring(label), 2)
+    error("read_csv: label_column must be a column name or a 1-based position, got " .. strict.describe(label), 2)
   end
   local opts = {header = options.header ~= false, separator = options.separator or ",",
                 missing_error = missing == "error", named = {}}
@@ -138,15 +134,16 @@ local function sorted_entries(dir)
 end
 
 -- image_folder(dir, {image_size = {256, 256}, channels = 3, validation_split, subset = "training"|"validation", seed,
--- class_names, interpolation = "bilinear", shuffle = true}) as Keras's image_dataset_from_directory: one sub-folder
+-- class_names, interpolation = "bilinear"}) as Keras's image_dataset_from_directory: one sub-folder
 -- per class (ids by sorted names, or by the order of class_names), every image loaded with channels and resized to
 -- image_size -> {x (N, H, W, C) in [0, 1], y (N) class ids, class_names, paths}. Files whose extension is not an
 -- image's are skipped (as Keras); a corrupt image is an error naming it. validation_split takes the last fraction of
 -- the (seeded) shuffled files as the validation subset.
 function M.image_folder(dir, options)
   local fn = "image_folder"
-  if type(dir) ~= "string" then error(fn .. ": expected a folder path, got " .. type(dir), 2) end
-  options = options or {}
+  if type(dir) ~= "string" then error(fn .. ": expected a folder path, got " .. strict.describe(dir), 2) end
+  options = strict.check(fn, options, {"image_size", "channels", "validation_split", "subset", "seed", "class_names",
+    "interpolation"})
   local size = options.image_size or {256, 256}
   if type(size) ~= "table" or math.type(size[1]) ~= "integer" or math.type(size[2]) ~= "integer" or size[1] < 1
     or size[2] < 1 then
@@ -154,17 +151,17 @@ function M.image_folder(dir, options)
   end
   local channels = options.channels or 3
   if channels ~= 1 and channels ~= 3 and channels ~= 4 then
-    error(fn .. ": channels must be 1, 3 or 4, got " .. tostring(channels), 2)
+    error(fn .. ": channels must be 1, 3 or 4, got " .. strict.describe(channels), 2)
   end
   local split, subset = options.validation_split, options.subset
   if split ~= nil and (type(split) ~= "number" or split <= 0 or split >= 1) then
-    error(fn .. ": validation_split must be a number in (0, 1), got " .. tostring(split), 2)
+    error(fn .. ": validation_split must be a number in (0, 1), got " .. strict.describe(split), 2)
   end
   if (split == nil) ~= (subset == nil) then
     error(fn .. ": validation_split and subset ('training' or 'validation') go together", 2)
   end
   if subset ~= nil and subset ~= "training" and subset ~= "validation" then
-    error(fn .. ": subset must be 'training' or 'validation', got " .. tostring(subset), 2)
+    error(fn .. ": subset must be 'training' or 'validation', got " .. strict.describe(subset), 2)
   end
   local ok, entries = pcall(sorted_entries, dir)
   if not ok then error(fn .. ": " .. tostring(entries):gsub("^[^:]*:%d+: ", ""), 2) end
@@ -195,7 +192,7 @@ function M.image_folder(dir, options)
   if split then
     -- Keras shuffles the file list with the seed, then splits: the same seed gives complementary subsets.
     local seed = options.seed or 1337
-    if math.type(seed) ~= "integer" then error(fn .. ": seed must be an integer, got " .. tostring(seed), 2) end
+    if math.type(seed) ~= "integer" then error(fn .. ": seed must be an integer, got " .. strict.describe(seed), 2) end
     local order = M.permutation(#files, seed):totable()
     local n_val = math.floor(#files * split)
     local first, last = 1, #files - n_val
@@ -237,7 +234,7 @@ local DataLoader = {}
 DataLoader.__index = DataLoader
 M.DataLoader = DataLoader
 
-local loader_options = {batch_size = true, shuffle = true, seed = true, drop_last = true, x = true, y = true}
+local loader_options = {"batch_size", "shuffle", "seed", "drop_last", "x", "y"}
 
 -- DataLoader{x, y, batch_size = 32, shuffle = false, seed, drop_last = false}, DataLoader{dataset, ...} with a
 -- dataset {x =, y =} (y may be absent), or DataLoader(x, y, {...}).
@@ -247,16 +244,14 @@ local loader_options = {batch_size = true, shuffle = true, seed = true, drop_las
 --   loader:map_samples(fn)            -- a new loader giving fn(x_i, y_i) -> x_i, y_i per sample, restacked
 function DataLoader.new(...)
   local args, options = require("dnn.layer").args_and_options(...)
-  for k in pairs(options) do
-    if not loader_options[k] then error(string.format("DataLoader: unknown option '%s'", tostring(k)), 3) end
-  end
+  strict.check("DataLoader", options, loader_options)
   local x, y = args[1] or options.x, args[2] or options.y
   if type(x) == "table" and not core.is_tensor(x) and (x.x ~= nil) then x, y = x.x, x.y end
   if not core.is_tensor(x) then error("DataLoader: expected x as a tensor (or a dataset {x =, y =}), got "
-    .. type(x), 3) end
+    .. strict.describe(x), 3) end
   if x.ndim < 1 then error("DataLoader: x needs a sample dim, got a 0-d tensor", 3) end
   if y ~= nil then
-    if not core.is_tensor(y) then error("DataLoader: expected y as a tensor, got " .. type(y), 3) end
+    if not core.is_tensor(y) then error("DataLoader: expected y as a tensor, got " .. strict.describe(y), 3) end
     if y.ndim < 1 or y.shape[1] ~= x.shape[1] then
       error(string.format("DataLoader: x and y have different numbers of samples: %d and %s", x.shape[1],
         y.ndim >= 1 and tostring(y.shape[1]) or "a 0-d tensor"), 3)
@@ -264,10 +259,10 @@ function DataLoader.new(...)
   end
   local bs = options.batch_size or 32
   if math.type(bs) ~= "integer" or bs < 1 then
-    error("DataLoader: batch_size must be a positive integer, got " .. tostring(bs), 3)
+    error("DataLoader: batch_size must be a positive integer, got " .. strict.describe(bs), 3)
   end
   if options.seed ~= nil and math.type(options.seed) ~= "integer" then
-    error("DataLoader: seed must be an integer, got " .. tostring(options.seed), 3)
+    error("DataLoader: seed must be an integer, got " .. strict.describe(options.seed), 3)
   end
   local self = setmetatable({x = x, y = y, n = x.shape[1], batch_size = bs, shuffle = options.shuffle == true,
                              seed = options.seed, drop_last = options.drop_last == true, transforms = {},

@@ -10,6 +10,7 @@
 local dnn = require "dnn"
 local layer = require "dnn.layer"
 local models = require "dnn.models"
+local strict = require "dnn.options"
 
 local Layer, is_layer = layer.Layer, layer.is_layer
 local Symbolic = layer.symbolic_mt
@@ -77,15 +78,16 @@ end
 -- nn.Input(3); options: name, batch_size. The batch dim is left out of shape.
 function M.Input(...)
   local args, options = layer.args_and_options(...)
+  strict.check("Input", options, {"shape", "name", "batch_size"})
   local shape = options.shape or (type(args[1]) == "table" and args[1]) or args
   if type(shape) ~= "table" or #shape == 0 then
     error("Input: expected a shape such as {3} or {shape = {28, 28, 1}}, got " ..
-      (type(shape) == "table" and "an empty one" or type(shape)), 2)
+      (type(shape) == "table" and "an empty one" or strict.describe(shape)), 2)
   end
   for i, d in ipairs(shape) do
     if math.type(d) ~= "integer" or (d < 1 and d ~= -1) then
       error(string.format("Input: dim %d of the shape must be a positive integer (or -1: unknown), got %s", i,
-        tostring(d)), 2)
+        strict.describe(d)), 2)
     end
   end
   local l = Layer.init(InputLayer, {name = options.name}, "input_layer")
@@ -195,7 +197,8 @@ function Functional.new(...)
   else
     options = a or {}
     if type(options) ~= "table" then
-      error(string.format("Model: expected {inputs = ..., outputs = ...}, got %s", type(options)), 2)
+      error(string.format("Model: expected {inputs = ..., outputs = ...}, got %s",
+        strict.describe(options)), 2)
     end
     inputs, outputs = options.inputs, options.outputs
   end

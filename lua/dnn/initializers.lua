@@ -14,6 +14,7 @@
 local dnn = require "dnn"
 local C = require("dnn.core")._nn
 local args_and_options = require("dnn.layer").args_and_options
+local strict = require "dnn.options"
 
 local initializers = {}
 
@@ -31,7 +32,7 @@ end
 -- re-initialized too.
 local function fill(fn)
   return function(t, ...)
-    if not dnn.is_tensor(t) then error("initializer: expected a tensor to fill, got " .. type(t), 3) end
+    if not dnn.is_tensor(t) then error("initializer: expected a tensor to fill, got " .. strict.describe(t), 3) end
     local args = table.pack(...)
     dnn.no_grad(function() fn(t, table.unpack(args, 1, args.n)) end)
     return t
@@ -56,9 +57,9 @@ local function class(class_name, snake, args, draw)
   cls.__index = cls
   cls.__tostring = Initializer.__tostring
   local known = {}
-  for _, a in ipairs(args) do known[a[1]] = true end
+  for _, a in ipairs(args) do known[#known + 1] = a[1] end
   cls.__call = function(self, t, fan_in, fan_out)
-    if not dnn.is_tensor(t) then error(class_name .. ": expected a tensor to fill, got " .. type(t), 2) end
+    if not dnn.is_tensor(t) then error(class_name .. ": expected a tensor to fill, got " .. strict.describe(t), 2) end
     return fill(function(x, fi, fo) draw(self, x, fi, fo) end)(t, fans(t, fan_in, fan_out))
   end
   cls.new = function(...)
@@ -68,18 +69,16 @@ local function class(class_name, snake, args, draw)
       error(string.format("%s: expected at most %d arguments, got %d (call it on a tensor to fill one)", class_name,
         #args, #positional), 3)
     end
-    for k in pairs(options) do
-      if k == "seed" then -- one PRNG stream for all of dnn: a per-initializer seed would be silently ignored
-        error(class_name .. ": no per-initializer seed; draws follow dnn.manual_seed(seed)", 3)
-      end
-      if not known[k] then error(string.format("%s: unknown argument '%s'", class_name, tostring(k)), 3) end
+    if options.seed ~= nil then -- one PRNG stream for all of dnn: a per-initializer seed would be silently ignored
+      error(class_name .. ": no per-initializer seed; draws follow dnn.manual_seed(seed)", 3)
     end
+    strict.check(class_name, options, known)
     for i, a in ipairs(args) do
       local v = options[a[1]]
       if v == nil then v = positional[i] end
       if v == nil then v = a[2] end
       if type(v) ~= type(a[2]) then
-        error(string.format("%s: expected %s to be a %s, got %s", class_name, a[1], type(a[2]), type(v)), 3)
+        error(string.format("%s: expected %s to be a %s, got %s", class_name, a[1], type(a[2]), strict.describe(v)), 3)
       end
       self[a[1]] = v
     end
@@ -153,7 +152,7 @@ local function valid_names()
   local list = {}
   for name in pairs(snake_names) do list[#list + 1] = name end
   table.sort(list)
-  return table.concat(list, ", ")
+  return list
 end
 
 -- An initializer from a name (snake_case or Keras's class name), a function
@@ -168,8 +167,8 @@ function initializers.get(spec, what)
     local cls = rawget(initializers, spec)
     if type(cls) == "table" and cls.new then return cls.new() end
   end
-  error(string.format("%s: unknown initializer '%s' (expected one of %s, a function or an initializer object)",
-    what or "initializers.get", tostring(spec), valid_names()), 3)
+  error(string.format("%s: %s", what or "initializers.get",
+    strict.unknown_name("initializer", spec, valid_names(), "a function or an initializer object")), 3)
 end
 
 return initializers

@@ -3,6 +3,7 @@
 -- and builds them lazily on its first call, or at once when input_shape is
 -- given. Subclasses: local Dense = Layer:extend("Dense").
 local dnn = require "dnn"
+local strict = require "dnn.options"
 
 local M = {}
 
@@ -91,14 +92,48 @@ function M.register(name, cls)
   return cls
 end
 
+-- Options every layer takes (Layer.init reads them), besides its class's own.
+M.common_options = {"input_shape", "name", "trainable"}
+
+-- The options a class takes: the common ones and those it declares in
+-- cls.options (Dense.options = {"activation", ...}); nil for a class that
+-- declares none (a user's layer that reads options of its own). Declared
+-- per class, never inherited: a subclass may take other options.
+function M.valid_options(cls)
+  local own = rawget(cls, "options")
+  if own == nil then return nil end
+  local list = {table.unpack(M.common_options)}
+  for _, k in ipairs(own) do list[#list + 1] = k end
+  return list
+end
+
+-- Refuses, before the constructor reads any of them, named options the
+-- class does not declare: the string keys of the last argument (as
+-- args_and_options takes them). Its array part is left to the constructor
+-- (Conv2D(32, {3, 3}) gives its kernel size there), and a last argument with
+-- a metatable (a layer, nn.Model(x, y)'s symbolic tensor) is no options table.
+local function check_options(cls, ...)
+  local valid = M.valid_options(cls)
+  local n = select("#", ...)
+  local last = n > 0 and select(n, ...) or nil
+  if not valid or type(last) ~= "table" or getmetatable(last) ~= nil then return end
+  local named = {}
+  for k, v in pairs(last) do
+    if math.type(k) ~= "integer" then named[k] = v end
+  end
+  strict.check(cls.type_name, named, valid)
+end
+
 -- A class's constructor (getmetatable(cls).__call, set by each layer file)
--- is wrapped as it is set, so every instance keeps the arguments it was
--- made with: the generic get_config below saves them as they were given.
+-- is wrapped as it is set, so that its options are checked first, and every
+-- instance keeps the arguments it was made with: the generic get_config
+-- below saves them as they were given.
 local class_mt_mt = {
   __newindex = function(mt, k, v)
     if k == "__call" and type(v) == "function" then
       local construct = v
       v = function(cls, ...)
+        check_options(cls, ...)
         local ok, obj = pcall(construct, cls, ...)
         if not ok then
           -- a constructor's error names this wrapper's line; point at the user's call instead

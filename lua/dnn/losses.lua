@@ -9,6 +9,7 @@
 --   dnn.losses.name_of(fn)                                 -- "mean_squared_error", or nil
 local dnn = require "dnn"
 local C = require("dnn.core")._nn
+local strict = require "dnn.options"
 
 local losses = {}
 
@@ -51,25 +52,23 @@ local function valid_names()
   for name in pairs(specs) do list[#list + 1] = name end
   for name in pairs(aliases) do list[#list + 1] = name end
   table.sort(list)
-  return table.concat(list, ", ")
+  return list
 end
 
 -- A loss function with these options (defaults filled in), named as Keras.
 local function make_loss(name, options)
   local spec = specs[name]
+  local valid = {"name"}
+  for k in pairs(spec.options) do valid[#valid + 1] = k end
+  strict.check(name, options, valid)
   local o = {}
   for k, default in pairs(spec.options) do
     local v = options[k]
     if v == nil then v = default end
     if type(v) ~= type(default) then
-      error(string.format("%s: expected option '%s' to be a %s, got %s", name, k, type(default), type(v)), 3)
+      error(string.format("%s: expected option '%s' to be a %s, got %s", name, k, type(default), strict.describe(v)), 3)
     end
     o[k] = v
-  end
-  for k in pairs(options) do
-    if spec.options[k] == nil and k ~= "name" then
-      error(string.format("%s: unknown option '%s'", name, tostring(k)), 3)
-    end
   end
   local kernel = spec.kernel
   local fn = function(y_true, y_pred)
@@ -111,8 +110,7 @@ function losses.get(spec)
     local name = aliases[spec] or spec
     if specs[name] then return losses[name] end
   end
-  error(string.format("unknown loss '%s' (expected one of %s, a function or a loss object)", tostring(spec),
-    valid_names()), 2)
+  strict.raise(strict.unknown_name("loss", spec, valid_names(), "a function or a loss object"))
 end
 
 return losses

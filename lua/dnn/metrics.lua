@@ -19,6 +19,7 @@
 -- Recall, F1Score, AUC with several outputs per example) also takes class
 -- ids (shape (N) or (N, 1) against predictions (N, C)) and one-hot encodes them.
 local dnn = require "dnn"
+local strict = require "dnn.options"
 
 local M = {}
 
@@ -46,15 +47,9 @@ end
 -- A new metric of class cls with options (a table or nil); known lists the
 -- options it takes (anything else is an error, as a misspelt Keras kwarg).
 local function init(cls, options, known)
-  if options ~= nil and type(options) ~= "table" then
-    error(string.format("%s: expected an options table, got %s", cls.type_name, type(options)), 3)
-  end
-  options = options or {}
-  for k in pairs(options) do
-    if k ~= "name" and not known[k] then
-      error(string.format("%s: unknown option '%s'", cls.type_name, tostring(k)), 3)
-    end
-  end
+  local valid = {"name"}
+  for k in pairs(known) do valid[#valid + 1] = k end
+  options = strict.check(cls.type_name, options, valid)
   local self = setmetatable({}, cls)
   self.name = options.name or cls.default_name
   self:_configure(options)
@@ -133,7 +128,7 @@ function Mean:update(value, weight)
     self.sum = self.sum + value * weight
     self.count = self.count + weight
   else
-    error(string.format("metric '%s': expected a number or a tensor, got %s", self.name, type(value)), 2)
+    error(string.format("metric '%s': expected a number or a tensor, got %s", self.name, strict.describe(value)), 2)
   end
 end
 function Mean:result() return ratio(self.sum, self.count) end
@@ -146,7 +141,7 @@ local MeanMetricWrapper = Metric:extend("MeanMetricWrapper", "metric", "down")
 M.MeanMetricWrapper = MeanMetricWrapper
 function MeanMetricWrapper.new(fn, options)
   if type(fn) ~= "function" and not (type(fn) == "table" and (getmetatable(fn) or {}).__call) then
-    error(string.format("MeanMetricWrapper: expected a function, got %s", type(fn)), 2)
+    error(string.format("MeanMetricWrapper: expected a function, got %s", strict.describe(fn)), 2)
   end
   local self = init(MeanMetricWrapper, options, {direction = true})
   self.fn = fn
@@ -310,7 +305,8 @@ local function threshold_metric(type_name, default_name, result_fn)
   function cls:_configure(options)
     self.thresholds = options.thresholds or 0.5
     if type(self.thresholds) ~= "number" then
-      error(string.format("%s: expected thresholds to be a number, got %s", type_name, type(self.thresholds)), 4)
+      error(string.format("%s: expected thresholds to be a number, got %s", type_name,
+        strict.describe(self.thresholds)), 4)
     end
     self.class_id = options.class_id
   end
@@ -346,8 +342,8 @@ function F1Score.new(options) return init(F1Score, options, {average = true, thr
 function F1Score:_configure(options)
   self.average = options.average == nil and "macro" or options.average
   if self.average ~= "macro" and self.average ~= "micro" and self.average ~= "weighted" then
-    error(string.format("F1Score: expected average 'macro', 'micro' or 'weighted', got '%s'", tostring(self.average)),
-      4)
+    error(string.format("F1Score: expected average 'macro', 'micro' or 'weighted', got %s",
+      strict.describe(self.average)), 4)
   end
   self.threshold = options.threshold
 end
@@ -420,12 +416,12 @@ function AUC.new(options) return init(AUC, options, {num_thresholds = true, curv
 function AUC:_configure(options)
   local n = options.num_thresholds or 200
   if type(n) ~= "number" or n < 2 or n % 1 ~= 0 then
-    error(string.format("AUC: expected num_thresholds an integer > 1, got %s", tostring(n)), 4)
+    error(string.format("AUC: expected num_thresholds an integer > 1, got %s", strict.describe(n)), 4)
   end
   self.num_thresholds = n
   self.curve = options.curve or "ROC"
   if self.curve ~= "ROC" and self.curve ~= "PR" then
-    error(string.format("AUC: expected curve 'ROC' or 'PR', got '%s'", tostring(self.curve)), 4)
+    error(string.format("AUC: expected curve 'ROC' or 'PR', got %s", strict.describe(self.curve)), 4)
   end
   local th = {-EPSILON}
   for i = 1, n - 2 do th[#th + 1] = i / (n - 1) end
@@ -510,15 +506,14 @@ function M.get(spec, loss)
   if type(spec) == "function" then
     return MeanMetricWrapper.new(spec, {name = dnn.losses.name_of(spec) or "metric"})
   end
-  if type(spec) ~= "string" then error(string.format("unknown metric %s", tostring(spec)), 2) end
-  local key = spec:lower()
+  local key = type(spec) == "string" and spec:lower()
   if key == "accuracy" or key == "acc" then return Accuracy.new{name = spec, loss = loss} end
   local cls = by_name[key]
   if not cls then
     local names = {"accuracy"}
     for k in pairs(by_name) do names[#names + 1] = k end
     table.sort(names)
-    error(string.format("unknown metric '%s' (known: %s)", spec, table.concat(names, ", ")), 2)
+    strict.raise(strict.unknown_name("metric", spec, names, "a metric object, a metric class or a function"))
   end
   return cls.new{name = spec}
 end

@@ -4,6 +4,7 @@
 -- compile/fit/evaluate/predict in dnn.training; summary in dnn.summary.
 local dnn = require "dnn"
 local layer = require "dnn.layer"
+local describe = require("dnn.options").describe
 
 local Layer, is_layer = layer.Layer, layer.is_layer
 local M = {}
@@ -36,6 +37,7 @@ end
 -- models, the layers found in its fields; the methods below work on them.
 local Model = Layer:extend("Model")
 M.Model = Model
+Model.options = {"inputs", "outputs"} -- nn.Model{inputs = ..., outputs = ...}; a custom model's class checks its own
 
 -- Every layer of the model and of its nested models, depth first, each once.
 function Model:_all_layers(out, seen)
@@ -185,10 +187,11 @@ end
 -- Made with Layer.extend, not Model:extend: its layers are a list, not fields.
 local Sequential = Layer.extend(Model, "Sequential")
 M.Sequential = Sequential
+Sequential.options = {}
 
 function Sequential.new(layers, options)
   if layers ~= nil and (type(layers) ~= "table" or is_layer(layers) or getmetatable(layers) == layer.symbolic_mt) then
-    error(string.format("Sequential: expected an array of layers, got %s", is_layer(layers) and "a layer" or type(layers)), 2)
+    error(string.format("Sequential: expected an array of layers, got %s", describe(layers)), 2)
   end
   local self = Layer.init(Sequential, options or layers or {}, "sequential")
   self.layers = {}

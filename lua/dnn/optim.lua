@@ -10,13 +10,13 @@
 local dnn = require "dnn"
 local C = require("dnn.core")._nn
 local args_and_options = require("dnn.layer").args_and_options
+local strict = require "dnn.options"
 
 local optim = {}
 optim.schedules = require "dnn.schedules"
 
 -- Options every optimizer takes (Keras's base optimizer), besides its own.
-local common_options = {learning_rate = true, params = true, clipnorm = true, clipvalue = true,
-                        global_clipnorm = true, weight_decay = true, name = true}
+local common_options = {"learning_rate", "params", "clipnorm", "clipvalue", "global_clipnorm", "weight_decay", "name"}
 
 -- State entries that hold no state (Adafactor's unused ones), left out of get_state.
 local placeholders = setmetatable({}, {__mode = "k"})
@@ -34,7 +34,7 @@ end
 local function check_nonnegative(cls_name, options, key)
   local v = options[key]
   if v ~= nil and (type(v) ~= "number" or v < 0) then
-    error(string.format("%s: expected %s to be a number >= 0, got %s", cls_name, key, tostring(v)), 4)
+    error(string.format("%s: expected %s to be a number >= 0, got %s", cls_name, key, strict.describe(v)), 4)
   end
 end
 
@@ -43,17 +43,15 @@ end
 -- are refused, as Keras refuses unknown keyword arguments.
 local function new_optimizer(cls, defaults, ...)
   local _, options = args_and_options(...)
-  for k in pairs(options) do
-    if defaults[k] == nil and not common_options[k] then
-      error(string.format("%s: unknown option '%s'", cls.name, tostring(k)), 3)
-    end
-  end
+  local valid = {table.unpack(common_options)}
+  for k in pairs(defaults) do valid[#valid + 1] = k end
+  strict.check(cls.name, options, valid)
   local self = setmetatable({}, cls)
   for k, default in pairs(defaults) do
     local v = options[k]
     if v == nil then v = default end
     if k ~= "learning_rate" and type(v) ~= type(default) then
-      error(string.format("%s: expected %s to be a %s, got %s", cls.name, k, type(default), type(v)), 3)
+      error(string.format("%s: expected %s to be a %s, got %s", cls.name, k, type(default), strict.describe(v)), 3)
     end
     self[k] = v
   end
@@ -61,7 +59,7 @@ local function new_optimizer(cls, defaults, ...)
   if lr == nil then lr = defaults.learning_rate or 0.001 end
   if type(lr) ~= "number" and not is_callable(lr) then
     error(string.format("%s: expected learning_rate to be a number, a schedule or a function of the step, got %s",
-      cls.name, type(lr)), 3)
+      cls.name, strict.describe(lr)), 3)
   end
   self.learning_rate = lr
   local clips = 0
@@ -388,15 +386,14 @@ end
 function optim.get(spec, params)
   if type(spec) == "string" then
     local cls = classes[spec:lower()]
-    if not cls then error(string.format("unknown optimizer '%s'", spec), 2) end
+    if not cls then strict.raise(strict.unknown_name("optimizer", spec, optim.names())) end
     return cls.new{params = params}
   end
   if type(spec) == "table" and spec.update and rawget(spec, "defaults") then
     return spec.new{params = params}
   end
   if type(spec) ~= "table" or not spec.step then
-    error(string.format("unknown optimizer '%s' (expected a name such as 'adam' or an optimizer object)",
-      tostring(spec)), 2)
+    strict.raise(strict.unknown_name("optimizer", spec, optim.names(), "an optimizer object or class"))
   end
   if params then spec.params = params end
   return spec

@@ -8,6 +8,7 @@
 -- activity_regularizer, by object or by name ("l1", "l2", "l1_l2").
 local dnn = require "dnn"
 local args_and_options = require("dnn.layer").args_and_options
+local strict = require "dnn.options"
 
 local regularizers = {}
 
@@ -17,7 +18,7 @@ regularizers.Regularizer = Regularizer
 
 function Regularizer:__call(x)
   if not dnn.is_tensor(x) then
-    error(string.format("%s: expected a tensor, got %s", self.class_name, type(x)), 2)
+    error(string.format("%s: expected a tensor, got %s", self.class_name, strict.describe(x)), 2)
   end
   local loss
   if self.l1 ~= 0 then loss = x:abs():sum() * self.l1 end
@@ -41,7 +42,7 @@ end
 
 local function strength(class_name, key, v)
   if type(v) ~= "number" or v < 0 or v ~= v then
-    error(string.format("%s: expected %s to be a number >= 0, got %s", class_name, key, tostring(v)), 4)
+    error(string.format("%s: expected %s to be a number >= 0, got %s", class_name, key, strict.describe(v)), 4)
   end
   return v
 end
@@ -53,6 +54,7 @@ end
 -- l1(0.01) or l1{l1 = 0.01}; Keras's default 0.01.
 function regularizers.L1(...)
   local args, options = args_and_options(...)
+  strict.check("L1", options, {"l1"})
   local v = options.l1 or args[1] or 0.01
   return make("L1", strength("L1", "l1", v), 0)
 end
@@ -60,6 +62,7 @@ end
 -- l2(0.01) or l2{l2 = 0.01}; Keras's default 0.01.
 function regularizers.L2(...)
   local args, options = args_and_options(...)
+  strict.check("L2", options, {"l2"})
   local v = options.l2 or args[1] or 0.01
   return make("L2", 0, strength("L2", "l2", v))
 end
@@ -68,6 +71,7 @@ end
 -- (get("l1_l2") is therefore a regularizer that adds nothing, as in Keras).
 function regularizers.L1L2(...)
   local args, options = args_and_options(...)
+  strict.check("L1L2", options, {"l1", "l2"})
   local l1 = options.l1 or args[1] or 0
   local l2 = options.l2 or args[2] or 0
   return make("L1L2", strength("L1L2", "l1", l1), strength("L1L2", "l2", l2))
@@ -85,8 +89,7 @@ function regularizers.get(spec)
   if type(spec) == "function" then return spec end
   if type(spec) == "table" and getmetatable(spec) and getmetatable(spec).__call then return spec end
   if type(spec) == "string" and by_name[spec] then return by_name[spec]() end
-  error(string.format("unknown regularizer '%s' (expected l1, l2, l1_l2, a function or a regularizer object)",
-    tostring(spec)), 2)
+  strict.raise(strict.unknown_name("regularizer", spec, {"l1", "l2", "l1_l2"}, "a function or a regularizer object"))
 end
 
 return regularizers

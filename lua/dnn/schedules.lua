@@ -6,6 +6,7 @@
 --                                                   decay_rate = 0.96}
 --   lr(0) --> 0.1;  dnn.optim.SGD{learning_rate = lr}
 local args_and_options = require("dnn.layer").args_and_options
+local strict = require "dnn.options"
 
 local schedules = {}
 
@@ -22,13 +23,11 @@ end
 local function class(name, args, call)
   local cls = setmetatable({name = name, __call = call, __tostring = Schedule.__tostring}, {__index = Schedule})
   cls.__index = cls
-  local known = {name = true}
-  for _, a in ipairs(args) do known[a[1]] = true end
+  local known = {"name"}
+  for _, a in ipairs(args) do known[#known + 1] = a[1] end
   cls.new = function(...)
     local positional, options = args_and_options(...)
-    for k in pairs(options) do
-      if not known[k] then error(string.format("%s: unknown argument '%s'", name, tostring(k)), 3) end
-    end
+    strict.check(name, options, known)
     local self = setmetatable({}, cls)
     for i, a in ipairs(args) do
       local key, default = a[1], a[2]
@@ -41,7 +40,7 @@ local function class(name, args, call)
       self[key] = v
     end
     if self.decay_steps ~= nil and not (type(self.decay_steps) == "number" and self.decay_steps > 0) then
-      error(string.format("%s: expected decay_steps > 0, got %s", name, tostring(self.decay_steps)), 3)
+      error(string.format("%s: expected decay_steps > 0, got %s", name, strict.describe(self.decay_steps)), 3)
     end
     return self
   end
@@ -52,7 +51,7 @@ end
 
 local function check_step(self, step)
   if type(step) ~= "number" then
-    error(string.format("%s: expected a step number, got %s", self.name, type(step)), 3)
+    error(string.format("%s: expected a step number, got %s", self.name, strict.describe(step)), 3)
   end
 end
 

@@ -22,36 +22,6 @@ local M = {}
 M.FORMAT = 1
 M.METADATA_KEY = "dnnlua_model"
 
--- Options each built-in layer takes (besides the common ones), so that a file
--- naming an option the layer does not know is refused rather than ignored.
--- A class may list its own in cls.config_options; others are not checked.
-local common_options = {name = true, trainable = true, input_shape = true, dtype = true}
-local known_options = {
-  Dense = {"activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
-           "bias_regularizer", "activity_regularizer", "units"},
-  Activation = {"activation"},
-  Dropout = {"rate", "seed", "noise_shape"},
-  Flatten = {"data_format"},
-  Reshape = {"target_shape"},
-  PReLU = {"alpha_initializer", "alpha_regularizer", "shared_axes"},
-  BatchNormalization = {"axis", "momentum", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
-                        "moving_mean_initializer", "moving_variance_initializer", "beta_regularizer",
-                        "gamma_regularizer"},
-  LayerNormalization = {"axis", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
-                        "beta_regularizer", "gamma_regularizer"},
-  Add = {}, Subtract = {}, Multiply = {}, Average = {}, Maximum = {}, Minimum = {},
-  Concatenate = {"axis"},
-}
-
-local function allowed_options(class_name, cls)
-  local list = rawget(cls, "config_options") or known_options[class_name]
-  if not list then return nil end
-  local set = {}
-  for k in pairs(common_options) do set[k] = true end
-  for _, k in ipairs(list) do set[k] = true end
-  return set
-end
-
 -- ---- saving: Lua objects -> plain tables ----
 
 local layer_entry -- forward
@@ -343,12 +313,7 @@ function build_entry(path, entry, where)
     where .. ".config.args")
   local options = restore(path, expect(path, config.options or {}, "object", where .. ".config.options"), nil,
     where .. ".config.options")
-  local allowed = allowed_options(class_name, cls)
-  if allowed then
-    for k in pairs(options) do
-      if not allowed[k] then fail(path, "%s: %s has no option '%s'", where, class_name, tostring(k)) end
-    end
-  end
+  -- an option the class does not take is refused by its constructor (cls.options), not ignored
   local n = #args
   args[n + 1] = options
   local ok, l = pcall(cls, table.unpack(args, 1, n + 1))

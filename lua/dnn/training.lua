@@ -9,6 +9,7 @@
 -- "<output>_loss" and "<output>_<metric>" as Keras does.
 local dnn = require "dnn"
 local models = require "dnn.models"
+local strict = require "dnn.options"
 
 local shape_string = models.shape_string
 local M = {}
@@ -24,12 +25,10 @@ local function fmt_shape(t)
 end
 
 local function check_options(options, known, fname)
-  if options == nil then return {} end
-  if not is_array(options) then error(string.format("%s: expected a table of options, got %s", fname, type(options)), 3) end
-  for k in pairs(options) do
-    if not known[k] then error(string.format("%s: unknown option '%s'", fname, tostring(k)), 3) end
+  if options ~= nil and not is_array(options) then
+    error(string.format("%s: expected a table of options, got %s", fname, strict.describe(options)), 3)
   end
-  return options
+  return strict.check(fname, options, known)
 end
 
 local function set_of(list)
@@ -113,7 +112,8 @@ function M.compile(model, options)
   local metrics = {}
   if metric_specs ~= nil then
     if not is_array(metric_specs) then
-      error(string.format("compile: expected metrics to be a list such as {\"accuracy\"}, got %s", type(metric_specs)), 2)
+      error(string.format("compile: expected metrics to be a list such as {\"accuracy\"}, got %s",
+        strict.describe(metric_specs)), 2)
     end
     local metrics_mod = require "dnn.metrics"
     -- per output: an array of lists, or a table by output name; else one list for all.
@@ -570,15 +570,32 @@ end
 
 -- ---- the loops ----
 
+-- The callback classes of dnn.callbacks by name, for the error of a callback given by name.
+local function callback_names()
+  local names = {}
+  for name, v in pairs(require("dnn.callbacks")) do
+    if type(v) == "table" and v.type_name == name and name ~= "Callback" and name ~= "CallbackList" then
+      names[#names + 1] = name
+    end
+  end
+  table.sort(names)
+  return names
+end
+
 local function callback_list(user, extra, model, params, fname)
   local list = {}
   if user ~= nil then
     if not is_array(user) then
-      error(string.format("%s: expected callbacks to be an array of callbacks, got %s", fname, type(user)), 4)
+      error(string.format("%s: expected callbacks to be an array of callbacks, got %s", fname,
+        strict.describe(user)), 4)
     end
     for i, cb in ipairs(user) do
+      if type(cb) == "string" then -- Keras takes no names here either: say which object was meant
+        error(string.format("%s: callbacks[%d]: %s; a callback is an object: dnn.callbacks.<name>{...}", fname, i,
+          strict.unknown_name("callback", cb, callback_names())), 4)
+      end
       if type(cb) ~= "table" then
-        error(string.format("%s: callbacks[%d] must be a callback (a table), got %s", fname, i, type(cb)), 4)
+        error(string.format("%s: callbacks[%d] must be a callback (a table), got %s", fname, i, strict.describe(cb)), 4)
       end
       list[#list + 1] = cb
     end
@@ -599,7 +616,7 @@ end
 local function check_batch_size(v, fname)
   if v == nil then return 32 end
   if math.type(v) ~= "integer" or v < 1 then
-    error(string.format("%s: batch_size must be a positive integer, got %s", fname, tostring(v)), 4)
+    error(string.format("%s: batch_size must be a positive integer, got %s", fname, strict.describe(v)), 4)
   end
   return v
 end
@@ -607,7 +624,7 @@ end
 local function verbosity(v, fname)
   if v == nil or v == "auto" then return 1 end
   if v ~= 0 and v ~= 1 and v ~= 2 then
-    error(string.format("%s: verbose must be 0, 1, 2 or \"auto\", got %s", fname, tostring(v)), 4)
+    error(string.format("%s: verbose must be 0, 1, 2 or \"auto\", got %s", fname, strict.describe(v)), 4)
   end
   return v
 end
@@ -677,11 +694,11 @@ function M.fit(model, x, y, options)
   end
   local epochs = options.epochs or 1
   if math.type(epochs) ~= "integer" or epochs < 0 then
-    error(string.format("fit: epochs must be a non-negative integer, got %s", tostring(epochs)), 2)
+    error(string.format("fit: epochs must be a non-negative integer, got %s", strict.describe(epochs)), 2)
   end
   local initial_epoch = options.initial_epoch or 0
   if math.type(initial_epoch) ~= "integer" or initial_epoch < 0 then
-    error(string.format("fit: initial_epoch must be a non-negative integer, got %s", tostring(initial_epoch)), 2)
+    error(string.format("fit: initial_epoch must be a non-negative integer, got %s", strict.describe(initial_epoch)), 2)
   end
   local batch_size = check_batch_size(options.batch_size, fname)
   local verbose = verbosity(options.verbose, fname)
@@ -689,7 +706,8 @@ function M.fit(model, x, y, options)
   local class_weight = options.class_weight
   if class_weight ~= nil then
     if not is_array(class_weight) then
-      error(string.format("fit: class_weight must be a table {[class id] = weight}, got %s", type(class_weight)), 2)
+      error(string.format("fit: class_weight must be a table {[class id] = weight}, got %s",
+        strict.describe(class_weight)), 2)
     end
     if c.n_outputs > 1 then error("fit: class_weight is for models of one output", 2) end
     for k, v in pairs(class_weight) do
@@ -738,7 +756,7 @@ function M.fit(model, x, y, options)
   elseif options.validation_split ~= nil and options.validation_split ~= 0 then
     local split = options.validation_split
     if type(split) ~= "number" or split <= 0 or split >= 1 then
-      error(string.format("fit: validation_split must be a number in [0, 1), got %s", tostring(split)), 2)
+      error(string.format("fit: validation_split must be a number in [0, 1), got %s", strict.describe(split)), 2)
     end
     local split_at = math.floor(n * (1 - split))
     if split_at < 1 or split_at >= n then

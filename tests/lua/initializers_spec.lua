@@ -159,11 +159,11 @@ describe("initializers.get", function()
     assert.is_false(ok)
     assert.truthy(err:find("Dense: unknown initializer 'bogus'", 1, true), err)
     assert.truthy(err:find("glorot_uniform", 1, true) and err:find("orthogonal", 1, true), err)
-    assert.has_error(function() I.RandomNormal{stdev = 1} end, "RandomNormal: unknown argument 'stdev'")
+    assert.has_error(function() I.RandomNormal{stdev = 1} end, "RandomNormal: unknown option 'stdev' (did you mean 'stddev'?)")
     assert.has_error(function() I.GlorotUniform{seed = 1} end,
       "GlorotUniform: no per-initializer seed; draws follow dnn.manual_seed(seed)")
     assert.has_error(function() I.RandomNormal{stddev = "big"} end,
-      "RandomNormal: expected stddev to be a number, got string")
+      "RandomNormal: expected stddev to be a number, got string 'big'")
     assert.has_error(function() I.he_normal({1, 2}) end)
     local ok2, err2 = pcall(I.RandomNormal{stddev = -1}, dnn.zeros(2))
     assert.is_false(ok2)

@@ -207,9 +207,9 @@ describe("losses.get and name_of", function()
   end)
 
   it("refuse unknown or mistyped options", function()
-    assert.has_error(function() losses.huber{delt = 1} end, "huber: unknown option 'delt'")
+    assert.has_error(function() losses.huber{delt = 1} end, "huber: unknown option 'delt' (did you mean 'delta'?)")
     assert.has_error(function() losses.binary_crossentropy{from_logits = 1} end,
-      "binary_crossentropy: expected option 'from_logits' to be a boolean, got number")
+      "binary_crossentropy: expected option 'from_logits' to be a boolean, got number 1")
   end)
 end)
 

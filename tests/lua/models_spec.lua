@@ -48,7 +48,7 @@ describe("Sequential", function()
   it("refuses what is not a layer, and a layer that does not fit the shape so far", function()
     errors_with(function() nn.Sequential{nn.Dense(2, {input_shape = {3}}), 42} end,
       "Sequential:add: expected a layer, got number")
-    errors_with(function() nn.Sequential(nn.Dense(2)) end, "Sequential: expected an array of layers, got a layer")
+    errors_with(function() nn.Sequential(nn.Dense(2)) end, "Sequential: expected an array of layers, got Dense 'dense")
     local model = nn.Sequential{nn.Dense(2, {input_shape = {3}})}
     errors_with(function() model:add(nn.Dense(4, {input_shape = {7}})) end, "Sequential:add:")
     assert.are.equal(1, #model.layers, "the refused layer is not kept")

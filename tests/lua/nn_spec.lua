@@ -53,7 +53,7 @@ describe("Dense", function()
   end)
 
   it("refuses bad configuration and mismatched inputs with clear errors", function()
-    assert.has_error(function() nn.Dense(0) end, "Dense: expected a positive integer number of units, got 0")
+    assert.has_error(function() nn.Dense(0) end, "Dense: expected a positive integer number of units, got number 0")
     assert.has_error(function() nn.Dense(2, {activation = "nope"}) end, "Dense: unknown activation 'nope' (expected one of: linear, relu, leaky_relu, elu, selu, gelu, sigmoid, hard_sigmoid, tanh, softmax, softplus, swish)")
     local layer = nn.Dense(2, {input_shape = {3}})
     local ok, err = pcall(layer, dnn.ones(4, 5))
@@ -206,7 +206,9 @@ describe("optimizers", function()
 
   it("are found by name, and unknown names are refused", function()
     assert.are.equal("Adam", dnn.optim.get("adam").name)
-    assert.has_error(function() dnn.optim.get("nope") end, "unknown optimizer 'nope'")
+    assert.has_error(function() dnn.optim.get("nope") end,
+      "unknown optimizer 'nope' (expected one of: adadelta, adafactor, adagrad, adam, adamax, adamw, ftrl, " ..
+      "nadam, rmsprop, sgd)")
   end)
 end)
 

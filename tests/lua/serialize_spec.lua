@@ -397,7 +397,7 @@ describe("model files", function()
 
     it("a layer config with an unknown option or bad values", function()
       with_doc(function(d) d.model.config.layers[1].config.options.units_typo = 3 end)
-      refused("Dense has no option 'units_typo'")
+      refused("Dense: unknown option 'units_typo'")
       with_doc(function(d) d.model.config.layers[1].config.args = {-3} end)
       refused("positive integer number of units")
       with_doc(function(d) d.model.config.layers[2].config.options.activation = "no_such" end)

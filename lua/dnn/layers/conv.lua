@@ -6,6 +6,7 @@ local C = require("dnn.core")._conv
 local layer = require "dnn.layer"
 local initializers = require "dnn.initializers"
 local activations = require "dnn.activations"
+local describe = require("dnn.options").describe
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
@@ -38,19 +39,12 @@ local function raise(msg)
   error(msg, level)
 end
 
-local function value_text(v)
-  if type(v) ~= "table" then return tostring(v) end
-  local t = {}
-  for i, x in ipairs(v) do t[i] = tostring(x) end
-  return "{" .. table.concat(t, ", ") .. "}"
-end
-
 -- An int or a pair of positive ints -> {h, w}; errors name the layer and the option.
 local function pair(who, name, v)
   local p = math.type(v) == "integer" and {v, v} or v
   if type(p) ~= "table" or #p ~= 2 or math.type(p[1]) ~= "integer" or math.type(p[2]) ~= "integer" or p[1] < 1 or
       p[2] < 1 then
-    raise(string.format("%s: expected %s a positive integer or a pair of them, got %s", who, name, value_text(v)))
+    raise(string.format("%s: expected %s a positive integer or a pair of them, got %s", who, name, describe(v)))
   end
   return {p[1], p[2]}
 end
@@ -59,20 +53,30 @@ local function padding_of(who, v)
   v = v == nil and "valid" or v
   local p = type(v) == "string" and v:lower() or nil
   if p ~= "valid" and p ~= "same" then
-    raise(string.format("%s: expected padding \"valid\" or \"same\", got %s", who, tostring(v)))
+    raise(string.format("%s: expected padding \"valid\" or \"same\", got %s", who, describe(v)))
   end
   return p
 end
 
 -- Options every conv layer shares: strides, padding, dilation_rate, activation, use_bias, bias and regularizers.
+local shared_options = {"strides", "padding", "dilation_rate", "activation", "use_bias", "bias_initializer",
+                        "bias_regularizer", "activity_regularizer", "data_format", "groups"}
+
+-- The options of a conv class: the shared ones and its own.
+local function options_with(own)
+  local list = {table.unpack(shared_options)}
+  for _, k in ipairs(own) do list[#list + 1] = k end
+  return list
+end
+
 local function common_options(self, who, options)
   if options.data_format ~= nil and options.data_format ~= "channels_last" then
     raise(string.format("%s: only data_format \"channels_last\" (batch, height, width, channels) is supported, got %s",
-      who, tostring(options.data_format)))
+      who, describe(options.data_format)))
   end
   if options.groups ~= nil and options.groups ~= 1 then
     raise(string.format("%s: grouped convolutions are not supported (groups = 1), got groups %s", who,
-      tostring(options.groups)))
+      describe(options.groups)))
   end
   self.strides = pair(who, "strides", options.strides or 1)
   self.padding = padding_of(who, options.padding)
@@ -156,7 +160,7 @@ end
 local function filters_and_kernel(who, args, options)
   local filters = args[1] or options.filters
   if math.type(filters) ~= "integer" or filters < 1 then
-    raise(string.format("%s: expected a positive integer number of filters, got %s", who, tostring(filters)))
+    raise(string.format("%s: expected a positive integer number of filters, got %s", who, describe(filters)))
   end
   local ks = args[2] or options.kernel_size
   if ks == nil then ks = array_part(options) end -- Conv2D(32, {3, 3}): the pair came as the trailing table
@@ -168,6 +172,7 @@ end
 -- kernel's last two dims (kernel_dims(filters, in_channels)) and so its fans, and compute_output_shape.
 local function filter_conv(class_name, default_name, op, kernel_dims)
   local class = Layer:extend(class_name)
+  class.options = options_with{"filters", "kernel_size", "kernel_initializer", "kernel_regularizer"}
   function class.new(...)
     local args, options = args_and_options(...)
     local filters, kernel_size = filters_and_kernel(class_name, args, options)
@@ -235,6 +240,8 @@ end
 -- in_channels, depth_multiplier), bias (in_channels * depth_multiplier); output channel c * M + m.
 local DepthwiseConv2D = Layer:extend("DepthwiseConv2D")
 M.DepthwiseConv2D = DepthwiseConv2D
+DepthwiseConv2D.options = options_with{"kernel_size", "depth_multiplier", "depthwise_initializer",
+                                       "depthwise_regularizer"}
 
 function DepthwiseConv2D.new(...)
   local args, options = args_and_options(...)
@@ -245,7 +252,7 @@ function DepthwiseConv2D.new(...)
   local kernel_size = pair(who, "kernel_size", ks)
   local dm = options.depth_multiplier or 1
   if math.type(dm) ~= "integer" or dm < 1 then
-    raise(string.format("%s: expected a positive integer depth_multiplier, got %s", who, tostring(dm)))
+    raise(string.format("%s: expected a positive integer depth_multiplier, got %s", who, describe(dm)))
   end
   local self = Layer.init(DepthwiseConv2D, options, "depthwise_conv2d")
   self.kernel_size, self.depth_multiplier = kernel_size, dm

@@ -5,6 +5,7 @@ local layer = require "dnn.layer"
 local initializers = require "dnn.initializers"
 local activations = require "dnn.activations"
 local L = require("dnn.core")._layers
+local describe = require("dnn.options").describe
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
@@ -12,6 +13,8 @@ local M = {}
 -- ---- Dense ----
 local Dense = Layer:extend("Dense")
 M.Dense = Dense
+Dense.options = {"activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
+                 "bias_regularizer", "activity_regularizer"}
 
 -- Activations the C kernel fuses with the GEMM; the others (and Lua
 -- functions) run after a linear dense.
@@ -21,7 +24,7 @@ function Dense.new(...)
   local args, options = args_and_options(...)
   local units = args[1]
   if math.type(units) ~= "integer" or units < 1 then
-    error(string.format("Dense: expected a positive integer number of units, got %s", tostring(units)), 2)
+    error(string.format("Dense: expected a positive integer number of units, got %s", describe(units)), 2)
   end
   local self = Layer.init(Dense, options, "dense")
   self.units = units
@@ -84,6 +87,7 @@ end
 -- ---- Activation ----
 local Activation = Layer:extend("Activation")
 M.Activation = Activation
+Activation.options = {"activation"}
 
 function Activation.new(...)
   local args, options = args_and_options(...)
@@ -111,16 +115,17 @@ end
 -- repeat from run to run whatever else draws from dnn's PRNG.
 local Dropout = Layer:extend("Dropout")
 M.Dropout = Dropout
+Dropout.options = {"rate", "seed"}
 
 function Dropout.new(...)
   local args, options = args_and_options(...)
   local rate = args[1] or options.rate
   if type(rate) ~= "number" or not (rate >= 0 and rate < 1) then
-    error(string.format("Dropout: expected a rate in [0, 1), got %s", tostring(rate)), 2)
+    error(string.format("Dropout: expected a rate in [0, 1), got %s", describe(rate)), 2)
   end
   local seed = options.seed
   if seed ~= nil and math.type(seed) ~= "integer" then
-    error(string.format("Dropout: expected an integer seed, got %s", tostring(seed)), 2)
+    error(string.format("Dropout: expected an integer seed, got %s", describe(seed)), 2)
   end
   local self = Layer.init(Dropout, options, "dropout")
   self.rate, self.seed = rate, seed
@@ -142,6 +147,7 @@ end
 -- (batch, ...) -> (batch, product of the rest), a view when possible.
 local Flatten = Layer:extend("Flatten")
 M.Flatten = Flatten
+Flatten.options = {}
 
 function Flatten.new(...)
   local _, options = args_and_options(...)
@@ -172,19 +178,20 @@ end
 -- and Reshape({7, 7, 64}, {name = ...}) all work.
 local Reshape = Layer:extend("Reshape")
 M.Reshape = Reshape
+Reshape.options = {"target_shape"}
 
 function Reshape.new(...)
   local args, options = args_and_options(...)
   local target = type(args[1]) == "table" and args[1] or (args[1] ~= nil and args) or options.target_shape
   if type(target) ~= "table" or #target == 0 then
     error(string.format("Reshape: expected a target shape (a list of sizes without the batch dim), got %s",
-      tostring(target)), 2)
+      describe(target)), 2)
   end
   local shape, inferred = {}, nil
   for i, d in ipairs(target) do
     if math.type(d) ~= "integer" or (d < 1 and d ~= -1) then
       error(string.format("Reshape: expected sizes >= 1 or one -1 in the target shape, got %s at [%d]",
-        tostring(d), i), 2)
+        describe(d), i), 2)
     end
     if d == -1 then
       if inferred then error("Reshape: expected at most one -1 in the target shape, got two", 2) end
@@ -245,6 +252,7 @@ end
 -- the batch, negative from the end), so {2, 3} shares H and W of (N, H, W, C).
 local PReLU = Layer:extend("PReLU")
 M.PReLU = PReLU
+PReLU.options = {"alpha_initializer", "alpha_regularizer", "shared_axes"}
 
 function PReLU.new(...)
   local _, options = args_and_options(...)
@@ -256,11 +264,11 @@ function PReLU.new(...)
   local shared = options.shared_axes
   if type(shared) == "number" then shared = {shared} end
   if shared ~= nil and type(shared) ~= "table" then
-    error(string.format("PReLU: expected shared_axes as a dim or a list of dims, got %s", type(shared)), 2)
+    error(string.format("PReLU: expected shared_axes as a dim or a list of dims, got %s", describe(shared)), 2)
   end
   for i, d in ipairs(shared or {}) do
     if math.type(d) ~= "integer" or d == 0 then
-      error(string.format("PReLU: expected shared_axes of whole non-zero dims, got %s at [%d]", tostring(d), i), 2)
+      error(string.format("PReLU: expected shared_axes of whole non-zero dims, got %s at [%d]", describe(d), i), 2)
     end
   end
   self.shared_axes = shared

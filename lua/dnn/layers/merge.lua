@@ -3,6 +3,7 @@
 -- and symbolic ones (functional models) alike.
 local dnn = require "dnn"
 local layer = require "dnn.layer"
+local describe = require("dnn.options").describe
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
@@ -40,6 +41,7 @@ end
 local function merge_class(type_name, base_name, min_inputs, max_inputs, combine)
   local cls = Merge:extend(type_name)
   cls.min_inputs, cls.max_inputs = min_inputs, max_inputs
+  cls.options = {}
   cls.new = function(...)
     local _, options = args_and_options(...)
     return Layer.init(cls, options, base_name)
@@ -89,13 +91,14 @@ end
 -- is axis = 2 here.
 local Concatenate = Merge:extend("Concatenate")
 Concatenate.min_inputs = 1
+Concatenate.options = {"axis"}
 M.Concatenate = Concatenate
 
 function Concatenate.new(...)
   local args, options = args_and_options(...)
   local axis = options.axis or args[1] or -1
   if math.type(axis) ~= "integer" or axis == 0 then
-    error(string.format("Concatenate: expected a nonzero integer axis, got %s", tostring(axis)), 2)
+    error(string.format("Concatenate: expected a nonzero integer axis, got %s", describe(axis)), 2)
   end
   local self = Layer.init(Concatenate, options, "concatenate")
   self.axis = axis

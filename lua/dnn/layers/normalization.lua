@@ -4,6 +4,7 @@ local dnn = require "dnn"
 local L = require("dnn.core")._layers
 local layer = require "dnn.layer"
 local initializers = require "dnn.initializers"
+local describe = require("dnn.options").describe
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
@@ -14,11 +15,12 @@ local function shape_text(shape)
   return "(" .. table.concat(parts, ", ") .. ")"
 end
 
-local function check_number(who, options, name, default, ok)
+-- options[name], or default when absent; ok(v) says whether a number is in range, wanted says which range.
+local function check_number(who, options, name, default, ok, wanted)
   local v = options[name]
   if v == nil then return default end
   if type(v) ~= "number" or not ok(v) then
-    error(string.format("%s: unexpected %s %s", who, name, tostring(v)), 4)
+    error(string.format("%s: expected %s %s, got %s", who, name, wanted, describe(v)), 4)
   end
   return v
 end
@@ -58,6 +60,9 @@ end
 -- moving_variance (non-trainable).
 local BatchNormalization = Layer:extend("BatchNormalization")
 M.BatchNormalization = BatchNormalization
+BatchNormalization.options = {"axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
+                              "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
+                              "beta_regularizer", "gamma_regularizer"}
 
 function BatchNormalization.new(...)
   local _, options = args_and_options(...)
@@ -65,10 +70,11 @@ function BatchNormalization.new(...)
   local self = Layer.init(BatchNormalization, options, "batch_normalization")
   self.axis = options.axis or -1
   if math.type(self.axis) ~= "integer" or self.axis == 0 then
-    error(string.format("%s: expected axis a whole non-zero dim, got %s", who, tostring(self.axis)), 2)
+    error(string.format("%s: expected axis a whole non-zero dim, got %s", who, describe(self.axis)), 2)
   end
-  self.momentum = check_number(who, options, "momentum", 0.99, function(v) return v >= 0 and v <= 1 end)
-  self.epsilon = check_number(who, options, "epsilon", 1e-3, function(v) return v > 0 end)
+  self.momentum = check_number(who, options, "momentum", 0.99, function(v) return v >= 0 and v <= 1 end,
+    "a number in [0, 1]")
+  self.epsilon = check_number(who, options, "epsilon", 1e-3, function(v) return v > 0 end, "a number > 0")
   self.center = options.center ~= false
   self.scale = options.scale ~= false
   self.beta_initializer = init_of(options.beta_initializer, zeros, who)
@@ -125,6 +131,8 @@ end
 -- gamma and beta of those dims' shape. epsilon 1e-3 as Keras.
 local LayerNormalization = Layer:extend("LayerNormalization")
 M.LayerNormalization = LayerNormalization
+LayerNormalization.options = {"axis", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
+                              "beta_regularizer", "gamma_regularizer"}
 
 function LayerNormalization.new(...)
   local _, options = args_and_options(...)
@@ -133,15 +141,15 @@ function LayerNormalization.new(...)
   local axis = options.axis or -1
   if type(axis) == "number" then axis = {axis} end
   if type(axis) ~= "table" or #axis == 0 then
-    error(string.format("%s: expected axis a dim or a list of dims, got %s", who, tostring(options.axis)), 2)
+    error(string.format("%s: expected axis a dim or a list of dims, got %s", who, describe(options.axis)), 2)
   end
   for i, d in ipairs(axis) do
     if math.type(d) ~= "integer" or d == 0 then
-      error(string.format("%s: expected axis of whole non-zero dims, got %s at [%d]", who, tostring(d), i), 2)
+      error(string.format("%s: expected axis of whole non-zero dims, got %s at [%d]", who, describe(d), i), 2)
     end
   end
   self.axis = axis
-  self.epsilon = check_number(who, options, "epsilon", 1e-3, function(v) return v > 0 end)
+  self.epsilon = check_number(who, options, "epsilon", 1e-3, function(v) return v > 0 end, "a number > 0")
   self.center = options.center ~= false
   self.scale = options.scale ~= false
   self.beta_initializer = init_of(options.beta_initializer, zeros, who)

@@ -6,6 +6,7 @@
 local P = require("dnn.core")._pool
 local layer = require "dnn.layer"
 local spatial = require "dnn.layers.spatial"
+local describe = require("dnn.options").describe
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
@@ -23,6 +24,7 @@ local function known(d) return d ~= nil and d >= 0 end
 -- average is over the real cells only, as TF).
 local function pooling_class(type_name, base_name, max)
   local cls = Layer:extend(type_name)
+  cls.options = {"pool_size", "strides", "padding", "data_format"}
   function cls.new(...)
     local args, options = args_and_options(...)
     local who = type_name
@@ -34,7 +36,7 @@ local function pooling_class(type_name, base_name, max)
     if strides ~= nil then sh, sw = int_pair(who, "strides", strides, 1) end
     local padding = args[3] or options.padding or "valid"
     if type(padding) ~= "string" or (padding:lower() ~= "valid" and padding:lower() ~= "same") then
-      error(string.format("%s: expected padding 'valid' or 'same', got %s", who, tostring(padding)), 2)
+      error(string.format("%s: expected padding 'valid' or 'same', got %s", who, describe(padding)), 2)
     end
     local self = Layer.init(cls, options, base_name)
     self.pool_size, self.strides, self.padding = {ph, pw}, {sh, sw}, padding:lower()
@@ -75,11 +77,12 @@ M.MaxPool2D, M.AvgPool2D = M.MaxPooling2D, M.AveragePooling2D -- Keras's aliases
 -- or (batch, 1, 1, channels) with keepdims = true.
 local function global_class(type_name, base_name, max)
   local cls = Layer:extend(type_name)
+  cls.options = {"keepdims", "data_format"}
   function cls.new(...)
     local _, options = args_and_options(...)
     check_data_format(type_name, options)
     if options.keepdims ~= nil and type(options.keepdims) ~= "boolean" then
-      error(string.format("%s: expected keepdims a boolean, got %s", type_name, tostring(options.keepdims)), 2)
+      error(string.format("%s: expected keepdims a boolean, got %s", type_name, describe(options.keepdims)), 2)
     end
     local self = Layer.init(cls, options, base_name)
     self.keepdims = options.keepdims == true

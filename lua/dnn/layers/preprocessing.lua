@@ -8,6 +8,7 @@
 local dnn = require "dnn"
 local layer = require "dnn.layer"
 local D = require("dnn.core")._data
+local describe = require("dnn.options").describe
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
@@ -27,7 +28,7 @@ local function range_of(v, what, fname, around_one)
   if type(v) == "table" and type(v[1]) == "number" and type(v[2]) == "number" and v[1] <= v[2] then
     return v[1], v[2]
   end
-  error(string.format("%s: %s must be a number or a pair {lower, upper}, got %s", fname, what, tostring(v)), 4)
+  error(string.format("%s: %s must be a number or a pair {lower, upper}, got %s", fname, what, describe(v)), 4)
 end
 
 -- Runs fn on a batch; a single (H, W, C) image goes through as a batch of one.
@@ -45,17 +46,29 @@ local function warp_options(self, options, fname)
   self.interpolation = options.interpolation or "bilinear"
   self.fill_value = options.fill_value or 0
   if not fill_modes[self.fill_mode] then
-    error(fname .. ": fill_mode must be constant, nearest, reflect or wrap, got " .. tostring(self.fill_mode), 3)
+    error(fname .. ": fill_mode must be constant, nearest, reflect or wrap, got " .. describe(self.fill_mode), 3)
   end
   if not interpolations[self.interpolation] then
-    error(fname .. ": interpolation must be bilinear or nearest, got " .. tostring(self.interpolation), 3)
+    error(fname .. ": interpolation must be bilinear or nearest, got " .. describe(self.interpolation), 3)
   end
-  if type(self.fill_value) ~= "number" then error(fname .. ": fill_value must be a number", 3) end
+  if type(self.fill_value) ~= "number" then
+    error(fname .. ": fill_value must be a number, got " .. describe(self.fill_value), 3)
+  end
 end
 
--- Declares a layer class with a constructor new(self, args, options).
-local function define(type_name, base_name, init)
+local warp_option_names = {"fill_mode", "interpolation", "fill_value"}
+
+-- The options of a layer that warps: its own and warp_options'.
+local function warping(own)
+  local list = {table.unpack(warp_option_names)}
+  for _, k in ipairs(own) do list[#list + 1] = k end
+  return list
+end
+
+-- Declares a layer class taking options (their names) with a constructor init(self, args, options).
+local function define(type_name, base_name, options, init)
   local cls = Layer:extend(type_name)
+  cls.options = options
   M[type_name] = cls
   cls.new = function(...)
     local args, options = args_and_options(...)
@@ -68,12 +81,12 @@ local function define(type_name, base_name, init)
   return cls
 end
 
-local RandomFlip = define("RandomFlip", "random_flip", function(self, args, options)
+local RandomFlip = define("RandomFlip", "random_flip", {"mode"}, function(self, args, options)
   self.mode = args[1] or options.mode or "horizontal_and_vertical"
   local h = self.mode == "horizontal" or self.mode == "horizontal_and_vertical"
   local v = self.mode == "vertical" or self.mode == "horizontal_and_vertical"
   if not (h or v) then
-    error("RandomFlip: mode must be horizontal, vertical or horizontal_and_vertical, got " .. tostring(self.mode), 4)
+    error("RandomFlip: mode must be horizontal, vertical or horizontal_and_vertical, got " .. describe(self.mode), 4)
   end
   self.horizontal, self.vertical = h, v
 end)
@@ -83,7 +96,7 @@ function RandomFlip:forward(x)
   return on_batch(x, function(b) return D.random_warp(b, "flip", self.horizontal, self.vertical) end)
 end
 
-local RandomRotation = define("RandomRotation", "random_rotation", function(self, args, options)
+local RandomRotation = define("RandomRotation", "random_rotation", warping{"factor"}, function(self, args, options)
   local lo, hi = range_of(args[1] or options.factor, "factor", "RandomRotation")
   self.lower, self.upper = lo, hi
   warp_options(self, options, "RandomRotation")
@@ -98,7 +111,8 @@ function RandomRotation:forward(x)
   end)
 end
 
-local RandomZoom = define("RandomZoom", "random_zoom", function(self, args, options)
+local RandomZoom = define("RandomZoom", "random_zoom", warping{"height_factor", "width_factor"},
+  function(self, args, options)
   self.h_lower, self.h_upper = range_of(args[1] or options.height_factor, "height_factor", "RandomZoom")
   local wf = args[2] or options.width_factor
   if wf ~= nil then self.w_lower, self.w_upper = range_of(wf, "width_factor", "RandomZoom") end
@@ -113,7 +127,8 @@ function RandomZoom:forward(x)
   end)
 end
 
-local RandomTranslation = define("RandomTranslation", "random_translation", function(self, args, options)
+local RandomTranslation = define("RandomTranslation", "random_translation",
+  warping{"height_factor", "width_factor"}, function(self, args, options)
   self.h_lower, self.h_upper = range_of(args[1] or options.height_factor, "height_factor", "RandomTranslation")
   self.w_lower, self.w_upper = range_of(args[2] or options.width_factor, "width_factor", "RandomTranslation")
   warp_options(self, options, "RandomTranslation")
@@ -128,11 +143,11 @@ function RandomTranslation:forward(x)
 end
 
 -- RandomCrop(height, width): a random window in training, the center one otherwise (as Keras 2).
-local RandomCrop = define("RandomCrop", "random_crop", function(self, args, options)
+local RandomCrop = define("RandomCrop", "random_crop", {"height", "width"}, function(self, args, options)
   self.height, self.width = args[1] or options.height, args[2] or options.width
   if math.type(self.height) ~= "integer" or math.type(self.width) ~= "integer" or self.height < 1 or self.width < 1 then
     error(string.format("RandomCrop: expected positive integer height and width, got %s and %s",
-      tostring(self.height), tostring(self.width)), 4)
+      describe(self.height), describe(self.width)), 4)
   end
 end)
 
@@ -158,14 +173,15 @@ end
 local function value_range(options, fname)
   local r = options.value_range or {0, 1}
   if type(r) ~= "table" or type(r[1]) ~= "number" or type(r[2]) ~= "number" or r[1] >= r[2] then
-    error(fname .. ": value_range must be {low, high} with low < high", 4)
+    error(fname .. ": value_range must be {low, high} with low < high, got " .. describe(r), 4)
   end
   return r[1], r[2]
 end
 
 -- RandomContrast(factor): each image's channels scaled about their mean by a factor in [1 - f, 1 + f], clipped to
 -- value_range ({0, 1} by default: dnn's images are in [0, 1]).
-local RandomContrast = define("RandomContrast", "random_contrast", function(self, args, options)
+local RandomContrast = define("RandomContrast", "random_contrast", {"factor", "value_range"},
+  function(self, args, options)
   self.lower, self.upper = range_of(args[1] or options.factor, "factor", "RandomContrast", true)
   if self.lower < 0 then error("RandomContrast: factor must be at most 1 (a factor of 1 - f >= 0)", 3) end
   self.value_low, self.value_high = value_range(options, "RandomContrast")
@@ -180,7 +196,8 @@ end
 
 -- RandomBrightness(factor, {value_range = {0, 1}}): each image shifted by d (high - low), d in [-f, f] (or the pair
 -- given), clipped to value_range.
-local RandomBrightness = define("RandomBrightness", "random_brightness", function(self, args, options)
+local RandomBrightness = define("RandomBrightness", "random_brightness", {"factor", "value_range"},
+  function(self, args, options)
   self.lower, self.upper = range_of(args[1] or options.factor, "factor", "RandomBrightness")
   if self.lower < -1 or self.upper > 1 then error("RandomBrightness: factor must lie in [-1, 1]", 3) end
   self.value_low, self.value_high = value_range(options, "RandomBrightness")
@@ -194,10 +211,10 @@ function RandomBrightness:forward(x)
 end
 
 -- GaussianNoise(stddev): x + N(0, stddev^2) noise in training (any shape).
-local GaussianNoise = define("GaussianNoise", "gaussian_noise", function(self, args, options)
+local GaussianNoise = define("GaussianNoise", "gaussian_noise", {"stddev"}, function(self, args, options)
   self.stddev = args[1] or options.stddev
   if type(self.stddev) ~= "number" or self.stddev < 0 then
-    error("GaussianNoise: stddev must be a number >= 0, got " .. tostring(self.stddev), 4)
+    error("GaussianNoise: stddev must be a number >= 0, got " .. describe(self.stddev), 4)
   end
 end)
 
@@ -207,11 +224,12 @@ function GaussianNoise:forward(x)
 end
 
 -- Rescaling(scale, {offset = 0}): x * scale + offset, always.
-local Rescaling = define("Rescaling", "rescaling", function(self, args, options)
+local Rescaling = define("Rescaling", "rescaling", {"scale", "offset"}, function(self, args, options)
   self.scale = args[1] or options.scale
   self.offset = args[2] or options.offset or 0
   if type(self.scale) ~= "number" or type(self.offset) ~= "number" then
-    error("Rescaling: expected a number scale and offset", 4)
+    error(string.format("Rescaling: expected a number scale and offset, got %s and %s", describe(self.scale),
+      describe(self.offset)), 4)
   end
 end)
 
@@ -223,9 +241,12 @@ end
 -- layer:adapt(data) (a tensor or a DataLoader) computes the population mean and variance of data over every other
 -- dim. As Keras, mean and variance are non-trainable weights (saved with the model's weights); built without them
 -- and never adapted, the layer starts at mean 0 and variance 1.
-local Normalization = define("Normalization", "normalization", function(self, args, options)
+local Normalization = define("Normalization", "normalization", {"axis", "mean", "variance"},
+  function(self, args, options)
   self.axis = options.axis or args[1] or -1
-  if math.type(self.axis) ~= "integer" then error("Normalization: axis must be an integer dim", 4) end
+  if math.type(self.axis) ~= "integer" then
+    error("Normalization: axis must be an integer dim, got " .. describe(self.axis), 4)
+  end
   if (options.mean == nil) ~= (options.variance == nil) then
     error("Normalization: give both mean and variance, or neither (then call adapt)", 4)
   end

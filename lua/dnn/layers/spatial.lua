@@ -4,6 +4,7 @@
 -- (M.util, used by dnn.layers.pooling, which gathers these layers for dnn.nn).
 local P = require("dnn.core")._pool
 local layer = require "dnn.layer"
+local describe = require("dnn.options").describe
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
@@ -28,8 +29,7 @@ local function int_pair(who, name, v, min)
   elseif type(v) == "table" and #v == 2 and math.type(v[1]) == "integer" and math.type(v[2]) == "integer" then
     a, b = v[1], v[2]
   else
-    error(string.format("%s: expected %s an integer or a pair of integers, got %s", who, name,
-      type(v) == "table" and "a table of " .. #v or tostring(v)), 4)
+    error(string.format("%s: expected %s an integer or a pair of integers, got %s", who, name, describe(v)), 4)
   end
   if a < min or b < min then
     error(string.format("%s: expected %s of at least %d, got (%d, %d)", who, name, min, a, b), 4)
@@ -43,7 +43,7 @@ local function check_data_format(who, options)
   local f = options.data_format
   if f ~= nil and f ~= "channels_last" then
     error(string.format("%s: expected data_format 'channels_last' (images are (batch, height, width, channels)), " ..
-      "got %s", who, tostring(f)), 4)
+      "got %s", who, describe(f)), 4)
   end
 end
 util.check_data_format = check_data_format
@@ -73,6 +73,7 @@ end
 -- "bilinear" as tf.image.resize with half-pixel centers.
 local UpSampling2D = Layer:extend("UpSampling2D")
 M.UpSampling2D = UpSampling2D
+UpSampling2D.options = {"size", "interpolation", "data_format"}
 
 function UpSampling2D.new(...)
   local args, options = args_and_options(...)
@@ -81,7 +82,7 @@ function UpSampling2D.new(...)
   local sh, sw = int_pair(who, "size", the_argument(args) or options.size or 2, 1)
   local interpolation = options.interpolation or "nearest"
   if interpolation ~= "nearest" and interpolation ~= "bilinear" then
-    error(string.format("%s: expected interpolation 'nearest' or 'bilinear', got %s", who, tostring(interpolation)), 2)
+    error(string.format("%s: expected interpolation 'nearest' or 'bilinear', got %s", who, describe(interpolation)), 2)
   end
   local self = Layer.init(UpSampling2D, options, "up_sampling2d")
   self.size, self.interpolation = {sh, sw}, interpolation
@@ -118,7 +119,7 @@ local function sides(who, name, v)
     t, b, l, r = v[1][1], v[1][2], v[2][1], v[2][2]
   else
     error(string.format("%s: expected %s an int, a pair of ints or {{top, bottom}, {left, right}}, got %s", who,
-      name, tostring(v)), 4)
+      name, describe(v)), 4)
   end
   if t < 0 or b < 0 or l < 0 or r < 0 then
     error(string.format("%s: expected %s >= 0, got {{%d, %d}, {%d, %d}}", who, name, t, b, l, r), 4)
@@ -128,6 +129,7 @@ end
 
 local function sided_class(type_name, base_name, option, default, crop)
   local cls = Layer:extend(type_name)
+  cls.options = {option, "data_format"}
   function cls.new(...)
     local args, options = args_and_options(...)
     check_data_format(type_name, options)
