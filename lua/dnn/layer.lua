@@ -52,6 +52,47 @@ local function creation_site()
   return "?"
 end
 
+-- ---- errors: one decoration path that keeps the traceback ----
+-- A pcall that raises the error again loses the frames between the error
+-- and itself, so the library never catches that way. Where it adds context
+-- (a layer's name to an error in its forward, the user's line to a
+-- constructor's error) it calls through xpcall(fn, capture, ...): capture
+-- takes the traceback where the error was raised, before the stack unwinds,
+-- and the message raised again carries it. The message handlers of dnnlua
+-- and the embedding API (ldnn_msghandler) print a message that has a
+-- traceback as it is. Elsewhere (no_grad, fit's mode restore, shape probes)
+-- cleanup runs from to-be-closed variables, which catch nothing.
+local TRACEBACK = "\nstack traceback:\n"
+local Captured = {}
+
+-- Whether the innermost Lua function on the stack, above capture (level 2
+-- here), is the library's: the error is one of its own checks.
+local function raised_in_library()
+  for level = 3, 20 do
+    local info = debug.getinfo(level, "S")
+    if not info then return false end
+    if info.what ~= "C" then return info.source:sub(1, 5) == "@dnn/" end
+  end
+  return false
+end
+
+-- xpcall's message handler. An error that already carries a traceback (a
+-- nested layer's) or is not a string goes on as it is.
+local function capture(err)
+  if type(err) ~= "string" or err:find(TRACEBACK, 1, true) then return err end
+  return setmetatable({message = err, traceback = debug.traceback("", 2), in_library = raised_in_library()}, Captured)
+end
+M.capture = capture
+
+-- Raises what xpcall(..., capture) caught in layer l's code, the message
+-- prefixed with the layer (its own position dropped: the traceback has it).
+local function raise_in_layer(l, err)
+  if getmetatable(err) ~= Captured then error(err, 0) end
+  error(string.format("%s '%s' (created at %s): %s%s", l.type_name, l.name, l.created_at,
+    (err.message:gsub("^[^:]*:%d+: ", "")), err.traceback), 0)
+end
+M.raise_in_layer = raise_in_layer
+
 local Layer = {}
 Layer.__index = Layer
 M.Layer = Layer
@@ -99,11 +140,13 @@ local class_mt_mt = {
     if k == "__call" and type(v) == "function" then
       local construct = v
       v = function(cls, ...)
-        local ok, obj = pcall(construct, cls, ...)
+        local ok, obj = xpcall(construct, capture, cls, ...)
         if not ok then
-          -- a constructor's error names this wrapper's line; point at the user's call instead
-          if type(obj) == "string" then error((obj:gsub("^dnn/[%w_/]+%.lua:%d+: ", "")), 2) end
-          error(obj, 0)
+          if getmetatable(obj) ~= Captured then error(obj, 0) end
+          -- The library's own argument checks name a line of the library: point at the user's call instead
+          -- (the frames below it hold nothing more). Any other error keeps the frames where it was raised.
+          local msg = obj.message:gsub("^dnn/[%w_/]+%.lua:%d+: ", "")
+          error(obj.in_library and msg or msg .. obj.traceback, 2)
         end
         if type(obj) == "table" and getmetatable(obj) == cls and rawget(obj, "_ctor_args") == nil then
           rawset(obj, "_ctor_args", table.pack(...))
@@ -150,11 +193,8 @@ function Layer:call(x)
       self.created_at, type(x)), 2)
   end
   if not self.built then self:build(x.shape) end
-  local ok, y = pcall(self.forward, self, x)
-  if not ok then
-    error(string.format("%s '%s' (created at %s): %s", self.type_name, self.name, self.created_at,
-      tostring(y):gsub("^[^:]*:%d+: ", "")), 2)
-  end
+  local ok, y = xpcall(self.forward, capture, self, x)
+  if not ok then raise_in_layer(self, y) end
   if self.activity_regularizer then self.activity_loss = self.activity_regularizer(y) end
   if M.recorder then M.recorder(self, y) end
   return y

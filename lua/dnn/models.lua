@@ -19,16 +19,16 @@ M.shape_string = shape_string
 -- mode (a batch-norm layer must not fold a dummy batch into its moving
 -- statistics, a dropout layer must not draw from the PRNG), and no stale
 -- activity loss left behind for the next regularization_loss().
+-- The restore is a to-be-closed variable, so an error keeps its traceback.
 function M.probe(target, fn, ...)
   local was_training = target.training
-  local args = table.pack(...)
   target:train(false)
-  local results = table.pack(pcall(dnn.no_grad, function() return fn(table.unpack(args, 1, args.n)) end))
-  target:train(was_training ~= false)
-  for _, l in ipairs(target.layers and target:_all_layers() or {target}) do l.activity_loss = nil end
-  target.activity_loss = nil
-  if not results[1] then error(results[2], 0) end
-  return table.unpack(results, 2, results.n)
+  local _ <close> = setmetatable({}, {__close = function()
+    target:train(was_training ~= false)
+    for _, l in ipairs(target.layers and target:_all_layers() or {target}) do l.activity_loss = nil end
+    target.activity_loss = nil
+  end})
+  return dnn.no_grad(fn, ...)
 end
 
 -- ---- Model: what every kind of model shares ----

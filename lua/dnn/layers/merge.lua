@@ -28,11 +28,8 @@ function Merge:call(inputs)
     shapes[i] = inputs[i].shape
   end
   if not self.built then self:build(shapes) end
-  local ok, y = pcall(self.forward, self, inputs)
-  if not ok then
-    error(string.format("%s '%s' (created at %s): %s", self.type_name, self.name, self.created_at,
-      tostring(y):gsub("^[^:]*:%d+: ", "")), 3)
-  end
+  local ok, y = xpcall(self.forward, layer.capture, self, inputs)
+  if not ok then layer.raise_in_layer(self, y) end
   if layer.recorder then layer.recorder(self, y) end
   return y
 end

@@ -1,0 +1,125 @@
+-- The layer protocol (issue item 5): errors that keep the user's traceback.
+local dnn = dnn or require "dnn"
+local H = require "helpers"
+local nn = dnn.nn
+
+local DNNLUA = os.getenv("DNNLUA")
+
+local function write_file(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+-- Runs a script with dnnlua as a user would; returns stderr and the exit code.
+local function run_script(source)
+  local script, err = os.tmpname() .. ".lua", os.tmpname()
+  write_file(script, source)
+  local p = assert(io.popen(string.format("'%s' '%s' 2>'%s'", DNNLUA, script, err)))
+  p:read("a")
+  local _, _, code = p:close()
+  local f = assert(io.open(err, "rb"))
+  local text = f:read("a")
+  f:close()
+  os.remove(script)
+  os.remove(err)
+  return text, code, script
+end
+
+describe("errors", function()
+  -- A custom model whose forward calls a broken custom layer inside
+  -- no_grad; fit runs it. {{BODY}} is the broken forward's line 6.
+  local template = [[
+local nn = dnn.nn
+local Bad = nn.Layer:extend("Bad")
+getmetatable(Bad).__call = function(cls) return nn.Layer.init(cls, {}, "bad") end
+function Bad:forward(x)
+  local t = nil
+  {{BODY}}
+end
+local Net = nn.Model:extend("Net")
+function Net:init() self.dense = nn.Dense(3); self.bad = Bad() end
+function Net:forward(x)
+  local h = self.dense(x)
+  return dnn.no_grad(function() return self.bad(h) end)
+end
+local model = Net()
+model:compile{optimizer = "sgd", loss = "mse"}
+local x, y = dnn.randn(8, 4), dnn.randn(8, 3)
+model:fit(x, y, {epochs = 1, verbose = 0})
+]]
+
+  it("in a custom layer's forward, inside no_grad inside fit, names the layer and keeps every frame", function()
+    if not DNNLUA then pending("DNNLUA (the dnnlua binary) is not set; ctest sets it") return end
+    local err, code, script = run_script((template:gsub("{{BODY}}", "return t.oops + x")))
+    assert.are.equal(1, code)
+    assert.truthy(err:find("Bad 'bad' (created at " .. script .. ":9): attempt to index a nil value", 1, true), err)
+    assert.truthy(err:find(script .. ":6: in ", 1, true), err)      -- the user's forward
+    assert.truthy(err:find(script .. ":12: in ", 1, true), err)     -- the no_grad call in the model
+    assert.truthy(err:find(script .. ":17: in main chunk", 1, true), err) -- the user's line calling fit
+    local _, tracebacks = err:gsub("stack traceback:", "")
+    assert.are.equal(1, tracebacks, err)
+  end)
+
+  it("raised by error() in a forward shows the error call and the same frames", function()
+    if not DNNLUA then pending("DNNLUA (the dnnlua binary) is not set; ctest sets it") return end
+    local err, code, script = run_script((template:gsub("{{BODY}}", "error('bad input')")))
+    assert.are.equal(1, code)
+    assert.truthy(err:find("Bad 'bad' (created at " .. script .. ":9): bad input", 1, true), err)
+    assert.truthy(err:find("[C]: in function 'error'", 1, true), err)
+    assert.truthy(err:find(script .. ":6: in ", 1, true), err)
+    assert.truthy(err:find(script .. ":17: in main chunk", 1, true), err)
+  end)
+
+  it("outside any layer, inside no_grad inside fit, keeps every frame", function()
+    if not DNNLUA then pending("DNNLUA (the dnnlua binary) is not set; ctest sets it") return end
+    local source = template:gsub("{{BODY}}", "return x"):gsub("return self%.bad%(h%)", "error('plain failure')")
+    local err, code, script = run_script(source)
+    assert.are.equal(1, code)
+    assert.truthy(err:find(script .. ":12: plain failure", 1, true), err)
+    assert.truthy(err:find("[C]: in function 'error'", 1, true), err)
+    assert.truthy(err:find(script .. ":17: in main chunk", 1, true), err)
+  end)
+
+  it("caught by pcall still name the layer, and no_grad restores the grad mode", function()
+    local Broken = nn.Layer:extend("Broken")
+    getmetatable(Broken).__call = function(cls) return nn.Layer.init(cls, {}, "broken") end
+    function Broken:forward() error("no luck") end
+    local l = Broken()
+    local msg = H.error_of(function() return dnn.no_grad(function() return l(dnn.ones(2)) end) end)
+    assert.truthy(msg:find("^Broken 'broken' %(created at [^)]+%): no luck\nstack traceback:\n"), msg)
+    assert.is_true(dnn.is_grad_enabled())
+    dnn.no_grad(function()
+      assert.is_false(pcall(dnn.enable_grad, function() error("inner") end))
+      assert.is_false(dnn.is_grad_enabled())
+    end)
+    assert.is_true(dnn.is_grad_enabled())
+  end)
+
+  it("in a constructor point at the user's line", function()
+    local msg = H.error_of(function()
+      local l = nn.Dense(0) -- this line
+      return l
+    end)
+    local line = debug.getinfo(1, "l").currentline - 3
+    assert.truthy(msg:find("^[^\n]*layer_protocol_spec%.lua:" .. line .. ": Dense: expected a positive integer"), msg)
+  end)
+
+  it("in a custom layer's constructor keep the frames of the user's code", function()
+    local Custom = nn.Layer:extend("Custom")
+    local function check_units(n)
+      if n < 1 then error("units must be positive") end -- the line the traceback must show
+    end
+    local check_line = debug.getinfo(1, "l").currentline - 2
+    getmetatable(Custom).__call = function(cls, n)
+      check_units(n)
+      return nn.Layer.init(cls, {}, "custom")
+    end
+    local msg = H.error_of(function()
+      local l = Custom(0)
+      return l
+    end)
+    assert.truthy(msg:find("units must be positive\nstack traceback:\n"), msg)
+    assert.truthy(msg:find("layer_protocol_spec.lua:" .. check_line .. ": in ", 1, true), msg)
+  end)
+end)
