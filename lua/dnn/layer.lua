@@ -158,6 +158,32 @@ local class_mt_mt = {
   end,
 }
 
+-- layer.trainable = on takes effect at once, as Keras's: the layer's
+-- trainable weights (not statistics such as batch norm's moving mean) stop
+-- or start asking for gradients, in custom loops too, and a model's layers
+-- follow it. The flag lives under the raw key _trainable, so that every
+-- assignment reaches __newindex (Lua calls it only for absent keys).
+local function set_trainable(self, on)
+  if type(on) ~= "boolean" then
+    error(string.format("%s '%s': trainable must be true or false, got %s", self.type_name, rawget(self, "name"),
+      tostring(on)), 3)
+  end
+  rawset(self, "_trainable", on)
+  for _, w in ipairs(rawget(self, "weights") or {}) do
+    if w.trainable then w.tensor.requires_grad = on end
+  end
+  local layers = self.layers
+  if type(layers) == "table" then
+    for _, l in ipairs(layers) do l.trainable = on end
+  end
+end
+M.set_trainable = set_trainable
+
+local function set_field(self, k, v)
+  if k == "trainable" then return set_trainable(self, v) end
+  rawset(self, k, v)
+end
+
 -- Subclasses: local Dense = nn.Layer:extend("Dense"); Dense.new(...) builds.
 function Layer:extend(type_name)
   local cls = setmetatable({}, setmetatable({__index = self}, class_mt_mt))
@@ -165,7 +191,11 @@ function Layer:extend(type_name)
   if type(type_name) == "string" and info and info.source:sub(1, 5) == "@dnn/" and registry[type_name] == nil then
     registry[type_name] = cls
   end
-  cls.__index = cls
+  cls.__index = function(t, k)
+    if k == "trainable" then return rawget(t, "_trainable") end
+    return cls[k]
+  end
+  cls.__newindex = set_field
   cls.__call = Layer.__call
   cls.__tostring = Layer.__tostring
   cls.type_name = type_name

@@ -290,11 +290,13 @@ function Model:extend(type_name)
   local registered = layer.registry[type_name]
   local cls = Layer.extend(self, type_name)
   layer.registry[type_name] = registered -- a user's model class registers itself only by nn.register
+  local index = cls.__index -- Layer's: the trainable flag, then the class
   cls.__index = function(t, k)
     if k == "layers" then return tracked_layers(t) end
-    return cls[k]
+    return index(t, k)
   end
   cls.__newindex = function(t, k, v)
+    if k == "trainable" then return layer.set_trainable(t, v) end
     rawset(t, k, v)
     if type(k) == "string" and type(v) == "table" and not untracked[k] and k:sub(1, 1) ~= "_" then
       local order = rawget(t, "_field_order")

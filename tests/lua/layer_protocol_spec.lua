@@ -123,3 +123,94 @@ model:fit(x, y, {epochs = 1, verbose = 0})
     assert.truthy(msg:find("layer_protocol_spec.lua:" .. check_line .. ": in ", 1, true), msg)
   end)
 end)
+
+describe("trainable", function()
+  local function grads_of(model)
+    local out = {}
+    for i, w in ipairs(model:named_weights()) do out[i] = w.tensor.grad end
+    return out
+  end
+
+  local function count(list)
+    local n = 0
+    for _ in pairs(list) do n = n + 1 end
+    return n
+  end
+
+  it("= false stops a frozen discriminator's gradients in a custom GAN loop, and = true brings them back", function()
+    dnn.manual_seed(3)
+    local G = nn.Sequential{nn.Dense(8, {input_shape = {4}, activation = "relu"}), nn.Dense(6)}
+    local D = nn.Sequential{nn.Dense(5, {input_shape = {6}, activation = "relu"}), nn.Dense(1)}
+    local z = dnn.randn(10, 4)
+    local function generator_step()
+      for _, w in ipairs(G:named_weights()) do w.tensor.grad = nil end
+      for _, w in ipairs(D:named_weights()) do w.tensor.grad = nil end
+      local loss = D(G(z)):mean()
+      loss:backward()
+    end
+
+    D.trainable = false
+    assert.is_false(D.trainable)
+    assert.is_false(D.layers[1].trainable) -- a model's layers follow it
+    generator_step()
+    assert.are.equal(0, count(grads_of(D)))
+    assert.are.equal(4, count(grads_of(G)))
+    assert.are.equal(0, #D:parameters())
+
+    D.trainable = true
+    assert.is_true(D.layers[2].trainable)
+    generator_step()
+    assert.are.equal(4, count(grads_of(D)))
+    assert.are.equal(4, count(grads_of(G)))
+    assert.are.equal(4, #D:parameters())
+  end)
+
+  it("on one layer acts at once on its own weights only, never on batch norm's moving statistics", function()
+    local bn = nn.BatchNormalization{input_shape = {3}}
+    local dense = nn.Dense(2, {input_shape = {3}})
+    local model = nn.Sequential{bn, dense}
+    bn.trainable = false
+    assert.is_false(bn.gamma.requires_grad)
+    assert.is_false(bn.beta.requires_grad)
+    assert.is_true(dense.kernel.requires_grad)
+    bn.trainable = true
+    assert.is_true(bn.gamma.requires_grad)
+    assert.is_true(bn.beta.requires_grad)
+    assert.is_false(bn.moving_mean.requires_grad)
+    assert.is_false(bn.moving_variance.requires_grad)
+    model.trainable = false
+    model.trainable = true
+    assert.is_false(bn.moving_mean.requires_grad)
+    local total, trainable = model:count_params()
+    assert.are.same({4 * 3 + 3 * 2 + 2, 2 * 3 + 3 * 2 + 2}, {total, trainable})
+  end)
+
+  it("is kept by get_config and model files, and refuses what is not a boolean", function()
+    local model = nn.Sequential{nn.Dense(2, {input_shape = {3}}), nn.Dense(1)}
+    model.layers[1].trainable = false
+    assert.is_false(model.layers[1]:get_config().options.trainable)
+    local path = os.tmpname() .. ".safetensors"
+    model:save(path)
+    local loaded = dnn.load_model(path)
+    os.remove(path)
+    assert.is_false(loaded.layers[1].trainable)
+    assert.is_false(loaded.layers[1].kernel.requires_grad)
+    assert.is_true(loaded.layers[2].kernel.requires_grad)
+    H.assert_error({"Dense 'dense", "trainable must be true or false, got yes"},
+      function() model.layers[2].trainable = "yes" end)
+  end)
+
+  it("works on subclassed models and their fields", function()
+    local Net = nn.Model:extend("FreezeNet")
+    function Net:init() self.a = nn.Dense(2, {input_shape = {3}}) self.b = nn.Dense(1, {input_shape = {2}}) end
+    function Net:forward(x) return self.b(self.a(x)) end
+    local net = Net()
+    net.trainable = false
+    assert.is_false(net.a.trainable)
+    assert.is_false(net.b.kernel.requires_grad)
+    assert.are.equal(0, #net:parameters())
+    net.trainable = true
+    assert.is_true(net.a.kernel.requires_grad)
+    assert.are.same({net.a, net.b}, net.layers)
+  end)
+end)
