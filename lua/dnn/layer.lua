@@ -84,12 +84,17 @@ local function capture(err)
 end
 M.capture = capture
 
+-- What names l in its errors: Dense 'dense_2' (created at script.lua:12).
+local function context(l)
+  return string.format("%s '%s' (created at %s)", l.type_name, l.name, l.created_at)
+end
+M.context = context
+
 -- Raises what xpcall(..., capture) caught in layer l's code, the message
 -- prefixed with the layer (its own position dropped: the traceback has it).
 local function raise_in_layer(l, err)
   if getmetatable(err) ~= Captured then error(err, 0) end
-  error(string.format("%s '%s' (created at %s): %s%s", l.type_name, l.name, l.created_at,
-    (err.message:gsub("^[^:]*:%d+: ", "")), err.traceback), 0)
+  error(context(l) .. ": " .. err.message:gsub("^[^:]*:%d+: ", "") .. err.traceback, 0)
 end
 M.raise_in_layer = raise_in_layer
 
@@ -217,18 +222,126 @@ function Layer:__tostring()
   return string.format("%s(%s)", self.type_name, self.name)
 end
 
-function Layer:call(x)
-  if not dnn.is_tensor(x) then
-    error(string.format("%s '%s' (created at %s): expected a tensor input, got %s", self.type_name, self.name,
-      self.created_at, type(x)), 2)
-  end
-  if not self.built then self:build(x.shape) end
-  local ok, y = xpcall(self.forward, capture, self, x)
-  if not ok then raise_in_layer(self, y) end
-  if self.activity_regularizer then self.activity_loss = self.activity_regularizer(y) end
-  if M.recorder then M.recorder(self, y) end
-  return y
+-- ---- the call: layer(inputs, opts) ----
+-- inputs: one tensor, or an array of tensors for a layer of several inputs
+-- (its class sets min_inputs, and max_inputs when there is a bound: nn.Add,
+-- nn.Concatenate). opts: nil or a table, given to forward as it is (so a
+-- custom layer can take more named arguments); the protocol reads
+-- training = true | false and mask (see compute_mask). Every value forward
+-- returns comes back.
+--
+-- training in a call overrides the layer's own mode (train()/eval()) for
+-- that call only, and the calls made inside it inherit it, so a model called
+-- with {training = false} runs all its layers in inference. While the call
+-- runs, self.training holds that mode: forward reads self.training, as
+-- every layer did before calls could override it.
+
+-- The mode of the innermost call that was given one (nil: none), and the
+-- mode shape probes force on every call (nil: none).
+local outer_training, forced_training = nil, nil
+
+-- Shape probes run each call in inference, whatever its options: a probe's
+-- batch of ones must not move batch norm's statistics. Returns the previous
+-- forced mode, to restore.
+function M.force_training(mode)
+  local was = forced_training
+  forced_training = mode
+  return was
 end
+
+-- The mode a call of l must enter, or nil when l's own mode stands.
+local function mode_to_enter(l, opts)
+  local mode = opts and opts.training
+  if mode == nil then mode = outer_training end
+  if forced_training ~= nil then mode = forced_training end
+  if mode == nil or (mode == l.training and mode == outer_training) then return nil end
+  return mode
+end
+
+-- A to-be-closed guard: restores the layer's mode and the inherited one
+-- when the call ends, error or not.
+local ModeGuard = {__close = function(g)
+  g[1].training, outer_training = g[2], g[3]
+end}
+
+local function enter_mode(l, mode)
+  local guard = setmetatable({l, l.training, outer_training}, ModeGuard)
+  l.training, outer_training = mode, mode
+  return guard
+end
+
+local function describe(v)
+  if dnn.is_tensor(v) then return "a tensor" end
+  if type(v) == "table" and getmetatable(v) == nil then return "an array of " .. #v end
+  return type(v)
+end
+
+-- What is wrong with a call's options (nil: nothing).
+local function options_problem(l, opts)
+  if opts == nil then return nil end
+  if type(opts) ~= "table" or getmetatable(opts) ~= nil then
+    return string.format("expected options such as {training = false} after the input, got %s%s", describe(opts),
+      l.min_inputs and "" or " (several inputs go in one array: layer{a, b})")
+  end
+  local training = opts.training
+  if training ~= nil and type(training) ~= "boolean" then
+    return "expected training = true or false, got " .. tostring(training)
+  end
+  return nil
+end
+M.options_problem = options_problem
+
+-- What is wrong with a call's inputs (nil: nothing).
+local function inputs_problem(l, inputs)
+  local min, max = l.min_inputs, l.max_inputs
+  if not min then
+    if dnn.is_tensor(inputs) then return nil end
+    return "expected a tensor input, got " .. describe(inputs)
+  end
+  local n = type(inputs) == "table" and getmetatable(inputs) == nil and #inputs or 0
+  if n < min or (max and n > max) then
+    return string.format("expected an array of %s tensors, got %s", max == min and tostring(min) or
+      ("at least " .. min), dnn.is_tensor(inputs) and "a single tensor" or describe(inputs))
+  end
+  for i = 1, n do
+    if not dnn.is_tensor(inputs[i]) then return string.format("input %d is not a tensor (got %s)", i, type(inputs[i])) end
+  end
+  return nil
+end
+
+-- What build takes: the input's shape, or the list of the inputs' shapes.
+local function input_shapes(inputs)
+  if dnn.is_tensor(inputs) then return inputs.shape end
+  local shapes = {}
+  for i, t in ipairs(inputs) do shapes[i] = t.shape end
+  return shapes
+end
+
+-- After forward: a failure gets the layer's name; the activity regularizer
+-- and summary's recorder look at the first result.
+local function finish(self, ok, ...)
+  if not ok then raise_in_layer(self, (...)) end
+  if self.activity_regularizer then self.activity_loss = self.activity_regularizer((...)) end
+  if M.recorder then M.recorder(self, (...)) end
+  return ...
+end
+
+function Layer:call(inputs, opts)
+  if opts ~= nil or self.min_inputs or not dnn.is_tensor(inputs) then
+    local problem = options_problem(self, opts) or inputs_problem(self, inputs)
+    if problem then error(context(self) .. ": " .. problem, 2) end
+  end
+  if not self.built then self:build(input_shapes(inputs)) end
+  local mode = mode_to_enter(self, opts)
+  if mode ~= nil then
+    local _ <close> = enter_mode(self, mode)
+    return finish(self, xpcall(self.forward, capture, self, inputs, opts))
+  end
+  return finish(self, xpcall(self.forward, capture, self, inputs, opts))
+end
+
+-- For models' calls (dnn.models), which run without catching: nothing to add.
+M.mode_to_enter, M.enter_mode = mode_to_enter, enter_mode
 
 function Layer:build(input_shape)
   self.built = true

@@ -19,12 +19,12 @@ M.shape_string = shape_string
 -- mode (a batch-norm layer must not fold a dummy batch into its moving
 -- statistics, a dropout layer must not draw from the PRNG), and no stale
 -- activity loss left behind for the next regularization_loss().
+-- Every layer call inside runs in inference, whatever its training option.
 -- The restore is a to-be-closed variable, so an error keeps its traceback.
 function M.probe(target, fn, ...)
-  local was_training = target.training
-  target:train(false)
+  local was_forced = layer.force_training(false)
   local _ <close> = setmetatable({}, {__close = function()
-    target:train(was_training ~= false)
+    layer.force_training(was_forced)
     for _, l in ipairs(target.layers and target:_all_layers() or {target}) do l.activity_loss = nil end
     target.activity_loss = nil
   end})
@@ -65,14 +65,28 @@ local function remember_inputs(self, x)
   rawset(self, "_input_shapes", seen)
 end
 
-function Model:call(x, ...)
-  if rawget(self, "_input_shapes") == nil then remember_inputs(self, x) end
-  if layer.recorder then
-    local results = table.pack(self:forward(x, ...))
-    layer.recorder(self, results[1])
-    return table.unpack(results, 1, results.n)
+local function recorded(self, ...)
+  layer.recorder(self, (...))
+  return ...
+end
+
+-- model(inputs, opts): as a layer's call (dnn.layer), without catching:
+-- a model adds no context to its layers' errors.
+local function run(self, inputs, opts)
+  if layer.recorder then return recorded(self, self:forward(inputs, opts)) end
+  return self:forward(inputs, opts)
+end
+
+function Model:call(inputs, opts)
+  if rawget(self, "_input_shapes") == nil then remember_inputs(self, inputs) end
+  local problem = layer.options_problem(self, opts)
+  if problem then error(layer.context(self) .. ": " .. problem, 2) end
+  local mode = layer.mode_to_enter(self, opts)
+  if mode ~= nil then
+    local _ <close> = layer.enter_mode(self, mode)
+    return run(self, inputs, opts)
   end
-  return self:forward(x, ...)
+  return run(self, inputs, opts)
 end
 
 function Model:parameters()

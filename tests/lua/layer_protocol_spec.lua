@@ -1,4 +1,6 @@
--- The layer protocol (issue item 5): errors that keep the user's traceback.
+-- The layer protocol (issue item 5): call forms (training per call, several
+-- inputs), several results, masks, trainable acting at once, and errors that
+-- keep the user's traceback.
 local dnn = dnn or require "dnn"
 local H = require "helpers"
 local nn = dnn.nn
@@ -212,5 +214,167 @@ describe("trainable", function()
     net.trainable = true
     assert.is_true(net.a.kernel.requires_grad)
     assert.are.same({net.a, net.b}, net.layers)
+  end)
+end)
+
+-- A layer of three results, to see every value come back.
+local Triple = nn.Layer:extend("Triple")
+getmetatable(Triple).__call = function(cls, options) return nn.Layer.init(cls, options or {}, "triple") end
+function Triple:forward(x) return x * 2, x * 3, x * 4 end
+function Triple:compute_output_shape(s) return s end
+
+describe("the call's training option", function()
+  local function zeros_in(t)
+    local n = 0
+    for _, v in ipairs(t:reshape(-1):totable()) do if v == 0 then n = n + 1 end end
+    return n
+  end
+
+  it("makes Dropout the identity with training = false in training mode, and random with true in eval mode", function()
+    local drop = nn.Dropout(0.5)
+    local x = dnn.ones(20, 20)
+    assert.is_true(drop.training)
+    H.assert_close(drop(x, {training = false}), x)
+    assert.is_true(drop.training) -- for that call only
+    assert.is_true(zeros_in(drop(x)) > 0)
+    drop:eval()
+    H.assert_close(drop(x), x)
+    local y = drop(x, {training = true})
+    assert.is_true(zeros_in(y) > 100 and zeros_in(y) < 300, tostring(zeros_in(y)))
+    assert.are.equal(2, y:max():item())
+    assert.is_false(drop.training)
+  end)
+
+  it("makes BatchNormalization use the batch's statistics or the moving ones", function()
+    local bn = nn.BatchNormalization{input_shape = {2}, momentum = 0.5, epsilon = 1e-6}
+    local x = dnn.tensor{{1, 10}, {3, 30}}
+    bn:eval()
+    local y = bn(x, {training = true}) -- the batch's: each column to -1, 1
+    H.assert_close(y, {{-1, -1}, {1, 1}}, 1e-3)
+    H.assert_close(bn.moving_mean, {1, 10}) -- folded in: 0.5 * 0 + 0.5 * mean
+    bn:train()
+    local m = bn.moving_mean:clone()
+    local z = bn(x, {training = false}) -- the moving ones, left as they are
+    H.assert_close(bn.moving_mean, m)
+    H.assert_close(z, ((x - bn.moving_mean) / (bn.moving_variance + 1e-6):sqrt()), 1e-4)
+  end)
+
+  it("reaches every layer of a model called with it, and a layer's own option inside wins", function()
+    local model = nn.Sequential{nn.Dense(30, {input_shape = {30}}), nn.Dropout(0.5)}
+    local x = dnn.ones(10, 30)
+    local plain = dnn.no_grad(function() return model(x, {training = false}) end)
+    H.assert_close(plain, model.layers[1](x):detach())
+    assert.is_true(model.training and model.layers[2].training)
+    model:eval()
+    assert.is_true(zeros_in(model(x, {training = true})) > 0)
+    H.assert_close(model(x), plain)
+
+    local Net = nn.Model:extend("McDropoutNet")
+    function Net:init() self.drop = nn.Dropout(0.5) end
+    function Net:forward(x) return self.drop(x, {training = true}) end
+    local net = Net()
+    assert.is_true(zeros_in(net(dnn.ones(20, 20), {training = false})) > 0)
+  end)
+
+  it("is honoured by the augmentation layers and GaussianNoise", function()
+    local images = dnn.rand(2, 4, 4, 1)
+    local flip = nn.RandomFlip("horizontal")
+    H.assert_close(flip(images, {training = false}), images)
+    local noise = nn.GaussianNoise(1)
+    noise:eval()
+    H.assert_close(noise(images), images)
+    assert.is_false(H.close(noise(images, {training = true}), images))
+  end)
+
+  it("restores the modes when forward fails", function()
+    local Fails = nn.Layer:extend("Fails")
+    getmetatable(Fails).__call = function(cls) return nn.Layer.init(cls, {}, "fails") end
+    function Fails:forward() error("no") end
+    local model = nn.Sequential{nn.Dropout(0.5), Fails()}
+    model:eval()
+    assert.is_false(pcall(model, dnn.ones(4, 4), {training = true}))
+    assert.is_false(model.training or model.layers[1].training or model.layers[2].training)
+    local drop = nn.Dropout(0.5)
+    H.assert_close(drop(dnn.ones(5, 5), {training = false}), dnn.ones(5, 5)) -- nothing inherited
+    assert.is_true(zeros_in(drop(dnn.ones(20, 20))) > 0)
+  end)
+
+  it("refuses what is not a boolean, and options that are not a table", function()
+    local d = nn.Dense(2)
+    H.assert_error({"Dense '" .. d.name .. "'", "expected training = true or false, got 1"},
+      function() return d(dnn.ones(1, 2), {training = 1}) end)
+    H.assert_error({"expected options such as {training = false} after the input, got a tensor",
+      "several inputs go in one array"}, function() return d(dnn.ones(1, 2), dnn.ones(1, 2)) end)
+    local model = nn.Sequential{nn.Dense(2, {input_shape = {2}})}
+    H.assert_error({"Sequential '" .. model.name .. "'", "got number"}, function() return model(dnn.ones(1, 2), 3) end)
+  end)
+end)
+
+describe("several inputs", function()
+  it("go to a layer as one array, with options after it", function()
+    local a, b = dnn.tensor{{1, 2}}, dnn.tensor{{3, 4}}
+    H.assert_close(nn.Add(){a, b}, {{4, 6}})
+    H.assert_close(nn.Concatenate{axis = -1}({a, b}, {training = false}), {{1, 2, 3, 4}})
+  end)
+
+  it("go to a custom layer that sets min_inputs, and are checked", function()
+    local Weighted = nn.Layer:extend("Weighted")
+    Weighted.min_inputs, Weighted.max_inputs = 2, 2
+    getmetatable(Weighted).__call = function(cls) return nn.Layer.init(cls, {}, "weighted") end
+    function Weighted:build(shapes)
+      self.seen = shapes
+      self.built = true
+    end
+    function Weighted:forward(inputs, opts) return inputs[1] * (opts and opts.alpha or 1) + inputs[2] end
+    local l = Weighted()
+    H.assert_close(l({dnn.ones(1, 2), dnn.ones(1, 2)}, {alpha = 3}), {{4, 4}}) -- opts reach forward as given
+    assert.are.same({{1, 2}, {1, 2}}, l.seen)
+    H.assert_error({"Weighted '" .. l.name .. "'", "expected an array of 2 tensors, got a single tensor"},
+      function() return l(dnn.ones(1, 2)) end)
+    H.assert_error({"expected an array of 2 tensors, got an array of 3"},
+      function() return l{dnn.ones(1), dnn.ones(1), dnn.ones(1)} end)
+    H.assert_error({"input 2 is not a tensor (got number)"}, function() return l{dnn.ones(1), 2} end)
+    local d = nn.Dense(2)
+    H.assert_error({"Dense '" .. d.name .. "'", "expected a tensor input, got an array of 2"},
+      function() return d{dnn.ones(1, 2), dnn.ones(1, 2)} end)
+  end)
+end)
+
+describe("several results", function()
+  it("all come back from a layer's call; the activity regularizer sees the first", function()
+    local l = Triple{}
+    l.activity_regularizer = function(y) return y:sum() end
+    local a, b, c = l(dnn.ones(1, 2))
+    H.assert_close({a, b, c}, {{{2, 2}}, {{3, 3}}, {{4, 4}}})
+    H.assert_close(l:regularization_loss(), 4)
+    assert.are.equal(3, select("#", l(dnn.ones(1, 2), {training = false})))
+  end)
+
+  it("each become a symbolic tensor in a functional model, whose outputs come back as several values", function()
+    local input = nn.Input{2}
+    local a, b, c = Triple{}(input)
+    assert.are.same({-1, 2}, c.shape)
+    local sum = nn.Add(){a, c}
+    local model = nn.Model{inputs = input, outputs = {sum, b}}
+    local y1, y2 = model(dnn.ones(3, 2))
+    H.assert_close(y1, {{6, 6}, {6, 6}, {6, 6}})
+    H.assert_close(y2, {{3, 3}, {3, 3}, {3, 3}})
+    local p1, p2 = model:predict(dnn.ones(3, 2), {verbose = 0})
+    H.assert_close({p1, p2}, {y1, y2})
+  end)
+
+  it("symbolic calls take options: training = true keeps dropout on at inference, but never in a probe", function()
+    local input = nn.Input{50}
+    local bn = nn.BatchNormalization()
+    local h = bn(input, {training = true})
+    local out = nn.Dropout(0.5)(h, {training = true})
+    local model = nn.Model(input, out)
+    H.assert_close(bn.moving_mean, dnn.zeros(50)) -- the build's probe ran in inference
+    model:eval()
+    local y = model(dnn.randn(8, 50) + 3)
+    local zeros = 0
+    for _, v in ipairs(y:reshape(-1):totable()) do if v == 0 then zeros = zeros + 1 end end
+    assert.is_true(zeros > 0)
+    assert.is_false(H.close(bn.moving_mean, dnn.zeros(50)))
   end)
 end)

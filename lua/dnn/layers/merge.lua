@@ -1,6 +1,7 @@
 -- dnn.layers.merge: layers of several inputs, called with a Lua array:
 -- nn.Add(){a, b}, nn.Concatenate{axis = -1}{a, b}. They take real tensors
--- and symbolic ones (functional models) alike.
+-- and symbolic ones (functional models) alike; Layer:call checks the array
+-- against min_inputs and max_inputs.
 local dnn = require "dnn"
 local layer = require "dnn.layer"
 
@@ -8,31 +9,6 @@ local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
 
 local Merge = Layer:extend("Merge")
-
--- The inputs of a merge layer: an array of at least min_inputs tensors.
-function Merge:call(inputs)
-  local n = type(inputs) == "table" and not dnn.is_tensor(inputs) and #inputs or 0
-  if n < self.min_inputs or (self.max_inputs and n > self.max_inputs) then
-    local want = self.max_inputs == self.min_inputs and tostring(self.min_inputs) or ("at least " .. self.min_inputs)
-    local got = dnn.is_tensor(inputs) and "a single tensor" or
-      (type(inputs) == "table" and ("an array of " .. n) or type(inputs))
-    error(string.format("%s '%s' (created at %s): expected an array of %s tensors, got %s", self.type_name, self.name,
-      self.created_at, want, got), 3)
-  end
-  local shapes = {}
-  for i = 1, n do
-    if not dnn.is_tensor(inputs[i]) then
-      error(string.format("%s '%s' (created at %s): input %d is not a tensor (got %s)", self.type_name, self.name,
-        self.created_at, i, type(inputs[i])), 3)
-    end
-    shapes[i] = inputs[i].shape
-  end
-  if not self.built then self:build(shapes) end
-  local ok, y = xpcall(self.forward, layer.capture, self, inputs)
-  if not ok then layer.raise_in_layer(self, y) end
-  if layer.recorder then layer.recorder(self, y) end
-  return y
-end
 
 local function merge_class(type_name, base_name, min_inputs, max_inputs, combine)
   local cls = Merge:extend(type_name)
