@@ -276,8 +276,9 @@ local function describe(v)
   return type(v)
 end
 
--- What is wrong with a call's options (nil: nothing).
-local function options_problem(l, opts)
+-- What is wrong with a call's options (nil: nothing). A mask mirrors the
+-- inputs: a tensor for one tensor, an array (false for no mask) for an array.
+local function options_problem(l, inputs, opts)
   if opts == nil then return nil end
   if type(opts) ~= "table" or getmetatable(opts) ~= nil then
     return string.format("expected options such as {training = false} after the input, got %s%s", describe(opts),
@@ -286,6 +287,18 @@ local function options_problem(l, opts)
   local training = opts.training
   if training ~= nil and type(training) ~= "boolean" then
     return "expected training = true or false, got " .. tostring(training)
+  end
+  local mask = opts.mask
+  if mask then
+    if not l.supports_masking then
+      return "got a mask, but this layer does not support masking: it would ignore the masked steps (a layer " ..
+        "class that keeps or uses them sets supports_masking = true)"
+    end
+    if dnn.is_tensor(inputs) and not dnn.is_tensor(mask) then
+      return "expected the mask to be a tensor, got " .. describe(mask)
+    elseif not dnn.is_tensor(inputs) and (type(mask) ~= "table" or getmetatable(mask) ~= nil) then
+      return "expected the mask to be an array of one mask per input (false for none), got " .. describe(mask)
+    end
   end
   return nil
 end
@@ -328,7 +341,7 @@ end
 
 function Layer:call(inputs, opts)
   if opts ~= nil or self.min_inputs or not dnn.is_tensor(inputs) then
-    local problem = options_problem(self, opts) or inputs_problem(self, inputs)
+    local problem = inputs_problem(self, inputs) or options_problem(self, inputs, opts)
     if problem then error(context(self) .. ": " .. problem, 2) end
   end
   if not self.built then self:build(input_shapes(inputs)) end
@@ -342,6 +355,27 @@ end
 
 -- For models' calls (dnn.models), which run without catching: nothing to add.
 M.mode_to_enter, M.enter_mode = mode_to_enter, enter_mode
+
+-- ---- masks ----
+-- A mask marks the time steps of a sequence (batch, time, ...) to use: a
+-- float tensor (batch, time) of 1 (use) and 0 (skip), as Keras's. A layer
+-- takes one in its call's options (opts.mask) and says the mask of its
+-- output with compute_mask(inputs, mask). Sequential and functional models
+-- pass each layer the mask the layer before it made; in direct calls the
+-- caller does (nothing is attached to tensors):
+--   local y = masking(x)
+--   local out = next_layer(y, {mask = masking:compute_mask(x)})
+-- A layer that keeps the time steps (Dense, Dropout, ...) or uses the mask
+-- sets supports_masking = true; a mask given to any other layer is an
+-- error (Keras 2's choice: Keras 3 drops it with a warning, and a layer that
+-- ignores a mask silently averages or mixes in the masked steps).
+Layer.supports_masking = false
+
+-- The mask of the output(s), one per output: by default the input's mask
+-- as it is (layers that make, change or consume masks define their own).
+function Layer:compute_mask(inputs, mask)
+  return mask
+end
 
 function Layer:build(input_shape)
   self.built = true

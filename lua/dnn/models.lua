@@ -79,7 +79,7 @@ end
 
 function Model:call(inputs, opts)
   if rawget(self, "_input_shapes") == nil then remember_inputs(self, inputs) end
-  local problem = layer.options_problem(self, opts)
+  local problem = layer.options_problem(self, inputs, opts)
   if problem then error(layer.context(self) .. ": " .. problem, 2) end
   local mode = layer.mode_to_enter(self, opts)
   if mode ~= nil then
@@ -195,6 +195,31 @@ for _, name in ipairs{"compile", "fit", "evaluate", "predict"} do
   Model[name] = function(self, ...) return require("dnn.training")[name](self, ...) end
 end
 
+-- ---- masks of Sequential and functional models ----
+-- Their forward passes masks from layer to layer (see dnn.layer) and keeps
+-- the output's mask(s) with the tensors they were for, so that
+-- compute_mask, asked right after the call by the model holding this one,
+-- needs no second run. The input is held weakly: a model keeps no batch alive.
+function M.remember_masks(model, input, input_mask, masks)
+  local last = rawget(model, "_last_masks")
+  if not last then
+    last = {input = setmetatable({}, {__mode = "v"})}
+    rawset(model, "_last_masks", last)
+  end
+  last.input[1], last.input_mask, last.masks = input, input_mask, masks
+end
+
+-- The last call's masks when it was on these very tensors; else the model
+-- runs again (no grad, in inference) for them.
+function M.last_masks(model, input, input_mask)
+  local last = rawget(model, "_last_masks")
+  if not (last and last.input[1] == input and last.input_mask == input_mask) then
+    M.probe(model, model.forward, model, input, input_mask and {mask = input_mask} or nil)
+    last = rawget(model, "_last_masks")
+  end
+  return last
+end
+
 -- ---- Sequential ----
 -- Made with Layer.extend, not Model:extend: its layers are a list, not fields.
 local Sequential = Layer.extend(Model, "Sequential")
@@ -252,13 +277,27 @@ function Sequential:pop()
   return table.remove(self.layers)
 end
 
-function Sequential:forward(x)
+-- Each layer gets the mask the layer before it made (opts.mask: the mask of the model's input).
+function Sequential:forward(x, opts)
   if not self.built and not self.input_shape and dnn.is_tensor(x) then
     self.input_shape = {table.unpack(x.shape, 2)}
     self.built = true
   end
-  for _, l in ipairs(self.layers) do x = l(x) end
+  local input, input_mask = x, opts and opts.mask or nil
+  local mask = input_mask
+  for _, l in ipairs(self.layers) do
+    local y
+    if mask then y = l(x, {mask = mask}) else y = l(x) end
+    mask = l:compute_mask(x, mask)
+    x = y
+  end
+  M.remember_masks(self, input, input_mask, mask)
   return x
+end
+Sequential.supports_masking = true
+
+function Sequential:compute_mask(inputs, mask)
+  return M.last_masks(self, inputs, mask).masks
 end
 
 -- ---- Custom models: nn.Model:extend("MyModel") ----

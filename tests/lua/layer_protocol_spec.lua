@@ -378,3 +378,115 @@ describe("several results", function()
     assert.is_false(H.close(bn.moving_mean, dnn.zeros(50)))
   end)
 end)
+
+describe("masks", function()
+  -- Records the mask each call gets.
+  local Reader = nn.Layer:extend("MaskReader")
+  Reader.supports_masking = true
+  getmetatable(Reader).__call = function(cls) return nn.Layer.init(cls, {}, "mask_reader") end
+  function Reader:forward(x, opts)
+    self.calls = (self.calls or 0) + 1
+    self.seen = opts and opts.mask
+    return x
+  end
+  function Reader:compute_output_shape(s) return s end
+
+  -- Makes a mask as Keras's Embedding{mask_zero = true} does: ids (batch,
+  -- time) in, (batch, time, 1) out, the steps of id 0 masked.
+  local Ids = nn.Layer:extend("MaskingIds")
+  getmetatable(Ids).__call = function(cls) return nn.Layer.init(cls, {}, "masking_ids") end
+  function Ids:forward(ids) return ids:unsqueeze(-1) end
+  function Ids:compute_mask(ids) return ids:ne(0) end
+  function Ids:compute_output_shape(s) return {s[1], s[2], 1} end
+
+  -- (batch 2, time 3, features 2); step 2 of example 1 and step 3 of example 2 all zeros.
+  local x = dnn.tensor{{{1, 2}, {0, 0}, {3, 0}}, {{4, 5}, {6, 7}, {0, 0}}}
+  local expected_mask = {{1, 0, 1}, {1, 1, 0}}
+
+  it("Masking masks the steps whose features all equal mask_value and zeroes them", function()
+    local masking = nn.Masking{mask_value = 0}
+    local y = masking(x)
+    assert.are.equal(1, select("#", masking(x))) -- the call returns the output alone
+    H.assert_close(y, x)
+    H.assert_close(masking:compute_mask(x), expected_mask)
+    local x7 = dnn.tensor{{{7, 7}, {1, 7}}}
+    H.assert_close(nn.Masking(7)(x7), {{{0, 0}, {1, 7}}})
+    H.assert_close(nn.Masking(7):compute_mask(x7), {{0, 1}})
+    H.assert_error({"Masking: expected a number mask_value, got string"}, function() return nn.Masking("x") end)
+    H.assert_error({"expected an input of (batch, time, features), got (2, 2)"},
+      function() return nn.Masking()(dnn.ones(2, 2)) end)
+  end)
+
+  it("flow through a Sequential: each layer gets the mask the one before it made", function()
+    local reader = Reader()
+    local model = nn.Sequential{nn.Masking(), nn.Dense(4), nn.Dropout(0.5), reader}
+    model(x)
+    H.assert_close(reader.seen, expected_mask)
+    H.assert_close(model:compute_mask(x), expected_mask)
+    -- made by a layer from ids, and given to the model's call
+    local ids_reader = Reader()
+    local ids_model = nn.Sequential{Ids(), nn.Dense(2), ids_reader}
+    ids_model(dnn.tensor{{5, 0, 2}})
+    H.assert_close(ids_reader.seen, {{1, 0, 1}})
+    local plain = Reader()
+    nn.Sequential{nn.Dense(2), plain}(x, {mask = dnn.tensor(expected_mask)})
+    H.assert_close(plain.seen, expected_mask)
+    nn.Sequential{nn.Dense(2), plain}(x)
+    assert.is_nil(plain.seen)
+  end)
+
+  it("flow in direct calls through compute_mask and the call's mask option", function()
+    local masking, dense, reader = nn.Masking(), nn.Dense(3), Reader()
+    local y = masking(x)
+    local mask = masking:compute_mask(x)
+    local h = dense(y, {mask = mask})
+    reader(h, {mask = dense:compute_mask(y, mask)})
+    H.assert_close(reader.seen, expected_mask)
+  end)
+
+  it("are refused by a layer that does not support them, naming it", function()
+    local model = nn.Sequential{nn.Masking(), nn.Flatten()}
+    H.assert_error({"Flatten '" .. model.layers[2].name .. "'", "got a mask, but this layer does not support masking"},
+      function() return model(x) end)
+    H.assert_error({"expected the mask to be a tensor, got an array of 1"},
+      function() return nn.Dense(2)(x, {mask = {dnn.ones(2, 3)}}) end)
+    H.assert_error({"expected the mask to be an array of one mask per input (false for none), got a tensor"},
+      function() return nn.Add()({x, x}, {mask = dnn.ones(2, 3)}) end)
+    local Net = nn.Model:extend("NoMaskNet")
+    function Net:forward(v) return v end
+    H.assert_error({"NoMaskNet", "does not support masking"}, function() return Net()(x, {mask = dnn.ones(2, 3)}) end)
+  end)
+
+  it("flow through a functional graph, combined by merge layers", function()
+    local input = nn.Input{3, 2}
+    local masked = nn.Masking()(input)
+    local dense = nn.Dense(2)(masked)
+    local reader = Reader()
+    local joined = nn.Add(){dense, nn.Dense(2)(input)} -- one input with a mask, one without
+    local out = reader(joined)
+    local concat = nn.Concatenate{axis = 2}{masked, input}
+    local model = nn.Model(input, {out, concat})
+    model(x)
+    H.assert_close(reader.seen, expected_mask)
+    local m_out, m_concat = model:compute_mask(x)
+    H.assert_close(m_out, expected_mask)
+    H.assert_close(m_concat, {{1, 0, 1, 1, 1, 1}, {1, 1, 0, 1, 1, 1}})
+    -- a mask given to the model reaches the layers on its input
+    local reader2 = Reader()
+    local i2 = nn.Input{3, 2}
+    local m2 = nn.Model(i2, reader2(nn.Dense(2)(i2)))
+    m2(x, {mask = dnn.tensor(expected_mask)})
+    H.assert_close(reader2.seen, expected_mask)
+  end)
+
+  it("come out of a model used as a layer without running it twice", function()
+    local counter = Reader()
+    local inner = nn.Sequential{nn.Masking(), counter}
+    local reader = Reader()
+    local outer = nn.Sequential{inner, nn.Dense(2), reader}
+    outer(x)
+    H.assert_close(reader.seen, expected_mask)
+    assert.are.equal(1, counter.calls)
+    H.assert_close(inner:compute_mask(dnn.zeros(1, 2, 2)), {{0, 0}}) -- other tensors: it runs for them
+  end)
+end)

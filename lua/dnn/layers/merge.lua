@@ -9,6 +9,19 @@ local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
 
 local Merge = Layer:extend("Merge")
+Merge.supports_masking = true
+
+-- Keras's: a step of the output is kept where every input's is kept (the
+-- masks multiply; false stands for an input without one).
+function Merge:compute_mask(inputs, mask)
+  if not mask then return nil end
+  local out
+  for i = 1, #inputs do
+    local m = mask[i]
+    if m then out = out and out * m or m end
+  end
+  return out
+end
 
 local function merge_class(type_name, base_name, min_inputs, max_inputs, combine)
   local cls = Merge:extend(type_name)
@@ -78,6 +91,19 @@ getmetatable(Concatenate).__call = function(_, ...) return Concatenate.new(...) 
 
 function Concatenate:forward(inputs)
   return dnn.cat(inputs, self.axis)
+end
+
+-- Along the features (the last axis) the steps line up: kept where every
+-- input's is. Along another axis the masks join as the inputs do, an input
+-- without one counting as all kept.
+function Concatenate:compute_mask(inputs, mask)
+  if not mask then return nil end
+  local ndim = inputs[1].ndim
+  local axis = self.axis < 0 and ndim + 1 + self.axis or self.axis
+  if axis == ndim then return Merge.compute_mask(self, inputs, mask) end
+  local parts = {}
+  for i, x in ipairs(inputs) do parts[i] = mask[i] or dnn.ones(table.unpack(x.shape, 1, ndim - 1)) end
+  return dnn.cat(parts, axis)
 end
 
 function Concatenate:compute_output_shape(shapes)

@@ -58,6 +58,7 @@ end
 -- moving_variance (non-trainable).
 local BatchNormalization = Layer:extend("BatchNormalization")
 M.BatchNormalization = BatchNormalization
+BatchNormalization.supports_masking = true
 
 function BatchNormalization.new(...)
   local _, options = args_and_options(...)
@@ -125,6 +126,7 @@ end
 -- gamma and beta of those dims' shape. epsilon 1e-3 as Keras.
 local LayerNormalization = Layer:extend("LayerNormalization")
 M.LayerNormalization = LayerNormalization
+LayerNormalization.supports_masking = true
 
 function LayerNormalization.new(...)
   local _, options = args_and_options(...)

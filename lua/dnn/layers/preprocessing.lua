@@ -200,6 +200,7 @@ local GaussianNoise = define("GaussianNoise", "gaussian_noise", function(self, a
     error("GaussianNoise: stddev must be a number >= 0, got " .. tostring(self.stddev), 4)
   end
 end)
+GaussianNoise.supports_masking = true
 
 function GaussianNoise:forward(x)
   if not self.training or self.stddev == 0 then return x end
