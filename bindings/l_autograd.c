@@ -19,6 +19,7 @@ static int restore_grad_mode(lua_State *L) {
 static int run_with_grad_mode(lua_State *L, bool on) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   int n = lua_gettop(L);
+  luaL_checkstack(L, n + 1, "too many arguments");
   bool was = dnn_grad_enabled();
   lua_pushvalue(L, lua_upvalueindex(was ? 2 : 1));
   lua_toclose(L, n + 1);

@@ -345,10 +345,13 @@ function Layer:call(inputs, opts)
     if problem then error(context(self) .. ": " .. problem, 2) end
   end
   if not self.built then self:build(input_shapes(inputs)) end
-  local mode = mode_to_enter(self, opts)
-  if mode ~= nil then
-    local _ <close> = enter_mode(self, mode)
-    return finish(self, xpcall(self.forward, capture, self, inputs, opts))
+  -- the per-batch call (no options, no mode from outside) goes straight on
+  if opts ~= nil or outer_training ~= nil or forced_training ~= nil then
+    local mode = mode_to_enter(self, opts)
+    if mode ~= nil then
+      local _ <close> = enter_mode(self, mode)
+      return finish(self, xpcall(self.forward, capture, self, inputs, opts))
+    end
   end
   return finish(self, xpcall(self.forward, capture, self, inputs, opts))
 end
