@@ -163,13 +163,18 @@ const char *ldnn_opt_string(lua_State *L, int idx, const char *name, const char 
 /* ---- error handling for hosts ---- */
 
 /* The message handler of the dnnlua program and of the embedding API: the
- * message with a traceback, or what the error object is when it has no text. */
+ * message with a traceback, or what the error object is when it has no text.
+ * A message that already carries a traceback is left as it is: dnn.layer
+ * adds a layer's context to an error (see its "errors" section) with the
+ * traceback of where the error was raised, which holds more frames than the
+ * stack left at the point it was raised again. */
 int ldnn_msghandler(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
     msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   }
+  if (strstr(msg, "\nstack traceback:\n") != NULL) return 1;
   luaL_traceback(L, L, msg, 1);
   return 1;
 }

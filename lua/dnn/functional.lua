@@ -263,8 +263,30 @@ local function check_input(self, i, t)
   end
 end
 
--- model(x) for one input, model{x1, x2} for several; returns one value per output.
-function Functional:forward(x)
+-- The mask a node's layer gets: that of its input, or the list of its
+-- inputs' (false for none); nil when none has one.
+local function mask_of(arg, masks)
+  if is_symbolic(arg) then return masks[arg] end
+  local list, any = {}, false
+  for i, s in ipairs(arg) do
+    list[i] = masks[s] or false
+    any = any or list[i] ~= false
+  end
+  return any and list or nil
+end
+
+-- Keeps the masks compute_mask gives (one per output) for the node's outputs.
+local function keep_masks(masks, outputs, ...)
+  for i = 1, select("#", ...) do
+    local m = select(i, ...)
+    if outputs[i] and m then masks[outputs[i]] = m end
+  end
+end
+
+-- model(x) for one input, model{x1, x2} for several; returns one value per
+-- output. opts.mask: the input's mask (an array of them for several inputs);
+-- each layer gets the mask its inputs carry, as in Keras's graphs.
+function Functional:forward(x, opts)
   local values = {}
   local inputs = self.inputs
   if #inputs == 1 and dnn.is_tensor(x) then
@@ -281,17 +303,48 @@ function Functional:forward(x)
       values[s] = x[i]
     end
   end
+  local input_mask = opts and opts.mask or nil
+  local masks = {}
+  if input_mask then
+    if #inputs == 1 and dnn.is_tensor(x) then
+      masks[inputs[1]] = input_mask
+    else
+      for i, s in ipairs(inputs) do masks[s] = input_mask[i] or nil end
+    end
+  end
   for _, node in ipairs(self._order) do
     if not node.is_input then
       local args = node.args
       local real = substitute(args, values)
-      local results = table.pack(node.layer(table.unpack(real, 1, args.n)))
+      local n = args.n
+      local mask = mask_of(args[1], masks)
+      if mask then
+        real[2] = real[2] or {}
+        if real[2].mask == nil then real[2].mask = mask end -- one given in the call wins
+        n = math.max(n, 2)
+      end
+      local l = node.layer
+      local results = table.pack(l(table.unpack(real, 1, n)))
       for i, out in ipairs(node.outputs) do values[out] = results[i] end
+      keep_masks(masks, node.outputs, l:compute_mask(real[1], real[2] and real[2].mask or nil))
     end
   end
-  local outs = {}
-  for i, s in ipairs(self.outputs) do outs[i] = values[s] end
+  local outs, out_masks = {}, {}
+  for i, s in ipairs(self.outputs) do
+    outs[i] = values[s]
+    out_masks[i] = masks[s] or false
+  end
+  models.remember_masks(self, x, input_mask, out_masks)
   return table.unpack(outs)
+end
+Functional.supports_masking = true
+
+-- The mask of each output (nil for none).
+function Functional:compute_mask(inputs, mask)
+  local masks = models.last_masks(self, inputs, mask).masks
+  local out = {}
+  for i = 1, #self.outputs do out[i] = masks[i] or nil end
+  return table.unpack(out, 1, #self.outputs)
 end
 
 return M

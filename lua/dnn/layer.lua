@@ -53,6 +53,52 @@ local function creation_site()
   return "?"
 end
 
+-- ---- errors: one decoration path that keeps the traceback ----
+-- A pcall that raises the error again loses the frames between the error
+-- and itself, so the library never catches that way. Where it adds context
+-- (a layer's name to an error in its forward, the user's line to a
+-- constructor's error) it calls through xpcall(fn, capture, ...): capture
+-- takes the traceback where the error was raised, before the stack unwinds,
+-- and the message raised again carries it. The message handlers of dnnlua
+-- and the embedding API (ldnn_msghandler) print a message that has a
+-- traceback as it is. Elsewhere (no_grad, fit's mode restore, shape probes)
+-- cleanup runs from to-be-closed variables, which catch nothing.
+local TRACEBACK = "\nstack traceback:\n"
+local Captured = {}
+
+-- Whether the innermost Lua function on the stack, above capture (level 2
+-- here), is the library's: the error is one of its own checks.
+local function raised_in_library()
+  for level = 3, 20 do
+    local info = debug.getinfo(level, "S")
+    if not info then return false end
+    if info.what ~= "C" then return info.source:sub(1, 5) == "@dnn/" end
+  end
+  return false
+end
+
+-- xpcall's message handler. An error that already carries a traceback (a
+-- nested layer's) or is not a string goes on as it is.
+local function capture(err)
+  if type(err) ~= "string" or err:find(TRACEBACK, 1, true) then return err end
+  return setmetatable({message = err, traceback = debug.traceback("", 2), in_library = raised_in_library()}, Captured)
+end
+M.capture = capture
+
+-- What names l in its errors: Dense 'dense_2' (created at script.lua:12).
+local function context(l)
+  return string.format("%s '%s' (created at %s)", l.type_name, l.name, l.created_at)
+end
+M.context = context
+
+-- Raises what xpcall(..., capture) caught in layer l's code, the message
+-- prefixed with the layer (its own position dropped: the traceback has it).
+local function raise_in_layer(l, err)
+  if getmetatable(err) ~= Captured then error(err, 0) end
+  error(context(l) .. ": " .. err.message:gsub("^[^:]*:%d+: ", "") .. err.traceback, 0)
+end
+M.raise_in_layer = raise_in_layer
+
 local Layer = {}
 Layer.__index = Layer
 M.Layer = Layer
@@ -134,11 +180,13 @@ local class_mt_mt = {
       local construct = v
       v = function(cls, ...)
         check_options(cls, ...)
-        local ok, obj = pcall(construct, cls, ...)
+        local ok, obj = xpcall(construct, capture, cls, ...)
         if not ok then
-          -- a constructor's error names this wrapper's line; point at the user's call instead
-          if type(obj) == "string" then error((obj:gsub("^dnn/[%w_/]+%.lua:%d+: ", "")), 2) end
-          error(obj, 0)
+          if getmetatable(obj) ~= Captured then error(obj, 0) end
+          -- The library's own argument checks name a line of the library: point at the user's call instead
+          -- (the frames below it hold nothing more). Any other error keeps the frames where it was raised.
+          local msg = obj.message:gsub("^dnn/[%w_/]+%.lua:%d+: ", "")
+          error(obj.in_library and msg or msg .. obj.traceback, 2)
         end
         if type(obj) == "table" and getmetatable(obj) == cls and rawget(obj, "_ctor_args") == nil then
           rawset(obj, "_ctor_args", table.pack(...))
@@ -150,6 +198,32 @@ local class_mt_mt = {
   end,
 }
 
+-- layer.trainable = on takes effect at once, as Keras's: the layer's
+-- trainable weights (not statistics such as batch norm's moving mean) stop
+-- or start asking for gradients, in custom loops too, and a model's layers
+-- follow it. The flag lives under the raw key _trainable, so that every
+-- assignment reaches __newindex (Lua calls it only for absent keys).
+local function set_trainable(self, on)
+  if type(on) ~= "boolean" then
+    error(string.format("%s '%s': trainable must be true or false, got %s", self.type_name, rawget(self, "name"),
+      tostring(on)), 3)
+  end
+  rawset(self, "_trainable", on)
+  for _, w in ipairs(rawget(self, "weights") or {}) do
+    if w.trainable then w.tensor.requires_grad = on end
+  end
+  local layers = self.layers
+  if type(layers) == "table" then
+    for _, l in ipairs(layers) do l.trainable = on end
+  end
+end
+M.set_trainable = set_trainable
+
+local function set_field(self, k, v)
+  if k == "trainable" then return set_trainable(self, v) end
+  rawset(self, k, v)
+end
+
 -- Subclasses: local Dense = nn.Layer:extend("Dense"); Dense.new(...) builds.
 function Layer:extend(type_name)
   local cls = setmetatable({}, setmetatable({__index = self}, class_mt_mt))
@@ -157,7 +231,11 @@ function Layer:extend(type_name)
   if type(type_name) == "string" and info and info.source:sub(1, 5) == "@dnn/" and registry[type_name] == nil then
     registry[type_name] = cls
   end
-  cls.__index = cls
+  cls.__index = function(t, k)
+    if k == "trainable" then return rawget(t, "_trainable") end
+    return cls[k]
+  end
+  cls.__newindex = set_field
   cls.__call = Layer.__call
   cls.__tostring = Layer.__tostring
   cls.type_name = type_name
@@ -179,20 +257,162 @@ function Layer:__tostring()
   return string.format("%s(%s)", self.type_name, self.name)
 end
 
-function Layer:call(x)
-  if not dnn.is_tensor(x) then
-    error(string.format("%s '%s' (created at %s): expected a tensor input, got %s", self.type_name, self.name,
-      self.created_at, type(x)), 2)
+-- ---- the call: layer(inputs, opts) ----
+-- inputs: one tensor, or an array of tensors for a layer of several inputs
+-- (its class sets min_inputs, and max_inputs when there is a bound: nn.Add,
+-- nn.Concatenate). opts: nil or a table, given to forward as it is (so a
+-- custom layer can take more named arguments); the protocol reads
+-- training = true | false and mask (see compute_mask). Every value forward
+-- returns comes back.
+--
+-- training in a call overrides the layer's own mode (train()/eval()) for
+-- that call only, and the calls made inside it inherit it, so a model called
+-- with {training = false} runs all its layers in inference. While the call
+-- runs, self.training holds that mode: forward reads self.training, as
+-- every layer did before calls could override it.
+
+-- The mode of the innermost call that was given one (nil: none), and the
+-- mode shape probes force on every call (nil: none).
+local outer_training, forced_training = nil, nil
+
+-- Shape probes run each call in inference, whatever its options: a probe's
+-- batch of ones must not move batch norm's statistics. Returns the previous
+-- forced mode, to restore.
+function M.force_training(mode)
+  local was = forced_training
+  forced_training = mode
+  return was
+end
+
+-- The mode a call of l must enter, or nil when l's own mode stands.
+local function mode_to_enter(l, opts)
+  local mode = opts and opts.training
+  if mode == nil then mode = outer_training end
+  if forced_training ~= nil then mode = forced_training end
+  if mode == nil or (mode == l.training and mode == outer_training) then return nil end
+  return mode
+end
+
+-- A to-be-closed guard: restores the layer's mode and the inherited one
+-- when the call ends, error or not.
+local ModeGuard = {__close = function(g)
+  g[1].training, outer_training = g[2], g[3]
+end}
+
+local function enter_mode(l, mode)
+  local guard = setmetatable({l, l.training, outer_training}, ModeGuard)
+  l.training, outer_training = mode, mode
+  return guard
+end
+
+local function describe(v)
+  if dnn.is_tensor(v) then return "a tensor" end
+  if type(v) == "table" and getmetatable(v) == nil then return "an array of " .. #v end
+  return type(v)
+end
+
+-- What is wrong with a call's options (nil: nothing). A mask mirrors the
+-- inputs: a tensor for one tensor, an array (false for no mask) for an array.
+local function options_problem(l, inputs, opts)
+  if opts == nil then return nil end
+  if type(opts) ~= "table" or getmetatable(opts) ~= nil then
+    return string.format("expected options such as {training = false} after the input, got %s%s", describe(opts),
+      l.min_inputs and "" or " (several inputs go in one array: layer{a, b})")
   end
-  if not self.built then self:build(x.shape) end
-  local ok, y = pcall(self.forward, self, x)
-  if not ok then
-    error(string.format("%s '%s' (created at %s): %s", self.type_name, self.name, self.created_at,
-      tostring(y):gsub("^[^:]*:%d+: ", "")), 2)
+  local training = opts.training
+  if training ~= nil and type(training) ~= "boolean" then
+    return "expected training = true or false, got " .. tostring(training)
   end
-  if self.activity_regularizer then self.activity_loss = self.activity_regularizer(y) end
-  if M.recorder then M.recorder(self, y) end
-  return y
+  local mask = opts.mask
+  if mask then
+    if not l.supports_masking then
+      return "got a mask, but this layer does not support masking: it would ignore the masked steps (a layer " ..
+        "class that keeps or uses them sets supports_masking = true)"
+    end
+    if dnn.is_tensor(inputs) and not dnn.is_tensor(mask) then
+      return "expected the mask to be a tensor, got " .. describe(mask)
+    elseif not dnn.is_tensor(inputs) and (type(mask) ~= "table" or getmetatable(mask) ~= nil) then
+      return "expected the mask to be an array of one mask per input (false for none), got " .. describe(mask)
+    end
+  end
+  return nil
+end
+M.options_problem = options_problem
+
+-- What is wrong with a call's inputs (nil: nothing).
+local function inputs_problem(l, inputs)
+  local min, max = l.min_inputs, l.max_inputs
+  if not min then
+    if dnn.is_tensor(inputs) then return nil end
+    return "expected a tensor input, got " .. describe(inputs)
+  end
+  local n = type(inputs) == "table" and getmetatable(inputs) == nil and #inputs or 0
+  if n < min or (max and n > max) then
+    return string.format("expected an array of %s tensors, got %s", max == min and tostring(min) or
+      ("at least " .. min), dnn.is_tensor(inputs) and "a single tensor" or describe(inputs))
+  end
+  for i = 1, n do
+    if not dnn.is_tensor(inputs[i]) then return string.format("input %d is not a tensor (got %s)", i, type(inputs[i])) end
+  end
+  return nil
+end
+
+-- What build takes: the input's shape, or the list of the inputs' shapes.
+local function input_shapes(inputs)
+  if dnn.is_tensor(inputs) then return inputs.shape end
+  local shapes = {}
+  for i, t in ipairs(inputs) do shapes[i] = t.shape end
+  return shapes
+end
+
+-- After forward: a failure gets the layer's name; the activity regularizer
+-- and summary's recorder look at the first result.
+local function finish(self, ok, ...)
+  if not ok then raise_in_layer(self, (...)) end
+  if self.activity_regularizer then self.activity_loss = self.activity_regularizer((...)) end
+  if M.recorder then M.recorder(self, (...)) end
+  return ...
+end
+
+function Layer:call(inputs, opts)
+  if opts ~= nil or self.min_inputs or not dnn.is_tensor(inputs) then
+    local problem = inputs_problem(self, inputs) or options_problem(self, inputs, opts)
+    if problem then error(context(self) .. ": " .. problem, 2) end
+  end
+  if not self.built then self:build(input_shapes(inputs)) end
+  -- the per-batch call (no options, no mode from outside) goes straight on
+  if opts ~= nil or outer_training ~= nil or forced_training ~= nil then
+    local mode = mode_to_enter(self, opts)
+    if mode ~= nil then
+      local _ <close> = enter_mode(self, mode)
+      return finish(self, xpcall(self.forward, capture, self, inputs, opts))
+    end
+  end
+  return finish(self, xpcall(self.forward, capture, self, inputs, opts))
+end
+
+-- For models' calls (dnn.models), which run without catching: nothing to add.
+M.mode_to_enter, M.enter_mode = mode_to_enter, enter_mode
+
+-- ---- masks ----
+-- A mask marks the time steps of a sequence (batch, time, ...) to use: a
+-- float tensor (batch, time) of 1 (use) and 0 (skip), as Keras's. A layer
+-- takes one in its call's options (opts.mask) and says the mask of its
+-- output with compute_mask(inputs, mask). Sequential and functional models
+-- pass each layer the mask the layer before it made; in direct calls the
+-- caller does (nothing is attached to tensors):
+--   local y = masking(x)
+--   local out = next_layer(y, {mask = masking:compute_mask(x)})
+-- A layer that keeps the time steps (Dense, Dropout, ...) or uses the mask
+-- sets supports_masking = true; a mask given to any other layer is an
+-- error (Keras 2's choice: Keras 3 drops it with a warning, and a layer that
+-- ignores a mask silently averages or mixes in the masked steps).
+Layer.supports_masking = false
+
+-- The mask of the output(s), one per output: by default the input's mask
+-- as it is (layers that make, change or consume masks define their own).
+function Layer:compute_mask(inputs, mask)
+  return mask
 end
 
 function Layer:build(input_shape)

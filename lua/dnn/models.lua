@@ -20,16 +20,16 @@ M.shape_string = shape_string
 -- mode (a batch-norm layer must not fold a dummy batch into its moving
 -- statistics, a dropout layer must not draw from the PRNG), and no stale
 -- activity loss left behind for the next regularization_loss().
+-- Every layer call inside runs in inference, whatever its training option.
+-- The restore is a to-be-closed variable, so an error keeps its traceback.
 function M.probe(target, fn, ...)
-  local was_training = target.training
-  local args = table.pack(...)
-  target:train(false)
-  local results = table.pack(pcall(dnn.no_grad, function() return fn(table.unpack(args, 1, args.n)) end))
-  target:train(was_training ~= false)
-  for _, l in ipairs(target.layers and target:_all_layers() or {target}) do l.activity_loss = nil end
-  target.activity_loss = nil
-  if not results[1] then error(results[2], 0) end
-  return table.unpack(results, 2, results.n)
+  local was_forced = layer.force_training(false)
+  local _ <close> = setmetatable({}, {__close = function()
+    layer.force_training(was_forced)
+    for _, l in ipairs(target.layers and target:_all_layers() or {target}) do l.activity_loss = nil end
+    target.activity_loss = nil
+  end})
+  return dnn.no_grad(fn, ...)
 end
 
 -- ---- Model: what every kind of model shares ----
@@ -67,14 +67,28 @@ local function remember_inputs(self, x)
   rawset(self, "_input_shapes", seen)
 end
 
-function Model:call(x, ...)
-  if rawget(self, "_input_shapes") == nil then remember_inputs(self, x) end
-  if layer.recorder then
-    local results = table.pack(self:forward(x, ...))
-    layer.recorder(self, results[1])
-    return table.unpack(results, 1, results.n)
+local function recorded(self, ...)
+  layer.recorder(self, (...))
+  return ...
+end
+
+-- model(inputs, opts): as a layer's call (dnn.layer), without catching:
+-- a model adds no context to its layers' errors.
+local function run(self, inputs, opts)
+  if layer.recorder then return recorded(self, self:forward(inputs, opts)) end
+  return self:forward(inputs, opts)
+end
+
+function Model:call(inputs, opts)
+  if rawget(self, "_input_shapes") == nil then remember_inputs(self, inputs) end
+  local problem = layer.options_problem(self, inputs, opts)
+  if problem then error(layer.context(self) .. ": " .. problem, 2) end
+  local mode = layer.mode_to_enter(self, opts)
+  if mode ~= nil then
+    local _ <close> = layer.enter_mode(self, mode)
+    return run(self, inputs, opts)
   end
-  return self:forward(x, ...)
+  return run(self, inputs, opts)
 end
 
 function Model:parameters()
@@ -183,6 +197,31 @@ for _, name in ipairs{"compile", "fit", "evaluate", "predict"} do
   Model[name] = function(self, ...) return require("dnn.training")[name](self, ...) end
 end
 
+-- ---- masks of Sequential and functional models ----
+-- Their forward passes masks from layer to layer (see dnn.layer) and keeps
+-- the output's mask(s) with the tensors they were for, so that
+-- compute_mask, asked right after the call by the model holding this one,
+-- needs no second run. The input is held weakly: a model keeps no batch alive.
+function M.remember_masks(model, input, input_mask, masks)
+  local last = rawget(model, "_last_masks")
+  if not last then
+    last = {input = setmetatable({}, {__mode = "v"})}
+    rawset(model, "_last_masks", last)
+  end
+  last.input[1], last.input_mask, last.masks = input, input_mask, masks
+end
+
+-- The last call's masks when it was on these very tensors; else the model
+-- runs again (no grad, in inference) for them.
+function M.last_masks(model, input, input_mask)
+  local last = rawget(model, "_last_masks")
+  if not (last and last.input[1] == input and last.input_mask == input_mask) then
+    M.probe(model, model.forward, model, input, input_mask and {mask = input_mask} or nil)
+    last = rawget(model, "_last_masks")
+  end
+  return last
+end
+
 -- ---- Sequential ----
 -- Made with Layer.extend, not Model:extend: its layers are a list, not fields.
 local Sequential = Layer.extend(Model, "Sequential")
@@ -241,13 +280,27 @@ function Sequential:pop()
   return table.remove(self.layers)
 end
 
-function Sequential:forward(x)
+-- Each layer gets the mask the layer before it made (opts.mask: the mask of the model's input).
+function Sequential:forward(x, opts)
   if not self.built and not self.input_shape and dnn.is_tensor(x) then
     self.input_shape = {table.unpack(x.shape, 2)}
     self.built = true
   end
-  for _, l in ipairs(self.layers) do x = l(x) end
+  local input, input_mask = x, opts and opts.mask or nil
+  local mask = input_mask
+  for _, l in ipairs(self.layers) do
+    local y
+    if mask then y = l(x, {mask = mask}) else y = l(x) end
+    mask = l:compute_mask(x, mask)
+    x = y
+  end
+  M.remember_masks(self, input, input_mask, mask)
   return x
+end
+Sequential.supports_masking = true
+
+function Sequential:compute_mask(inputs, mask)
+  return M.last_masks(self, inputs, mask).masks
 end
 
 -- ---- Custom models: nn.Model:extend("MyModel") ----
@@ -293,11 +346,13 @@ function Model:extend(type_name)
   local registered = layer.registry[type_name]
   local cls = Layer.extend(self, type_name)
   layer.registry[type_name] = registered -- a user's model class registers itself only by nn.register
+  local index = cls.__index -- Layer's: the trainable flag, then the class
   cls.__index = function(t, k)
     if k == "layers" then return tracked_layers(t) end
-    return cls[k]
+    return index(t, k)
   end
   cls.__newindex = function(t, k, v)
+    if k == "trainable" then return layer.set_trainable(t, v) end
     rawset(t, k, v)
     if type(k) == "string" and type(v) == "table" and not untracked[k] and k:sub(1, 1) ~= "_" then
       local order = rawget(t, "_field_order")

@@ -604,13 +604,13 @@ local function callback_list(user, extra, model, params, fname)
   return require("dnn.callbacks").CallbackList(list, model, params)
 end
 
--- Runs fn with the model's training flag restored afterwards, error or not.
+-- Runs fn with the model's training flag restored afterwards, error or not
+-- (by a to-be-closed variable: nothing is caught, so an error keeps its
+-- whole traceback).
 local function keeping_mode(model, fn, ...)
   local was = model.training ~= false
-  local results = table.pack(pcall(fn, ...))
-  model:train(was)
-  if not results[1] then error(results[2], 0) end
-  return table.unpack(results, 2, results.n)
+  local _ <close> = setmetatable({}, {__close = function() model:train(was) end})
+  return fn(...)
 end
 
 local function check_batch_size(v, fname)

@@ -15,6 +15,7 @@ local Dense = Layer:extend("Dense")
 M.Dense = Dense
 Dense.options = {"activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
                  "bias_regularizer", "activity_regularizer"}
+Dense.supports_masking = true -- it acts on each time step alone
 
 -- Activations the C kernel fuses with the GEMM; the others (and Lua
 -- functions) run after a linear dense.
@@ -88,6 +89,7 @@ end
 local Activation = Layer:extend("Activation")
 M.Activation = Activation
 Activation.options = {"activation"}
+Activation.supports_masking = true
 
 function Activation.new(...)
   local args, options = args_and_options(...)
@@ -116,6 +118,7 @@ end
 local Dropout = Layer:extend("Dropout")
 M.Dropout = Dropout
 Dropout.options = {"rate", "seed"}
+Dropout.supports_masking = true
 
 function Dropout.new(...)
   local args, options = args_and_options(...)
@@ -253,6 +256,7 @@ end
 local PReLU = Layer:extend("PReLU")
 M.PReLU = PReLU
 PReLU.options = {"alpha_initializer", "alpha_regularizer", "shared_axes"}
+PReLU.supports_masking = true
 
 function PReLU.new(...)
   local _, options = args_and_options(...)
@@ -307,6 +311,45 @@ function PReLU:forward(x)
 end
 
 function PReLU:compute_output_shape(input_shape)
+  return copy_shape(input_shape)
+end
+
+-- ---- Masking ----
+-- Keras's: a time step of (batch, time, features) whose features all equal
+-- mask_value (0 by default) is masked: its mask entry is 0 (1 where any
+-- feature differs) and its output is zeros. The mask (batch, time) is what
+-- compute_mask gives and the next layers of a model get (see dnn.layer).
+local Masking = Layer:extend("Masking")
+M.Masking = Masking
+Masking.supports_masking = true
+
+function Masking.new(...)
+  local args, options = args_and_options(...)
+  local value = args[1]
+  if value == nil then value = options.mask_value end
+  if value == nil then value = 0 end
+  if type(value) ~= "number" then
+    error(string.format("Masking: expected a number mask_value, got %s", type(value)), 2)
+  end
+  local self = Layer.init(Masking, options, "masking")
+  self.mask_value = value
+  return self
+end
+getmetatable(Masking).__call = function(_, ...) return Masking.new(...) end
+
+-- Its own mask from the input alone, whatever mask came with it (as Keras).
+function Masking:compute_mask(x)
+  if x.ndim < 3 then
+    error(string.format("expected an input of (batch, time, features), got %s", shape_text(x.shape)), 2)
+  end
+  return x:ne(self.mask_value):max(-1)
+end
+
+function Masking:forward(x)
+  return x * self:compute_mask(x):unsqueeze(-1)
+end
+
+function Masking:compute_output_shape(input_shape)
   return copy_shape(input_shape)
 end
 

@@ -1,6 +1,7 @@
 -- dnn.layers.merge: layers of several inputs, called with a Lua array:
 -- nn.Add(){a, b}, nn.Concatenate{axis = -1}{a, b}. They take real tensors
--- and symbolic ones (functional models) alike.
+-- and symbolic ones (functional models) alike; Layer:call checks the array
+-- against min_inputs and max_inputs.
 local dnn = require "dnn"
 local layer = require "dnn.layer"
 local describe = require("dnn.options").describe
@@ -9,33 +10,18 @@ local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
 
 local Merge = Layer:extend("Merge")
+Merge.supports_masking = true
 
--- The inputs of a merge layer: an array of at least min_inputs tensors.
-function Merge:call(inputs)
-  local n = type(inputs) == "table" and not dnn.is_tensor(inputs) and #inputs or 0
-  if n < self.min_inputs or (self.max_inputs and n > self.max_inputs) then
-    local want = self.max_inputs == self.min_inputs and tostring(self.min_inputs) or ("at least " .. self.min_inputs)
-    local got = dnn.is_tensor(inputs) and "a single tensor" or
-      (type(inputs) == "table" and ("an array of " .. n) or type(inputs))
-    error(string.format("%s '%s' (created at %s): expected an array of %s tensors, got %s", self.type_name, self.name,
-      self.created_at, want, got), 3)
+-- Keras's: a step of the output is kept where every input's is kept (the
+-- masks multiply; false stands for an input without one).
+function Merge:compute_mask(inputs, mask)
+  if not mask then return nil end
+  local out
+  for i = 1, #inputs do
+    local m = mask[i]
+    if m then out = out and out * m or m end
   end
-  local shapes = {}
-  for i = 1, n do
-    if not dnn.is_tensor(inputs[i]) then
-      error(string.format("%s '%s' (created at %s): input %d is not a tensor (got %s)", self.type_name, self.name,
-        self.created_at, i, type(inputs[i])), 3)
-    end
-    shapes[i] = inputs[i].shape
-  end
-  if not self.built then self:build(shapes) end
-  local ok, y = pcall(self.forward, self, inputs)
-  if not ok then
-    error(string.format("%s '%s' (created at %s): %s", self.type_name, self.name, self.created_at,
-      tostring(y):gsub("^[^:]*:%d+: ", "")), 3)
-  end
-  if layer.recorder then layer.recorder(self, y) end
-  return y
+  return out
 end
 
 local function merge_class(type_name, base_name, min_inputs, max_inputs, combine)
@@ -108,6 +94,19 @@ getmetatable(Concatenate).__call = function(_, ...) return Concatenate.new(...) 
 
 function Concatenate:forward(inputs)
   return dnn.cat(inputs, self.axis)
+end
+
+-- Along the features (the last axis) the steps line up: kept where every
+-- input's is. Along another axis the masks join as the inputs do, an input
+-- without one counting as all kept.
+function Concatenate:compute_mask(inputs, mask)
+  if not mask then return nil end
+  local ndim = inputs[1].ndim
+  local axis = self.axis < 0 and ndim + 1 + self.axis or self.axis
+  if axis == ndim then return Merge.compute_mask(self, inputs, mask) end
+  local parts = {}
+  for i, x in ipairs(inputs) do parts[i] = mask[i] or dnn.ones(table.unpack(x.shape, 1, ndim - 1)) end
+  return dnn.cat(parts, axis)
 end
 
 function Concatenate:compute_output_shape(shapes)

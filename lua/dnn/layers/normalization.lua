@@ -63,6 +63,7 @@ M.BatchNormalization = BatchNormalization
 BatchNormalization.options = {"axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
                               "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
                               "beta_regularizer", "gamma_regularizer"}
+BatchNormalization.supports_masking = true
 
 function BatchNormalization.new(...)
   local _, options = args_and_options(...)
@@ -133,6 +134,7 @@ local LayerNormalization = Layer:extend("LayerNormalization")
 M.LayerNormalization = LayerNormalization
 LayerNormalization.options = {"axis", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
                               "beta_regularizer", "gamma_regularizer"}
+LayerNormalization.supports_masking = true
 
 function LayerNormalization.new(...)
   local _, options = args_and_options(...)

@@ -1,6 +1,7 @@
 -- dnn.layers.preprocessing: Keras's augmentation and preprocessing layers.
 -- The Random* layers and GaussianNoise act only while the layer is training
--- (the identity after layer:eval() / in predict and evaluate); Rescaling and
+-- (the identity after layer:eval(), in a call with {training = false}, in
+-- predict and evaluate); Rescaling and
 -- Normalization always act. Each random layer draws one transform per image
 -- from dnn's PRNG (dnn.manual_seed repeats them) in a batched C kernel; they
 -- are data operations: nothing flows back through them to the input.
@@ -217,6 +218,7 @@ local GaussianNoise = define("GaussianNoise", "gaussian_noise", {"stddev"}, func
     error("GaussianNoise: stddev must be a number >= 0, got " .. describe(self.stddev), 4)
   end
 end)
+GaussianNoise.supports_masking = true
 
 function GaussianNoise:forward(x)
   if not self.training or self.stddev == 0 then return x end
