@@ -25,6 +25,7 @@ local constructions = {
   Dense = {args = {4}},
   Dropout = {args = {0.5}},
   Flatten = {args = {}},
+  Masking = {args = {}},
   GaussianNoise = {args = {0.1}},
   GlobalAveragePooling2D = {args = {}}, GlobalMaxPooling2D = {args = {}},
   LayerNormalization = {args = {}},

@@ -322,6 +322,7 @@ end
 local Masking = Layer:extend("Masking")
 M.Masking = Masking
 Masking.supports_masking = true
+Masking.options = {"mask_value"}
 
 function Masking.new(...)
   local args, options = args_and_options(...)
@@ -329,7 +330,7 @@ function Masking.new(...)
   if value == nil then value = options.mask_value end
   if value == nil then value = 0 end
   if type(value) ~= "number" then
-    error(string.format("Masking: expected a number mask_value, got %s", type(value)), 2)
+    error(string.format("Masking: expected a number mask_value, got %s", describe(value)), 2)
   end
   local self = Layer.init(Masking, options, "masking")
   self.mask_value = value
