@@ -123,6 +123,11 @@ static void test_reductions(void) {
   dnn_tensor *w221 = dnn_from_data((float[]){1, 0, 2, 1}, 3, (int64_t[]){2, 2, 1});
   CHECK_NEAR(value_of(mse_with(DNN_REDUCE_SUM, w221, NULL)), 1 + 9 + 1, 1e-6);
 
+  /* a strided view with an offset as the weights: column 2 of {{9, 2}, {9, 0.5}} */
+  dnn_tensor *wide = mat(2, 2, (float[]){9, 2, 9, 0.5f}), *col = dnn_narrow(wide, 1, 1, 1);
+  CHECK_NEAR(value_of(mse_with(DNN_REDUCE_SUM, col, NULL)), 8.75, 1e-6);
+  RELEASE(wide, col);
+
   /* mask: the masked mean divides by the unmasked count (3), as Keras 3's apply_mask */
   dnn_tensor *mask = mat(2, 2, (float[]){1, 0, 1, 1});
   l = mse_with(DNN_REDUCE_NONE, NULL, mask);
