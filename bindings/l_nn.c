@@ -26,50 +26,75 @@ static int l_dense(lua_State *L) {
   return 1;
 }
 
-/* ---- losses: (y_true, y_pred, ...) -> 0-d tensor ---- */
+/* ---- losses: (y_true, y_pred, sample_weight|nil, mask|nil, reduction|nil, ...) -> tensor ----
+ * The loss's own arguments follow the shared ones. */
+
+/* The shared arguments at 3 (sample_weight), 4 (mask), 5 (reduction name), checked before anything is allocated. */
+static dnn_loss_options check_loss_options(lua_State *L) {
+  dnn_loss_options opt = {DNN_REDUCE_SUM_OVER_BATCH_SIZE, NULL, NULL};
+  if (!lua_isnoneornil(L, 3)) opt.sample_weight = ldnn_check_tensor(L, 3);
+  if (!lua_isnoneornil(L, 4)) opt.mask = ldnn_check_tensor(L, 4);
+  const char *name = luaL_optstring(L, 5, "sum_over_batch_size");
+  int r = dnn_reduction_from_name(name);
+  if (r < 0)
+    luaL_argerror(L, 5, lua_pushfstring(L, "expected a reduction (sum_over_batch_size, sum, none), got '%s'", name));
+  opt.reduction = (dnn_reduction)r;
+  return opt;
+}
 
 static int l_mse(lua_State *L) {
-  ldnn_push_tensor(L, dnn_mse_loss(ldnn_check_tensor(L, 1), ldnn_check_tensor(L, 2)));
+  dnn_tensor *y = ldnn_check_tensor(L, 1), *p = ldnn_check_tensor(L, 2);
+  dnn_loss_options opt = check_loss_options(L);
+  ldnn_push_tensor(L, dnn_mse_loss(y, p, &opt));
   return 1;
 }
 
 static int l_mae(lua_State *L) {
-  ldnn_push_tensor(L, dnn_mae_loss(ldnn_check_tensor(L, 1), ldnn_check_tensor(L, 2)));
+  dnn_tensor *y = ldnn_check_tensor(L, 1), *p = ldnn_check_tensor(L, 2);
+  dnn_loss_options opt = check_loss_options(L);
+  ldnn_push_tensor(L, dnn_mae_loss(y, p, &opt));
   return 1;
 }
 
-/* huber(y_true, y_pred, delta = 1) */
+/* huber(..., delta = 1) */
 static int l_huber(lua_State *L) {
   dnn_tensor *y = ldnn_check_tensor(L, 1), *p = ldnn_check_tensor(L, 2);
-  ldnn_push_tensor(L, dnn_huber_loss(y, p, (float)luaL_optnumber(L, 3, 1.0)));
+  dnn_loss_options opt = check_loss_options(L);
+  float delta = (float)luaL_optnumber(L, 6, 1.0);
+  ldnn_push_tensor(L, dnn_huber_loss(y, p, delta, &opt));
   return 1;
 }
 
-/* binary_crossentropy(y_true, y_pred, from_logits, label_smoothing = 0) */
+/* binary_crossentropy(..., from_logits, label_smoothing = 0) */
 static int l_bce(lua_State *L) {
   dnn_tensor *y = ldnn_check_tensor(L, 1), *p = ldnn_check_tensor(L, 2);
-  float ls = (float)luaL_optnumber(L, 4, 0);
-  ldnn_push_tensor(L, dnn_binary_crossentropy(y, p, lua_toboolean(L, 3), ls));
+  dnn_loss_options opt = check_loss_options(L);
+  float ls = (float)luaL_optnumber(L, 7, 0);
+  ldnn_push_tensor(L, dnn_binary_crossentropy(y, p, lua_toboolean(L, 6), ls, &opt));
   return 1;
 }
 
-/* categorical_crossentropy(y_true, y_pred, from_logits, label_smoothing = 0) */
+/* categorical_crossentropy(..., from_logits, label_smoothing = 0) */
 static int l_cce(lua_State *L) {
   dnn_tensor *y = ldnn_check_tensor(L, 1), *p = ldnn_check_tensor(L, 2);
-  float ls = (float)luaL_optnumber(L, 4, 0);
-  ldnn_push_tensor(L, dnn_categorical_crossentropy(y, p, lua_toboolean(L, 3), ls));
+  dnn_loss_options opt = check_loss_options(L);
+  float ls = (float)luaL_optnumber(L, 7, 0);
+  ldnn_push_tensor(L, dnn_categorical_crossentropy(y, p, lua_toboolean(L, 6), ls, &opt));
   return 1;
 }
 
-/* sparse_categorical_crossentropy(labels (1-based ids), y_pred, from_logits) */
+/* sparse_categorical_crossentropy(labels (1-based ids), y_pred, ..., from_logits) */
 static int l_sparse_cce(lua_State *L) {
   dnn_tensor *y = ldnn_check_tensor(L, 1), *p = ldnn_check_tensor(L, 2);
-  ldnn_push_tensor(L, dnn_sparse_categorical_crossentropy(y, p, lua_toboolean(L, 3), 1));
+  dnn_loss_options opt = check_loss_options(L);
+  ldnn_push_tensor(L, dnn_sparse_categorical_crossentropy(y, p, lua_toboolean(L, 6), 1, &opt));
   return 1;
 }
 
 static int l_kld(lua_State *L) {
-  ldnn_push_tensor(L, dnn_kl_divergence(ldnn_check_tensor(L, 1), ldnn_check_tensor(L, 2)));
+  dnn_tensor *y = ldnn_check_tensor(L, 1), *p = ldnn_check_tensor(L, 2);
+  dnn_loss_options opt = check_loss_options(L);
+  ldnn_push_tensor(L, dnn_kl_divergence(y, p, &opt));
   return 1;
 }
 

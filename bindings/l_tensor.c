@@ -418,12 +418,6 @@ static int l_unm(lua_State *L) {
   return 1;
 }
 
-/* sigmoid keeps its input as logits, so a following cross-entropy is stable. */
-static int l_sigmoid(lua_State *L) {
-  ldnn_push_tensor(L, dnn_sigmoid(ldnn_check_tensor(L, 1)));
-  return 1;
-}
-
 static int l_clamp(lua_State *L) {
   dnn_tensor *t = ldnn_check_tensor(L, 1);
   double lo = lua_isnoneornil(L, 2) ? -INFINITY : check_num(L, 2);
@@ -931,7 +925,6 @@ static const luaL_Reg methods[] = {
     {"fill", l_fill},
     {"zero", l_zero},
     {"copy", l_copy},
-    {"sigmoid", l_sigmoid},
     {"clamp", l_clamp},
     {"matmul", l_matmul},
     {"index_select", l_index_select},
@@ -977,6 +970,7 @@ static void add_methods(lua_State *L) {
       {"abs", DNN_UNARY_ABS, 0},
       {"relu", DNN_UNARY_RELU, 0},
       {"leaky_relu", DNN_UNARY_LEAKY_RELU, 0.2},
+      {"sigmoid", DNN_UNARY_SIGMOID, 0},
       {"tanh", DNN_UNARY_TANH, 0},
       {"elu", DNN_UNARY_ELU, 1.0},
       {"selu", DNN_UNARY_SELU, 0},

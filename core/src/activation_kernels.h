@@ -1,8 +1,7 @@
 /* Private helpers shared by the layer kernels that fuse a bias and an
  * activation into their output pass (Dense, the convolutions): the forward
  * applied in place to a (rows, cols) matrix and the gradient written from the
- * output. Softmax and sigmoid outputs are separate ops (the cross-entropies
- * fuse with them), so they are not handled here. */
+ * output. Softmax, a row op, is a separate op, so it is not handled here. */
 #ifndef DNN_ACTIVATION_KERNELS_H
 #define DNN_ACTIVATION_KERNELS_H
 

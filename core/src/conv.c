@@ -286,15 +286,15 @@ static dnn_status missing_grads(const dnn_node *node, dnn_tensor **gin) {
   return DNN_OK;
 }
 
-/* Softmax and sigmoid outputs are their own ops (the cross-entropies fuse with them): a linear conv, then them. */
+/* Softmax is a row op, its own op after a linear conv. */
 typedef dnn_tensor *(*conv_fn)(dnn_tensor *, dnn_tensor *, dnn_tensor *, const dnn_conv2d_config *, dnn_activation,
                                float);
 
-static dnn_tensor *with_output_op(conv_fn f, dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg,
-                                  dnn_activation act) {
+static dnn_tensor *with_output_op(conv_fn f, dnn_tensor *x, dnn_tensor *w, dnn_tensor *b,
+                                  const dnn_conv2d_config *cfg) {
   dnn_tensor *z = f(x, w, b, cfg, DNN_ACT_LINEAR, 0);
   if (!z) return NULL;
-  dnn_tensor *y = act == DNN_ACT_SOFTMAX ? dnn_softmax(z, -1) : dnn_sigmoid(z);
+  dnn_tensor *y = dnn_softmax(z, -1);
   dnn_tensor_release(z);
   return y;
 }
@@ -386,7 +386,7 @@ static dnn_tensor *conv_forward(const conv_op *op, dnn_tensor *x, dnn_tensor *w,
   conv_geom geo;
   int64_t shape[4];
   if (conv_check(op->kind, x, w, b, cfg, &geo, shape) != DNN_OK) return NULL;
-  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) return with_output_op(op->self, x, w, b, cfg, act);
+  if (act == DNN_ACT_SOFTMAX) return with_output_op(op->self, x, w, b, cfg);
   dnn_tensor *ops[3];
   if (!contiguous_operands(x, w, b, ops)) return NULL;
   bool ok;

@@ -60,10 +60,10 @@ static dnn_status check_dense_args(const dnn_tensor *x, const dnn_tensor *w, con
 
 dnn_tensor *dnn_dense(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, dnn_activation act, float alpha) {
   if (check_dense_args(x, w, b) != DNN_OK) return NULL;
-  if (act == DNN_ACT_SOFTMAX || act == DNN_ACT_SIGMOID) { /* own ops, so cross-entropies can fuse with them */
+  if (act == DNN_ACT_SOFTMAX) { /* a row op: its own op after a linear dense */
     dnn_tensor *z = dnn_dense(x, w, b, DNN_ACT_LINEAR, 0);
     if (!z) return NULL;
-    dnn_tensor *y = act == DNN_ACT_SOFTMAX ? dnn_softmax(z, -1) : dnn_sigmoid(z);
+    dnn_tensor *y = dnn_softmax(z, -1);
     dnn_tensor_release(z);
     return y;
   }
@@ -182,10 +182,6 @@ static dnn_tensor *softmax_op(dnn_tensor *x, int dim, bool log) {
         return NULL;
       }
     }
-    if (!log && d == x->ndim - 1) { /* remembered for the fused cross-entropy */
-      y->logits = dnn_tensor_retain(x);
-      y->logits_act = DNN_ACT_SOFTMAX;
-    }
   }
   dnn_tensor_release(xc);
   return y;
@@ -193,12 +189,3 @@ static dnn_tensor *softmax_op(dnn_tensor *x, int dim, bool log) {
 
 dnn_tensor *dnn_softmax(dnn_tensor *x, int dim) { return softmax_op(x, dim, false); }
 dnn_tensor *dnn_log_softmax(dnn_tensor *x, int dim) { return softmax_op(x, dim, true); }
-
-dnn_tensor *dnn_sigmoid(dnn_tensor *x) {
-  dnn_tensor *y = dnn_unary(DNN_UNARY_SIGMOID, x, 0);
-  if (y) {
-    y->logits = dnn_tensor_retain(x);
-    y->logits_act = DNN_ACT_SIGMOID;
-  }
-  return y;
-}

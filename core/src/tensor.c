@@ -72,7 +72,6 @@ void dnn_tensor_release(dnn_tensor *t) {
   if (!t || atomic_fetch_sub(&t->refcount, 1) != 1) return;
   storage_release(t->storage);
   dnn_tensor_release(t->grad);
-  dnn_tensor_release(t->logits);
   if (t->grad_fn) dnn_node_release(t->grad_fn);
   free(t);
 }

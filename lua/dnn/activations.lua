@@ -16,10 +16,10 @@ M.leaky_relu = function(x) return x:leaky_relu() end -- negative slope 0.2, Kera
 M.elu = function(x) return x:elu() end               -- alpha 1
 M.selu = function(x) return x:selu() end
 M.gelu = function(x) return x:gelu() end             -- exact (erf), Keras's approximate = false
-M.sigmoid = function(x) return x:sigmoid() end       -- keeps its logits for a fused cross-entropy
+M.sigmoid = function(x) return x:sigmoid() end
 M.hard_sigmoid = function(x) return x:hard_sigmoid() end -- Keras 3: relu6(x + 3) / 6
 M.tanh = function(x) return x:tanh() end
-M.softmax = function(x) return x:softmax(-1) end     -- over the last axis; keeps its logits
+M.softmax = function(x) return x:softmax(-1) end     -- over the last axis
 M.softplus = function(x) return x:softplus() end
 M.swish = function(x) return x:swish() end           -- x * sigmoid(x), Keras's silu
 

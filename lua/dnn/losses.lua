@@ -1,12 +1,20 @@
--- dnn.losses: Keras's losses, called as loss(y_true, y_pred) (Keras's order),
--- each returning a 0-d tensor: the per-example loss averaged over the batch
--- (Keras's default reduction). The arithmetic, value and gradient, is fused
--- in C (core/src/losses.c).
+-- dnn.losses: Keras's losses, called as loss(y_true, y_pred, sample_weight,
+-- mask) (Keras's order; the last two optional), each returning a tensor: by
+-- default the per-example losses averaged (Keras's "sum_over_batch_size").
+-- Every loss takes reduction = "sum_over_batch_size" | "sum" | "none"
+-- ("none": the per-example losses, of y_pred's shape without its last dim).
+-- sample_weight is broadcast to the per-example shape; mask (0s and 1s)
+-- drops positions, and the masked mean divides by the unmasked count (Keras
+-- 3). The arithmetic, values, weighting, reduction and gradients with
+-- respect to y_true and y_pred, is in C (core/src/losses.c); this file only
+-- parses options.
 --
 --   dnn.losses.mse(y, p)                                   -- a loss function
+--   dnn.losses.mse(y, p, w)                                -- weighted per example
 --   dnn.losses.binary_crossentropy{from_logits = true}     -- a loss object (a function too)
 --   dnn.losses.get("mse") / get(fn) / get(loss_object)     -- what compile takes
 --   dnn.losses.name_of(fn)                                 -- "mean_squared_error", or nil
+--   dnn.losses.options_of(fn)                              -- a copy of its options, or nil
 local dnn = require "dnn"
 local C = require("dnn.core")._nn
 local strict = require "dnn.options"
@@ -16,32 +24,51 @@ local losses = {}
 -- Keras name of every loss function and loss object made here.
 local names = setmetatable({}, {__mode = "k"})
 
-local function check_pair(name, y_true, y_pred)
+local function check_args(name, y_true, y_pred, sample_weight, mask)
   if not dnn.is_tensor(y_true) or not dnn.is_tensor(y_pred) then
     error(string.format("%s: expected tensors (y_true, y_pred), got %s and %s", name,
       dnn.is_tensor(y_true) and "a tensor" or type(y_true), dnn.is_tensor(y_pred) and "a tensor" or type(y_pred)), 3)
   end
+  if sample_weight ~= nil and not dnn.is_tensor(sample_weight) then
+    error(string.format("%s: expected sample_weight (argument 3) to be a tensor or nil, got %s", name,
+      type(sample_weight)), 3)
+  end
+  if mask ~= nil and not dnn.is_tensor(mask) then
+    error(string.format("%s: expected mask (argument 4) to be a tensor or nil, got %s", name, type(mask)), 3)
+  end
 end
 
--- Options each loss takes, with Keras's defaults.
+-- Keras 3's reductions (None is nil here, which means the default).
+local reductions = {sum_over_batch_size = true, sum = true, none = true}
+
+-- Options each loss takes, with Keras's defaults; every loss also takes reduction.
+-- A kernel gets (y_true, y_pred, sample_weight, mask, options).
 local specs = {
-  mean_squared_error = {kernel = function(y, p) return C.mse_loss(y, p) end, options = {}},
-  mean_absolute_error = {kernel = function(y, p) return C.mae_loss(y, p) end, options = {}},
-  huber = {kernel = function(y, p, o) return C.huber_loss(y, p, o.delta) end, options = {delta = 1.0}},
+  mean_squared_error = {kernel = function(y, p, w, m, o) return C.mse_loss(y, p, w, m, o.reduction) end, options = {}},
+  mean_absolute_error = {kernel = function(y, p, w, m, o) return C.mae_loss(y, p, w, m, o.reduction) end, options = {}},
+  huber = {
+    kernel = function(y, p, w, m, o) return C.huber_loss(y, p, w, m, o.reduction, o.delta) end,
+    options = {delta = 1.0},
+  },
   binary_crossentropy = {
-    kernel = function(y, p, o) return C.binary_crossentropy(y, p, o.from_logits, o.label_smoothing) end,
+    kernel = function(y, p, w, m, o)
+      return C.binary_crossentropy(y, p, w, m, o.reduction, o.from_logits, o.label_smoothing)
+    end,
     options = {from_logits = false, label_smoothing = 0},
   },
   categorical_crossentropy = {
-    kernel = function(y, p, o) return C.categorical_crossentropy(y, p, o.from_logits, o.label_smoothing) end,
+    kernel = function(y, p, w, m, o)
+      return C.categorical_crossentropy(y, p, w, m, o.reduction, o.from_logits, o.label_smoothing)
+    end,
     options = {from_logits = false, label_smoothing = 0},
   },
   sparse_categorical_crossentropy = {
-    kernel = function(y, p, o) return C.sparse_categorical_crossentropy(y, p, o.from_logits) end,
+    kernel = function(y, p, w, m, o) return C.sparse_categorical_crossentropy(y, p, w, m, o.reduction, o.from_logits) end,
     options = {from_logits = false},
   },
-  kl_divergence = {kernel = function(y, p) return C.kl_divergence(y, p) end, options = {}},
+  kl_divergence = {kernel = function(y, p, w, m, o) return C.kl_divergence(y, p, w, m, o.reduction) end, options = {}},
 }
+for _, spec in pairs(specs) do spec.options.reduction = "sum_over_batch_size" end
 
 -- Keras's short names.
 local aliases = {mse = "mean_squared_error", mae = "mean_absolute_error", kld = "kl_divergence",
@@ -54,6 +81,9 @@ local function valid_names()
   table.sort(list)
   return list
 end
+
+-- The options of every loss function made here (copies are handed out).
+local options_by_fn = setmetatable({}, {__mode = "k"})
 
 -- A loss function with these options (defaults filled in), named as Keras.
 local function make_loss(name, options)
@@ -70,12 +100,17 @@ local function make_loss(name, options)
     end
     o[k] = v
   end
+  if not reductions[o.reduction] then
+    error(string.format("%s: expected option 'reduction' to be \"sum_over_batch_size\", \"sum\" or \"none\", got %q",
+      name, o.reduction), 3)
+  end
   local kernel = spec.kernel
-  local fn = function(y_true, y_pred)
-    check_pair(name, y_true, y_pred)
-    return kernel(y_true, y_pred, o)
+  local fn = function(y_true, y_pred, sample_weight, mask)
+    check_args(name, y_true, y_pred, sample_weight, mask)
+    return kernel(y_true, y_pred, sample_weight, mask, o)
   end
   names[fn] = name
+  options_by_fn[fn] = o
   return fn
 end
 
@@ -83,11 +118,12 @@ end
 -- losses.<name>{options} returns a loss function with those options.
 for name in pairs(specs) do
   local default = make_loss(name, {})
-  local entry = function(a, b)
+  local entry = function(a, b, ...)
     if b == nil and type(a) == "table" and not dnn.is_tensor(a) then return make_loss(name, a) end
-    return default(a, b)
+    return default(a, b, ...)
   end
   names[entry] = name
+  options_by_fn[entry] = options_by_fn[default]
   losses[name] = entry
 end
 for alias, name in pairs(aliases) do losses[alias] = losses[name] end
@@ -96,6 +132,16 @@ for alias, name in pairs(aliases) do losses[alias] = losses[name] end
 -- pick its kind), or nil for a user's own function.
 function losses.name_of(fn)
   return names[fn]
+end
+
+-- A copy of the options of a loss function made here (defaults filled in:
+-- from_logits, reduction, ...), or nil for a user's own function.
+function losses.options_of(fn)
+  local o = options_by_fn[fn]
+  if not o then return nil end
+  local copy = {}
+  for k, v in pairs(o) do copy[k] = v end
+  return copy
 end
 
 -- A loss function from a name (Keras's, aliases included), a function

@@ -280,47 +280,131 @@ local function class_ids(y)
   return flat
 end
 
--- The loss of a batch with each sample weighted by its class's weight, as
--- Keras's sample weights: sum(w_i l_i) / N, from the loss's per-class means.
-local function class_weighted(fn, y, pred, class_weight)
-  local ids = class_ids(y)
-  local n = #ids
-  local groups, order = {}, {}
-  for i, id in ipairs(ids) do
-    local g = groups[id]
-    if not g then
-      g = {}
-      groups[id] = g
-      order[#order + 1] = id
-    end
-    g[#g + 1] = i
-  end
-  table.sort(order)
-  local total
-  for _, id in ipairs(order) do
-    local idx = groups[id]
-    local w = class_weight[id] or 1
-    local l
-    if #idx == n then
-      l = fn(y, pred)
-    else
-      local it = dnn.tensor(idx)
-      l = fn(y:index_select(1, it), pred:index_select(1, it))
-    end
-    l = l * (w * #idx / n)
-    total = total and total + l or l
-  end
-  return total
+-- class_weight as Keras applies it: each sample's weight is its class's (1
+-- for a class not in the table), given to the loss as its sample_weight, so
+-- the batch loss is sum(w_i l_i) / N. The weights have the batch dim first
+-- and 1s for the other per-example dims of pred (pred without its last dim).
+local function class_sample_weights(y, pred, class_weight)
+  local w = {}
+  for i, id in ipairs(class_ids(y)) do w[i] = class_weight[id] or 1 end
+  local shape = {#w}
+  for d = 3, pred.ndim do shape[d - 1] = 1 end
+  return dnn.tensor(w):reshape(table.unpack(shape))
 end
 
--- The total loss (a 0-d tensor) and each output's loss.
-local function compute_loss(c, fname, ys, preds, class_weight, first)
+-- ---- the fused softmax / sigmoid + cross-entropy path ----
+-- When an output's final layer applies softmax (or sigmoid) and its loss is
+-- the matching cross-entropy without from_logits, fit and evaluate take that
+-- layer's pre-activation output (the logits) and call the loss with
+-- from_logits = true. Why: from the logits the loss is a stable log-sum-exp,
+-- exact however saturated the output, and its gradient softmax(z) - y
+-- (sigmoid(z) - y) comes in one fused pass; from probabilities the loss
+-- clips them at 1e-7, which caps it and stops the gradient of a confidently
+-- wrong example, and adds the softmax's own backward. Keras's TensorFlow
+-- backend gets the same by reading logits hidden on the output tensor; here
+-- tensors carry no such side channel and the model decides, in this one
+-- place. predict() and model(x) still return probabilities, and the metrics
+-- see probabilities (the activation applied to the logits).
+
+-- The loss names that fuse, with the activation each fuses with.
+local fused_activation_of_loss = {categorical_crossentropy = "softmax", sparse_categorical_crossentropy = "softmax",
+                                  binary_crossentropy = "sigmoid"}
+
+-- The library's layers whose forward returns the pre-activation output when
+-- their _emit_logits is set: Dense, the convolutions, Activation.
+local emits_logits = {Dense = true, Conv2D = true, Conv2DTranspose = true, DepthwiseConv2D = true, Activation = true}
+
+-- "softmax" / "sigmoid" for a layer's activation given by name or as the function of dnn.activations.
+local function activation_name(a)
+  local activations = require "dnn.activations"
+  if a == "softmax" or a == activations.softmax then return "softmax" end
+  if a == "sigmoid" or a == activations.sigmoid then return "sigmoid" end
+  return nil
+end
+
+-- The layer computing output i of model, when that is a library layer used
+-- once there (a Sequential's last layer, or a functional output's node whose
+-- output nothing else reads; nested models are looked through), else nil.
+local function final_layer(model, i)
+  local layer = require "dnn.layer"
+  local l
+  if model.type_name == "Sequential" and i == 1 then
+    local layers = model.layers
+    l = layers[#layers]
+    for j = 1, #layers - 1 do if layers[j] == l then return nil end end
+  elseif model.type_name == "Functional" then
+    local out = model.outputs[i]
+    if not out or out.index ~= 1 then return nil end
+    for j, other in ipairs(model.outputs) do if j ~= i and other == out then return nil end end
+    for _, node in ipairs(model._order) do
+      if node ~= out.node and node.layer == out.node.layer then return nil end -- the layer is used twice
+      for _, input in ipairs(node.inputs) do if input == out then return nil end end -- and read by another layer
+    end
+    l = out.node.layer
+  else
+    return nil
+  end
+  if l == nil then return nil end
+  if l.type_name == "Sequential" or l.type_name == "Functional" then
+    if (l.outputs and #l.outputs or 1) ~= 1 then return nil end
+    return final_layer(l, 1)
+  end
+  if not emits_logits[l.type_name] or getmetatable(l) ~= layer.registry[l.type_name] then return nil end
+  return l
+end
+
+-- Per output, {layer, activation, loss (the from_logits one)} where the fused path applies; nil elsewhere.
+local function fused_outputs(model, c)
+  local plan
+  for i = 1, c.n_outputs do
+    local fn = c.losses[i]
+    local name = fn and dnn.losses.name_of(fn)
+    local options = fn and dnn.losses.options_of(fn)
+    local act = fused_activation_of_loss[name]
+    local l = act and options and not options.from_logits and final_layer(model, i)
+    if l and not l.activity_regularizer and activation_name(l.activation) == act then
+      options.from_logits = true
+      plan = plan or {}
+      plan[i] = {layer = l, activation = act, loss = dnn.losses[name](options)}
+    end
+  end
+  return plan
+end
+
+-- The model's outputs for a training or evaluation step: what the losses
+-- take (the logits of fused outputs) and what the metrics take (probabilities).
+local function forward_for_loss(model, c, arg, fused)
+  if not fused then
+    local preds = table.pack(model(arg))
+    return preds, preds
+  end
+  for _, f in pairs(fused) do rawset(f.layer, "_emit_logits", true) end
+  local results = table.pack(pcall(model, arg))
+  for _, f in pairs(fused) do rawset(f.layer, "_emit_logits", nil) end
+  if not results[1] then error(results[2], 0) end
+  local outputs = table.pack(table.unpack(results, 2, results.n))
+  local for_metrics = {n = outputs.n}
+  for i = 1, outputs.n do
+    local z, f = outputs[i], fused[i]
+    if f and dnn.is_tensor(z) and #c.metrics[i] > 0 then
+      for_metrics[i] = dnn.no_grad(function() return f.activation == "softmax" and z:softmax(-1) or z:sigmoid() end)
+    else
+      for_metrics[i] = z
+    end
+  end
+  return outputs, for_metrics
+end
+
+-- The total loss (a 0-d tensor) and each output's loss. fused: the plan of
+-- fused_outputs (preds then hold those outputs' logits).
+local function compute_loss(c, fname, ys, preds, class_weight, first, fused)
   if #preds ~= c.n_outputs then
     error(string.format("%s: the model returned %d outputs, the compiled loss expects %d", fname, #preds, c.n_outputs), 0)
   end
   local total, parts = nil, {}
   for i = 1, c.n_outputs do
     local fn, pred, y = c.losses[i], preds[i], ys[i]
+    if fused and fused[i] then fn = fused[i].loss end
     if fn then
       if not dnn.is_tensor(pred) then
         error(string.format("%s: the model's output %d is not a tensor (got %s)", fname, i, type(pred)), 0)
@@ -328,7 +412,7 @@ local function compute_loss(c, fname, ys, preds, class_weight, first)
       if first then check_labels(fname, c.loss_names[i], pred, y, i, c) end
       local ok, l
       if class_weight then
-        ok, l = pcall(class_weighted, fn, y, pred, class_weight)
+        ok, l = pcall(function() return fn(y, pred, class_sample_weights(y, pred, class_weight)) end)
       else
         ok, l = pcall(fn, y, pred)
       end
@@ -640,6 +724,7 @@ end
 local function test_loop(model, c, fname, xs, x_was_list, ys, n, batch_size, cbs)
   model:train(false)
   local tracker = new_tracker(c)
+  local fused = fused_outputs(model, c)
   local loader = is_loader(xs) and xs:iter()
   local steps = loader and #xs or math.ceil(n / batch_size)
   if cbs then cbs:on_test_begin({}) end
@@ -655,8 +740,8 @@ local function test_loop(model, c, fname, xs, x_was_list, ys, n, batch_size, cbs
       xb, yb = narrow_all(xs, start, len), narrow_all(ys, start, len)
     end
     dnn.no_grad(function()
-      local preds = table.pack(model(model_arg(xb, x_was_list, model)))
-      local loss, parts = compute_loss(c, fname, yb, preds, nil, step == 1)
+      local outputs, preds = forward_for_loss(model, c, model_arg(xb, x_was_list, model), fused)
+      local loss, parts = compute_loss(c, fname, yb, outputs, nil, step == 1, fused)
       local reg = model:regularization_loss()
       if reg then loss = loss + reg end
       for i, p in pairs(parts) do parts[i] = p:item() end
@@ -710,6 +795,10 @@ function M.fit(model, x, y, options)
         strict.describe(class_weight)), 2)
     end
     if c.n_outputs > 1 then error("fit: class_weight is for models of one output", 2) end
+    if c.losses[1] and not dnn.losses.name_of(c.losses[1]) then
+      error("fit: class_weight weights each sample through the loss's sample_weight, which a user's loss function " ..
+        "(returning one value for the batch) cannot take; use a built-in loss", 2)
+    end
     for k, v in pairs(class_weight) do
       if math.type(k) ~= "integer" or type(v) ~= "number" then
         error(string.format("fit: class_weight maps class ids to weights, got [%s] = %s", tostring(k), tostring(v)), 2)
@@ -791,6 +880,7 @@ function M.fit(model, x, y, options)
   local cbs = callback_list(options.callbacks, extra, model, params, fname)
   model.history = history
   local optimizer = c.optimizer
+  local fused = fused_outputs(model, c)
   return keeping_mode(model, function()
     model.stop_training = false
     cbs:on_train_begin({})
@@ -815,8 +905,8 @@ function M.fit(model, x, y, options)
         else
           xb, yb = narrow_all(xs, start, len), narrow_all(ys, start, len)
         end
-        local preds = table.pack(model(model_arg(xb, x_was_list, model)))
-        local loss, parts = compute_loss(c, fname, yb, preds, class_weight, first)
+        local outputs, preds = forward_for_loss(model, c, model_arg(xb, x_was_list, model), fused)
+        local loss, parts = compute_loss(c, fname, yb, outputs, class_weight, first, fused)
         local reg = model:regularization_loss()
         if reg then loss = loss + reg end
         if first then

@@ -226,6 +226,121 @@ describe("class_weight", function()
   end)
 end)
 
+describe("class_weight through sample weights", function()
+  it("weights every sample by its class, 1 for a class left out, and divides by N (Keras)", function()
+    -- zero weights: every probability 1/3, every sample's loss log 3; weights 1, 5, 1, 1
+    local model = nn.Sequential{nn.Dense(3, {input_shape = {2}, activation = "softmax"})}
+    model:set_weights{dnn.zeros(2, 3), dnn.zeros(3)}
+    model:compile{optimizer = dnn.optim.SGD{learning_rate = 0}, loss = "sparse_categorical_crossentropy"}
+    local x, y = dnn.randn(4, 2), dnn.tensor{1, 2, 3, 1}
+    local h = model:fit(x, y, {batch_size = 4, shuffle = false, class_weight = {[2] = 5}, verbose = 0})
+    assert.truthy(near(h.history.loss[1], math.log(3) * (1 + 5 + 1 + 1) / 4), tostring(h.history.loss[1]))
+    -- evaluate takes no class weights: the plain mean
+    assert.truthy(near(model:evaluate(x, y, {verbose = 0}), math.log(3)))
+  end)
+
+  it("refuses a user's loss function, which cannot take per-sample weights", function()
+    local model = mlp(2)
+    model:compile{optimizer = "sgd", loss = function(y, p) return ((y - p) ^ 2):mean() end}
+    local x, y = quadrants(4)
+    errors_with(function() model:fit(x, y:reshape(4, 1), {class_weight = {[1] = 2}, verbose = 0}) end,
+      "fit: class_weight weights each sample through the loss's sample_weight")
+  end)
+end)
+
+describe("the fused softmax / sigmoid cross-entropy path", function()
+  -- One input {1}: logits (0, 1000, -1000); the true class 3 is the least likely by far. From the logits the loss
+  -- is 2000; from the probabilities (e^-2000 clipped to 1e-7) it would be -log(1e-7) = 16.1.
+  local x, y = dnn.tensor{{1}}, dnn.tensor{3}
+  local kernel = dnn.tensor{{0, 1000, -1000}}
+  local clipped = -math.log(1e-7)
+
+  local function compiled(model, loss, lr, metrics)
+    model:compile{optimizer = dnn.optim.SGD{learning_rate = lr or 0}, loss = loss or "sparse_categorical_crossentropy",
+      metrics = metrics}
+    return model
+  end
+
+  local function softmax_dense()
+    local model = nn.Sequential{nn.Dense(3, {input_shape = {1}, activation = "softmax"})}
+    model:set_weights{kernel:clone(), dnn.zeros(3)}
+    return model
+  end
+
+  it("gives fit and evaluate the exact loss of a saturated softmax, while predict returns probabilities", function()
+    local model = compiled(softmax_dense())
+    assert.truthy(near(model:evaluate(x, y, {verbose = 0}), 2000), tostring(model:evaluate(x, y, {verbose = 0})))
+    local h = model:fit(x, y, {verbose = 0})
+    assert.truthy(near(h.history.loss[1], 2000), tostring(h.history.loss[1]))
+    local p = model:predict(x, {verbose = 0})
+    assert.truthy(near(p:sum():item(), 1))
+    assert.truthy(near(p:totable()[1][2], 1))
+    assert.truthy(near(model(x):sum():item(), 1))
+    -- the same with one-hot labels and categorical_crossentropy
+    compiled(model, "categorical_crossentropy")
+    assert.truthy(near(model:evaluate(x, dnn.tensor{{0, 0, 1}}, {verbose = 0}), 2000))
+    -- the loss called on the model's output directly sees probabilities only
+    assert.truthy(near(dnn.losses.sparse_categorical_crossentropy(y, model(x)):item(), clipped))
+  end)
+
+  it("trains a confidently wrong model with the fused gradient softmax(z) - y", function()
+    local model = compiled(softmax_dense(), nil, 0.1)
+    model:fit(x, y, {verbose = 0})
+    -- dz = (0, 1, -1): the kernel moves by -0.1 * x^T dz; from clipped probabilities it would not move at all
+    local w = model:get_weights()[1]:totable()[1]
+    assert.truthy(near(w[1], 0, 1e-6) and near(w[2], 1000 - 0.1) and near(w[3], -1000 + 0.1), table.concat(w, " "))
+  end)
+
+  it("applies to an Activation layer, a functional model and a sigmoid with binary_crossentropy", function()
+    local with_activation = nn.Sequential{nn.Dense(3, {input_shape = {1}}), nn.Activation("softmax")}
+    with_activation.layers[1]:set_weights{kernel:clone(), dnn.zeros(3)}
+    assert.truthy(near(compiled(with_activation):evaluate(x, y, {verbose = 0}), 2000))
+
+    local input = nn.Input{1}
+    local functional = nn.Model{inputs = input, outputs = nn.Dense(3, {activation = "softmax"})(input)}
+    functional.layers[2]:set_weights{kernel:clone(), dnn.zeros(3)}
+    assert.truthy(near(compiled(functional):evaluate(x, y, {verbose = 0}), 2000))
+
+    -- per-pixel classes from a Conv2D: labels (N, H, W)
+    local conv = nn.Sequential{nn.Conv2D(3, 1, {input_shape = {1, 1, 1}, activation = "softmax"})}
+    conv:set_weights{kernel:reshape(1, 1, 1, 3), dnn.zeros(3)}
+    assert.truthy(near(compiled(conv):evaluate(x:reshape(1, 1, 1, 1), dnn.tensor{{{3}}}, {verbose = 0}), 2000))
+
+    local binary = nn.Sequential{nn.Dense(1, {input_shape = {1}, activation = "sigmoid"})}
+    binary:set_weights{dnn.tensor{{500}}, dnn.zeros(1)}
+    compiled(binary, "binary_crossentropy", 0, {"mse"})
+    local loss, logs = binary:evaluate(x, dnn.tensor{{0}}, {verbose = 0})
+    assert.truthy(near(loss, 500), tostring(loss)) -- log(1 + e^500); clipped it would be 15.9
+    -- metrics see probabilities: (1 - 0)^2, not the logit's 500^2
+    assert.truthy(near(logs.mse, 1), tostring(logs.mse))
+  end)
+
+  it("is not taken where the final layer's output is not the model's alone, or the model is a custom one", function()
+    -- the softmax output also feeds another layer: it must stay probabilities there
+    local input = nn.Input{1}
+    local probs = nn.Dense(3, {activation = "softmax", name = "probs"})(input)
+    local model = nn.Model{inputs = input, outputs = {probs, nn.Dense(1, {name = "head"})(probs)}}
+    model:get_layer("probs"):set_weights{kernel:clone(), dnn.zeros(3)}
+    model:compile{optimizer = "sgd", loss = {"sparse_categorical_crossentropy", "mse"}}
+    local _, logs = model:evaluate(x, {y, dnn.zeros(1, 1)}, {verbose = 0})
+    assert.truthy(near(logs.probs_loss, clipped, 1e-4), tostring(logs.probs_loss))
+
+    local Custom = nn.Model:extend("FusedPathCustom")
+    function Custom:init() self.out = nn.Dense(3, {activation = "softmax"}) end
+    function Custom:forward(t) return self.out(t) end
+    local custom = Custom()
+    custom(x)
+    custom.out:set_weights{kernel:clone(), dnn.zeros(3)}
+    assert.truthy(near(compiled(custom):evaluate(x, y, {verbose = 0}), clipped, 1e-4))
+
+    -- a loss that already takes logits is left alone (the model's output is then taken as logits)
+    compiled(model, {dnn.losses.sparse_categorical_crossentropy{from_logits = true}, "mse"})
+    local _, logs2 = model:evaluate(x, {y, dnn.zeros(1, 1)}, {verbose = 0})
+    local p = model(x)
+    assert.truthy(near(logs2.probs_loss, dnn.losses.sparse_categorical_crossentropy{from_logits = true}(y, p):item()))
+  end)
+end)
+
 describe("callbacks", function()
   it("are called in Keras's order with 1-based epochs and batches, and see the logs", function()
     local events = {}

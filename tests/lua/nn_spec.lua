@@ -105,11 +105,15 @@ describe("losses", function()
     assert(near(dnn.losses.binary_crossentropy(y, z:sigmoid()):item(), expected, 1e-4))
   end)
 
-  it("stays finite on saturated sigmoid and softmax outputs (fused with the logits)", function()
+  it("stay finite on saturated sigmoid and softmax outputs: clipped probabilities, exact from logits", function()
     local z = dnn.tensor{{200, -200}}
     local loss = dnn.losses.sparse_categorical_crossentropy(dnn.tensor{2}, z:softmax(-1))
+    assert(near(loss:item(), -math.log(1e-7), 1e-4), tostring(loss:item()))
+    loss = dnn.losses.sparse_categorical_crossentropy{from_logits = true}(dnn.tensor{2}, z)
     assert(near(loss:item(), 400, 1e-4), tostring(loss:item()))
     local bce = dnn.losses.binary_crossentropy(dnn.tensor{0}, dnn.tensor{100}:sigmoid())
+    assert(near(bce:item(), -math.log(1.1920929e-7), 1e-4), tostring(bce:item()))
+    bce = dnn.losses.binary_crossentropy{from_logits = true}(dnn.tensor{0}, dnn.tensor{100})
     assert(near(bce:item(), 100, 1e-4), tostring(bce:item()))
   end)
 
@@ -126,7 +130,7 @@ describe("losses", function()
     assert.truthy(err:find("labels of shape", 1, true), err)
   end)
 
-  it("pass the gradient check, with and without fusion", function()
+  it("pass the gradient check, from probabilities and from logits", function()
     dnn.manual_seed(5)
     local cases = {
       function(z) return dnn.losses.mse(dnn.tensor{{0.1, 0.2}, {0.3, 0.4}}, z) end,

@@ -1,5 +1,7 @@
--- Forward values and gradients of small Dense networks against PyTorch
--- (Debian's python3-torch), skipped with a message where it is absent.
+-- Forward values and gradients of small Dense networks, and of every loss
+-- with each reduction, sample weights and a mask (gradients with respect to
+-- both arguments), against PyTorch (Debian's python3-torch), skipped with a
+-- message where it is absent.
 local dnn = dnn or require "dnn"
 local C = require("dnn.core")._nn
 
@@ -21,8 +23,9 @@ local function write_tensors(path, tensors)
   f:close()
 end
 
-local function run_reference(path)
-  local p = assert(io.popen(string.format("%s %s/tests/torch/dense_nets.py %s", python, source_dir, path)))
+local function run_reference(path, script)
+  script = script or "dense_nets.py"
+  local p = assert(io.popen(string.format("%s %s/tests/torch/%s %s", python, source_dir, script, path)))
   local out = {}
   for line in p:lines() do
     local name, rest = line:match("^(%S+)%s*(.*)$")
@@ -90,5 +93,66 @@ describe("Dense networks against PyTorch", function()
     mse:backward()
     assert_close(mse, ref.mse, 1e-5, "mse")
     assert_close(w3.grad, ref.grad_w4, 1e-4, "grad w (mse)")
+  end)
+end)
+
+describe("Losses against PyTorch", function()
+  if not have_torch() then
+    pending("PyTorch (python3-torch) is not installed: cross-check skipped")
+    return
+  end
+
+  it("agree on values and gradients for both arguments, every reduction, with weights and a mask", function()
+    dnn.manual_seed(3)
+    local t = dnn.rand(3, 2, 4) * 0.8 + 0.1
+    local z = dnn.randn(3, 2, 4)
+    local p = dnn.rand(3, 2, 4) * 0.8 + 0.1
+    local ids = dnn.tensor{{1, 4}, {3, 2}, {2, 2}}
+    local w = dnn.tensor{{2}, {0.5}, {1.5}}
+    local m = dnn.tensor{{1, 0}, {1, 1}, {0, 1}}
+    local v = dnn.tensor{{1, -2}, {0.5, 3}, {-1, 0.25}}
+    local path = os.tmpname()
+    write_tensors(path, {t = t, z = z, p = p, ids = ids, w = w, m = m, v = v})
+    local ref = run_reference(path, "losses_ref.py")
+    os.remove(path)
+
+    local L = dnn.losses
+    local losses = {
+      mse = {L.mse, z}, mae = {L.mae, z}, huber = {L.huber{delta = 0.7}, z},
+      bce = {L.binary_crossentropy{label_smoothing = 0.1}, p},
+      bce_logits = {L.binary_crossentropy{from_logits = true, label_smoothing = 0.1}, z},
+      cce = {L.categorical_crossentropy, p},
+      cce_logits = {L.categorical_crossentropy{from_logits = true, label_smoothing = 0.2}, z},
+      scce_logits = {L.sparse_categorical_crossentropy{from_logits = true}, z, sparse = true},
+      kld = {L.kl_divergence, p},
+    }
+    local cases = {plain = "sum_over_batch_size", sobs = "sum_over_batch_size", sum = "sum", none = "none"}
+    local checked = 0
+    for name, spec in pairs(losses) do
+      for case, reduction in pairs(cases) do
+        local options = dnn.losses.options_of(spec[1])
+        options.reduction = reduction
+        local fn = dnn.losses[dnn.losses.name_of(spec[1])](options)
+        local y = spec.sparse and ids or t:clone()
+        y.requires_grad = not spec.sparse
+        local x = spec[2]:clone()
+        x.requires_grad = true
+        local value
+        if case == "plain" then
+          value = fn(y, x)
+        else
+          value = fn(y, x, w, m)
+          if reduction == "none" then value = (value * v):sum() end
+        end
+        value:backward()
+        local prefix = name .. "_" .. case
+        assert(ref[prefix], "no reference for " .. prefix)
+        assert_close(value, ref[prefix], 1e-5, prefix)
+        assert_close(x.grad, ref[prefix .. "_gp"], 1e-4, prefix .. " d/dy_pred")
+        if not spec.sparse then assert_close(y.grad, ref[prefix .. "_gt"], 1e-4, prefix .. " d/dy_true") end
+        checked = checked + 1
+      end
+    end
+    assert.are.equal(36, checked)
   end)
 end)

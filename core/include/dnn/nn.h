@@ -1,6 +1,6 @@
 /* Layer kernels and losses: fused where fusing pays (Dense = GEMM + bias +
- * activation; softmax/sigmoid with their cross-entropies). Recorded for
- * autodiff like every op. */
+ * activation; each loss's value and gradient). Recorded for autodiff like
+ * every op. */
 #ifndef DNN_NN_H
 #define DNN_NN_H
 
@@ -21,11 +21,9 @@ int dnn_activation_from_name(const char *name);
 /* y = act(x @ W + b); x (..., in), W (in, out), b (out) or NULL. */
 dnn_tensor *dnn_dense(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, dnn_activation act, float alpha);
 
-/* softmax / log-softmax over dim; softmax keeps x as its logits. */
+/* softmax / log-softmax over dim. */
 dnn_tensor *dnn_softmax(dnn_tensor *x, int dim);
 dnn_tensor *dnn_log_softmax(dnn_tensor *x, int dim);
-/* sigmoid that keeps x as its logits (the unary op does not). */
-dnn_tensor *dnn_sigmoid(dnn_tensor *x);
 
 /* Losses: see dnn/losses.h. */
 #include "dnn/losses.h"

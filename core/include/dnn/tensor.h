@@ -48,11 +48,6 @@ typedef struct dnn_tensor {
   struct dnn_tensor *grad;
   struct dnn_node *grad_fn;
   int output_nr; /* which output of grad_fn this is */
-
-  /* Set by softmax and sigmoid: the input they were computed from, so that a
-   * cross-entropy loss can work from the logits (stable), as Keras does. */
-  struct dnn_tensor *logits;
-  int logits_act; /* DNN_ACT_SOFTMAX or DNN_ACT_SIGMOID when logits is set */
 } dnn_tensor;
 
 /* ---- lifetime ---- */

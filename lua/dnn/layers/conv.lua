@@ -136,11 +136,12 @@ local function check_input(self, x)
   end
 end
 
+-- _emit_logits: the pre-activation output, for fit's fused cross-entropy (dnn.training).
 local function run(self, fn, x)
-  local act = self.activation_fn and "linear" or self.activation
+  local act = (self.activation_fn or self._emit_logits) and "linear" or self.activation
   local y = fn(x, self.kernel, self.bias, self.strides[1], self.strides[2], self.dilation_rate[1],
     self.dilation_rate[2], self.padding, act)
-  if self.activation_fn then y = self.activation_fn(y) end
+  if self.activation_fn and not self._emit_logits then y = self.activation_fn(y) end
   return y
 end
 

@@ -59,6 +59,8 @@ function Dense:build(input_shape)
 end
 
 function Dense:forward(x)
+  -- _emit_logits: the pre-activation output, for fit's fused cross-entropy (dnn.training)
+  if self._emit_logits then return C.dense(x, self.kernel, self.bias, "linear") end
   if self.activation_fn then return self.activation_fn(C.dense(x, self.kernel, self.bias, "linear")) end
   return C.dense(x, self.kernel, self.bias, self.activation)
 end
@@ -103,6 +105,7 @@ end
 getmetatable(Activation).__call = function(_, ...) return Activation.new(...) end
 
 function Activation:forward(x)
+  if self._emit_logits then return x end -- the input, for fit's fused cross-entropy (dnn.training)
   return self.fn(x)
 end
 
