@@ -55,6 +55,64 @@ static void push_guard(lua_State *L, bool on) {
   lua_setmetatable(L, -2);
 }
 
+/* Tensors from arg: one tensor, or an array of them (missing entries, up to
+ * n, may be nil where allow_nil). Returns the count; the array lives in a
+ * userdata pushed on the stack, so nothing leaks when an error is raised. */
+static int tensor_list(lua_State *L, int arg, const char *what, dnn_tensor ***out, int n_expected) {
+  if (ldnn_to_tensor(L, arg)) {
+    dnn_tensor **list = lua_newuserdatauv(L, sizeof *list, 0);
+    list[0] = ldnn_to_tensor(L, arg);
+    *out = list;
+    return 1;
+  }
+  if (!lua_istable(L, arg))
+    luaL_argerror(L, arg, lua_pushfstring(L, "expected a tensor or an array of %s, got %s", what, luaL_typename(L, arg)));
+  int n = n_expected >= 0 ? n_expected : (int)luaL_len(L, arg);
+  if (n < 1) luaL_argerror(L, arg, lua_pushfstring(L, "expected at least one of %s, got none", what));
+  dnn_tensor **list = lua_newuserdatauv(L, (size_t)n * sizeof *list, 0);
+  for (int i = 0; i < n; i++) {
+    lua_geti(L, arg, i + 1);
+    list[i] = ldnn_to_tensor(L, -1);
+    if (!list[i] && (n_expected < 0 || !lua_isnil(L, -1)))
+      luaL_argerror(L, arg, lua_pushfstring(L, "expected %s, got %s at index %d", what, luaL_typename(L, -1), i + 1));
+    lua_pop(L, 1); /* the array still holds the tensor */
+  }
+  *out = list;
+  return n;
+}
+
+/* dnn.grad(outputs, inputs[, {grad_outputs, retain_graph, create_graph,
+ * allow_unused}]): the gradients of outputs with respect to inputs, as
+ * several results; .grad is left alone. */
+static int l_grad(lua_State *L) {
+  static const char *const valid[] = {"grad_outputs", "retain_graph", "create_graph", "allow_unused", NULL};
+  ldnn_check_options(L, 3, "grad", valid);
+  lua_settop(L, 3);
+  dnn_tensor **outs, **ins, **seeds = NULL;
+  int n_out = tensor_list(L, 1, "output tensors", &outs, -1);
+  int n_in = tensor_list(L, 2, "input tensors", &ins, -1);
+  if (!lua_isnil(L, 3) && lua_getfield(L, 3, "grad_outputs") != LUA_TNIL) {
+    int top = lua_gettop(L);
+    tensor_list(L, top, "gradient tensors", &seeds, n_out);
+  }
+  dnn_backward_opts o = {.retain_graph = ldnn_opt_boolean(L, 3, "retain_graph", 0),
+                         .create_graph = ldnn_opt_boolean(L, 3, "create_graph", 0)};
+  bool allow_unused = ldnn_opt_boolean(L, 3, "allow_unused", 0);
+  dnn_tensor **grads = lua_newuserdatauv(L, (size_t)n_in * sizeof *grads, 0);
+  ldnn_check_status(L, dnn_grad(n_out, outs, seeds, n_in, ins, grads, &o));
+  luaL_checkstack(L, n_in, "too many inputs");
+  for (int i = 0; i < n_in; i++) /* pushed first, so an error below leaks none */
+    if (grads[i])
+      ldnn_push_tensor(L, grads[i]);
+    else
+      lua_pushnil(L);
+  for (int i = 0; i < n_in; i++)
+    if (!grads[i] && !allow_unused)
+      return luaL_error(L, "grad: input %d was not used to compute the outputs (pass allow_unused = true to get nil)",
+                        i + 1);
+  return n_in;
+}
+
 void ldnn_open_autograd(lua_State *L) {
   static const luaL_Reg guarded[] = {
       {"no_grad", l_no_grad},
@@ -64,6 +122,7 @@ void ldnn_open_autograd(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"is_grad_enabled", l_is_grad_enabled},
       {"set_grad_enabled", l_set_grad_enabled},
+      {"grad", l_grad},
       {NULL, NULL},
   };
   push_guard(L, false);

@@ -151,6 +151,28 @@ int ldnn_opt_boolean(lua_State *L, int idx, const char *name, int def) {
   return v;
 }
 
+void ldnn_check_options(lua_State *L, int idx, const char *fn, const char *const *valid) {
+  if (lua_isnoneornil(L, idx)) return;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    bool known = false;
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (int i = 0; valid[i] && !known; i++) known = strcmp(lua_tostring(L, -1), valid[i]) == 0;
+    if (!known) {
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      for (int i = 0; valid[i]; i++) {
+        if (i) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, valid[i]);
+      }
+      luaL_pushresult(&b);
+      luaL_error(L, "%s: unknown option '%s' (expected %s)", fn, luaL_tolstring(L, -2, NULL), lua_tostring(L, -2));
+    }
+  }
+}
+
 const char *ldnn_opt_string(lua_State *L, int idx, const char *name, const char *def) {
   if (!opt_field(L, idx, name)) return def;
   if (lua_type(L, -1) != LUA_TSTRING)

@@ -418,14 +418,52 @@ static int l_unm(lua_State *L) {
   return 1;
 }
 
-static int l_clamp(lua_State *L) {
+static dnn_tensor *clamp_of(lua_State *L) {
   dnn_tensor *t = ldnn_check_tensor(L, 1);
   double lo = lua_isnoneornil(L, 2) ? -INFINITY : check_num(L, 2);
   double hi = lua_isnoneornil(L, 3) ? INFINITY : check_num(L, 3);
   if (lo > hi) luaL_argerror(L, 3, lua_pushfstring(L, "expected max >= min %f, got %f", lo, hi));
-  ldnn_push_tensor(L, dnn_clamp(t, (float)lo, (float)hi));
+  return dnn_clamp(t, (float)lo, (float)hi);
+}
+
+static int l_clamp(lua_State *L) {
+  ldnn_push_tensor(L, clamp_of(L));
   return 1;
 }
+
+/* t:add_(u) and friends: the op computed from t's old self (an alias that
+ * keeps t's history), its result written into t, which takes over the op's
+ * history when it was recorded (PyTorch's in-place ops). */
+static int inplace(lua_State *L, const char *fn, dnn_tensor *(*compute)(lua_State *L, int op), int op) {
+  dnn_tensor *t = ldnn_check_tensor(L, 1);
+  ldnn_check_status(L, dnn_check_inplace(fn, t));
+  int top = lua_gettop(L);
+  lua_pushvalue(L, 1); /* t, returned */
+  dnn_tensor *src = dnn_inplace_source(t);
+  ldnn_push_tensor(L, src); /* owned by Lua from here; raises when NULL */
+  lua_replace(L, 1);
+  dnn_tensor *result = compute(L, op);
+  if (!result) return ldnn_raise(L);
+  dnn_status st = dnn_inplace_assign(fn, t, result);
+  dnn_tensor_release(result);
+  ldnn_check_status(L, st);
+  lua_settop(L, top + 1);
+  return 1;
+}
+
+static dnn_tensor *arith_op_of(lua_State *L, int op) { return arith(L, (arith_op)op); }
+static dnn_tensor *clamp_op_of(lua_State *L, int op) {
+  (void)op;
+  return clamp_of(L);
+}
+
+static int l_arith_inplace(lua_State *L) {
+  static const char *const names[] = {"add_", "sub_", "mul_", "div_", "pow_"};
+  int op = (int)lua_tointeger(L, lua_upvalueindex(1));
+  return inplace(L, names[op], arith_op_of, op);
+}
+
+static int l_clamp_inplace(lua_State *L) { return inplace(L, "clamp_", clamp_op_of, 0); }
 
 static int l_compare(lua_State *L) {
   dnn_cmp cmp = (dnn_cmp)lua_tointeger(L, lua_upvalueindex(1));
@@ -761,10 +799,19 @@ static int l_copy(lua_State *L) {
 
 /* ---- autodiff ---- */
 
+/* t:backward([grad][, {retain_graph, create_graph}]) */
 static int l_backward(lua_State *L) {
   dnn_tensor *t = ldnn_check_tensor(L, 1);
-  dnn_tensor *grad = lua_isnoneornil(L, 2) ? NULL : ldnn_check_tensor(L, 2);
-  ldnn_check_status(L, dnn_backward(t, grad));
+  int opts = 3;
+  dnn_tensor *grad = NULL;
+  if (lua_istable(L, 2) && !ldnn_to_tensor(L, 2))
+    opts = 2;
+  else if (!lua_isnoneornil(L, 2))
+    grad = ldnn_check_tensor(L, 2);
+  ldnn_check_options(L, opts, "backward", (const char *const[]){"retain_graph", "create_graph", NULL});
+  dnn_backward_opts o = {.retain_graph = ldnn_opt_boolean(L, opts, "retain_graph", 0),
+                         .create_graph = ldnn_opt_boolean(L, opts, "create_graph", 0)};
+  ldnn_check_status(L, dnn_backward_ex(1, &t, &grad, &o));
   return 0;
 }
 
@@ -926,6 +973,7 @@ static const luaL_Reg methods[] = {
     {"zero", l_zero},
     {"copy", l_copy},
     {"clamp", l_clamp},
+    {"clamp_", l_clamp_inplace},
     {"matmul", l_matmul},
     {"index_select", l_index_select},
     {"gather", l_gather},
@@ -956,6 +1004,8 @@ static void set_closure(lua_State *L, const char *name, lua_CFunction f, lua_Int
 static void add_methods(lua_State *L) {
   luaL_setfuncs(L, methods, 0);
   for (size_t i = 0; i < sizeof ariths / sizeof *ariths; i++) set_closure(L, ariths[i].method, l_arith, ariths[i].op);
+  static const char *const inplace_names[] = {"add_", "sub_", "mul_", "div_"};
+  for (int op = AR_ADD; op <= AR_DIV; op++) set_closure(L, inplace_names[op], l_arith_inplace, op);
 
   /* unary ops; the number is the default of the optional parameter (Keras's) */
   static const struct {

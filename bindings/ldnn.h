@@ -39,6 +39,8 @@ int ldnn_check_shape(lua_State *L, int arg, int64_t *shape, int *next);
 double ldnn_opt_number(lua_State *L, int idx, const char *name, double def);
 int ldnn_opt_boolean(lua_State *L, int idx, const char *name, int def);
 const char *ldnn_opt_string(lua_State *L, int idx, const char *name, const char *def);
+/* Refuses a key of the options table at idx (none is fine) not in valid (NULL-ended). */
+void ldnn_check_options(lua_State *L, int idx, const char *fn, const char *const *valid);
 
 /* Each binding file registers its functions into the table on top. */
 void ldnn_open_tensor(lua_State *L);

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "dnn/autograd.h"
 #include "dnn/init.h"
 #include "dnn/random.h"
 
@@ -11,9 +12,10 @@
  * that the truncated draw has the stddev asked for. */
 #define TRUNCATED_STDDEV 0.87962566103423978
 
-static dnn_status check_target(const char *fn, const dnn_tensor *t) {
+static dnn_status check_target(const char *fn, dnn_tensor *t) {
   if (!t) return dnn_argerror(1, fn, "expected a tensor, got NULL");
   if (!dnn_is_contiguous(t)) return dnn_argerror(1, fn, "expected a contiguous tensor, got a strided view");
+  dnn_bump_version(t); /* the initializer writes it in place */
   return DNN_OK;
 }
 

@@ -5,6 +5,7 @@
  * run serially in double, so results do not depend on the thread count. */
 #include <math.h>
 
+#include "dnn/autograd.h"
 #include "dnn/optim.h"
 #include "dnn/parallel.h"
 
@@ -19,9 +20,16 @@ static dnn_status check_param(const char *fn, int i, const dnn_tensor *p) {
   return DNN_OK;
 }
 
+/* A step writes every parameter in place: a graph that saved one must learn
+ * of it (autograd.h's versions). */
+static void bump_versions(int n, dnn_tensor *const *params) {
+  for (int i = 0; i < n; i++) dnn_bump_version(params[i]);
+}
+
 /* Every parameter valid, and each state list given (argn names it in the
  * error) holding contiguous tensors of the parameters' shapes. A NULL list
- * is accepted only where the caller says it is not needed. */
+ * is accepted only where the caller says it is not needed. On success the
+ * step will write the parameters: their versions move. */
 static dnn_status check_all(const char *fn, int n, dnn_tensor *const *params, int nlists,
                             dnn_tensor *const *const *lists, const int *argns) {
   if (n < 0) return dnn_argerror(1, fn, "expected a parameter count >= 0, got %d", n);
@@ -37,6 +45,7 @@ static dnn_status check_all(const char *fn, int n, dnn_tensor *const *params, in
       }
     }
   }
+  bump_versions(n, params);
   return DNN_OK;
 }
 
@@ -317,6 +326,7 @@ static dnn_status check_adafactor(int n, dnn_tensor *const *params, dnn_tensor *
                           dnn_shape_str(p, a, sizeof a));
     }
   }
+  bump_versions(n, params);
   return DNN_OK;
 }
 
@@ -403,8 +413,12 @@ dnn_status dnn_adafactor_step(int n, dnn_tensor *const *params, dnn_tensor *cons
 
 /* ---- clipping ---- */
 
+/* For the clipping functions, which write only the gradients. */
 static dnn_status check_params(const char *fn, int n, dnn_tensor *const *params) {
-  return check_all(fn, n, params, 0, NULL, NULL);
+  if (n < 0) return dnn_argerror(1, fn, "expected a parameter count >= 0, got %d", n);
+  for (int i = 0; i < n; i++)
+    if (check_param(fn, i, params[i]) != DNN_OK) return DNN_EARG;
+  return DNN_OK;
 }
 
 static double sum_squares(const float *g, int64_t len) {

@@ -62,19 +62,47 @@ static dnn_status permute_backward(dnn_node *node, dnn_tensor *const *grad_out, 
   return gin[0] ? DNN_OK : dnn_errcode();
 }
 
-/* narrow and select: the gradient is zero outside the slice. */
+static dnn_tensor *slice_view(dnn_tensor *t, int dim, int64_t start, int64_t length, bool drop);
+static void scatter_from(dnn_tensor *t, const float *src, bool add);
+
+/* The slice a slice node took, of a tensor of its input's shape (not recorded). */
+static dnn_tensor *same_slice(const dnn_node *node, dnn_tensor *t, const dnn_tensor *g) {
+  int dim = (int)node->iargs[0];
+  return slice_view(t, dim, node->iargs[1], node->iargs[2] ? 1 : g->shape[dim], node->iargs[2]);
+}
+
+/* The gradient of "zeros with g in the slice" is the slice of its gradient. */
+static dnn_status unslice_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  dnn_tensor *s = same_slice(node, grad_out[0], node->inputs[0]);
+  if (!s) return dnn_errcode();
+  gin[0] = dnn_contiguous(s);
+  dnn_tensor_release(s);
+  return gin[0] ? DNN_OK : dnn_errcode();
+}
+
+/* narrow and select: the gradient is zero outside the slice. It is added
+ * straight into the source's gradient buffer where the engine has one, so
+ * T slices of one tensor cost O(T) rather than T full-size zero tensors. */
 static dnn_status slice_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
   dnn_tensor *g = grad_out[0];
-  const dnn_tensor *in = node->inputs[0];
-  dnn_tensor *z = dnn_zeros(in->ndim, in->shape);
-  if (!z) return dnn_errcode();
-  int dim = (int)node->iargs[0];
-  dnn_tensor *slot = node->iargs[2] ? dnn_select(z, dim, node->iargs[1]) : dnn_narrow(z, dim, node->iargs[1], g->shape[dim]);
-  dnn_status st = slot ? dnn_copy(slot, g) : dnn_errcode();
-  dnn_tensor_release(slot);
-  if (st != DNN_OK) {
+  dnn_tensor *in = node->inputs[0];
+  dnn_tensor *buf = dnn_node_grad_buffer(node, 0);
+  dnn_tensor *z = buf ? NULL : dnn_zeros(in->ndim, in->shape);
+  dnn_tensor *slot = buf || z ? same_slice(node, buf ? buf : z, g) : NULL;
+  if (!slot) {
     dnn_tensor_release(z);
-    return st;
+    return dnn_errcode();
+  }
+  scatter_from(slot, dnn_data(g), true);
+  dnn_tensor_release(slot);
+  if (z && dnn_needs_record(1, &g)) { /* create_graph: z is recorded as a function of g */
+    dnn_node *unslice = dnn_record(z, "slice_backward", unslice_backward, 1, &g);
+    if (!unslice) {
+      dnn_tensor_release(z);
+      return dnn_errcode();
+    }
+    unslice->flags |= DNN_NODE_SHAPES_ONLY | DNN_NODE_DIFFERENTIABLE;
+    memcpy(unslice->iargs, node->iargs, sizeof node->iargs);
   }
   gin[0] = z;
   return DNN_OK;
@@ -88,12 +116,20 @@ static dnn_status expand_backward(dnn_node *node, dnn_tensor *const *grad_out, d
 }
 
 /* Records a view op; views of a tensor that needs grad are part of the graph. */
-static dnn_tensor *recorded(dnn_tensor *out, dnn_tensor *in, const char *op, dnn_backward_fn backward) {
-  if (out && dnn_needs_record(1, &in) && !dnn_record(out, op, backward, 1, &in)) {
+static dnn_tensor *recorded_as(dnn_tensor *out, dnn_tensor *in, const char *op, dnn_backward_fn backward,
+                               unsigned flags) {
+  if (!out || !dnn_needs_record(1, &in)) return out;
+  dnn_node *node = dnn_record(out, op, backward, 1, &in);
+  if (!node) {
     dnn_tensor_release(out);
     return NULL;
   }
+  node->flags |= flags | DNN_NODE_SHAPES_ONLY | DNN_NODE_DIFFERENTIABLE;
   return out;
+}
+
+static dnn_tensor *recorded(dnn_tensor *out, dnn_tensor *in, const char *op, dnn_backward_fn backward) {
+  return recorded_as(out, in, op, backward, DNN_NODE_VIEW);
 }
 
 /* ---- view ---- */
@@ -213,7 +249,7 @@ dnn_tensor *dnn_transpose(dnn_tensor *t, int d1, int d2) {
   return dnn_permute(t, perm);
 }
 
-static dnn_tensor *slice(dnn_tensor *t, int dim, int64_t start, int64_t length, bool drop, const char *op) {
+static dnn_tensor *slice_view(dnn_tensor *t, int dim, int64_t start, int64_t length, bool drop) {
   int64_t sh[DNN_MAX_DIMS], st[DNN_MAX_DIMS];
   int nd = 0;
   for (int d = 0; d < t->ndim; d++) {
@@ -222,7 +258,11 @@ static dnn_tensor *slice(dnn_tensor *t, int dim, int64_t start, int64_t length, 
     st[nd] = t->stride[d];
     nd++;
   }
-  dnn_tensor *v = recorded(make_view(t, nd, sh, st, t->offset + start * t->stride[dim]), t, op, slice_backward);
+  return make_view(t, nd, sh, st, t->offset + start * t->stride[dim]);
+}
+
+static dnn_tensor *slice(dnn_tensor *t, int dim, int64_t start, int64_t length, bool drop, const char *op) {
+  dnn_tensor *v = recorded(slice_view(t, dim, start, length, drop), t, op, slice_backward);
   if (v && v->grad_fn) {
     v->grad_fn->iargs[0] = dim;
     v->grad_fn->iargs[1] = start;
@@ -311,7 +351,7 @@ dnn_tensor *dnn_clone(dnn_tensor *t) {
   dnn_tensor *c = dnn_empty(t->ndim, t->shape);
   if (!c) return NULL;
   dnn_gather_to(t, dnn_data(c));
-  return recorded(c, t, "clone", identity_backward);
+  return recorded_as(c, t, "clone", identity_backward, 0);
 }
 
 dnn_tensor *dnn_contiguous(dnn_tensor *t) {
@@ -319,15 +359,18 @@ dnn_tensor *dnn_contiguous(dnn_tensor *t) {
   dnn_tensor *c = dnn_empty(t->ndim, t->shape);
   if (!c) return NULL;
   dnn_gather_to(t, dnn_data(c));
-  return recorded(c, t, "contiguous", identity_backward);
+  return recorded_as(c, t, "contiguous", identity_backward, 0);
 }
 
-/* Writes n = numel(t) contiguous floats into the view t. */
-static void scatter_from(dnn_tensor *t, const float *src) {
+/* Writes (or adds) n = numel(t) contiguous floats into the view t. */
+static void scatter_from(dnn_tensor *t, const float *src, bool add) {
   float *base = dnn_data(t);
   int64_t n = dnn_numel(t);
   if (dnn_is_contiguous(t)) {
-    memcpy(base, src, (size_t)n * sizeof(float));
+    if (add)
+      for (int64_t i = 0; i < n; i++) base[i] += src[i];
+    else
+      memcpy(base, src, (size_t)n * sizeof(float));
     return;
   }
   if (n == 0) return;
@@ -337,7 +380,10 @@ static void scatter_from(dnn_tensor *t, const float *src) {
   for (int64_t r = 0; r < n / inner; r++) {
     int64_t off = 0;
     for (int d = 0; d < nd - 1; d++) off += idx[d] * t->stride[d];
-    for (int64_t i = 0; i < inner; i++) base[off + i * istride] = src[i];
+    if (add)
+      for (int64_t i = 0; i < inner; i++) base[off + i * istride] += src[i];
+    else
+      for (int64_t i = 0; i < inner; i++) base[off + i * istride] = src[i];
     src += inner;
     for (int d = nd - 2; d >= 0; d--) {
       if (++idx[d] < t->shape[d]) break;
@@ -346,15 +392,47 @@ static void scatter_from(dnn_tensor *t, const float *src) {
   }
 }
 
-static dnn_status check_writable(const char *fn, const dnn_tensor *t) {
-  if (t->requires_grad && dnn_grad_enabled())
-    return dnn_error(DNN_ESTATE, fn,
-                     "cannot write in place into a tensor that requires grad (use dnn.no_grad, or detach())");
+/* fill and copy into a tensor of the graph: t takes the history of "value,
+ * broadcast" (no gradient to what t held before; src's gradient summed). */
+static dnn_status fill_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  (void)node, (void)grad_out, (void)gin;
   return DNN_OK;
 }
 
+static dnn_status copy_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  const dnn_tensor *src = node->inputs[1];
+  if (!dnn_node_needs_grad(node, 1)) return DNN_OK;
+  gin[1] = dnn_sum_to_shape(grad_out[0], src->ndim, src->shape);
+  return gin[1] ? DNN_OK : dnn_errcode();
+}
+
+/* Writes value (src NULL) or src into t and records it as an op of t's old self. */
+static dnn_status assign_recorded(const char *fn, dnn_tensor *t, dnn_tensor *src, float value) {
+  dnn_tensor *old = dnn_inplace_source(t);
+  dnn_tensor *result = old ? dnn_full(t->ndim, t->shape, value) : NULL;
+  dnn_status st = result ? DNN_OK : dnn_errcode();
+  bool was = dnn_grad_enabled();
+  if (st == DNN_OK && src) {
+    dnn_set_grad_enabled(false);
+    st = dnn_copy(result, src);
+    dnn_set_grad_enabled(was);
+  }
+  dnn_tensor *ins[2] = {old, src};
+  dnn_node *node = st == DNN_OK ? dnn_record(result, fn, src ? copy_backward : fill_backward, src ? 2 : 1, ins) : NULL;
+  if (node) node->flags |= DNN_NODE_SHAPES_ONLY | DNN_NODE_DIFFERENTIABLE;
+  if (st == DNN_OK) st = dnn_inplace_assign(fn, t, result);
+  dnn_tensor_release(result);
+  dnn_tensor_release(old);
+  return st;
+}
+
+static dnn_status fill_recorded(dnn_tensor *t, float value) { return assign_recorded("fill", t, NULL, value); }
+static dnn_status copy_recorded(dnn_tensor *dst, dnn_tensor *src) { return assign_recorded("copy", dst, src, 0); }
+
 dnn_status dnn_fill(dnn_tensor *t, float value) {
-  if (check_writable("fill", t) != DNN_OK) return DNN_ESTATE;
+  if (dnn_check_inplace("fill", t) != DNN_OK) return DNN_ESTATE;
+  if (t->grad_fn && dnn_grad_enabled()) return fill_recorded(t, value);
+  dnn_bump_version(t);
   int64_t n = dnn_numel(t);
   if (dnn_is_contiguous(t)) {
     float *p = dnn_data(t);
@@ -364,13 +442,15 @@ dnn_status dnn_fill(dnn_tensor *t, float value) {
   float *tmp = malloc((size_t)(n ? n : 1) * sizeof(float));
   if (!tmp) return dnn_error(DNN_ENOMEM, "fill", "out of memory");
   for (int64_t i = 0; i < n; i++) tmp[i] = value;
-  scatter_from(t, tmp);
+  scatter_from(t, tmp, false);
   free(tmp);
   return DNN_OK;
 }
 
 dnn_status dnn_copy(dnn_tensor *dst, const dnn_tensor *src) {
-  if (check_writable("copy", dst) != DNN_OK) return DNN_ESTATE;
+  if (dnn_check_inplace("copy", dst) != DNN_OK) return DNN_ESTATE;
+  if (dnn_grad_enabled() && (dst->grad_fn || src->requires_grad)) return copy_recorded(dst, (dnn_tensor *)src);
+  dnn_bump_version(dst);
   dnn_tensor *s = dnn_alias(src);
   if (!s) return DNN_ENOMEM;
   dnn_tensor *e = dnn_expand(s, dst->ndim, dst->shape);
@@ -388,7 +468,7 @@ dnn_status dnn_copy(dnn_tensor *dst, const dnn_tensor *src) {
     return dnn_error(DNN_ENOMEM, "copy", "out of memory");
   }
   dnn_gather_to(e, tmp);
-  scatter_from(dst, tmp);
+  scatter_from(dst, tmp, false);
   free(tmp);
   dnn_tensor_release(e);
   return DNN_OK;
