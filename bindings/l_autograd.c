@@ -113,6 +113,19 @@ static int l_grad(lua_State *L) {
   return n_in;
 }
 
+/* set_autograd_scope(s or nil): names what records nodes from now on (see
+ * dnn_autograd_set_scope); returns the previous scope, to restore it. */
+static int l_set_autograd_scope(lua_State *L) {
+  const char *scope = luaL_optstring(L, 1, NULL);
+  const char *previous = dnn_autograd_scope();
+  if (previous)
+    lua_pushstring(L, previous);
+  else
+    lua_pushnil(L);
+  dnn_autograd_set_scope(scope);
+  return 1;
+}
+
 void ldnn_open_autograd(lua_State *L) {
   static const luaL_Reg guarded[] = {
       {"no_grad", l_no_grad},
@@ -123,6 +136,7 @@ void ldnn_open_autograd(lua_State *L) {
       {"is_grad_enabled", l_is_grad_enabled},
       {"set_grad_enabled", l_set_grad_enabled},
       {"grad", l_grad},
+      {"set_autograd_scope", l_set_autograd_scope},
       {NULL, NULL},
   };
   push_guard(L, false);

@@ -433,13 +433,19 @@ static int l_clamp(lua_State *L) {
 
 /* t:add_(u) and friends: the op computed from t's old self (an alias that
  * keeps t's history), its result written into t, which takes over the op's
- * history when it was recorded (PyTorch's in-place ops). */
+ * history when it was recorded (PyTorch's in-place ops). In the graph the
+ * old self is a copy, since the write would change what the op saved. */
 static int inplace(lua_State *L, const char *fn, dnn_tensor *(*compute)(lua_State *L, int op), int op) {
   dnn_tensor *t = ldnn_check_tensor(L, 1);
   ldnn_check_status(L, dnn_check_inplace(fn, t));
   int top = lua_gettop(L);
   lua_pushvalue(L, 1); /* t, returned */
   dnn_tensor *src = dnn_inplace_source(t);
+  if (src && src->requires_grad && dnn_grad_enabled()) {
+    dnn_tensor *copy = dnn_clone(src);
+    dnn_tensor_release(src);
+    src = copy;
+  }
   ldnn_push_tensor(L, src); /* owned by Lua from here; raises when NULL */
   lua_replace(L, 1);
   dnn_tensor *result = compute(L, op);

@@ -20,6 +20,8 @@ void dnn_autograd_set_scope(const char *scope) {
   current_scope = scope ? strdup(scope) : NULL;
 }
 
+const char *dnn_autograd_scope(void) { return current_scope; }
+
 bool dnn_needs_record(int n, dnn_tensor *const *inputs) {
   if (grad_disabled) return false;
   for (int i = 0; i < n; i++)

@@ -374,6 +374,24 @@ local function finish(self, ok, ...)
   return ...
 end
 
+-- The nodes a layer's forward records carry its context, so that an error
+-- raised later in backward names the layer and the line that made it.
+local set_scope = require("dnn.core").set_autograd_scope
+
+local function leave_scope(previous, ...)
+  set_scope(previous)
+  return ...
+end
+
+local function run_forward(self, inputs, opts)
+  local scope = rawget(self, "_scope")
+  if not scope then
+    scope = context(self)
+    rawset(self, "_scope", scope)
+  end
+  return leave_scope(set_scope(scope), xpcall(self.forward, capture, self, inputs, opts))
+end
+
 function Layer:call(inputs, opts)
   if opts ~= nil or self.min_inputs or not dnn.is_tensor(inputs) then
     local problem = inputs_problem(self, inputs) or options_problem(self, inputs, opts)
@@ -385,10 +403,10 @@ function Layer:call(inputs, opts)
     local mode = mode_to_enter(self, opts)
     if mode ~= nil then
       local _ <close> = enter_mode(self, mode)
-      return finish(self, xpcall(self.forward, capture, self, inputs, opts))
+      return finish(self, run_forward(self, inputs, opts))
     end
   end
-  return finish(self, xpcall(self.forward, capture, self, inputs, opts))
+  return finish(self, run_forward(self, inputs, opts))
 end
 
 -- For models' calls (dnn.models), which run without catching: nothing to add.

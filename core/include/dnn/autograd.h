@@ -109,6 +109,7 @@ dnn_tensor *dnn_node_grad_buffer(dnn_node *node, int i);
 /* Names what is running for the nodes recorded from now on (a layer and the
  * script line that made it), or NULL; copied. Per thread. */
 void dnn_autograd_set_scope(const char *scope);
+const char *dnn_autograd_scope(void);
 
 typedef struct {
   bool retain_graph; /* keep the graph for another backward */
