@@ -64,6 +64,20 @@ if "$py" -c 'import torch' 2>/dev/null; then
 fi
 echo "cnn share of a dnnlua training step in GEMM (matmul alone on the step's shapes): $(value cnn_gemm_share "$cnn_ours")"
 
+# Selecting every time step of a (32, T, 64) input, then backward: linear in T.
+echo "== slicing: dnnlua, $threads threads"
+slice_ours=$("$dnnlua" bench/slicing.lua "$threads")
+echo "$slice_ours"
+if "$py" -c 'import torch' 2>/dev/null; then
+  slice_torch=$(OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=1 "$py" bench/slicing_torch.py 1)
+  echo "== slicing: PyTorch, 1 torch thread"
+  echo "$slice_torch"
+  for T in 50 100 200 400; do
+    awk -v T="$T" -v a="$(value "slice_T${T}_ms" "$slice_ours")" -v b="$(value "slice_T${T}_ms" "$slice_torch")" \
+      'BEGIN { printf "slicing T=%d: %.2f ms vs %.2f ms (ratio %.2f)\n", T, a, b, a / b }'
+  done
+fi
+
 # startup: mean of 20 runs
 startup_ms() {
   local start end
