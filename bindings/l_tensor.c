@@ -626,6 +626,24 @@ static int64_t check_position(lua_State *L, int arg, int64_t size) {
   return p;
 }
 
+/* t:split(size[, dim = 1]): views in pieces of size along dim (the last may
+ * be smaller), as several results; one node, so backward joins them once. */
+static int l_split(lua_State *L) {
+  dnn_tensor *t = ldnn_check_tensor(L, 1);
+  if (t->ndim == 0) type_error(L, 1, "tensor with at least 1 dim");
+  lua_Integer size = check_int(L, 2);
+  if (size < 1) luaL_argerror(L, 2, lua_pushfstring(L, "expected a piece size >= 1, got %I", (LUAI_UACINT)size));
+  int dim = lua_isnoneornil(L, 3) ? 0 : ldnn_check_dim(L, 3, t->ndim);
+  int64_t len = t->shape[dim], n = len ? (len + size - 1) / size : 1;
+  if (n > 4096) luaL_argerror(L, 2, lua_pushfstring(L, "expected at most 4096 pieces, got %I", (LUAI_UACINT)n));
+  luaL_checkstack(L, (int)n, "too many pieces");
+  dnn_tensor **outs = lua_newuserdatauv(L, (size_t)n * sizeof *outs, 0);
+  int count = dnn_split(t, dim, size, outs, (int)n);
+  if (count < 0) return ldnn_raise(L);
+  for (int i = 0; i < count; i++) ldnn_push_tensor(L, outs[i]);
+  return count;
+}
+
 static int l_narrow(lua_State *L) {
   dnn_tensor *t = ldnn_check_tensor(L, 1);
   if (t->ndim == 0) type_error(L, 1, "tensor with at least 1 dim");
@@ -980,6 +998,7 @@ static const luaL_Reg methods[] = {
     {"copy", l_copy},
     {"clamp", l_clamp},
     {"clamp_", l_clamp_inplace},
+    {"split", l_split},
     {"matmul", l_matmul},
     {"index_select", l_index_select},
     {"gather", l_gather},

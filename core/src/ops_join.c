@@ -114,7 +114,10 @@ dnn_tensor *dnn_cat(int n, dnn_tensor *const *ts, int dim) {
     col += w;
   }
   dnn_node *node = record(&out, "cat", cat_backward, n, ts);
-  if (node) node->iargs[0] = d;
+  if (node) {
+    node->iargs[0] = d;
+    node->flags |= DNN_NODE_SHAPES_ONLY | DNN_NODE_DIFFERENTIABLE; /* narrow + contiguous, both recorded */
+  }
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dnn/autograd.h"
+#include "dnn/ops.h"
 #include "dnn/tensor.h"
 
 dnn_tensor *dnn_alias(const dnn_tensor *t) {
@@ -290,6 +291,39 @@ dnn_tensor *dnn_select(dnn_tensor *t, int dim, int64_t index) {
   if (index < 0 || index >= t->shape[d])
     return dnn_argerror(3, "select", "index %" PRId64 " out of range for size %" PRId64, index, t->shape[d]), NULL;
   return slice(t, d, index, 1, true, "select");
+}
+
+/* The pieces' gradients side by side (the engine gives zeros for a piece
+ * nothing reached). */
+static dnn_status split_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  gin[0] = dnn_cat(node->n_outputs, grad_out, (int)node->iargs[0]);
+  return gin[0] ? DNN_OK : dnn_errcode();
+}
+
+int dnn_split(dnn_tensor *t, int dim, int64_t size, dnn_tensor **outs, int max_outs) {
+  if (t->ndim == 0) return dnn_argerror(1, "split", "expected a tensor with at least 1 dim, got a 0-d tensor"), -1;
+  int d = dnn_wrap_dim("split", 3, dim, t->ndim);
+  if (d < 0) return -1;
+  if (size < 1) return dnn_argerror(2, "split", "expected a piece size >= 1, got %" PRId64, size), -1;
+  int64_t len = t->shape[d], n = len ? (len + size - 1) / size : 1;
+  if (n > max_outs) return dnn_argerror(2, "split", "expected at most %d pieces, got %" PRId64, max_outs, n), -1;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t start = i * size;
+    outs[i] = slice_view(t, d, start, len - start < size ? len - start : size, false);
+    if (!outs[i]) {
+      while (i-- > 0) dnn_tensor_release(outs[i]);
+      return -1;
+    }
+  }
+  dnn_node *node = dnn_record_outputs((int)n, outs, "split", split_backward, 1, &t);
+  if (node) {
+    node->iargs[0] = d;
+    node->flags |= DNN_NODE_VIEW | DNN_NODE_SHAPES_ONLY | DNN_NODE_DIFFERENTIABLE;
+  } else if (dnn_needs_record(1, &t)) {
+    for (int64_t i = 0; i < n; i++) dnn_tensor_release(outs[i]);
+    return -1;
+  }
+  return (int)n;
 }
 
 dnn_tensor *dnn_expand(dnn_tensor *t, int ndim, const int64_t *shape) {

@@ -182,6 +182,19 @@ describe("slices", function()
     for t = 1, T do close(s.grad:select(2, t), dnn.full({2, 3}, t)) end
   end)
 
+  it("split is one node of several outputs; a piece nothing reached gets zeros", function()
+    local x = dnn.arange(0, 10):reshape(5, 2)
+    x.requires_grad = true
+    local a, b, c = x:split(2)
+    assert.are.same({{2, 2}, {2, 2}, {1, 2}}, {a.shape, b.shape, c.shape})
+    assert.are.equal("split", a.grad_fn)
+    ;(a:sum() + c:sum() * 3):backward()
+    close(x.grad, {{1, 1}, {1, 1}, {0, 0}, {0, 0}, {3, 3}})
+    local p, q = x:split(1, -1)
+    close(q, {{1}, {3}, {5}, {7}, {9}})
+    assert.matches("piece size", error_of(function() x:split(0) end), 1, true)
+  end)
+
   it("keep a leaf's grad the same tensor across backwards", function()
     local s = dnn.zeros({3, 2}, {requires_grad = true})
     s:select(1, 2):sum():backward()

@@ -102,6 +102,10 @@ dnn_tensor *dnn_transpose(dnn_tensor *t, int d1, int d2);
 dnn_tensor *dnn_permute(dnn_tensor *t, const int *perm); /* perm has t->ndim entries */
 dnn_tensor *dnn_narrow(dnn_tensor *t, int dim, int64_t start, int64_t length);
 dnn_tensor *dnn_select(dnn_tensor *t, int dim, int64_t index); /* drops dim */
+/* Views of t in pieces of size along dim (the last may be smaller), into
+ * outs (at most max_outs); one node of several outputs. Returns the count,
+ * or -1 with an error set. */
+int dnn_split(dnn_tensor *t, int dim, int64_t size, dnn_tensor **outs, int max_outs);
 dnn_tensor *dnn_expand(dnn_tensor *t, int ndim, const int64_t *shape); /* -1 keeps a size */
 dnn_tensor *dnn_squeeze(dnn_tensor *t, int dim); /* dim < -ndim... : DNN_ALL_DIMS squeezes every size-1 dim */
 dnn_tensor *dnn_unsqueeze(dnn_tensor *t, int dim); /* dim in [0, ndim] */
