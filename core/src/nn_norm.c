@@ -19,6 +19,7 @@
 
 #include "dnn/autograd.h"
 #include "dnn/nn.h"
+#include "dnn/ops.h"
 #include "kernels.h"
 
 /* At most this many blocks of rows, so the partial sums stay small. */
@@ -397,6 +398,33 @@ static dnn_status check_layer_norm_args(const dnn_tensor *x, const dnn_tensor *g
   return DNN_OK;
 }
 
+/* Layer norm from recorded ops, for gradients of gradients: rows of D
+ * values, (x - mean) / sqrt(var + epsilon) * gamma + beta. */
+static dnn_status layer_norm_decompose(dnn_node *node, dnn_tensor *const *inputs, dnn_tensor **outputs) {
+  dnn_tensor *x = inputs[0];
+  dnn_tensor *gamma = node->iargs[0] ? inputs[1] : NULL, *beta = node->iargs[1] ? inputs[1 + (gamma != NULL)] : NULL;
+  int64_t D = 1;
+  for (int d = x->ndim - (int)node->iargs[2]; d < x->ndim; d++) D *= x->shape[d];
+  int64_t rows_shape[2] = {dnn_numel(x) / D, D};
+  dnn_tensor *t[11] = {NULL};
+  t[0] = dnn_reshape(x, 2, rows_shape);
+  t[1] = t[0] ? dnn_mean(t[0], 1, true) : NULL;
+  t[2] = t[1] ? dnn_sub(t[0], t[1]) : NULL; /* x - mean */
+  t[3] = t[2] ? dnn_mul(t[2], t[2]) : NULL;
+  t[4] = t[3] ? dnn_mean(t[3], 1, true) : NULL; /* var */
+  t[5] = t[4] ? dnn_affine(t[4], 1, (float)node->fargs[0]) : NULL;
+  t[6] = t[5] ? dnn_pow_scalar(t[5], -0.5f) : NULL; /* 1 / std */
+  t[7] = t[6] ? dnn_mul(t[2], t[6]) : NULL;
+  t[8] = t[7] ? dnn_reshape(t[7], x->ndim, x->shape) : NULL;
+  t[9] = t[8] && gamma ? dnn_mul(t[8], gamma) : NULL;
+  dnn_tensor *scaled = gamma ? t[9] : t[8];
+  t[10] = scaled && beta ? dnn_add(scaled, beta) : NULL;
+  dnn_tensor *y = beta ? t[10] : scaled;
+  outputs[0] = dnn_tensor_retain(y);
+  for (int i = 0; i < 11; i++) dnn_tensor_release(t[i]);
+  return y ? DNN_OK : dnn_errcode();
+}
+
 dnn_tensor *dnn_layer_norm(dnn_tensor *x, dnn_tensor *gamma, dnn_tensor *beta, int naxes, float epsilon) {
   int64_t D = 1;
   if (check_layer_norm_args(x, gamma, beta, naxes, epsilon, &D) != DNN_OK) return NULL;
@@ -412,6 +440,9 @@ dnn_tensor *dnn_layer_norm(dnn_tensor *x, dnn_tensor *gamma, dnn_tensor *beta, i
     if (node) {
       node->iargs[0] = gc != NULL;
       node->iargs[1] = bc != NULL;
+      node->iargs[2] = naxes;
+      node->fargs[0] = epsilon;
+      node->decompose = layer_norm_decompose;
       if (dnn_node_save(node, dnn_tensor_retain(mean)) != DNN_OK ||
           dnn_node_save(node, dnn_tensor_retain(invstd)) != DNN_OK) {
         dnn_tensor_release(y);
