@@ -58,6 +58,27 @@ static dnn_status check_dense_args(const dnn_tensor *x, const dnn_tensor *w, con
   return DNN_OK;
 }
 
+/* The fused activation as its own recorded op (linear: x itself). */
+static dnn_tensor *activation_op(dnn_tensor *z, dnn_activation act, float alpha) {
+  switch (act) {
+    case DNN_ACT_RELU: return dnn_unary(DNN_UNARY_RELU, z, 0);
+    case DNN_ACT_LEAKY_RELU: return dnn_unary(DNN_UNARY_LEAKY_RELU, z, alpha);
+    case DNN_ACT_SIGMOID: return dnn_unary(DNN_UNARY_SIGMOID, z, 0);
+    case DNN_ACT_TANH: return dnn_unary(DNN_UNARY_TANH, z, 0);
+    default: return dnn_tensor_retain(z);
+  }
+}
+
+/* Dense from recorded ops, for gradients of gradients: act(x W + b). */
+static dnn_status dense_decompose(dnn_node *node, dnn_tensor *const *inputs, dnn_tensor **outputs) {
+  dnn_tensor *xw = dnn_matmul(inputs[0], inputs[1]);
+  dnn_tensor *z = xw && node->n_inputs == 3 ? dnn_add(xw, inputs[2]) : dnn_tensor_retain(xw);
+  outputs[0] = z ? activation_op(z, (dnn_activation)node->iargs[0], (float)node->fargs[0]) : NULL;
+  dnn_tensor_release(xw);
+  dnn_tensor_release(z);
+  return outputs[0] ? DNN_OK : dnn_errcode();
+}
+
 dnn_tensor *dnn_dense(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, dnn_activation act, float alpha) {
   if (check_dense_args(x, w, b) != DNN_OK) return NULL;
   if (act == DNN_ACT_SOFTMAX) { /* a row op: its own op after a linear dense */
@@ -83,6 +104,7 @@ dnn_tensor *dnn_dense(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, dnn_activatio
     if (node) {
       node->iargs[0] = act;
       node->fargs[0] = alpha;
+      node->decompose = dense_decompose;
       if (dnn_node_save(node, dnn_alias(y)) != DNN_OK) {
         dnn_tensor_release(y);
         y = NULL;
