@@ -11,7 +11,7 @@
 #include "dnn/dnn.h"
 #include "gradcheck.h"
 
-enum { K_BIN, K_UNARY, K_AFFINE, K_POW_SCALAR, K_RPOW, K_RDIV, K_CLAMP, K_SUM, K_MEAN, K_VAR, K_MAX, K_MIN };
+enum { K_BIN, K_UNARY, K_AFFINE, K_POW_SCALAR, K_RPOW, K_RDIV, K_CLAMP, K_SUM, K_MEAN, K_VAR, K_MAX, K_MIN, K_MATMUL };
 
 typedef struct {
   int kind;
@@ -46,6 +46,8 @@ static dnn_tensor *so_apply(const so_case *c, dnn_tensor *const *in) {
       return dnn_max(in[0], c->op, c->p != 0);
     case K_MIN:
       return dnn_min(in[0], c->op, c->p != 0);
+    case K_MATMUL:
+      return dnn_matmul(in[0], in[1]);
     default:
       return NULL;
   }
@@ -194,6 +196,25 @@ static void test_reduce(void) {
       }
 }
 
+static void matmul_case(int na, const int64_t *sa, int nb, const int64_t *sb) {
+  char name[64];
+  snprintf(name, sizeof name, "matmul %d-d @ %d-d", na, nb);
+  dnn_tensor *in[2] = {input(na, sa, 1, false, 0.3f), input(nb, sb, 2, false, 0.3f)};
+  second_check(name, &(so_case){.kind = K_MATMUL}, 2, in);
+  dnn_tensor_release(in[0]);
+  dnn_tensor_release(in[1]);
+}
+
+static void test_matmul(void) {
+  matmul_case(2, (int64_t[]){3, 4}, 2, (int64_t[]){4, 2});
+  matmul_case(3, (int64_t[]){2, 3, 4}, 2, (int64_t[]){4, 2}); /* b broadcast over the batch */
+  matmul_case(4, (int64_t[]){2, 1, 3, 4}, 3, (int64_t[]){3, 4, 2});
+  matmul_case(1, (int64_t[]){4}, 2, (int64_t[]){4, 2});
+  matmul_case(2, (int64_t[]){3, 4}, 1, (int64_t[]){4});
+  matmul_case(1, (int64_t[]){4}, 3, (int64_t[]){2, 4, 3});
+  matmul_case(1, (int64_t[]){4}, 1, (int64_t[]){4});
+}
+
 /* d2/dx2 x^3 = 6x. */
 static void test_cube(void) {
   int64_t shape[1] = {5};
@@ -272,6 +293,7 @@ int main(void) {
   test_binary();
   test_unary();
   test_reduce();
+  test_matmul();
   test_cube();
   test_refused();
   test_shapes_only();
