@@ -11,7 +11,23 @@
 #include "dnn/dnn.h"
 #include "gradcheck.h"
 
-enum { K_BIN, K_UNARY, K_AFFINE, K_POW_SCALAR, K_RPOW, K_RDIV, K_CLAMP, K_SUM, K_MEAN, K_VAR, K_MAX, K_MIN, K_MATMUL };
+enum {
+  K_BIN,
+  K_UNARY,
+  K_AFFINE,
+  K_POW_SCALAR,
+  K_RPOW,
+  K_RDIV,
+  K_CLAMP,
+  K_SUM,
+  K_MEAN,
+  K_VAR,
+  K_MAX,
+  K_MIN,
+  K_MATMUL,
+  K_SOFTMAX,
+  K_LOG_SOFTMAX
+};
 
 typedef struct {
   int kind;
@@ -48,6 +64,10 @@ static dnn_tensor *so_apply(const so_case *c, dnn_tensor *const *in) {
       return dnn_min(in[0], c->op, c->p != 0);
     case K_MATMUL:
       return dnn_matmul(in[0], in[1]);
+    case K_SOFTMAX:
+      return dnn_softmax(in[0], c->op);
+    case K_LOG_SOFTMAX:
+      return dnn_log_softmax(in[0], c->op);
     default:
       return NULL;
   }
@@ -215,6 +235,16 @@ static void test_matmul(void) {
   matmul_case(1, (int64_t[]){4}, 1, (int64_t[]){4});
 }
 
+static void test_softmax(void) {
+  for (int dim = 0; dim < 2; dim++) {
+    char name[64];
+    snprintf(name, sizeof name, "softmax dim %d", dim);
+    check_case(name, (so_case){.kind = K_SOFTMAX, .op = dim}, 1, false);
+    snprintf(name, sizeof name, "log_softmax dim %d", dim);
+    check_case(name, (so_case){.kind = K_LOG_SOFTMAX, .op = dim}, 1, false);
+  }
+}
+
 /* d2/dx2 x^3 = 6x. */
 static void test_cube(void) {
   int64_t shape[1] = {5};
@@ -294,6 +324,7 @@ int main(void) {
   test_unary();
   test_reduce();
   test_matmul();
+  test_softmax();
   test_cube();
   test_refused();
   test_shapes_only();
