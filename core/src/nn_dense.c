@@ -158,9 +158,36 @@ static void softmax_rows(const float *x, float *y, dim_split s, bool log) {
   }
 }
 
+static dnn_tensor *softmax_op(dnn_tensor *x, int dim, bool log);
+
+/* create_graph: the same gradients with recorded ops, softmax(x) recomputed
+ * from the input (never the saved output, which has no graph). */
+static dnn_status softmax_backward_composed(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+  dnn_tensor *x = node->inputs[0];
+  int d = (int)node->iargs[0], rd = x->ndim ? d : DNN_ALL_DIMS;
+  bool log = node->iargs[1];
+  dnn_tensor *p = softmax_op(x, d, false), *t = NULL, *sum = NULL;
+  if (p && log) { /* g - softmax(x) sum(g) */
+    sum = dnn_sum(g, rd, true);
+    t = sum ? dnn_mul(p, sum) : NULL;
+    gin[0] = t ? dnn_sub(g, t) : NULL;
+  } else if (p) { /* y (g - sum(g y)) */
+    t = dnn_mul(g, p);
+    sum = t ? dnn_sum(t, rd, true) : NULL;
+    dnn_tensor *c = sum ? dnn_sub(g, sum) : NULL;
+    gin[0] = c ? dnn_mul(p, c) : NULL;
+    dnn_tensor_release(c);
+  }
+  dnn_tensor_release(p);
+  dnn_tensor_release(t);
+  dnn_tensor_release(sum);
+  return gin[0] ? DNN_OK : dnn_errcode();
+}
+
 /* softmax: dx = y * (g - sum(g * y)); log-softmax: dx = g - exp(y) * sum(g). */
 static dnn_status softmax_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
   dnn_tensor *g = grad_out[0];
+  if (dnn_grad_enabled()) return softmax_backward_composed(node, g, gin);
   const dnn_tensor *y = dnn_node_saved(node, 0);
   bool log = node->iargs[1];
   dim_split s = split_at(y, (int)node->iargs[0]);
@@ -198,6 +225,7 @@ static dnn_tensor *softmax_op(dnn_tensor *x, int dim, bool log) {
     if (node) {
       node->iargs[0] = d;
       node->iargs[1] = log;
+      node->flags |= DNN_NODE_DIFFERENTIABLE;
       if (dnn_node_save(node, dnn_alias(y)) != DNN_OK) {
         dnn_tensor_release(y);
         dnn_tensor_release(xc);

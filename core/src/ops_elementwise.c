@@ -257,6 +257,104 @@ static dnn_status reduce_to_input(dnn_tensor *full, const dnn_tensor *t, dnn_ten
   return *gin ? DNN_OK : dnn_errcode();
 }
 
+/* ---- composed backward (create_graph): gradients made of recorded ops ----
+ * These helpers take over their tensor arguments (NULL passes an earlier
+ * failure through), so a derivative reads as one expression. */
+
+static dnn_tensor *mul_t(dnn_tensor *a, dnn_tensor *b) {
+  dnn_tensor *r = a && b ? dnn_mul(a, b) : NULL;
+  dnn_tensor_release(a);
+  dnn_tensor_release(b);
+  return r;
+}
+
+static dnn_tensor *add_t(dnn_tensor *a, dnn_tensor *b) {
+  dnn_tensor *r = a && b ? dnn_add(a, b) : NULL;
+  dnn_tensor_release(a);
+  dnn_tensor_release(b);
+  return r;
+}
+
+static dnn_tensor *pow_t(dnn_tensor *a, dnn_tensor *b) {
+  dnn_tensor *r = a && b ? dnn_pow(a, b) : NULL;
+  dnn_tensor_release(a);
+  dnn_tensor_release(b);
+  return r;
+}
+
+static dnn_tensor *affine_t(dnn_tensor *a, float alpha, float beta) {
+  dnn_tensor *r = a ? dnn_affine(a, alpha, beta) : NULL;
+  dnn_tensor_release(a);
+  return r;
+}
+
+static dnn_tensor *unary_t(dnn_unary_op op, dnn_tensor *a) {
+  dnn_tensor *r = a ? dnn_unary(op, a, 0.0f) : NULL;
+  dnn_tensor_release(a);
+  return r;
+}
+
+static dnn_tensor *rdiv_t(float s, dnn_tensor *a) {
+  dnn_tensor *r = a ? dnn_rdiv_scalar(s, a) : NULL;
+  dnn_tensor_release(a);
+  return r;
+}
+
+/* A constant 0/1 mask (comparisons are never recorded). */
+static dnn_tensor *mask(dnn_cmp cmp, dnn_tensor *x, float s) { return dnn_compare_scalar(cmp, x, s); }
+
+/* The full-size gradients of a binary op (not add or sub) with recorded ops. */
+static dnn_status binary_grads_composed(binop op, dnn_tensor *a, dnn_tensor *b, dnn_tensor *g, bool need_a, bool need_b,
+                                        dnn_tensor **ga, dnn_tensor **gb) {
+  dnn_tensor *R;
+  switch (op) {
+    case BIN_MUL:
+      if (need_a) *ga = dnn_mul(g, b);
+      if (need_b) *gb = dnn_mul(g, a);
+      break;
+    case BIN_DIV: { /* ga = g / b, gb = -(g / b) * (a / b) */
+      dnn_tensor *t = dnn_div(g, b);
+      if (need_b) {
+        R = dnn_tensor_retain(t);
+        *gb = affine_t(mul_t(R, dnn_div(a, b)), -1.0f, 0.0f);
+      }
+      if (need_a)
+        *ga = t;
+      else
+        dnn_tensor_release(t);
+      break;
+    }
+    case BIN_POW:
+      if (need_a) { /* g b a^(b - 1 + [b == 0]): 0 where b = 0, never 0 * inf */
+        dnn_tensor *e = add_t(dnn_affine(b, 1.0f, -1.0f), dnn_compare_scalar(DNN_CMP_EQ, b, 0.0f));
+        *ga = mul_t(dnn_mul(g, b), pow_t(dnn_tensor_retain(a), e));
+      }
+      if (need_b) { /* g a^b log a where a > 0, else 0: a replaced by 1 elsewhere */
+        dnn_tensor *pos = dnn_compare_scalar(DNN_CMP_GT, a, 0.0f);
+        R = pos ? dnn_mul(a, pos) : NULL;
+        dnn_tensor *safe = add_t(R, affine_t(pos, -1.0f, 1.0f));
+        R = dnn_tensor_retain(safe);
+        dnn_tensor *p = pow_t(R, dnn_tensor_retain(b));
+        *gb = mul_t(mul_t(dnn_tensor_retain(g), p), unary_t(DNN_UNARY_LOG, safe));
+      }
+      break;
+    case BIN_MAX:
+    case BIN_MIN: { /* the picked side (a on ties and where a is NaN) */
+      dnn_tensor *m = add_t(dnn_compare(op == BIN_MAX ? DNN_CMP_GE : DNN_CMP_LE, a, b), dnn_compare(DNN_CMP_NE, a, a));
+      if (need_b) {
+        R = dnn_tensor_retain(m);
+        *gb = mul_t(dnn_tensor_retain(g), affine_t(R, -1.0f, 1.0f));
+      }
+      if (need_a) *ga = mul_t(dnn_tensor_retain(g), dnn_tensor_retain(m));
+      dnn_tensor_release(m);
+      break;
+    }
+    default:
+      break;
+  }
+  return (need_a && !*ga) || (need_b && !*gb) ? dnn_errcode() : DNN_OK;
+}
+
 static dnn_status binary_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
   dnn_tensor *g = grad_out[0];
   binop op = (binop)node->iargs[0];
@@ -268,9 +366,21 @@ static dnn_status binary_backward(dnn_node *node, dnn_tensor *const *grad_out, d
       st = reduce_to_input(op == BIN_ADD ? dnn_tensor_retain(g) : dnn_affine(g, -1.0f, 0.0f), b, &gin[1]);
     return st;
   }
-  float *abuf = NULL, *bbuf = NULL;
   dnn_tensor *ga = NULL, *gb = NULL;
   dnn_status st = DNN_OK;
+  if (dnn_grad_enabled()) { /* create_graph */
+    st = binary_grads_composed(op, a, b, g, need_a, need_b, &ga, &gb);
+    if (st == DNN_OK && ga)
+      st = reduce_to_input(ga, a, &gin[0]);
+    else
+      dnn_tensor_release(ga);
+    if (st == DNN_OK && gb)
+      st = reduce_to_input(gb, b, &gin[1]);
+    else
+      dnn_tensor_release(gb);
+    return st;
+  }
+  float *abuf = NULL, *bbuf = NULL;
   const float *ad = broadcast_data(a, g->ndim, g->shape, &abuf);
   const float *bd = ad ? broadcast_data(b, g->ndim, g->shape, &bbuf) : NULL;
   if (need_a) ga = dnn_empty(g->ndim, g->shape);
@@ -303,6 +413,7 @@ static dnn_tensor *binary(binop op, dnn_tensor *a, dnn_tensor *b) {
     return NULL;
   }
   node->iargs[0] = op;
+  node->flags |= DNN_NODE_DIFFERENTIABLE | (op == BIN_ADD || op == BIN_SUB ? DNN_NODE_SHAPES_ONLY : 0u);
   return out;
 }
 
@@ -488,9 +599,78 @@ static void map_grad_block(void *ctx, int64_t s, int64_t e) {
   }
 }
 
+/* f'(x) with recorded ops, for create_graph; recomputes f(x) where the
+ * derivative uses the output. NULL with an error on failure. */
+static dnn_tensor *map_derivative(int op, dnn_tensor *x, float p, float q) {
+  dnn_tensor *s, *t, *u;
+  switch (op) {
+    case DNN_UNARY_NEG:
+      return dnn_full(x->ndim, x->shape, -1.0f);
+    case MAP_AFFINE:
+      return dnn_full(x->ndim, x->shape, p);
+    case DNN_UNARY_EXP:
+      return dnn_unary(DNN_UNARY_EXP, x, 0.0f);
+    case DNN_UNARY_LOG:
+      return dnn_rdiv_scalar(1.0f, x);
+    case DNN_UNARY_SQRT:
+      return rdiv_t(0.5f, dnn_unary(DNN_UNARY_SQRT, x, 0.0f));
+    case DNN_UNARY_ABS:
+      return add_t(mask(DNN_CMP_GT, x, 0.0f), affine_t(mask(DNN_CMP_LT, x, 0.0f), -1.0f, 0.0f));
+    case DNN_UNARY_RELU:
+      return mask(DNN_CMP_GT, x, 0.0f);
+    case DNN_UNARY_LEAKY_RELU:
+      return affine_t(mask(DNN_CMP_GT, x, 0.0f), 1.0f - p, p);
+    case DNN_UNARY_SIGMOID: /* s (1 - s) */
+      s = dnn_unary(DNN_UNARY_SIGMOID, x, 0.0f);
+      t = affine_t(dnn_tensor_retain(s), -1.0f, 1.0f);
+      return mul_t(s, t);
+    case DNN_UNARY_TANH:
+      return affine_t(unary_t(DNN_UNARY_SQUARE, dnn_unary(DNN_UNARY_TANH, x, 0.0f)), -1.0f, 1.0f);
+    case DNN_UNARY_ELU:
+    case DNN_UNARY_SELU: { /* [x > 0] + [x <= 0] alpha exp(min(x, 0)), times SELU's scale */
+      float alpha = op == DNN_UNARY_ELU ? p : SELU_ALPHA;
+      dnn_tensor *pos = mask(DNN_CMP_GT, x, 0.0f);
+      t = affine_t(dnn_tensor_retain(pos), -alpha, alpha);
+      u = unary_t(DNN_UNARY_EXP, dnn_clamp(x, -INFINITY, 0.0f));
+      s = add_t(pos, mul_t(t, u));
+      return op == DNN_UNARY_ELU ? s : affine_t(s, SELU_SCALE, 0.0f);
+    }
+    case DNN_UNARY_SOFTPLUS:
+      return dnn_unary(DNN_UNARY_SIGMOID, x, 0.0f);
+    case DNN_UNARY_SWISH: /* s + x s (1 - s) */
+      s = dnn_unary(DNN_UNARY_SIGMOID, x, 0.0f);
+      t = affine_t(dnn_tensor_retain(s), -1.0f, 1.0f);
+      u = s ? dnn_mul(x, s) : NULL;
+      return add_t(s, mul_t(u, t));
+    case DNN_UNARY_HARD_SIGMOID:
+      return affine_t(mul_t(mask(DNN_CMP_GT, x, -3.0f), mask(DNN_CMP_LT, x, 3.0f)), 1.0f / 6.0f, 0.0f);
+    case DNN_UNARY_SQUARE:
+      return dnn_affine(x, 2.0f, 0.0f);
+    case MAP_POW: /* p x^(p-1), 0 for p = 0 */
+      return p == 0.0f ? dnn_zeros(x->ndim, x->shape) : affine_t(dnn_pow_scalar(x, p - 1.0f), p, 0.0f);
+    case MAP_RPOW: /* s^x log s, 0 where s <= 0 */
+      return p > 0 ? affine_t(dnn_rpow_scalar(p, x), logf(p), 0.0f) : dnn_zeros(x->ndim, x->shape);
+    case MAP_RDIV:
+      return affine_t(dnn_pow_scalar(x, -2.0f), -p, 0.0f);
+    case MAP_CLAMP:
+      return mul_t(mask(DNN_CMP_GE, x, p), mask(DNN_CMP_LE, x, q));
+    default:
+      return dnn_error(DNN_ESTATE, "backward", "'%s' has no second derivative", dnn_unary_name((dnn_unary_op)op)), NULL;
+  }
+}
+
 static dnn_status map_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
   dnn_tensor *g = grad_out[0];
   int op = (int)node->iargs[0];
+  if (dnn_grad_enabled()) { /* create_graph: gx = g f'(x), recorded */
+    if (op == DNN_UNARY_NEG || op == MAP_AFFINE) {
+      gin[0] = dnn_affine(g, op == DNN_UNARY_NEG ? -1.0f : (float)node->fargs[0], 0.0f);
+    } else {
+      gin[0] = mul_t(dnn_tensor_retain(g),
+                     map_derivative(op, node->inputs[0], (float)node->fargs[0], (float)node->fargs[1]));
+    }
+    return gin[0] ? DNN_OK : dnn_errcode();
+  }
   dnn_tensor *in = node->inputs[0], *saved_y = node->n_saved ? dnn_node_saved(node, 0) : NULL;
   bool needs_x = !saved_y && op != DNN_UNARY_NEG && op != MAP_AFFINE;
   dnn_tensor *xc = needs_x ? dnn_contiguous(in) : NULL; /* grad is off in backward: not recorded */
@@ -533,6 +713,8 @@ static dnn_tensor *map(int op, const char *name, dnn_tensor *a, float p, float q
   node->iargs[0] = op;
   node->fargs[0] = p;
   node->fargs[1] = q;
+  if (op != DNN_UNARY_GELU) node->flags |= DNN_NODE_DIFFERENTIABLE;
+  if (op == DNN_UNARY_NEG || op == MAP_AFFINE) node->flags |= DNN_NODE_SHAPES_ONLY;
   /* An alias, never out itself: out holds the node, so saving out would make
    * a reference cycle. */
   if (grad_from_output(op) && dnn_node_save(node, dnn_alias(out)) != DNN_OK) {

@@ -311,10 +311,56 @@ static void out_shape(const dnn_tensor *a, const dnn_tensor *b, int nb, const in
   *ndim = n;
 }
 
+/* t (of 2 dims or more) with its last two dims swapped; a recorded view. */
+static dnn_tensor *swap_last(dnn_tensor *t) { return dnn_transpose(t, t->ndim - 2, t->ndim - 1); }
+
+/* The gradient of operand t, computed as its promoted form t2 (a 1-d operand
+ * made a row or a column) from full (batch..., rows, cols): summed over the
+ * broadcast batch dims and given t's shape. Takes over full. */
+static dnn_tensor *to_operand(dnn_tensor *full, const dnn_tensor *t2, const dnn_tensor *t) {
+  dnn_tensor *s = full ? dnn_sum_to_shape(full, t2->ndim, t2->shape) : NULL;
+  dnn_tensor_release(full);
+  dnn_tensor *r = s ? dnn_reshape(s, t->ndim, t->shape) : NULL;
+  dnn_tensor_release(s);
+  return r;
+}
+
+/* create_graph: the same gradients with recorded ops (views, matmul,
+ * sum_to_shape), so that they can be differentiated again. */
+static dnn_status matmul_backward_composed(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+  dnn_tensor *a = node->inputs[0], *b = node->inputs[1];
+  int nb;
+  int64_t shape[DNN_MAX_DIMS];
+  batch_shape(a, b, &nb, shape);
+  shape[nb] = a->ndim >= 2 ? a->shape[a->ndim - 2] : 1;
+  shape[nb + 1] = b->ndim >= 2 ? b->shape[b->ndim - 1] : 1;
+  dnn_tensor *a2 = a->ndim >= 2 ? dnn_tensor_retain(a) : dnn_unsqueeze(a, 0);
+  dnn_tensor *b2 = b->ndim >= 2 ? dnn_tensor_retain(b) : dnn_unsqueeze(b, 1);
+  dnn_tensor *g2 = dnn_reshape(g, nb + 2, shape);
+  dnn_status st = a2 && b2 && g2 ? DNN_OK : dnn_errcode();
+  if (st == DNN_OK && dnn_node_needs_grad(node, 0)) {
+    dnn_tensor *bt = swap_last(b2);
+    gin[0] = bt ? to_operand(dnn_matmul(g2, bt), a2, a) : NULL;
+    dnn_tensor_release(bt);
+    if (!gin[0]) st = dnn_errcode();
+  }
+  if (st == DNN_OK && dnn_node_needs_grad(node, 1)) {
+    dnn_tensor *at = swap_last(a2);
+    gin[1] = at ? to_operand(dnn_matmul(at, g2), b2, b) : NULL;
+    dnn_tensor_release(at);
+    if (!gin[1]) st = dnn_errcode();
+  }
+  dnn_tensor_release(a2);
+  dnn_tensor_release(b2);
+  dnn_tensor_release(g2);
+  return st;
+}
+
 /* dA = dC @ B^T, dB = A^T @ dC, each summed over the batch dims its operand
  * was broadcast along. */
 static dnn_status matmul_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
   dnn_tensor *g = grad_out[0];
+  if (dnn_grad_enabled()) return matmul_backward_composed(node, g, gin);
   const dnn_tensor *a = node->inputs[0], *b = node->inputs[1];
   mat ma = mat_operand(a, true), mb = mat_operand(b, false);
   int nb;
@@ -353,9 +399,12 @@ dnn_tensor *dnn_matmul(dnn_tensor *a, dnn_tensor *b) {
     return NULL;
   }
   dnn_tensor *ins[2] = {a, b};
-  if (dnn_needs_record(2, ins) && !dnn_record(out, "matmul", matmul_backward, 2, ins)) {
+  if (!dnn_needs_record(2, ins)) return out;
+  dnn_node *node = dnn_record(out, "matmul", matmul_backward, 2, ins);
+  if (!node) {
     dnn_tensor_release(out);
     return NULL;
   }
+  node->flags |= DNN_NODE_DIFFERENTIABLE;
   return out;
 }

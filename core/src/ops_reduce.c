@@ -240,8 +240,46 @@ static float *means(const float *x, geom g) {
   return m;
 }
 
+/* g (a reduction's output gradient) broadcast back over a's shape with
+ * recorded views, for create_graph: g viewed with the reduced dim (every dim
+ * when rdim < 0) of size 1, then expanded. */
+static dnn_tensor *spread_recorded(dnn_tensor *g, const dnn_tensor *a, int rdim) {
+  int64_t kshape[DNN_MAX_DIMS];
+  for (int d = 0; d < a->ndim; d++) kshape[d] = rdim < 0 || d == rdim ? 1 : a->shape[d];
+  dnn_tensor *k = dnn_reshape(g, a->ndim, kshape);
+  dnn_tensor *e = k ? dnn_expand(k, a->ndim, a->shape) : NULL;
+  dnn_tensor_release(k);
+  return e;
+}
+
+/* create_graph: sum and mean spread scale * g; var 2 scale g (x - mean(x)),
+ * the mean recomputed with recorded ops. */
+static dnn_status moment_backward_composed(dnn_node *node, dnn_tensor *g, dnn_tensor **gin) {
+  dnn_tensor *a = node->inputs[0];
+  int rdim = (int)node->iargs[0];
+  moment_kind kind = (moment_kind)node->iargs[1];
+  float scale = (float)moment_scale(kind, geom_of(a, rdim).r, (int)node->iargs[2]);
+  dnn_tensor *e = spread_recorded(g, a, rdim);
+  if (!e) return dnn_errcode();
+  if (kind != MOMENT_VAR) {
+    gin[0] = dnn_affine(e, scale, 0.0f);
+    dnn_tensor_release(e);
+    return gin[0] ? DNN_OK : dnn_errcode();
+  }
+  dnn_tensor *m = dnn_mean(a, rdim < 0 ? DNN_ALL_DIMS : rdim, true);
+  dnn_tensor *c = m ? dnn_sub(a, m) : NULL;
+  dnn_tensor *p = c ? dnn_mul(e, c) : NULL;
+  gin[0] = p ? dnn_affine(p, 2.0f * scale, 0.0f) : NULL;
+  dnn_tensor_release(m);
+  dnn_tensor_release(c);
+  dnn_tensor_release(p);
+  dnn_tensor_release(e);
+  return gin[0] ? DNN_OK : dnn_errcode();
+}
+
 static dnn_status moment_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
   dnn_tensor *g = grad_out[0];
+  if (dnn_grad_enabled()) return moment_backward_composed(node, g, gin);
   dnn_tensor *a = node->inputs[0];
   moment_kind kind = (moment_kind)node->iargs[1];
   geom gm = geom_of(a, (int)node->iargs[0]);
@@ -297,6 +335,7 @@ static dnn_tensor *moment(moment_kind kind, const char *fn, dnn_tensor *a, int d
   node->iargs[0] = rdim;
   node->iargs[1] = kind;
   node->iargs[2] = correction;
+  node->flags |= DNN_NODE_DIFFERENTIABLE | (kind != MOMENT_VAR ? DNN_NODE_SHAPES_ONLY : 0u);
   return out;
 }
 
@@ -463,14 +502,26 @@ static dnn_status extreme_backward(dnn_node *node, dnn_tensor *const *grad_out, 
   int64_t *pos = malloc((size_t)(n > 0 ? n : 1) * sizeof *pos);
   dnn_status st = !gx ? dnn_errcode() : !val || !pos ? dnn_error(DNN_ENOMEM, node->op, "out of memory") : DNN_OK;
   if (st == DNN_OK) st = extremes(node->op, a, rdim, node->iargs[1] != 0, val, pos);
+  /* create_graph: gx holds a constant 0/1 mask of the same positions, and
+   * the gradient is g spread with recorded ops times it */
+  bool composed = dnn_grad_enabled();
   if (st == DNN_OK) {
     const float *gd = dnn_data(g);
     float *out = dnn_data(gx);
     for (int64_t o = 0; o < gm.outer; o++)
-      for (int64_t j = 0; j < gm.inner; j++) out[(o * gm.r + pos[o * gm.inner + j]) * gm.inner + j] = gd[o * gm.inner + j];
+      for (int64_t j = 0; j < gm.inner; j++)
+        out[(o * gm.r + pos[o * gm.inner + j]) * gm.inner + j] = composed ? 1.0f : gd[o * gm.inner + j];
   }
   free(val);
   free(pos);
+  if (st == DNN_OK && composed) {
+    dnn_tensor *e = spread_recorded(g, a, rdim);
+    dnn_tensor *m = gx;
+    gx = e ? dnn_mul(e, m) : NULL;
+    dnn_tensor_release(e);
+    dnn_tensor_release(m);
+    if (!gx) st = dnn_errcode();
+  }
   if (st != DNN_OK) {
     dnn_tensor_release(gx);
     return st;
@@ -514,6 +565,7 @@ static dnn_tensor *extreme(const char *fn, dnn_tensor *a, int dim, bool keepdim,
     }
     node->iargs[0] = rdim;
     node->iargs[1] = is_min;
+    node->flags |= DNN_NODE_DIFFERENTIABLE;
   }
   dnn_tensor_release(pos);
   return val;
