@@ -11,6 +11,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from tensor_text import emit
+
 
 def read(path):
     cases, tensors = [], {}
@@ -71,10 +73,6 @@ def run(kind, x, w, b, strides, dilation, padding, act):
     if b is not None:
         z = z + b.reshape(1, -1, 1, 1)
     return activation(z, act)
-
-
-def emit(name, t):
-    print(name, " ".join("%.10g" % v for v in t.detach().reshape(-1).tolist()))
 
 
 cases, t = read(sys.argv[1])

@@ -15,22 +15,9 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from tensor_text import emit, read_tensors
+
 EPS = 1e-7
-
-
-def read_tensors(path):
-    tensors = {}
-    with open(path) as f:
-        for line in f:
-            head, values = line.split(":")
-            name, shape = head.split()
-            dims = [int(d) for d in shape.split(",")]
-            tensors[name] = torch.tensor([float(v) for v in values.split()], dtype=torch.float64).reshape(dims)
-    return tensors
-
-
-def emit(name, t):
-    print(name, " ".join("%.10g" % v for v in t.detach().reshape(-1).tolist()))
 
 
 t = read_tensors(sys.argv[1])

@@ -24,20 +24,8 @@ local function shape_text(shape)
   return "(" .. table.concat(parts, ", ") .. ")"
 end
 
--- Raises msg at the first caller outside the library (the user's line), however deep the library's own frames.
-local function raise(msg)
-  local level = 2
-  while true do
-    local info = debug.getinfo(level, "S")
-    if not info then
-      level = 1
-      break
-    end
-    if info.what ~= "C" and info.source:sub(1, 5) ~= "@dnn/" then break end
-    level = level + 1
-  end
-  error(msg, level)
-end
+-- Raises msg at the user's line, however deep the library's own frames.
+local raise = require("dnn.options").raise
 
 -- An int or a pair of positive ints -> {h, w}; errors name the layer and the option.
 local function pair(who, name, v)
