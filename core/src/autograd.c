@@ -483,7 +483,9 @@ static dnn_status decomposed_backward(dnn_node *node, dnn_tensor *const *gout, d
   }
   if (st == DNN_OK) st = node->decompose(node, node->inputs, outs);
   if (st == DNN_OK) {
+    /* The graph is kept: the recorded gradients refer to the rebuilt forward's nodes. */
     engine e = {.create_graph = true,
+                .retain_graph = true,
                 .stop_at_targets = true,
                 .n_targets = n_targets,
                 .targets = targets,

@@ -26,7 +26,8 @@ enum {
   K_MIN,
   K_MATMUL,
   K_SOFTMAX,
-  K_LOG_SOFTMAX
+  K_LOG_SOFTMAX,
+  K_FN /* fn(in): a composite or a layer's op, the cases below */
 };
 
 typedef struct {
@@ -34,6 +35,7 @@ typedef struct {
   dnn_tensor *(*bin)(dnn_tensor *, dnn_tensor *);
   int op;
   float p, q;
+  dnn_tensor *(*fn)(dnn_tensor *const *in);
 } so_case;
 
 static dnn_tensor *so_apply(const so_case *c, dnn_tensor *const *in) {
@@ -68,6 +70,8 @@ static dnn_tensor *so_apply(const so_case *c, dnn_tensor *const *in) {
       return dnn_softmax(in[0], c->op);
     case K_LOG_SOFTMAX:
       return dnn_log_softmax(in[0], c->op);
+    case K_FN:
+      return c->fn(in);
     default:
       return NULL;
   }
@@ -245,6 +249,33 @@ static void test_softmax(void) {
   }
 }
 
+/* A K_FN case over inputs of the given shapes (n <= 4), values away from kinks. */
+static void fn_case(const char *name, dnn_tensor *(*fn)(dnn_tensor *const *), int n, const int *ndims,
+                    const int64_t (*shapes)[4]) {
+  dnn_tensor *in[4] = {0};
+  for (int i = 0; i < n; i++) in[i] = input(ndims[i], shapes[i], 1 + i, false, 0.3f);
+  second_check(name, &(so_case){.kind = K_FN, .fn = fn}, n, in);
+  for (int i = 0; i < n; i++) dnn_tensor_release(in[i]);
+}
+
+static dnn_tensor *dense_tanh(dnn_tensor *const *in) { return dnn_dense(in[0], in[1], in[2], DNN_ACT_TANH, 0); }
+static dnn_tensor *dense_leaky(dnn_tensor *const *in) {
+  return dnn_dense(in[0], in[1], in[2], DNN_ACT_LEAKY_RELU, 0.2f);
+}
+static dnn_tensor *dense_linear(dnn_tensor *const *in) { return dnn_dense(in[0], in[1], NULL, DNN_ACT_LINEAR, 0); }
+static dnn_tensor *layer_norm(dnn_tensor *const *in) { return dnn_layer_norm(in[0], in[1], in[2], 1, 1e-3f); }
+
+/* Fused layers, differentiated twice through their decomposition. */
+static void test_layers(void) {
+  const int64_t dense_shapes[3][4] = {{3, 4}, {4, 2}, {2}};
+  const int dense_ndims[3] = {2, 2, 1};
+  fn_case("dense tanh", dense_tanh, 3, dense_ndims, dense_shapes);
+  fn_case("dense leaky_relu", dense_leaky, 3, dense_ndims, dense_shapes);
+  fn_case("dense linear, no bias", dense_linear, 2, dense_ndims, dense_shapes);
+  const int64_t norm_shapes[3][4] = {{3, 5}, {5}, {5}};
+  fn_case("layer_norm", layer_norm, 3, (const int[]){2, 1, 1}, norm_shapes);
+}
+
 /* d2/dx2 x^3 = 6x. */
 static void test_cube(void) {
   int64_t shape[1] = {5};
@@ -325,6 +356,7 @@ int main(void) {
   test_reduce();
   test_matmul();
   test_softmax();
+  test_layers();
   test_cube();
   test_refused();
   test_shapes_only();
