@@ -9,7 +9,11 @@
  * the order of a Keras kernel (KH, KW, C, F) read as a (KH*KW*C, F) matrix,
  * so that conv(x, W) = cols @ W. col2im is its adjoint: it adds each row of a
  * (N*OH*OW, KH*KW*C) matrix back onto the image. The transposed conv is the
- * same geometry with the roles swapped: its output is the image side. */
+ * same geometry with the roles swapped: its output is the image side.
+ *
+ * Each conv is one of three bilinear products of (image, rows, kernel); the
+ * other two are its gradients. They are recorded ops too, so gradients of
+ * gradients (create_graph) go through the same kernels as training. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,7 @@
 #include "dnn/autograd.h"
 #include "dnn/conv.h"
 #include "dnn/error.h"
+#include "dnn/ops.h"
 #include "dnn/parallel.h"
 
 typedef struct {
@@ -182,124 +187,7 @@ static conv_geom chunk_of(const conv_geom *g, int64_t n0, int64_t per) {
   return c;
 }
 
-/* ---- argument checks and the geometry ---- */
-
-/* Checks x, w, b and cfg for an op of this kind; fills g and the output shape. */
-static dnn_status conv_check(conv_kind kind, const dnn_tensor *x, const dnn_tensor *w, const dnn_tensor *b,
-                             const dnn_conv2d_config *cfg, conv_geom *g, int64_t out[4]) {
-  const char *op = kind_names[kind];
-  char a[96], c[96];
-  if (x->ndim != 4)
-    return dnn_argerror(1, op, "expected a 4-d input (batch, height, width, channels), got a %d-d input %s", x->ndim,
-                        dnn_shape_str(x, a, sizeof a));
-  if (w->ndim != 4)
-    return dnn_argerror(2, op, "expected a 4-d kernel %s, got %s",
-                        kind == CONV_PLAIN           ? "(kernel_h, kernel_w, in_channels, filters)"
-                            : kind == CONV_TRANSPOSE ? "(kernel_h, kernel_w, filters, in_channels)"
-                                                     : "(kernel_h, kernel_w, in_channels, depth_multiplier)",
-                        dnn_shape_str(w, a, sizeof a));
-  for (int d = 0; d < 4; d++)
-    if (w->shape[d] < 1)
-      return dnn_argerror(2, op, "expected a kernel with no empty dim, got %s", dnn_shape_str(w, a, sizeof a));
-  int64_t in_c = kind == CONV_TRANSPOSE ? w->shape[3] : w->shape[2];
-  if (x->shape[3] != in_c)
-    return dnn_argerror(1, op, "expected an input with %lld channels to match kernel %s, got %s", (long long)in_c,
-                        dnn_shape_str(w, c, sizeof c), dnn_shape_str(x, a, sizeof a));
-  if (x->shape[1] < 1 || x->shape[2] < 1)
-    return dnn_argerror(1, op, "expected an input with non-empty height and width, got %s",
-                        dnn_shape_str(x, a, sizeof a));
-  for (int d = 0; d < 2; d++) {
-    if (cfg->stride[d] < 1) return dnn_argerror(4, op, "expected strides >= 1, got %d", cfg->stride[d]);
-    if (cfg->dilation[d] < 1) return dnn_argerror(4, op, "expected a dilation rate >= 1, got %d", cfg->dilation[d]);
-  }
-  int64_t f = kind == CONV_PLAIN ? w->shape[3] : kind == CONV_TRANSPOSE ? w->shape[2] : w->shape[2] * w->shape[3];
-  if (b && (b->ndim != 1 || b->shape[0] != f))
-    return dnn_argerror(3, op, "expected a bias of shape (%lld), got %s", (long long)f, dnn_shape_str(b, a, sizeof a));
-  *g = (conv_geom){.n = x->shape[0],
-                   .kh = w->shape[0],
-                   .kw = w->shape[1],
-                   .sh = cfg->stride[0],
-                   .sw = cfg->stride[1],
-                   .dh = cfg->dilation[0],
-                   .dw = cfg->dilation[1]};
-  if (kind == CONV_TRANSPOSE) { /* the image is the output */
-    g->oh = x->shape[1], g->ow = x->shape[2], g->c = f;
-    g->h = dnn_conv_transpose_output_length(g->oh, g->kh, cfg->stride[0], cfg->dilation[0], cfg->same);
-    g->w = dnn_conv_transpose_output_length(g->ow, g->kw, cfg->stride[1], cfg->dilation[1], cfg->same);
-    out[1] = g->h, out[2] = g->w, out[3] = f;
-  } else {
-    g->h = x->shape[1], g->w = x->shape[2], g->c = x->shape[3];
-    g->oh = dnn_conv_output_length(g->h, g->kh, cfg->stride[0], cfg->dilation[0], cfg->same);
-    g->ow = dnn_conv_output_length(g->w, g->kw, cfg->stride[1], cfg->dilation[1], cfg->same);
-    if (g->oh < 1 || g->ow < 1)
-      return dnn_argerror(2, op,
-                          "the kernel %lldx%lld (%lldx%lld dilated) is larger than the input %lldx%lld with \"valid\" "
-                          "padding",
-                          (long long)g->kh, (long long)g->kw, (long long)dilated(g->kh, g->dh),
-                          (long long)dilated(g->kw, g->dw), (long long)g->h, (long long)g->w);
-    out[1] = g->oh, out[2] = g->ow, out[3] = f;
-  }
-  out[0] = g->n;
-  g->pt = pad_before(g->h, g->oh, g->kh, g->sh, g->dh, cfg->same);
-  g->pl = pad_before(g->w, g->ow, g->kw, g->sw, g->dw, cfg->same);
-  return DNN_OK;
-}
-
-/* What backward needs to rebuild the geometry: iargs [act, sh, sw, dh, dw, pt, pl]. */
-static dnn_status save_geometry(dnn_node *node, const conv_geom *g, dnn_activation act, float alpha, dnn_tensor *y) {
-  node->iargs[0] = act;
-  node->iargs[1] = g->sh, node->iargs[2] = g->sw, node->iargs[3] = g->dh, node->iargs[4] = g->dw;
-  node->iargs[5] = g->pt, node->iargs[6] = g->pl;
-  node->fargs[0] = alpha;
-  return dnn_node_save(node, dnn_alias(y));
-}
-
-/* The geometry from the image (n, h, w, c), the positions (oh, ow), the kernel and the saved args. */
-static conv_geom load_geometry(const dnn_node *node, const int64_t *image, const int64_t *positions, int64_t c) {
-  const dnn_tensor *w = node->inputs[1];
-  return (conv_geom){image[0],       image[1],       image[2],       c,
-                     positions[1],   positions[2],   w->shape[0],    w->shape[1],
-                     node->iargs[1], node->iargs[2], node->iargs[3], node->iargs[4],
-                     node->iargs[5], node->iargs[6]};
-}
-
-/* dz = g * act'(z) from the saved output, or g itself when linear (then *owned is false). */
-static dnn_tensor *pre_activation_grad(const dnn_node *node, dnn_tensor *g) {
-  dnn_activation act = (dnn_activation)node->iargs[0];
-  if (act == DNN_ACT_LINEAR) return dnn_tensor_retain(g);
-  dnn_tensor *dz = dnn_empty_like(g);
-  if (dz)
-    dnn_activation_grad(dnn_data(dz), dnn_data(g), dnn_data(dnn_node_saved(node, 0)), dnn_numel(g), act, (float)node->fargs[0]);
-  return dz;
-}
-
-/* gin[2] = the bias gradient: dz summed over every position of the batch. */
-static void bias_grad(const dnn_node *node, const dnn_tensor *dz, dnn_tensor **gin) {
-  if (node->n_inputs < 3 || !dnn_node_needs_grad(node, 2)) return;
-  int64_t f = dz->shape[3];
-  if ((gin[2] = dnn_empty(1, &f)) != NULL) dnn_column_sums(dnn_data(dz), dnn_numel(dz) / f, f, dnn_data(gin[2]));
-}
-
-static dnn_status missing_grads(const dnn_node *node, dnn_tensor **gin) {
-  for (int i = 0; i < node->n_inputs; i++)
-    if (dnn_node_needs_grad(node, i) && !gin[i]) return DNN_ENOMEM;
-  return DNN_OK;
-}
-
-/* Softmax is a row op, its own op after a linear conv. */
-typedef dnn_tensor *(*conv_fn)(dnn_tensor *, dnn_tensor *, dnn_tensor *, const dnn_conv2d_config *, dnn_activation,
-                               float);
-
-static dnn_tensor *with_output_op(conv_fn f, dnn_tensor *x, dnn_tensor *w, dnn_tensor *b,
-                                  const dnn_conv2d_config *cfg) {
-  dnn_tensor *z = f(x, w, b, cfg, DNN_ACT_LINEAR, 0);
-  if (!z) return NULL;
-  dnn_tensor *y = dnn_softmax(z, -1);
-  dnn_tensor_release(z);
-  return y;
-}
-
-/* ---- the three lowered products, shared by Conv2D and Conv2DTranspose ----
+/* ---- the lowered products, shared by Conv2D and Conv2DTranspose ----
  * With cols = im2col(image) (the image itself when the kernel is pointwise) and rows the other side, pos x width
  * per example: rows = cols W is Conv2D's forward and Conv2DTranspose's input gradient; image = col2im(rows W^T) is
  * Conv2D's input gradient and Conv2DTranspose's forward; dW = cols^T rows is the kernel gradient of both. Each runs
@@ -356,122 +244,7 @@ static float *lowering_workspace(const char *op, const conv_geom *g, bool needed
   return ws;
 }
 
-/* The contiguous operands of a conv op (b may be NULL); false when a copy failed (then nothing is held). */
-static bool contiguous_operands(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, dnn_tensor *ops[3]) {
-  ops[0] = dnn_contiguous(x), ops[1] = dnn_contiguous(w), ops[2] = b ? dnn_contiguous(b) : NULL;
-  if (ops[0] && ops[1] && (ops[2] || !b)) return true;
-  for (int i = 0; i < 3; i++) dnn_tensor_release(ops[i]);
-  return false;
-}
-
-static void release_operands(dnn_tensor *ops[3]) {
-  for (int i = 0; i < 3; i++) dnn_tensor_release(ops[i]);
-}
-
-/* What sets the three convolutions apart in their forward: the kind (for the checks and the op's name), the public
- * function (for with_output_op), the output before bias and activation, the backward, and whether it runs through
- * im2col / col2im (and so needs the workspace). */
-typedef struct {
-  conv_kind kind;
-  conv_fn self;
-  void (*fill)(const conv_geom *g, float *ws, dnn_tensor *const ops[3], dnn_tensor *y);
-  dnn_backward_fn backward;
-  bool lowered;
-} conv_op;
-
-/* The forward every convolution shares: checks, contiguous operands, the output, bias and activation fused, the
- * node with its geometry. */
-static dnn_tensor *conv_forward(const conv_op *op, dnn_tensor *x, dnn_tensor *w, dnn_tensor *b,
-                                const dnn_conv2d_config *cfg, dnn_activation act, float alpha) {
-  conv_geom geo;
-  int64_t shape[4];
-  if (conv_check(op->kind, x, w, b, cfg, &geo, shape) != DNN_OK) return NULL;
-  if (act == DNN_ACT_SOFTMAX) return with_output_op(op->self, x, w, b, cfg);
-  dnn_tensor *ops[3];
-  if (!contiguous_operands(x, w, b, ops)) return NULL;
-  bool ok;
-  float *ws = lowering_workspace(kind_names[op->kind], &geo, op->lowered, &ok);
-  dnn_tensor *y = ok ? dnn_empty(4, shape) : NULL;
-  if (y) {
-    op->fill(&geo, ws, ops, y);
-    dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, dnn_numel(y) / shape[3], shape[3], act, alpha);
-    dnn_node *node = dnn_record(y, kind_names[op->kind], op->backward, b ? 3 : 2, ops);
-    if (node && save_geometry(node, &geo, act, alpha, y) != DNN_OK) {
-      dnn_tensor_release(y);
-      y = NULL;
-    }
-  }
-  release_operands(ops);
-  return y;
-}
-
-/* The backward of Conv2D and Conv2DTranspose; inputs: x, W, b (contiguous). The image side is x for Conv2D and dz
- * for the transposed conv, the rows side the other one: dW = im2col(image)^T rows for both, db = sum dz, and dx is
- * col2im(dz W^T) for Conv2D, im2col(dz) W for the transposed conv. */
-static dnn_status lowered_backward(dnn_node *node, dnn_tensor *g, dnn_tensor **gin, bool transposed) {
-  dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
-  const dnn_tensor *image = transposed ? g : x, *rows = transposed ? x : g;
-  conv_geom geo = load_geometry(node, image->shape, rows->shape, image->shape[3]);
-  bool need_x = dnn_node_needs_grad(node, 0), need_w = dnn_node_needs_grad(node, 1), ok;
-  float *ws = lowering_workspace(transposed ? "conv2d_transpose" : "conv2d", &geo, need_x || need_w, &ok);
-  if (!ok) return DNN_ENOMEM;
-  dnn_tensor *dz = pre_activation_grad(node, g);
-  if (!dz) return DNN_ENOMEM;
-  int64_t width = rows->shape[3];
-  const float *image_data = transposed ? dnn_data(dz) : dnn_data(x),
-              *rows_data = transposed ? dnn_data(x) : dnn_data(dz);
-  if (need_w && (gin[1] = dnn_empty_like(w)) != NULL)
-    kernel_grad(&geo, ws, image_data, rows_data, width, dnn_data(gin[1]));
-  bias_grad(node, dz, gin);
-  if (need_x && (gin[0] = dnn_empty_like(x)) != NULL) {
-    if (transposed)
-      cols_times_kernel(&geo, ws, dnn_data(dz), dnn_data(w), width, dnn_data(gin[0]));
-    else
-      rows_times_kernel_t(&geo, ws, dnn_data(dz), dnn_data(w), width, dnn_data(gin[0]));
-  }
-  dnn_tensor_release(dz);
-  return missing_grads(node, gin);
-}
-
-/* ---- Conv2D: x is the image side ---- */
-
-static dnn_status conv2d_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
-  dnn_tensor *g = grad_out[0];
-  return lowered_backward(node, g, gin, false);
-}
-
-/* Conv2D's output before bias and activation: im2col(x) W. */
-static void conv2d_fill(const conv_geom *g, float *ws, dnn_tensor *const ops[3], dnn_tensor *y) {
-  cols_times_kernel(g, ws, dnn_data(ops[0]), dnn_data(ops[1]), y->shape[3], dnn_data(y));
-}
-
-dnn_tensor *dnn_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg, dnn_activation act,
-                       float alpha) {
-  static const conv_op op = {CONV_PLAIN, dnn_conv2d, conv2d_fill, conv2d_backward, true};
-  return conv_forward(&op, x, w, b, cfg, act, alpha);
-}
-
-/* ---- Conv2DTranspose: the output is the image side ---- */
-
-/* inputs: x (N,H,W,C), W (KH,KW,F,C), b. */
-static dnn_status conv2d_transpose_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
-  dnn_tensor *g = grad_out[0];
-  return lowered_backward(node, g, gin, true);
-}
-
-/* Conv2DTranspose's output before bias and activation: col2im(x W^T). */
-static void conv2d_transpose_fill(const conv_geom *g, float *ws, dnn_tensor *const ops[3], dnn_tensor *y) {
-  rows_times_kernel_t(g, ws, dnn_data(ops[0]), dnn_data(ops[1]), ops[0]->shape[3], dnn_data(y));
-}
-
-dnn_tensor *dnn_conv2d_transpose(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg,
-                                 dnn_activation act, float alpha) {
-  static const conv_op op = {CONV_TRANSPOSE, dnn_conv2d_transpose, conv2d_transpose_fill, conv2d_transpose_backward,
-                             true};
-  return conv_forward(&op, x, w, b, cfg, act, alpha);
-}
-
-/* ---- DepthwiseConv2D: direct loops, the inner one over the channels (and multipliers) ---- */
+/* ---- the depthwise conv's products: direct loops, the inner one over the channels (and multipliers) ---- */
 
 /* y[n,i,j,:] = sum over the kernel taps inside the image of x[n,y,x,c] * W[u,v,c,m] (channel c*M+m). */
 static void depthwise_forward(const float *x, const float *w, float *y, const conv_geom *g, int64_t m) {
@@ -559,29 +332,315 @@ static void depthwise_grad_kernel(const float *x, const float *dz, float *dw, co
   }
 }
 
-static dnn_status depthwise_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
-  dnn_tensor *g = grad_out[0];
-  dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
-  conv_geom geo = load_geometry(node, x->shape, g->shape, x->shape[3]);
-  int64_t m = w->shape[3];
-  dnn_tensor *dz = pre_activation_grad(node, g);
-  if (!dz) return DNN_ENOMEM;
-  if (dnn_node_needs_grad(node, 0) && (gin[0] = dnn_empty_like(x)) != NULL)
-    depthwise_grad_input(dnn_data(dz), dnn_data(w), dnn_data(gin[0]), &geo, m);
-  if (dnn_node_needs_grad(node, 1) && (gin[1] = dnn_empty_like(w)) != NULL)
-    depthwise_grad_kernel(dnn_data(x), dnn_data(dz), dnn_data(gin[1]), &geo, m);
-  bias_grad(node, dz, gin);
-  dnn_tensor_release(dz);
-  return missing_grads(node, gin);
+/* ---- the three products as recorded ops ----
+ * A conv relates three tensors: the image side (N,H,W,C), the rows side (N,OH,OW,R) and the kernel (KH,KW,C,M),
+ * R = M, or C*M for the depthwise conv. Each product computes one of them from the other two and is bilinear, so
+ * its gradients are the other two products:
+ *   rows   = P_rows(image, kernel):  d image = P_image(g, kernel),  d kernel = P_kernel(image, g)
+ *   image  = P_image(rows, kernel):  d rows  = P_rows(g, kernel),   d kernel = P_kernel(g, rows)
+ *   kernel = P_kernel(image, rows):  d image = P_image(rows, g),    d rows   = P_rows(image, g)
+ * Conv2D is P_rows and Conv2DTranspose P_image, lowered to GEMMs; the depthwise conv's products are the direct
+ * loops. The fused ops' first-order backward calls them unrecorded; with create_graph the recorded products give
+ * gradients of gradients of any order. */
+
+typedef enum { TO_ROWS, TO_IMAGE, TO_KERNEL } conv_side;
+
+typedef struct {
+  conv_geom g;
+  int64_t m; /* the kernel's last dim */
+  bool depthwise;
+  conv_side to; /* the product a recorded node computes */
+} conv_products;
+
+static const char *const product_names[2][3] = {
+    {"conv2d", "conv2d_transpose", "conv2d_kernel_grad"},
+    {"depthwise_conv2d", "depthwise_conv2d_input_grad", "depthwise_conv2d_kernel_grad"}};
+
+/* The workspace the product to needs (NULL when it needs none: then *ok is true). */
+static float *product_workspace(const conv_products *p, conv_side to, bool *ok) {
+  return lowering_workspace(product_names[p->depthwise][to], &p->g, !p->depthwise, ok);
 }
 
-static void depthwise_fill(const conv_geom *g, float *ws, dnn_tensor *const ops[3], dnn_tensor *y) {
-  (void)ws;
-  depthwise_forward(dnn_data(ops[0]), dnn_data(ops[1]), dnn_data(y), g, ops[1]->shape[3]);
+/* out = P_to(a, b), all contiguous. */
+static void product_fill(const conv_products *p, conv_side to, float *ws, const float *a, const float *b, float *out) {
+  const conv_geom *g = &p->g;
+  if (p->depthwise) {
+    if (to == TO_ROWS)
+      depthwise_forward(a, b, out, g, p->m);
+    else if (to == TO_IMAGE)
+      depthwise_grad_input(a, b, out, g, p->m);
+    else
+      depthwise_grad_kernel(a, b, out, g, p->m);
+  } else {
+    if (to == TO_ROWS)
+      cols_times_kernel(g, ws, a, b, p->m, out);
+    else if (to == TO_IMAGE)
+      rows_times_kernel_t(g, ws, a, b, p->m, out);
+    else
+      kernel_grad(g, ws, a, b, p->m, out);
+  }
+}
+
+static dnn_status product_grads(const conv_products *p, conv_side to, dnn_tensor *a, dnn_tensor *b, dnn_tensor *g,
+                                const bool need[2], dnn_tensor **gin);
+
+/* inputs: the product's two operands (contiguous); ctx: its conv_products. */
+static dnn_status product_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  const conv_products *p = node->ctx;
+  bool need[2] = {dnn_node_needs_grad(node, 0), dnn_node_needs_grad(node, 1)};
+  return product_grads(p, p->to, node->inputs[0], node->inputs[1], grad_out[0], need, gin);
+}
+
+/* P_to(a, b), recorded when a or b needs grad. */
+static dnn_tensor *product_op(const conv_products *p, conv_side to, dnn_tensor *a, dnn_tensor *b) {
+  const conv_geom *g = &p->g;
+  int64_t width = p->depthwise ? g->c * p->m : p->m;
+  int64_t shapes[3][4] = {{g->n, g->oh, g->ow, width}, {g->n, g->h, g->w, g->c}, {g->kh, g->kw, g->c, p->m}};
+  dnn_tensor *ops[2] = {dnn_contiguous(a), dnn_contiguous(b)};
+  bool ok = ops[0] && ops[1];
+  float *ws = ok ? product_workspace(p, to, &ok) : NULL;
+  dnn_tensor *out = ok ? dnn_empty(4, shapes[to]) : NULL;
+  if (out) {
+    product_fill(p, to, ws, dnn_data(ops[0]), dnn_data(ops[1]), dnn_data(out));
+    dnn_node *node = dnn_record(out, product_names[p->depthwise][to], product_backward, 2, ops);
+    conv_products *ctx = node ? malloc(sizeof *ctx) : NULL;
+    if (ctx) {
+      *ctx = *p;
+      ctx->to = to;
+      node->ctx = ctx;
+      node->ctx_free = free;
+      node->flags |= DNN_NODE_DIFFERENTIABLE;
+    } else if (node) {
+      dnn_tensor_release(out);
+      out = NULL;
+      dnn_error(DNN_ENOMEM, product_names[p->depthwise][to], "out of memory");
+    }
+  }
+  dnn_tensor_release(ops[0]);
+  dnn_tensor_release(ops[1]);
+  return out;
+}
+
+/* The gradients of P_to(a, b) given g, for the operands in need: each is the product to that operand's side from
+ * the other operand and g (the table above). */
+static dnn_status product_grads(const conv_products *p, conv_side to, dnn_tensor *a, dnn_tensor *b, dnn_tensor *g,
+                                const bool need[2], dnn_tensor **gin) {
+  switch (to) {
+    case TO_ROWS: /* a image, b kernel */
+      if (need[0]) gin[0] = product_op(p, TO_IMAGE, g, b);
+      if (need[1]) gin[1] = product_op(p, TO_KERNEL, a, g);
+      break;
+    case TO_IMAGE: /* a rows, b kernel */
+      if (need[0]) gin[0] = product_op(p, TO_ROWS, g, b);
+      if (need[1]) gin[1] = product_op(p, TO_KERNEL, g, a);
+      break;
+    case TO_KERNEL: /* a image, b rows */
+      if (need[0]) gin[0] = product_op(p, TO_IMAGE, b, g);
+      if (need[1]) gin[1] = product_op(p, TO_ROWS, a, g);
+      break;
+  }
+  for (int i = 0; i < 2; i++)
+    if (need[i] && !gin[i]) return dnn_errcode() != DNN_OK ? dnn_errcode() : DNN_ENOMEM;
+  return DNN_OK;
+}
+
+/* ---- argument checks and the geometry ---- */
+
+/* Checks x, w, b and cfg for an op of this kind; fills g and the output shape. */
+static dnn_status conv_check(conv_kind kind, const dnn_tensor *x, const dnn_tensor *w, const dnn_tensor *b,
+                             const dnn_conv2d_config *cfg, conv_geom *g, int64_t out[4]) {
+  const char *op = kind_names[kind];
+  char a[96], c[96];
+  if (x->ndim != 4)
+    return dnn_argerror(1, op, "expected a 4-d input (batch, height, width, channels), got a %d-d input %s", x->ndim,
+                        dnn_shape_str(x, a, sizeof a));
+  if (w->ndim != 4)
+    return dnn_argerror(2, op, "expected a 4-d kernel %s, got %s",
+                        kind == CONV_PLAIN           ? "(kernel_h, kernel_w, in_channels, filters)"
+                            : kind == CONV_TRANSPOSE ? "(kernel_h, kernel_w, filters, in_channels)"
+                                                     : "(kernel_h, kernel_w, in_channels, depth_multiplier)",
+                        dnn_shape_str(w, a, sizeof a));
+  for (int d = 0; d < 4; d++)
+    if (w->shape[d] < 1)
+      return dnn_argerror(2, op, "expected a kernel with no empty dim, got %s", dnn_shape_str(w, a, sizeof a));
+  int64_t in_c = kind == CONV_TRANSPOSE ? w->shape[3] : w->shape[2];
+  if (x->shape[3] != in_c)
+    return dnn_argerror(1, op, "expected an input with %lld channels to match kernel %s, got %s", (long long)in_c,
+                        dnn_shape_str(w, c, sizeof c), dnn_shape_str(x, a, sizeof a));
+  if (x->shape[1] < 1 || x->shape[2] < 1)
+    return dnn_argerror(1, op, "expected an input with non-empty height and width, got %s",
+                        dnn_shape_str(x, a, sizeof a));
+  for (int d = 0; d < 2; d++) {
+    if (cfg->stride[d] < 1) return dnn_argerror(4, op, "expected strides >= 1, got %d", cfg->stride[d]);
+    if (cfg->dilation[d] < 1) return dnn_argerror(4, op, "expected a dilation rate >= 1, got %d", cfg->dilation[d]);
+  }
+  int64_t f = kind == CONV_PLAIN ? w->shape[3] : kind == CONV_TRANSPOSE ? w->shape[2] : w->shape[2] * w->shape[3];
+  if (b && (b->ndim != 1 || b->shape[0] != f))
+    return dnn_argerror(3, op, "expected a bias of shape (%lld), got %s", (long long)f, dnn_shape_str(b, a, sizeof a));
+  *g = (conv_geom){.n = x->shape[0],
+                   .kh = w->shape[0],
+                   .kw = w->shape[1],
+                   .sh = cfg->stride[0],
+                   .sw = cfg->stride[1],
+                   .dh = cfg->dilation[0],
+                   .dw = cfg->dilation[1]};
+  if (kind == CONV_TRANSPOSE) { /* the image is the output */
+    g->oh = x->shape[1], g->ow = x->shape[2], g->c = f;
+    g->h = dnn_conv_transpose_output_length(g->oh, g->kh, cfg->stride[0], cfg->dilation[0], cfg->same);
+    g->w = dnn_conv_transpose_output_length(g->ow, g->kw, cfg->stride[1], cfg->dilation[1], cfg->same);
+    out[1] = g->h, out[2] = g->w, out[3] = f;
+  } else {
+    g->h = x->shape[1], g->w = x->shape[2], g->c = x->shape[3];
+    g->oh = dnn_conv_output_length(g->h, g->kh, cfg->stride[0], cfg->dilation[0], cfg->same);
+    g->ow = dnn_conv_output_length(g->w, g->kw, cfg->stride[1], cfg->dilation[1], cfg->same);
+    if (g->oh < 1 || g->ow < 1)
+      return dnn_argerror(2, op,
+                          "the kernel %lldx%lld (%lldx%lld dilated) is larger than the input %lldx%lld with \"valid\" "
+                          "padding",
+                          (long long)g->kh, (long long)g->kw, (long long)dilated(g->kh, g->dh),
+                          (long long)dilated(g->kw, g->dw), (long long)g->h, (long long)g->w);
+    out[1] = g->oh, out[2] = g->ow, out[3] = f;
+  }
+  out[0] = g->n;
+  g->pt = pad_before(g->h, g->oh, g->kh, g->sh, g->dh, cfg->same);
+  g->pl = pad_before(g->w, g->ow, g->kw, g->sw, g->dw, cfg->same);
+  return DNN_OK;
+}
+
+/* ---- the fused ops: a product, then bias and activation in the same pass ---- */
+
+/* What backward needs: iargs [act, sh, sw, dh, dw, pt, pl, kind], fargs [alpha], saved[0] the output. */
+static dnn_status save_geometry(dnn_node *node, conv_kind kind, const conv_geom *g, dnn_activation act, float alpha,
+                                dnn_tensor *y) {
+  node->iargs[0] = act;
+  node->iargs[1] = g->sh, node->iargs[2] = g->sw, node->iargs[3] = g->dh, node->iargs[4] = g->dw;
+  node->iargs[5] = g->pt, node->iargs[6] = g->pl;
+  node->iargs[7] = kind;
+  node->fargs[0] = alpha;
+  return dnn_node_save(node, dnn_alias(y));
+}
+
+/* The product a fused node's forward computes, its geometry rebuilt from the inputs, the output and the args. */
+static conv_side fused_products(const dnn_node *node, conv_products *p) {
+  conv_kind kind = (conv_kind)node->iargs[7];
+  const dnn_tensor *x = node->inputs[0], *w = node->inputs[1];
+  const int64_t *y = node->outputs[0].shape;
+  const int64_t *image = kind == CONV_TRANSPOSE ? y : x->shape, *positions = kind == CONV_TRANSPOSE ? x->shape : y;
+  const int64_t *a = node->iargs;
+  *p = (conv_products){.g = {.n = image[0],
+                             .h = image[1],
+                             .w = image[2],
+                             .c = image[3],
+                             .oh = positions[1],
+                             .ow = positions[2],
+                             .kh = w->shape[0],
+                             .kw = w->shape[1],
+                             .sh = a[1],
+                             .sw = a[2],
+                             .dh = a[3],
+                             .dw = a[4],
+                             .pt = a[5],
+                             .pl = a[6]},
+                       .m = w->shape[3],
+                       .depthwise = kind == CONV_DEPTHWISE};
+  return kind == CONV_TRANSPOSE ? TO_IMAGE : TO_ROWS;
+}
+
+/* dz = g * act'(z) from the saved output, or g itself when linear. */
+static dnn_tensor *pre_activation_grad(const dnn_node *node, dnn_tensor *g) {
+  dnn_activation act = (dnn_activation)node->iargs[0];
+  if (act == DNN_ACT_LINEAR) return dnn_tensor_retain(g);
+  dnn_tensor *dz = dnn_empty_like(g);
+  if (dz)
+    dnn_activation_grad(dnn_data(dz), dnn_data(g), dnn_data(dnn_node_saved(node, 0)), dnn_numel(g), act,
+                        (float)node->fargs[0]);
+  return dz;
+}
+
+/* inputs: x, W, b (contiguous). dz through the product's gradients; db = dz summed over every position. */
+static dnn_status conv_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  conv_products p;
+  conv_side to = fused_products(node, &p);
+  dnn_tensor *dz = pre_activation_grad(node, grad_out[0]);
+  if (!dz) return DNN_ENOMEM;
+  bool need[2] = {dnn_node_needs_grad(node, 0), dnn_node_needs_grad(node, 1)};
+  dnn_status st = product_grads(&p, to, node->inputs[0], node->inputs[1], dz, need, gin);
+  if (st == DNN_OK && node->n_inputs == 3 && dnn_node_needs_grad(node, 2)) {
+    int64_t f = dz->shape[3];
+    if ((gin[2] = dnn_empty(1, &f)) == NULL)
+      st = DNN_ENOMEM;
+    else
+      dnn_column_sums(dnn_data(dz), dnn_numel(dz) / f, f, dnn_data(gin[2]));
+  }
+  dnn_tensor_release(dz);
+  return st;
+}
+
+/* The fused op from recorded ops, for gradients of gradients: act(P(x, W) + b). */
+static dnn_status conv_decompose(dnn_node *node, dnn_tensor *const *inputs, dnn_tensor **outputs) {
+  conv_products p;
+  conv_side to = fused_products(node, &p);
+  dnn_tensor *z = product_op(&p, to, inputs[0], inputs[1]);
+  dnn_tensor *zb = z && node->n_inputs == 3 ? dnn_add(z, inputs[2]) : dnn_tensor_retain(z);
+  outputs[0] = zb ? dnn_activate(zb, (dnn_activation)node->iargs[0], (float)node->fargs[0]) : NULL;
+  dnn_tensor_release(z);
+  dnn_tensor_release(zb);
+  return outputs[0] ? DNN_OK : dnn_errcode();
+}
+
+/* The contiguous operands of a conv op (b may be NULL); false when a copy failed (then nothing is held). */
+static bool contiguous_operands(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, dnn_tensor *ops[3]) {
+  ops[0] = dnn_contiguous(x), ops[1] = dnn_contiguous(w), ops[2] = b ? dnn_contiguous(b) : NULL;
+  if (ops[0] && ops[1] && (ops[2] || !b)) return true;
+  for (int i = 0; i < 3; i++) dnn_tensor_release(ops[i]);
+  return false;
+}
+
+/* The forward every convolution shares: checks, contiguous operands, the product, bias and activation fused, the
+ * node with its geometry. */
+static dnn_tensor *conv_forward(conv_kind kind, dnn_tensor *x, dnn_tensor *w, dnn_tensor *b,
+                                const dnn_conv2d_config *cfg, dnn_activation act, float alpha) {
+  conv_products p = {.depthwise = kind == CONV_DEPTHWISE};
+  int64_t shape[4];
+  if (conv_check(kind, x, w, b, cfg, &p.g, shape) != DNN_OK) return NULL;
+  p.m = w->shape[3];
+  if (act == DNN_ACT_SOFTMAX) { /* a row op: its own op after a linear conv */
+    dnn_tensor *z = conv_forward(kind, x, w, b, cfg, DNN_ACT_LINEAR, 0);
+    dnn_tensor *y = z ? dnn_softmax(z, -1) : NULL;
+    dnn_tensor_release(z);
+    return y;
+  }
+  conv_side to = kind == CONV_TRANSPOSE ? TO_IMAGE : TO_ROWS;
+  dnn_tensor *ops[3];
+  if (!contiguous_operands(x, w, b, ops)) return NULL;
+  bool ok;
+  float *ws = product_workspace(&p, to, &ok);
+  dnn_tensor *y = ok ? dnn_empty(4, shape) : NULL;
+  if (y) {
+    product_fill(&p, to, ws, dnn_data(ops[0]), dnn_data(ops[1]), dnn_data(y));
+    dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, dnn_numel(y) / shape[3], shape[3], act, alpha);
+    dnn_node *node = dnn_record(y, kind_names[kind], conv_backward, b ? 3 : 2, ops);
+    if (node) node->decompose = conv_decompose;
+    if (node && save_geometry(node, kind, &p.g, act, alpha, y) != DNN_OK) {
+      dnn_tensor_release(y);
+      y = NULL;
+    }
+  }
+  for (int i = 0; i < 3; i++) dnn_tensor_release(ops[i]);
+  return y;
+}
+
+dnn_tensor *dnn_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg, dnn_activation act,
+                       float alpha) {
+  return conv_forward(CONV_PLAIN, x, w, b, cfg, act, alpha);
+}
+
+dnn_tensor *dnn_conv2d_transpose(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg,
+                                 dnn_activation act, float alpha) {
+  return conv_forward(CONV_TRANSPOSE, x, w, b, cfg, act, alpha);
 }
 
 dnn_tensor *dnn_depthwise_conv2d(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, const dnn_conv2d_config *cfg,
                                  dnn_activation act, float alpha) {
-  static const conv_op op = {CONV_DEPTHWISE, dnn_depthwise_conv2d, depthwise_fill, depthwise_backward, false};
-  return conv_forward(&op, x, w, b, cfg, act, alpha);
+  return conv_forward(CONV_DEPTHWISE, x, w, b, cfg, act, alpha);
 }

@@ -17,6 +17,23 @@ int dnn_activation_from_name(const char *name) {
   return -1;
 }
 
+dnn_tensor *dnn_activate(dnn_tensor *z, dnn_activation act, float alpha) {
+  switch (act) {
+    case DNN_ACT_RELU:
+      return dnn_unary(DNN_UNARY_RELU, z, 0);
+    case DNN_ACT_LEAKY_RELU:
+      return dnn_unary(DNN_UNARY_LEAKY_RELU, z, alpha);
+    case DNN_ACT_SIGMOID:
+      return dnn_unary(DNN_UNARY_SIGMOID, z, 0);
+    case DNN_ACT_TANH:
+      return dnn_unary(DNN_UNARY_TANH, z, 0);
+    case DNN_ACT_SOFTMAX:
+      return dnn_softmax(z, -1);
+    default:
+      return dnn_tensor_retain(z);
+  }
+}
+
 /* ---- Dense ---- */
 
 /* inputs: x (contiguous), w, b; saved[0]: output y (alias). */
@@ -48,7 +65,8 @@ static dnn_status dense_backward(dnn_node *node, dnn_tensor *const *grad_out, dn
 
 static dnn_status check_dense_args(const dnn_tensor *x, const dnn_tensor *w, const dnn_tensor *b) {
   char a[96], c[96];
-  if (w->ndim != 2) return dnn_argerror(2, "dense", "expected a 2-d kernel (in, out), got %s", dnn_shape_str(w, a, sizeof a));
+  if (w->ndim != 2)
+    return dnn_argerror(2, "dense", "expected a 2-d kernel (in, out), got %s", dnn_shape_str(w, a, sizeof a));
   if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[0])
     return dnn_argerror(1, "dense", "expected input of shape (..., %lld) to match kernel %s, got %s",
                         (long long)w->shape[0], dnn_shape_str(w, c, sizeof c), dnn_shape_str(x, a, sizeof a));
@@ -58,22 +76,11 @@ static dnn_status check_dense_args(const dnn_tensor *x, const dnn_tensor *w, con
   return DNN_OK;
 }
 
-/* The fused activation as its own recorded op (linear: x itself). */
-static dnn_tensor *activation_op(dnn_tensor *z, dnn_activation act, float alpha) {
-  switch (act) {
-    case DNN_ACT_RELU: return dnn_unary(DNN_UNARY_RELU, z, 0);
-    case DNN_ACT_LEAKY_RELU: return dnn_unary(DNN_UNARY_LEAKY_RELU, z, alpha);
-    case DNN_ACT_SIGMOID: return dnn_unary(DNN_UNARY_SIGMOID, z, 0);
-    case DNN_ACT_TANH: return dnn_unary(DNN_UNARY_TANH, z, 0);
-    default: return dnn_tensor_retain(z);
-  }
-}
-
 /* Dense from recorded ops, for gradients of gradients: act(x W + b). */
 static dnn_status dense_decompose(dnn_node *node, dnn_tensor *const *inputs, dnn_tensor **outputs) {
   dnn_tensor *xw = dnn_matmul(inputs[0], inputs[1]);
   dnn_tensor *z = xw && node->n_inputs == 3 ? dnn_add(xw, inputs[2]) : dnn_tensor_retain(xw);
-  outputs[0] = z ? activation_op(z, (dnn_activation)node->iargs[0], (float)node->fargs[0]) : NULL;
+  outputs[0] = z ? dnn_activate(z, (dnn_activation)node->iargs[0], (float)node->fargs[0]) : NULL;
   dnn_tensor_release(xw);
   dnn_tensor_release(z);
   return outputs[0] ? DNN_OK : dnn_errcode();

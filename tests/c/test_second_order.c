@@ -265,6 +265,43 @@ static dnn_tensor *dense_leaky(dnn_tensor *const *in) {
 static dnn_tensor *dense_linear(dnn_tensor *const *in) { return dnn_dense(in[0], in[1], NULL, DNN_ACT_LINEAR, 0); }
 static dnn_tensor *layer_norm(dnn_tensor *const *in) { return dnn_layer_norm(in[0], in[1], in[2], 1, 1e-3f); }
 
+static const dnn_conv2d_config conv_valid = {{1, 1}, {1, 1}, false}, conv_same_s2 = {{2, 2}, {1, 1}, true},
+                               conv_dilated = {{1, 2}, {2, 1}, false};
+static dnn_tensor *conv_tanh(dnn_tensor *const *in) {
+  return dnn_conv2d(in[0], in[1], in[2], &conv_valid, DNN_ACT_TANH, 0);
+}
+static dnn_tensor *conv_same_leaky(dnn_tensor *const *in) {
+  return dnn_conv2d(in[0], in[1], in[2], &conv_same_s2, DNN_ACT_LEAKY_RELU, 0.2f);
+}
+static dnn_tensor *conv_dilated_linear(dnn_tensor *const *in) {
+  return dnn_conv2d(in[0], in[1], NULL, &conv_dilated, DNN_ACT_LINEAR, 0);
+}
+static dnn_tensor *conv_pointwise_sigmoid(dnn_tensor *const *in) {
+  return dnn_conv2d(in[0], in[1], in[2], &conv_valid, DNN_ACT_SIGMOID, 0);
+}
+static dnn_tensor *conv_transpose_tanh(dnn_tensor *const *in) {
+  return dnn_conv2d_transpose(in[0], in[1], in[2], &conv_same_s2, DNN_ACT_TANH, 0);
+}
+static dnn_tensor *depthwise_tanh(dnn_tensor *const *in) {
+  return dnn_depthwise_conv2d(in[0], in[1], in[2], &conv_same_s2, DNN_ACT_TANH, 0);
+}
+static dnn_tensor *depthwise_linear(dnn_tensor *const *in) {
+  return dnn_depthwise_conv2d(in[0], in[1], NULL, &conv_valid, DNN_ACT_LINEAR, 0);
+}
+
+/* Every conv, through each of its three products (the second derivative of one reaches the other two). */
+static void test_conv(void) {
+  const int nd[3] = {4, 4, 1};
+  fn_case("conv2d tanh", conv_tanh, 3, nd, (const int64_t[][4]){{2, 4, 4, 2}, {2, 2, 2, 3}, {3}});
+  fn_case("conv2d same stride 2 leaky_relu", conv_same_leaky, 3, nd,
+          (const int64_t[][4]){{1, 5, 5, 2}, {3, 3, 2, 2}, {2}});
+  fn_case("conv2d dilated, no bias", conv_dilated_linear, 2, nd, (const int64_t[][4]){{1, 5, 4, 2}, {2, 2, 2, 2}});
+  fn_case("conv2d 1x1 sigmoid", conv_pointwise_sigmoid, 3, nd, (const int64_t[][4]){{2, 3, 3, 3}, {1, 1, 3, 2}, {2}});
+  fn_case("conv2d_transpose tanh", conv_transpose_tanh, 3, nd, (const int64_t[][4]){{1, 3, 3, 2}, {3, 3, 2, 2}, {2}});
+  fn_case("depthwise_conv2d tanh", depthwise_tanh, 3, nd, (const int64_t[][4]){{1, 5, 5, 2}, {3, 3, 2, 2}, {4}});
+  fn_case("depthwise_conv2d, no bias", depthwise_linear, 2, nd, (const int64_t[][4]){{2, 4, 4, 2}, {2, 2, 2, 1}});
+}
+
 /* Fused layers, differentiated twice through their decomposition. */
 static void test_layers(void) {
   const int64_t dense_shapes[3][4] = {{3, 4}, {4, 2}, {2}};
@@ -357,6 +394,7 @@ int main(void) {
   test_matmul();
   test_softmax();
   test_layers();
+  test_conv();
   test_cube();
   test_refused();
   test_shapes_only();

@@ -12,11 +12,13 @@ typedef enum {
   DNN_ACT_LEAKY_RELU, /* slope in the op's alpha argument */
   DNN_ACT_SIGMOID,
   DNN_ACT_TANH,
-  DNN_ACT_SOFTMAX     /* over the last dim */
+  DNN_ACT_SOFTMAX /* over the last dim */
 } dnn_activation;
 
 /* Activation by Keras name ("relu", ...); -1 when unknown. */
 int dnn_activation_from_name(const char *name);
+/* act(z) as its own recorded op (linear: z itself, retained): the unfused form of a layer's activation. */
+dnn_tensor *dnn_activate(dnn_tensor *z, dnn_activation act, float alpha);
 
 /* y = act(x @ W + b); x (..., in), W (in, out), b (out) or NULL. */
 dnn_tensor *dnn_dense(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, dnn_activation act, float alpha);
@@ -40,8 +42,8 @@ dnn_tensor *dnn_dropout_mask(dnn_tensor *x, dnn_tensor *mask);
 void dnn_rng_seeded_state(uint64_t seed, dnn_rng_state *out);
 
 typedef struct {
-  int axis;       /* the channel dim: statistics over every other dim (negative counts from the end) */
-  bool training;  /* batch statistics (and moving-stat updates), else the moving ones */
+  int axis; /* the channel dim: statistics over every other dim (negative counts from the end) */
+  bool training; /* batch statistics (and moving-stat updates), else the moving ones */
   float momentum; /* moving = moving * momentum + batch * (1 - momentum), as Keras */
   float epsilon;
 } dnn_batch_norm_config;
