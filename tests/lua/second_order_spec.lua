@@ -206,8 +206,12 @@ end)
 
 describe("the checker", function()
   it("fails on a wrong second derivative", function()
-    -- detach inside: the first gradient is right, its own derivative misses a term
-    local ok, msg = second_order_check(function(x) return x * x:detach() * x end, {leaf(POS)})
+    -- d = x - x:detach() is 0 with a derivative of 1: 5 d^2 leaves the values and the first
+    -- gradient alone, and adds 10 to the second derivative's graph only
+    local ok, msg = second_order_check(function(x)
+      local d = x - x:detach()
+      return x ^ 3 + d * d * 5
+    end, {leaf(POS)})
     assert.is_false(ok)
     assert.truthy(msg:find("^second derivative, input 1"), msg)
   end)
