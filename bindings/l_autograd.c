@@ -55,30 +55,52 @@ static void push_guard(lua_State *L, bool on) {
   lua_setmetatable(L, -2);
 }
 
-/* Tensors from arg: one tensor, or an array of them (missing entries, up to
- * n, may be nil where allow_nil). Returns the count; the array lives in a
- * userdata pushed on the stack, so nothing leaks when an error is raised. */
-static int tensor_list(lua_State *L, int arg, const char *what, dnn_tensor ***out, int n_expected) {
-  if (ldnn_to_tensor(L, arg)) {
+/* dnn.grad's argument errors name it as the user calls it: luaL_argerror
+ * would name it after the call site or its first name in package.loaded
+ * ('dnn.core.grad'), and count an option's value as an argument of its own. */
+static int grad_arg_error(lua_State *L, int arg, const char *what, const char *msg) {
+  return luaL_error(L, "bad argument #%d to 'dnn.grad' (%s%s)", arg, what, msg);
+}
+
+/* Tensors from the value at idx (argument arg, or its option `what` when
+ * what is not ""): one tensor, or an array of them (missing entries, up to
+ * n_expected, may be nil). Returns the count; the array lives in a userdata
+ * pushed on the stack, so nothing leaks when an error is raised. */
+static int tensor_list(lua_State *L, int idx, int arg, const char *what, const char *kind, dnn_tensor ***out,
+                       int n_expected) {
+  if (ldnn_to_tensor(L, idx)) {
     dnn_tensor **list = lua_newuserdatauv(L, sizeof *list, 0);
-    list[0] = ldnn_to_tensor(L, arg);
+    list[0] = ldnn_to_tensor(L, idx);
     *out = list;
     return 1;
   }
-  if (!lua_istable(L, arg))
-    luaL_argerror(L, arg, lua_pushfstring(L, "expected a tensor or an array of %s, got %s", what, luaL_typename(L, arg)));
-  int n = n_expected >= 0 ? n_expected : (int)luaL_len(L, arg);
-  if (n < 1) luaL_argerror(L, arg, lua_pushfstring(L, "expected at least one of %s, got none", what));
+  if (!lua_istable(L, idx))
+    grad_arg_error(L, arg, what,
+                   lua_pushfstring(L, "expected a tensor or an array of %s, got %s", kind, luaL_typename(L, idx)));
+  int n = n_expected >= 0 ? n_expected : (int)luaL_len(L, idx);
+  if (n < 1) grad_arg_error(L, arg, what, lua_pushfstring(L, "expected at least one of %s, got none", kind));
   dnn_tensor **list = lua_newuserdatauv(L, (size_t)n * sizeof *list, 0);
   for (int i = 0; i < n; i++) {
-    lua_geti(L, arg, i + 1);
+    lua_geti(L, idx, i + 1);
     list[i] = ldnn_to_tensor(L, -1);
     if (!list[i] && (n_expected < 0 || !lua_isnil(L, -1)))
-      luaL_argerror(L, arg, lua_pushfstring(L, "expected %s, got %s at index %d", what, luaL_typename(L, -1), i + 1));
+      grad_arg_error(L, arg, what,
+                     lua_pushfstring(L, "expected %s, got %s at index %d", kind, luaL_typename(L, -1), i + 1));
     lua_pop(L, 1); /* the array still holds the tensor */
   }
   *out = list;
   return n;
+}
+
+/* The boolean option name of the options table (argument 3), or false. */
+static bool grad_flag(lua_State *L, const char *name) {
+  if (lua_isnil(L, 3)) return false;
+  int type = lua_getfield(L, 3, name);
+  if (type != LUA_TNIL && type != LUA_TBOOLEAN)
+    grad_arg_error(L, 3, "", lua_pushfstring(L, "option %s: expected a boolean, got %s", name, luaL_typename(L, -1)));
+  bool on = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return on;
 }
 
 /* dnn.grad(outputs, inputs[, {grad_outputs, retain_graph, create_graph,
@@ -86,18 +108,19 @@ static int tensor_list(lua_State *L, int arg, const char *what, dnn_tensor ***ou
  * several results; .grad is left alone. */
 static int l_grad(lua_State *L) {
   static const char *const valid[] = {"grad_outputs", "retain_graph", "create_graph", "allow_unused", NULL};
-  ldnn_check_options(L, 3, "grad", valid);
+  if (!lua_isnoneornil(L, 3) && !lua_istable(L, 3))
+    grad_arg_error(L, 3, "", lua_pushfstring(L, "expected an options table, got %s", luaL_typename(L, 3)));
+  ldnn_check_options(L, 3, "dnn.grad", valid);
   lua_settop(L, 3);
   dnn_tensor **outs, **ins, **seeds = NULL;
-  int n_out = tensor_list(L, 1, "output tensors", &outs, -1);
-  int n_in = tensor_list(L, 2, "input tensors", &ins, -1);
+  int n_out = tensor_list(L, 1, 1, "", "output tensors", &outs, -1);
+  int n_in = tensor_list(L, 2, 2, "", "input tensors", &ins, -1);
   if (!lua_isnil(L, 3) && lua_getfield(L, 3, "grad_outputs") != LUA_TNIL) {
     int top = lua_gettop(L);
-    tensor_list(L, top, "gradient tensors", &seeds, n_out);
+    tensor_list(L, top, 3, "option grad_outputs: ", "gradient tensors", &seeds, n_out);
   }
-  dnn_backward_opts o = {.retain_graph = ldnn_opt_boolean(L, 3, "retain_graph", 0),
-                         .create_graph = ldnn_opt_boolean(L, 3, "create_graph", 0)};
-  bool allow_unused = ldnn_opt_boolean(L, 3, "allow_unused", 0);
+  dnn_backward_opts o = {.retain_graph = grad_flag(L, "retain_graph"), .create_graph = grad_flag(L, "create_graph")};
+  bool allow_unused = grad_flag(L, "allow_unused");
   dnn_tensor **grads = lua_newuserdatauv(L, (size_t)n_in * sizeof *grads, 0);
   ldnn_check_status(L, dnn_grad(n_out, outs, seeds, n_in, ins, grads, &o));
   luaL_checkstack(L, n_in, "too many inputs");
@@ -108,7 +131,7 @@ static int l_grad(lua_State *L) {
       lua_pushnil(L);
   for (int i = 0; i < n_in; i++)
     if (!grads[i] && !allow_unused)
-      return luaL_error(L, "grad: input %d was not used to compute the outputs (pass allow_unused = true to get nil)",
+      return luaL_error(L, "dnn.grad: input %d was not used to compute the outputs (pass allow_unused = true to get nil)",
                         i + 1);
   return n_in;
 }

@@ -168,7 +168,11 @@ void ldnn_check_options(lua_State *L, int idx, const char *fn, const char *const
         luaL_addstring(&b, valid[i]);
       }
       luaL_pushresult(&b);
-      luaL_error(L, "%s: unknown option '%s' (expected %s)", fn, luaL_tolstring(L, -2, NULL), lua_tostring(L, -2));
+      /* one statement each: the order of a call's arguments is unspecified, and the key's
+       * string is pushed above the list */
+      const char *list = lua_tostring(L, -1);
+      const char *key = luaL_tolstring(L, -2, NULL);
+      luaL_error(L, "%s: unknown option '%s' (expected %s)", fn, key, list);
     }
   }
 }
