@@ -3,7 +3,6 @@
 -- gives through dnn.grad(f, inputs, {create_graph = true}) must match the
 -- central differences of the first gradient. The ops and layers a gradient
 -- penalty (WGAN-GP) differentiates twice, and the errors on the way.
--- (Conv and pooling second order are checked in C while they are added.)
 local dnn = dnn or require "dnn"
 local H = require "helpers"
 local nn = dnn.nn
@@ -188,6 +187,32 @@ describe("second derivatives match finite differences", function()
     local ln = nn.LayerNormalization{input_shape = {3}}
     dnn.no_grad(function() ln.gamma:copy(dnn.tensor{1.2, 0.8, -0.5}) end)
     check(function(t) return ln(t) end, {leaf(A), ln.gamma})
+  end)
+
+  it("for Conv2D, Conv2DTranspose and DepthwiseConv2D, in the input, kernel and bias", function()
+    local x = leaf(dnn.tensor(pattern(1 * 4 * 4 * 2, 3)):reshape{1, 4, 4, 2} * 0.5)
+    dnn.manual_seed(3)
+    local layers = {
+      nn.Conv2D(3, 2, {activation = "tanh"}),
+      nn.Conv2D(2, 3, {strides = 2, padding = "same", activation = "sigmoid"}),
+      nn.Conv2DTranspose(2, 3, {strides = 2, padding = "same", activation = "tanh"}),
+      nn.DepthwiseConv2D(3, {depth_multiplier = 2, padding = "same", activation = "tanh"}),
+    }
+    for _, layer in ipairs(layers) do
+      layer(x) -- builds the weights
+      local w = layer.kernel or layer.depthwise_kernel
+      check(function(t) return layer(t) end, {x, w, layer.bias})
+    end
+  end)
+
+  it("for a conv critic's gradient penalty: Conv2D, Flatten, Dense", function()
+    dnn.manual_seed(4)
+    local critic = nn.Sequential{nn.Conv2D(2, 3, {activation = "tanh", input_shape = {4, 4, 1}}), nn.Flatten(), nn.Dense(1)}
+    local x = leaf(dnn.tensor(pattern(2 * 16, 5)):reshape{2, 4, 4, 1} * 0.5)
+    check(function(t)
+      local g = dnn.grad(critic(t):sum(), t, {create_graph = true})
+      return ((g * g):reshape{2, -1}:sum(2) + 1e-12):sqrt():add(-1):square()
+    end, {x, critic.layers[1].kernel})
   end)
 
   it("for a two-layer MLP's input gradient: what a gradient penalty differentiates", function()
