@@ -243,13 +243,13 @@ static bool list_push(node_list *l, dnn_node *node) {
 typedef struct engine {
   bool create_graph;
   bool retain_graph;
-  bool into_leaves;     /* accumulate into leaves' grad (backward), or only into targets (dnn_grad) */
+  bool into_leaves; /* accumulate into leaves' grad (backward), or only into targets (dnn_grad) */
   bool stop_at_targets; /* do not walk past the targets (a node's inputs, when it is decomposed) */
   int n_targets;
   dnn_tensor *const *targets;
   dnn_tensor **captured; /* the targets' gradients */
-  unsigned mark;         /* nodes of this pass have node->mark == mark */
-  node_list order;       /* every node of the pass, consumers first; each held */
+  unsigned mark; /* nodes of this pass have node->mark == mark */
+  node_list order; /* every node of the pass, consumers first; each held */
 } engine;
 
 static _Thread_local engine *running; /* the innermost engine at work, for dnn_node_grad_buffer */
@@ -352,7 +352,7 @@ static dnn_tensor *contiguous_copy(const dnn_tensor *t) {
 
 static bool exclusively_owned(const dnn_tensor *t) {
   return atomic_load(&t->refcount) == 1 && atomic_load(&t->storage->refcount) == 1 && dnn_is_contiguous(t) &&
-         t->offset == 0 && !t->grad_fn;
+      t->offset == 0 && !t->grad_fn;
 }
 
 /* dst += src; dst contiguous, of src's shape. */
@@ -477,8 +477,10 @@ static dnn_status decomposed_backward(dnn_node *node, dnn_tensor *const *gout, d
     if (!dnn_node_needs_grad(node, i)) continue;
     int j = 0;
     while (j < n_targets && targets[j] != node->inputs[i]) j++;
-    if (j == n_targets) targets[n_targets++] = node->inputs[i];
-    else continue; /* a repeated input gets the whole gradient once */
+    if (j == n_targets)
+      targets[n_targets++] = node->inputs[i];
+    else
+      continue; /* a repeated input gets the whole gradient once */
     slot_of[i] = j;
   }
   if (st == DNN_OK) st = node->decompose(node, node->inputs, outs);
@@ -514,9 +516,22 @@ static dnn_status refuse_second_order(dnn_node *node, dnn_tensor *const *gout, d
                    (const char *)node->ctx);
 }
 
-/* A gradient computed without a graph, under create_graph: anything that
- * differentiates it again gets an error naming the op, never a silent 0. */
-static dnn_status mark_first_order(dnn_node *node, dnn_tensor *const *gout, dnn_tensor **gin) {
+/* The gradient of a gradient that does not depend on its op's inputs (relu's
+ * is a mask times g): zeros, as PyTorch gives. */
+static dnn_status zero_second_order(dnn_node *node, dnn_tensor *const *gout, dnn_tensor **gin) {
+  (void)gout;
+  for (int i = 0; i < node->n_inputs; i++)
+    if (dnn_node_needs_grad(node, i) && (gin[i] = dnn_zeros_like(node->inputs[i])) == NULL) return oom();
+  return DNN_OK;
+}
+
+/* Under create_graph, hangs each gradient that records no graph of its own
+ * (every one when all) on a node over the op's inputs and output gradients,
+ * so that differentiating it again runs backward: refuse_second_order for a
+ * gradient computed without a graph (an error naming the op, never a silent
+ * zero), zero_second_order for one that is truly constant. */
+static dnn_status hang_gradients(dnn_node *node, dnn_tensor *const *gout, dnn_tensor **gin, bool all, const char *op,
+                                 dnn_backward_fn backward) {
   int n = node->n_inputs + node->n_outputs;
   dnn_tensor **deps = malloc((size_t)n * sizeof *deps);
   if (!deps) return oom();
@@ -524,16 +539,16 @@ static dnn_status mark_first_order(dnn_node *node, dnn_tensor *const *gout, dnn_
   for (int k = 0; k < node->n_outputs; k++) deps[node->n_inputs + k] = gout[k];
   dnn_status st = DNN_OK;
   for (int i = 0; st == DNN_OK && i < node->n_inputs; i++) {
-    if (!gin[i] || !dnn_needs_record(n, deps)) continue;
-    dnn_tensor *g = gin[i]->grad_fn ? dnn_alias(gin[i]) : dnn_tensor_retain(gin[i]);
-    dnn_node *mark = g ? dnn_record(g, "first_order_gradient", refuse_second_order, n, deps) : NULL;
-    if (!mark) {
+    if (!gin[i] || (!all && gin[i]->requires_grad) || !dnn_needs_record(n, deps)) continue;
+    dnn_tensor *g = dnn_alias(gin[i]); /* never gin[i] itself: it may be a tensor of the caller's */
+    dnn_node *hung = g ? dnn_record(g, op, backward, n, deps) : NULL;
+    if (!hung) {
       dnn_tensor_release(g);
       st = dnn_errcode() != DNN_OK ? dnn_errcode() : oom();
       break;
     }
-    mark->ctx = (void *)node->op; /* a static string: nothing to free */
-    mark->flags |= DNN_NODE_SHAPES_ONLY;
+    hung->ctx = (void *)node->op; /* a static string: nothing to free */
+    hung->flags |= DNN_NODE_SHAPES_ONLY | (backward == zero_second_order ? DNN_NODE_DIFFERENTIABLE : 0);
     dnn_tensor_release(gin[i]);
     gin[i] = g;
   }
@@ -551,12 +566,14 @@ static dnn_status in_scope(const dnn_node *node, dnn_status st) {
 
 static dnn_status compute_input_grads(engine *e, dnn_node *node, dnn_tensor *const *gout, dnn_tensor **gin) {
   if (!e->create_graph) return node->backward(node, gout, gin);
-  if (node->flags & DNN_NODE_DIFFERENTIABLE) return node->backward(node, gout, gin);
-  if (node->decompose) return decomposed_backward(node, gout, gin);
-  dnn_set_grad_enabled(false);
+  if (node->decompose && !(node->flags & DNN_NODE_DIFFERENTIABLE)) return decomposed_backward(node, gout, gin);
+  bool recorded = node->flags & DNN_NODE_DIFFERENTIABLE;
+  dnn_set_grad_enabled(recorded);
   dnn_status st = node->backward(node, gout, gin);
   dnn_set_grad_enabled(true);
-  return st == DNN_OK ? mark_first_order(node, gout, gin) : st;
+  if (st != DNN_OK) return st;
+  return recorded ? hang_gradients(node, gout, gin, false, "constant_gradient", zero_second_order)
+                  : hang_gradients(node, gout, gin, true, "first_order_gradient", refuse_second_order);
 }
 
 static dnn_status check_grad_shape(const dnn_node *node, int i, const dnn_tensor *g) {
@@ -808,7 +825,8 @@ dnn_tensor *dnn_sum_to_shape(dnn_tensor *g, int ndim, const int64_t *shape) {
   sum_onto(tmp ? tmp : dnn_data(g), g, out);
   free(tmp);
   dnn_node *node = dnn_record(out, "sum_to_shape", sum_to_shape_backward, 1, &g);
-  if (node) node->flags |= DNN_NODE_DIFFERENTIABLE | DNN_NODE_SHAPES_ONLY;
+  if (node)
+    node->flags |= DNN_NODE_DIFFERENTIABLE | DNN_NODE_SHAPES_ONLY;
   else if (dnn_needs_record(1, &g)) {
     dnn_tensor_release(out);
     return NULL;

@@ -43,8 +43,6 @@ end
 -- inputs[i].grad (the Hessian-vector product) with those of h (float32:
 -- the default eps is large, the inputs must stay away from kinks by more).
 -- Returns true, or false and the worst element. Inputs' .grad are restored.
--- Where the first gradient is a constant (a graph of relu alone), h records
--- nothing and its gradient is taken as zero: the differences must agree.
 local function second_order_check(fn, inputs, opts)
   opts = opts or {}
   local eps, atol, rtol = opts.eps or 1e-2, opts.atol or 5e-3, opts.rtol or 2e-2
@@ -137,6 +135,10 @@ describe("second derivatives match finite differences", function()
   it("for relu: zero alone, its mask inside a product", function()
     local x = leaf(A)
     check(function(t) return t:relu() end, {x})
+    -- the gradient of relu alone is a constant mask, yet part of the graph: its gradient is zeros, as PyTorch
+    local g = dnn.grad(x:relu():sum(), x, {create_graph = true})
+    assert.is_true(g.requires_grad)
+    H.assert_close(dnn.grad(g:sum(), x), {{0, 0, 0}, {0, 0, 0}}, 0)
     check(function(t) return t:relu() * t:relu() * t end, {x}) -- relu(x)^2 x: 6x where x > 0, 0 elsewhere
   end)
 

@@ -15,7 +15,9 @@
  * recorded ops whenever grad mode is on; one with a decompose function is
  * differentiated through that (its forward rebuilt from recorded ops); any
  * other node's gradients are marked so that differentiating them again raises
- * an error naming the op, never a silent zero. */
+ * an error naming the op, never a silent zero. A recorded gradient that does
+ * not depend on the inputs (relu's mask times a constant g) stays in the graph
+ * and differentiates to zeros, as in PyTorch. */
 #ifndef DNN_AUTOGRAD_H
 #define DNN_AUTOGRAD_H
 
