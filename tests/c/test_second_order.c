@@ -194,7 +194,6 @@ static void test_binary(void) {
 
 static void test_unary(void) {
   for (int op = 0; op < DNN_UNARY_COUNT; op++) {
-    if (op == DNN_UNARY_GELU) continue; /* no second derivative: checked in test_refused */
     bool pos = op == DNN_UNARY_LOG || op == DNN_UNARY_SQRT;
     float p = op == DNN_UNARY_LEAKY_RELU ? 0.2f : op == DNN_UNARY_ELU ? 1.3f : 0.0f;
     check_case(dnn_unary_name((dnn_unary_op)op), (so_case){.kind = K_UNARY, .op = op, .p = p}, 1, pos);
@@ -405,12 +404,7 @@ static void refused(const char *name, dnn_tensor *(*op)(dnn_tensor *)) {
 }
 
 static dnn_tensor *dropout_half(dnn_tensor *x) { return dnn_dropout(x, 0.5f, NULL); }
-static dnn_tensor *gelu(dnn_tensor *x) { return dnn_unary(DNN_UNARY_GELU, x, 0.0f); }
-
-static void test_refused(void) {
-  refused("dropout", dropout_half);
-  refused("gelu", gelu);
-}
+static void test_refused(void) { refused("dropout", dropout_half); }
 
 /* The fast first-order path is unchanged, and add's node reads no values. */
 static void test_shapes_only(void) {
