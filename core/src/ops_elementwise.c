@@ -443,6 +443,7 @@ enum {
   MAP_RPOW,                     /* p ^ x */
   MAP_RDIV,                     /* p / x */
   MAP_CLAMP,                    /* min(max(x, p), q) */
+  MAP_NORMAL_CDF,               /* Phi(x), the standard normal CDF: gelu's second derivative needs it recorded */
   MAP_CMP                       /* x cmp p, cmp in q; never recorded */
 };
 
@@ -512,6 +513,7 @@ static void map_block(void *ctx, int64_t s, int64_t e) {
   case MAP_RPOW: MAP_LOOP(powf(p, v)); break;
   case MAP_RDIV: MAP_LOOP(p / v); break;
   case MAP_CLAMP: MAP_LOOP(fminf(fmaxf(v, p), q)); break;
+  case MAP_NORMAL_CDF: MAP_LOOP(0.5f * (1.0f + erff(v * (float)M_SQRT1_2))); break;
   case MAP_CMP:
     switch ((dnn_cmp)q) {
     case DNN_CMP_EQ: MAP_LOOP((float)(v == p)); break;
@@ -596,7 +598,16 @@ static void map_grad_block(void *ctx, int64_t s, int64_t e) {
     break;
   case MAP_RDIV: GRAD_LOOP(-gi * p / (v * v)); break;
   case MAP_CLAMP: GRAD_LOOP(v >= p && v <= q ? gi : 0.0f); break;
+  case MAP_NORMAL_CDF: GRAD_LOOP(gi * INV_SQRT_2PI * expf(-0.5f * v * v)); break;
   }
+}
+
+static dnn_tensor *map(int op, const char *name, dnn_tensor *a, float p, float q);
+
+/* phi(x) = exp(-x^2 / 2) / sqrt(2 pi), the standard normal density, recorded. */
+static dnn_tensor *normal_pdf(dnn_tensor *x) {
+  dnn_tensor *e = unary_t(DNN_UNARY_EXP, affine_t(dnn_unary(DNN_UNARY_SQUARE, x, 0.0f), -0.5f, 0.0f));
+  return affine_t(e, INV_SQRT_2PI, 0.0f);
 }
 
 /* f'(x) with recorded ops, for create_graph; recomputes f(x) where the
@@ -654,6 +665,10 @@ static dnn_tensor *map_derivative(int op, dnn_tensor *x, float p, float q) {
       return affine_t(dnn_pow_scalar(x, -2.0f), -p, 0.0f);
     case MAP_CLAMP:
       return mul_t(mask(DNN_CMP_GE, x, p), mask(DNN_CMP_LE, x, q));
+    case MAP_NORMAL_CDF:
+      return normal_pdf(x);
+    case DNN_UNARY_GELU: /* Phi(x) + x phi(x) */
+      return add_t(map(MAP_NORMAL_CDF, "normal_cdf", x, 0.0f, 0.0f), mul_t(dnn_tensor_retain(x), normal_pdf(x)));
     default:
       return dnn_error(DNN_ESTATE, "backward", "'%s' has no second derivative", dnn_unary_name((dnn_unary_op)op)), NULL;
   }
@@ -713,7 +728,7 @@ static dnn_tensor *map(int op, const char *name, dnn_tensor *a, float p, float q
   node->iargs[0] = op;
   node->fargs[0] = p;
   node->fargs[1] = q;
-  if (op != DNN_UNARY_GELU) node->flags |= DNN_NODE_DIFFERENTIABLE;
+  node->flags |= DNN_NODE_DIFFERENTIABLE;
   if (op == DNN_UNARY_NEG || op == MAP_AFFINE) node->flags |= DNN_NODE_SHAPES_ONLY;
   /* An alias, never out itself: out holds the node, so saving out would make
    * a reference cycle. */

@@ -11,7 +11,17 @@
  * The forward runs in parallel over output rows (disjoint outputs); the
  * backward scatters into overlapping windows, so it runs in parallel over the
  * batch only: every image is written by one thread, in a fixed order, and the
- * result is the same for any thread count. */
+ * result is the same for any thread count.
+ *
+ * Each backward is linear in the incoming gradient and is a recorded op of
+ * its own, so create_graph differentiates it again, its backward being the
+ * op it came from: max pooling's scatters g to the saved winners
+ * ("max_pool2d_backward"), whose backward gathers at the winners
+ * ("max_pool2d_gather"), whose backward scatters; average pooling's spreads
+ * g / count over each window ("avg_pool2d_backward"), whose backward is the
+ * average pool. They record only when g needs grad, so a first-order
+ * backward costs no more. The geometry rides on every node's iargs; no
+ * backward reads its input's values (DNN_NODE_SHAPES_ONLY). */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -77,15 +87,39 @@ static dnn_status check_pool(const char *op, const dnn_tensor *x, const dnn_pool
   return DNN_OK;
 }
 
+/* The geometry travels on every node of the pooling family in iargs, h and w
+ * included (an op on the output side sees only oh, ow in its input); n and c
+ * are read from the node's input, whichever side it is on. */
+_Static_assert(sizeof((dnn_node *)0)->iargs >= 10 * sizeof(int64_t), "iargs holds a pooling geometry");
+
 static void save_geom(dnn_node *node, const geom *g) {
-  int64_t v[8] = {g->oh, g->ow, g->ph, g->pw, g->sh, g->sw, g->pt, g->pl};
+  int64_t v[10] = {g->oh, g->ow, g->ph, g->pw, g->sh, g->sw, g->pt, g->pl, g->h, g->w};
   memcpy(node->iargs, v, sizeof v);
 }
 
 static geom load_geom(const dnn_node *node) {
-  const dnn_tensor *x = node->inputs[0];
+  const dnn_tensor *in = node->inputs[0];
   const int64_t *v = node->iargs;
-  return (geom){x->shape[0], x->shape[1], x->shape[2], x->shape[3], v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+  return (geom){in->shape[0], v[8], v[9], in->shape[3], v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+}
+
+/* Records out = op(in) with the geometry (and the winners, when arg). Every
+ * backward here is made of these recorded ops and reads no values of its
+ * input, only the winners (checked by version). Returns out, or NULL (out
+ * released) when recording failed. */
+static dnn_tensor *record_pool(dnn_tensor *out, const char *op, dnn_backward_fn backward, dnn_tensor *in, const geom *g,
+                               dnn_tensor *arg) {
+  if (!dnn_needs_record(1, &in)) return out;
+  dnn_node *node = dnn_record(out, op, backward, 1, &in);
+  if (node) {
+    save_geom(node, g);
+    node->flags |= DNN_NODE_DIFFERENTIABLE | DNN_NODE_SHAPES_ONLY;
+  }
+  if (!node || (arg && dnn_node_save(node, dnn_tensor_retain(arg)) != DNN_OK)) {
+    dnn_tensor_release(out);
+    return NULL;
+  }
+  return out;
 }
 
 static int64_t forward_work(const geom *g) { return g->n * g->oh * g->ow * g->c * g->ph * g->pw; }
@@ -125,24 +159,73 @@ static void max_pool_forward(const float *x, float *y, int32_t *arg, geom g) {
   }
 }
 
-/* inputs: x; saved[0]: the winners (int32 in a float tensor of y's shape). */
-static dnn_status max_pool_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
-  dnn_tensor *gout = grad_out[0];
-  geom g = load_geom(node);
-  if ((gin[0] = dnn_zeros_like(node->inputs[0])) == NULL) return DNN_ENOMEM;
-  const float *gp = dnn_data(gout);
-  const int32_t *arg = (const int32_t *)dnn_data(dnn_node_saved(node, 0));
-  float *dx = dnn_data(gin[0]);
+/* dx (zeros, x's shape) += gy at the winners. Windows overlap: parallel over the batch only. */
+static void scatter_winners(const float *gy, const int32_t *arg, float *dx, geom g) {
   int64_t per_out = g.oh * g.ow * g.c;
 #pragma omp parallel for schedule(static) if (g.n * per_out > DNN_PARALLEL_GRAIN)
   for (int64_t n = 0; n < g.n; n++) {
     float *dxn = dx + n * g.h * g.w * g.c;
-    const float *gn = gp + n * per_out;
+    const float *gn = gy + n * per_out;
     const int32_t *an = arg + n * per_out;
     for (int64_t o = 0; o < g.oh * g.ow; o++)
       for (int64_t c = 0; c < g.c; c++) dxn[(int64_t)an[o * g.c + c] * g.c + c] += gn[o * g.c + c];
   }
-  return DNN_OK;
+}
+
+/* gy (y's shape) = gx at the winners: scatter's adjoint. Disjoint outputs. */
+static void gather_winners(const float *gx, const int32_t *arg, float *gy, geom g) {
+  int64_t rows = g.n * g.oh, per_row = g.ow * g.c;
+#pragma omp parallel for schedule(static) if (rows * per_row > DNN_PARALLEL_GRAIN)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *gxn = gx + r / g.oh * g.h * g.w * g.c;
+    const int32_t *ar = arg + r * per_row;
+    float *gr = gy + r * per_row;
+    for (int64_t j = 0; j < g.ow; j++)
+      for (int64_t c = 0; c < g.c; c++) gr[j * g.c + c] = gxn[(int64_t)ar[j * g.c + c] * g.c + c];
+  }
+}
+
+static dnn_status winners_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin);
+static dnn_status scatter_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin);
+
+/* The gradient of max pooling: gy (y's shape) into zeros of x's shape at the
+ * winners, recorded (its backward gathers) when gy needs grad. */
+static dnn_tensor *max_pool_scatter(dnn_tensor *gy, dnn_tensor *arg, const geom *g) {
+  int64_t shape[4] = {g->n, g->h, g->w, g->c};
+  dnn_tensor *gc = dnn_contiguous(gy), *dx = gc ? dnn_zeros(4, shape) : NULL;
+  if (dx) {
+    scatter_winners(dnn_data(gc), (const int32_t *)dnn_data(arg), dnn_data(dx), *g);
+    dx = record_pool(dx, "max_pool2d_backward", scatter_backward, gc, g, arg);
+  }
+  dnn_tensor_release(gc);
+  return dx;
+}
+
+/* gx (x's shape) at the winners, recorded (its backward scatters) when gx needs grad. */
+static dnn_tensor *max_pool_gather(dnn_tensor *gx, dnn_tensor *arg, const geom *g) {
+  int64_t shape[4] = {g->n, g->oh, g->ow, g->c};
+  dnn_tensor *gc = dnn_contiguous(gx), *gy = gc ? dnn_empty(4, shape) : NULL;
+  if (gy) {
+    gather_winners(dnn_data(gc), (const int32_t *)dnn_data(arg), dnn_data(gy), *g);
+    gy = record_pool(gy, "max_pool2d_gather", winners_backward, gc, g, arg);
+  }
+  dnn_tensor_release(gc);
+  return gy;
+}
+
+/* max_pool2d and the gather: inputs x (or a tensor of its shape); saved[0]:
+ * the winners (int32 in a float tensor of y's shape). */
+static dnn_status winners_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  geom g = load_geom(node);
+  gin[0] = max_pool_scatter(grad_out[0], dnn_node_saved(node, 0), &g);
+  return gin[0] ? DNN_OK : dnn_errcode();
+}
+
+/* The scatter: input of y's shape; saved[0]: the winners. */
+static dnn_status scatter_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  geom g = load_geom(node);
+  gin[0] = max_pool_gather(grad_out[0], dnn_node_saved(node, 0), &g);
+  return gin[0] ? DNN_OK : dnn_errcode();
 }
 
 dnn_tensor *dnn_max_pool2d(dnn_tensor *x, const dnn_pool2d_config *cfg) {
@@ -152,14 +235,7 @@ dnn_tensor *dnn_max_pool2d(dnn_tensor *x, const dnn_pool2d_config *cfg) {
   dnn_tensor *xc = dnn_contiguous(x), *y = dnn_empty(4, shape), *arg = dnn_empty(4, shape);
   if (xc && y && arg) {
     max_pool_forward(dnn_data(xc), dnn_data(y), (int32_t *)dnn_data(arg), g);
-    dnn_node *node = dnn_record(y, "max_pool2d", max_pool_backward, 1, &xc);
-    if (node) {
-      save_geom(node, &g);
-      if (dnn_node_save(node, dnn_tensor_retain(arg)) != DNN_OK) {
-        dnn_tensor_release(y);
-        y = NULL;
-      }
-    }
+    y = record_pool(y, "max_pool2d", winners_backward, xc, &g, arg);
   } else {
     dnn_tensor_release(y);
     y = NULL;
@@ -195,13 +271,9 @@ static void avg_pool_forward(const float *x, float *y, geom g) {
   }
 }
 
-/* inputs: x. Each output's gradient, divided by its window's count, goes to every cell of the window. */
-static dnn_status avg_pool_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
-  dnn_tensor *gout = grad_out[0];
-  geom g = load_geom(node);
-  if ((gin[0] = dnn_zeros_like(node->inputs[0])) == NULL) return DNN_ENOMEM;
-  const float *gp = dnn_data(gout);
-  float *dx = dnn_data(gin[0]);
+/* The adjoint: dx (zeros, x's shape) gets each gy, divided by its window's
+ * count, on every cell of the window. Windows overlap: parallel over the batch only. */
+static void avg_pool_spread(const float *gy, float *dx, geom g) {
 #pragma omp parallel for schedule(static) if (forward_work(&g) > DNN_PARALLEL_GRAIN)
   for (int64_t n = 0; n < g.n; n++) {
     float *dxn = dx + n * g.h * g.w * g.c;
@@ -211,7 +283,7 @@ static dnn_status avg_pool_backward(dnn_node *node, dnn_tensor *const *grad_out,
       for (int64_t j = 0; j < g.ow; j++) {
         int64_t b0, b1;
         window(j, g.sw, g.pl, g.pw, g.w, &b0, &b1);
-        const float *go = gp + ((n * g.oh + i) * g.ow + j) * g.c;
+        const float *go = gy + ((n * g.oh + i) * g.ow + j) * g.c;
         float inv = 1.0f / (float)((a1 - a0) * (b1 - b0));
         for (int64_t a = a0; a < a1; a++) {
           for (int64_t b = b0; b < b1; b++) {
@@ -222,24 +294,54 @@ static dnn_status avg_pool_backward(dnn_node *node, dnn_tensor *const *grad_out,
       }
     }
   }
-  return DNN_OK;
+}
+
+static dnn_status avg_pool_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin);
+static dnn_status spread_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin);
+
+/* The average pool of x with the geometry, recorded (its backward spreads). */
+static dnn_tensor *avg_pool(dnn_tensor *x, const geom *g) {
+  int64_t shape[4] = {g->n, g->oh, g->ow, g->c};
+  dnn_tensor *xc = dnn_contiguous(x), *y = xc ? dnn_empty(4, shape) : NULL;
+  if (y) {
+    avg_pool_forward(dnn_data(xc), dnn_data(y), *g);
+    y = record_pool(y, "avg_pool2d", avg_pool_backward, xc, g, NULL);
+  }
+  dnn_tensor_release(xc);
+  return y;
+}
+
+/* The gradient of average pooling: gy (y's shape) spread over the windows,
+ * recorded (its backward is the average pool) when gy needs grad. */
+static dnn_tensor *avg_pool_adjoint(dnn_tensor *gy, const geom *g) {
+  int64_t shape[4] = {g->n, g->h, g->w, g->c};
+  dnn_tensor *gc = dnn_contiguous(gy), *dx = gc ? dnn_zeros(4, shape) : NULL;
+  if (dx) {
+    avg_pool_spread(dnn_data(gc), dnn_data(dx), *g);
+    dx = record_pool(dx, "avg_pool2d_backward", spread_backward, gc, g, NULL);
+  }
+  dnn_tensor_release(gc);
+  return dx;
+}
+
+/* inputs: x. */
+static dnn_status avg_pool_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  geom g = load_geom(node);
+  gin[0] = avg_pool_adjoint(grad_out[0], &g);
+  return gin[0] ? DNN_OK : dnn_errcode();
+}
+
+/* inputs: a tensor of y's shape. */
+static dnn_status spread_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
+  geom g = load_geom(node);
+  gin[0] = avg_pool(grad_out[0], &g);
+  return gin[0] ? DNN_OK : dnn_errcode();
 }
 
 dnn_tensor *dnn_avg_pool2d(dnn_tensor *x, const dnn_pool2d_config *cfg) {
   geom g;
   if (check_pool("avg_pool2d", x, cfg, &g) != DNN_OK) return NULL;
-  int64_t shape[4] = {g.n, g.oh, g.ow, g.c};
-  dnn_tensor *xc = dnn_contiguous(x), *y = dnn_empty(4, shape);
-  if (xc && y) {
-    avg_pool_forward(dnn_data(xc), dnn_data(y), g);
-    dnn_node *node = dnn_record(y, "avg_pool2d", avg_pool_backward, 1, &xc);
-    if (node) save_geom(node, &g);
-  } else {
-    dnn_tensor_release(y);
-    y = NULL;
-  }
-  dnn_tensor_release(xc);
-  return y;
+  return avg_pool(x, &g);
 }
 
 /* ---- global pooling: one window over the whole image, then (n, c) unless keepdims ---- */

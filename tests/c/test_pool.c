@@ -323,6 +323,34 @@ static void test_views(void) {
   dnn_tensor_release(x);
 }
 
+/* Pooling's backward reads no values of its input (max pooling saves its
+ * winners): a write into the input after the forward is no error, and the
+ * gradient is the forward's. */
+static void test_input_written(void) {
+  dnn_pool2d_config cfg = {{3, 3}, {2, 2}, true};
+  for (int avg = 0; avg < 2; avg++) {
+    float want[150];
+    for (int write = 0; write < 2; write++) {
+      dnn_tensor *x = scrambled(2, 5, 5, 3);
+      dnn_set_requires_grad(x, true);
+      dnn_tensor *a = dnn_affine(x, 2.0f, 0.0f); /* affine reads no values either */
+      dnn_tensor *loss = gc_weighted_sum(avg ? dnn_avg_pool2d(a, &cfg) : dnn_max_pool2d(a, &cfg));
+      if (write) {
+        dnn_set_grad_enabled(false);
+        CHECK(dnn_fill(a, 1.0f) == DNN_OK);
+        dnn_set_grad_enabled(true);
+      }
+      CHECK(loss && dnn_backward(loss, NULL) == DNN_OK);
+      CHECK(x->grad && dnn_numel(x->grad) == 150);
+      if (x->grad && !write) memcpy(want, dnn_data(x->grad), sizeof want);
+      if (x->grad && write) CHECK(memcmp(want, dnn_data(x->grad), sizeof want) == 0);
+      dnn_tensor_release(loss);
+      dnn_tensor_release(a);
+      dnn_tensor_release(x);
+    }
+  }
+}
+
 int main(void) {
   test_known_values();
   test_against_reference();
@@ -331,5 +359,6 @@ int main(void) {
   test_threads();
   test_errors();
   test_views();
+  test_input_written();
   return check_report("test_pool");
 }

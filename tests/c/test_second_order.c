@@ -194,7 +194,6 @@ static void test_binary(void) {
 
 static void test_unary(void) {
   for (int op = 0; op < DNN_UNARY_COUNT; op++) {
-    if (op == DNN_UNARY_GELU) continue; /* no second derivative: checked in test_refused */
     bool pos = op == DNN_UNARY_LOG || op == DNN_UNARY_SQRT;
     float p = op == DNN_UNARY_LEAKY_RELU ? 0.2f : op == DNN_UNARY_ELU ? 1.3f : 0.0f;
     check_case(dnn_unary_name((dnn_unary_op)op), (so_case){.kind = K_UNARY, .op = op, .p = p}, 1, pos);
@@ -313,6 +312,90 @@ static void test_layers(void) {
   fn_case("layer_norm", layer_norm, 3, (const int[]){2, 1, 1}, norm_shapes);
 }
 
+/* Distinct values 0.03 apart in a scrambled order (37 is prime to numel):
+ * no two within the finite differences' eps of each other, so max pooling's
+ * winners stay put. */
+static dnn_tensor *distinct_input(int ndim, const int64_t *shape) {
+  dnn_tensor *t = dnn_empty(ndim, shape);
+  int64_t n = dnn_numel(t);
+  for (int64_t i = 0; i < n; i++) dnn_data(t)[i] = 0.03f * (float)((i * 37 + 11) % n - n / 2);
+  return t;
+}
+
+static dnn_pool2d_config pool_cfg; /* the window of the pooling case being checked */
+
+static dnn_tensor *max_pool(dnn_tensor *const *in) { return dnn_max_pool2d(in[0], &pool_cfg); }
+static dnn_tensor *avg_pool(dnn_tensor *const *in) { return dnn_avg_pool2d(in[0], &pool_cfg); }
+static dnn_tensor *global_max(dnn_tensor *const *in) { return dnn_global_pool2d(in[0], true, false); }
+static dnn_tensor *global_avg(dnn_tensor *const *in) { return dnn_global_pool2d(in[0], false, true); }
+
+static void pool_case(const char *name, dnn_tensor *(*fn)(dnn_tensor *const *)) {
+  int64_t shape[4] = {2, 5, 5, 3};
+  dnn_tensor *x = distinct_input(4, shape);
+  second_check(name, &(so_case){.kind = K_FN, .fn = fn}, 1, &x);
+  dnn_tensor_release(x);
+}
+
+/* d/dx of sum(d/dx of sum(d/dx of sum(fn(x)^3))), each gradient recorded. */
+static dnn_tensor *third_derivative(dnn_tensor *(*fn)(dnn_tensor *const *), dnn_tensor *x) {
+  dnn_tensor *y = fn(&x), *y3 = y ? dnn_pow_scalar(y, 3.0f) : NULL;
+  dnn_tensor *t = y3 ? dnn_sum(y3, DNN_ALL_DIMS, false) : NULL, *g = NULL;
+  dnn_tensor_release(y3);
+  dnn_tensor_release(y);
+  for (int k = 0; k < 3 && t; k++) {
+    dnn_tensor_release(g);
+    g = NULL;
+    dnn_status st = dnn_grad(1, &t, NULL, 1, &x, &g, &(dnn_backward_opts){.create_graph = true});
+    dnn_tensor_release(t);
+    t = st == DNN_OK && g && k < 2 ? dnn_sum(g, DNN_ALL_DIMS, false) : NULL;
+    if (st != DNN_OK) fprintf(stderr, "third derivative, step %d: %s\n", k + 1, dnn_errmsg());
+  }
+  dnn_tensor_release(t);
+  return g;
+}
+
+/* Third derivatives run the gather (max) and the average pool as backwards
+ * of backwards: on 2x2 windows of 1..16, 6 at each window's maximum (the
+ * bottom right) for max, 6 / 4 everywhere for the average. */
+static void test_pool_third_order(void) {
+  int64_t shape[4] = {1, 4, 4, 1};
+  float v[16];
+  for (int i = 0; i < 16; i++) v[i] = (float)(i + 1) / 8.0f;
+  pool_cfg = (dnn_pool2d_config){{2, 2}, {2, 2}, false};
+  for (int avg = 0; avg < 2; avg++) {
+    dnn_tensor *x = dnn_from_data(v, 4, shape);
+    dnn_set_requires_grad(x, true);
+    dnn_tensor *g = third_derivative(avg ? avg_pool : max_pool, x);
+    CHECK(g != NULL);
+    for (int i = 0; g && i < 16; i++) {
+      bool winner = (i / 4) % 2 == 1 && i % 2 == 1;
+      CHECK_NEAR(dnn_data(g)[i], avg ? 1.5f : winner ? 6.0f : 0.0f, 1e-4);
+    }
+    dnn_tensor_release(g);
+    dnn_tensor_release(x);
+  }
+}
+
+/* Max and average pooling, valid and same, overlapping windows, global. */
+static void test_pooling(void) {
+  const dnn_pool2d_config cfgs[] = {{{2, 2}, {2, 2}, false}, {{2, 2}, {2, 2}, true}, {{2, 2}, {1, 1}, false},
+                                    {{3, 3}, {2, 2}, false}, {{3, 3}, {2, 2}, true}, {{3, 2}, {1, 2}, true}};
+  for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+    const dnn_pool2d_config *c = &cfgs[i];
+    char name[96];
+    pool_cfg = *c;
+    for (int avg = 0; avg < 2; avg++) {
+      snprintf(name, sizeof name, "%s pool %lldx%lld stride %lldx%lld %s", avg ? "avg_pool2d" : "max_pool2d",
+               (long long)c->pool[0], (long long)c->pool[1], (long long)c->stride[0], (long long)c->stride[1],
+               c->same ? "same" : "valid");
+      pool_case(name, avg ? avg_pool : max_pool);
+    }
+  }
+  pool_case("global max pooling", global_max);
+  pool_case("global avg pooling, keepdims", global_avg);
+  test_pool_third_order();
+}
+
 /* d2/dx2 x^3 = 6x. */
 static void test_cube(void) {
   int64_t shape[1] = {5};
@@ -358,12 +441,7 @@ static void refused(const char *name, dnn_tensor *(*op)(dnn_tensor *)) {
 }
 
 static dnn_tensor *dropout_half(dnn_tensor *x) { return dnn_dropout(x, 0.5f, NULL); }
-static dnn_tensor *gelu(dnn_tensor *x) { return dnn_unary(DNN_UNARY_GELU, x, 0.0f); }
-
-static void test_refused(void) {
-  refused("dropout", dropout_half);
-  refused("gelu", gelu);
-}
+static void test_refused(void) { refused("dropout", dropout_half); }
 
 /* The fast first-order path is unchanged, and add's node reads no values. */
 static void test_shapes_only(void) {
@@ -395,6 +473,7 @@ int main(void) {
   test_softmax();
   test_layers();
   test_conv();
+  test_pooling();
   test_cube();
   test_refused();
   test_shapes_only();
