@@ -207,6 +207,22 @@ describe("second derivatives match finite differences", function()
     end
   end)
 
+  it("for MaxPooling2D, AveragePooling2D and global pooling", function()
+    -- distinct values 0.05 apart: no two cells of a window within eps of each other
+    local values = {}
+    for i = 1, 2 * 4 * 4 * 2 do values[i] = ((i * 37) % 64) * 0.05 - 1.6 end
+    local x = leaf(dnn.tensor(values):reshape{2, 4, 4, 2})
+    for _, pool in ipairs{nn.MaxPooling2D{pool_size = 2}, nn.MaxPooling2D{pool_size = 3, strides = 2, padding = "same"},
+                          nn.AveragePooling2D{pool_size = 3, strides = 1}, nn.GlobalMaxPooling2D(),
+                          nn.GlobalAveragePooling2D()} do
+      check(function(t) return pool(t):square() end, {x})
+    end
+  end)
+
+  it("for gelu", function()
+    check(function(x) return x:gelu() end, {leaf(A)})
+  end)
+
   it("for a conv critic's gradient penalty: Conv2D, Flatten, Dense", function()
     dnn.manual_seed(4)
     local critic = nn.Sequential{nn.Conv2D(2, 3, {activation = "tanh", input_shape = {4, 4, 1}}), nn.Flatten(), nn.Dense(1)}
