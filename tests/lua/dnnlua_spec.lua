@@ -223,12 +223,15 @@ run()
   -- pseudo-terminal: line editing, tab completion and the history file.
   local has_script = os.execute("command -v script >/dev/null 2>&1")
   local function terminal(lines, history)
-    local feed = {}
+    -- a pause first: keys typed before dnnlua puts the terminal in raw mode
+    -- would be read as cooked input (a loaded or sanitizer build starts slowly)
+    local feed = {"sleep 1"}
     for _, l in ipairs(lines) do
       feed[#feed + 1] = "printf '%s' " .. quote(l) .. "; sleep 0.3"
     end
     feed[#feed + 1] = "printf '\\004'; sleep 0.3"
-    return sh("(" .. table.concat(feed, "; ") .. ") | DNNLUA_HISTORY=" .. quote(history) .. " script -qfec "
+    -- never a hang: a session that missed its Ctrl-D is stopped and the test fails on its output
+    return sh("(" .. table.concat(feed, "; ") .. ") | DNNLUA_HISTORY=" .. quote(history) .. " timeout -k 5 60 script -qfec "
       .. quote(quote(DNNLUA)) .. " /dev/null")
   end
 
