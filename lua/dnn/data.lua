@@ -219,6 +219,136 @@ function M.image_folder(dir, options)
   return {x = core.stack(images, 1), y = y, class_names = class_names, paths = files}
 end
 
+-- ---- sequences ----
+
+-- Whether v is a plain Lua list (of sequences, texts, labels) rather than a tensor.
+local function is_list(v)
+  return type(v) == "table" and not core.is_tensor(v)
+end
+
+-- Refuses anything but a sequence: a Lua array of numbers or a tensor of at least one dim (its first the steps).
+local function check_sequence(fn, s, where)
+  if core.is_tensor(s) then
+    if s.ndim < 1 then strict.raise(string.format("%s: %s is a 0-d tensor, expected a sequence", fn, where)) end
+    return
+  end
+  if type(s) ~= "table" then
+    strict.raise(string.format("%s: %s is %s, expected a sequence (a Lua array of numbers or a tensor)", fn, where,
+      strict.describe(s)))
+  end
+  for j = 1, #s do
+    if type(s[j]) ~= "number" then
+      strict.raise(string.format("%s: %s[%d] is %s, expected a number", fn, where, j, strict.describe(s[j])))
+    end
+  end
+end
+
+-- Refuses any item of seqs that is not a sequence, and sequences whose steps differ in shape (pad stacks them; a
+-- Lua array's steps are numbers, shape ()).
+local function check_sequences(fn, seqs, name)
+  local shape, first
+  for i = 1, #seqs do
+    local s, where = seqs[i], string.format("%s[%d]", name, i)
+    check_sequence(fn, s, where)
+    if core.is_tensor(s) or #s > 0 then
+      local dims = core.is_tensor(s) and table.concat(s.shape, ", ", 2) or ""
+      if shape == nil then shape, first = dims, where end
+      if dims ~= shape then
+        strict.raise(string.format("%s: %s's steps have shape (%s), %s's (%s)", fn, where, dims, first, shape))
+      end
+    end
+  end
+end
+
+-- pad_sequences's options, checked, with Keras's defaults filled in (maxlen stays nil: the longest).
+local function pad_settings(fn, options)
+  options = strict.check(fn, options, {"maxlen", "padding", "truncating", "value"})
+  local maxlen = options.maxlen
+  if maxlen ~= nil and (math.type(maxlen) ~= "integer" or maxlen < 1) then
+    strict.raise(fn .. ": maxlen must be a positive integer, got " .. strict.describe(maxlen))
+  end
+  for _, k in ipairs{"padding", "truncating"} do
+    local v = options[k]
+    if v ~= nil and v ~= "pre" and v ~= "post" then
+      strict.raise(string.format("%s: %s must be 'pre' or 'post', got %s", fn, k, strict.describe(v)))
+    end
+  end
+  if options.value ~= nil and type(options.value) ~= "number" then
+    strict.raise(fn .. ": value must be a number, got " .. strict.describe(options.value))
+  end
+  return {maxlen = maxlen, padding = options.padding or "pre", truncating = options.truncating or "pre",
+          value = options.value or 0}
+end
+
+local function seq_len(s)
+  return core.is_tensor(s) and s.shape[1] or #s
+end
+
+-- Lua arrays of numbers, padded into one flat table: no tensor per sequence.
+local function pad_arrays(seqs, cfg, maxlen)
+  local flat = {}
+  for i, s in ipairs(seqs) do
+    local len = math.min(#s, maxlen)
+    local from = cfg.truncating == "pre" and #s - len or 0
+    local at = (i - 1) * maxlen + (cfg.padding == "pre" and maxlen - len or 0)
+    for j = (i - 1) * maxlen + 1, i * maxlen do flat[j] = cfg.value end
+    for j = 1, len do flat[at + j] = s[from + j] end
+  end
+  return core.tensor(flat):reshape(#seqs, maxlen)
+end
+
+-- Tensors (steps, ...) with the same trailing dims (checked; Lua arrays count as 1-d): each row is the kept steps
+-- and a block of value, joined; the rows stacked.
+local function pad_tensors(seqs, cfg, maxlen, trailing)
+  local rows = {}
+  for i, s in ipairs(seqs) do
+    local len = math.min(seq_len(s), maxlen)
+    local parts = {}
+    if len > 0 then
+      if not core.is_tensor(s) then s = core.tensor(s) end
+      parts[1] = s:narrow(1, cfg.truncating == "pre" and s.shape[1] - len + 1 or 1, len)
+    end
+    if len < maxlen then
+      table.insert(parts, cfg.padding == "pre" and 1 or #parts + 1,
+        core.full({maxlen - len, table.unpack(trailing)}, cfg.value))
+    end
+    rows[i] = #parts == 1 and parts[1] or core.cat(parts, 1)
+  end
+  return core.stack(rows, 1)
+end
+
+-- Pads (and truncates) checked sequences by cfg (pad_settings's).
+local function pad(seqs, cfg)
+  local maxlen, trailing = cfg.maxlen, nil
+  if not maxlen then
+    maxlen = 0
+    for _, s in ipairs(seqs) do maxlen = math.max(maxlen, seq_len(s)) end
+  end
+  for _, s in ipairs(seqs) do
+    if core.is_tensor(s) then
+      trailing = {table.unpack(s.shape, 2)}
+      break
+    end
+  end
+  if #seqs == 0 or maxlen == 0 then return core.full({#seqs, maxlen, table.unpack(trailing or {})}, cfg.value) end
+  if trailing then return pad_tensors(seqs, cfg, maxlen, trailing) end
+  return pad_arrays(seqs, cfg, maxlen)
+end
+
+-- pad_sequences(sequences, {maxlen, padding = "pre" | "post", truncating = "pre" | "post", value = 0}) as Keras's:
+-- n sequences (Lua arrays of numbers, or tensors (steps, ...) of equal trailing dims) -> a tensor (n, maxlen, ...).
+-- maxlen defaults to the longest; truncating "pre" drops a long sequence's first steps, padding "pre" puts value
+-- before a short one's.
+function M.pad_sequences(seqs, options)
+  local fn = "pad_sequences"
+  local cfg = pad_settings(fn, options)
+  if not is_list(seqs) then
+    strict.raise(fn .. ": expected a list of sequences, got " .. strict.describe(seqs))
+  end
+  check_sequences(fn, seqs, "sequences")
+  return pad(seqs, cfg)
+end
+
 -- permutation(n, seed): the permutation of 1..n (a tensor) that dnn.manual_seed(seed) then dnn.randperm(n) gives,
 -- drawn from dnn's PRNG without moving its global stream: a seeded DataLoader or split repeats whatever else draws.
 function M.permutation(n, seed)
@@ -234,10 +364,101 @@ local DataLoader = {}
 DataLoader.__index = DataLoader
 M.DataLoader = DataLoader
 
-local loader_options = {"batch_size", "shuffle", "seed", "drop_last", "x", "y"}
+-- A loader over n samples. fetch(ids), when given, builds the batch of the samples ids (a Lua array); without it
+-- x and y are tensors, batched by narrow (in order) or index_select (shuffled).
+local function new_loader(f)
+  return setmetatable({x = f.x, y = f.y, n = f.n, batch_size = f.batch_size, shuffle = f.shuffle == true,
+                       seed = f.seed, drop_last = f.drop_last == true, fetch = f.fetch, transforms = {}, epoch = 0},
+    DataLoader)
+end
 
--- DataLoader{x, y, batch_size = 32, shuffle = false, seed, drop_last = false}, DataLoader{dataset, ...} with a
--- dataset {x =, y =} (y may be absent), or DataLoader(x, y, {...}).
+local loader_options = {"batch_size", "shuffle", "seed", "drop_last", "x", "y", "collate", "pad"}
+
+local function is_callable(fn)
+  return type(fn) == "function" or (type(fn) == "table" and getmetatable(fn) ~= nil and getmetatable(fn).__call ~= nil)
+end
+
+-- The number of samples in x: a tensor's first dim, or a list's length (sequences; anything with a collate).
+local function sample_count(x, collate)
+  if core.is_tensor(x) then
+    if x.ndim < 1 then strict.raise("DataLoader: x needs a sample dim, got a 0-d tensor") end
+    return x.shape[1]
+  end
+  if not is_list(x) then
+    strict.raise("DataLoader: expected x as a tensor, a list of sequences or a dataset {x =, y =}, got "
+      .. strict.describe(x))
+  end
+  if not collate then
+    if type(x[1]) == "number" then
+      strict.raise("DataLoader: x is a Lua array of numbers: give samples as a tensor, or sequences as a list of "
+        .. "them, DataLoader{x = {{...}, {...}}, ...}")
+    end
+    check_sequences("DataLoader", x, "x")
+  end
+  return #x
+end
+
+-- y checked against n samples: a tensor, or a list (of numbers, made a tensor; of sequences, padded per batch;
+-- of anything, with a collate).
+local function checked_labels(y, n, collate)
+  if y == nil then return nil end
+  local ny
+  if core.is_tensor(y) then
+    ny = y.ndim >= 1 and y.shape[1] or nil
+  elseif is_list(y) then
+    ny = #y
+  else
+    strict.raise("DataLoader: expected y as a tensor or a Lua list, got " .. strict.describe(y))
+  end
+  if ny ~= n then
+    strict.raise(string.format("DataLoader: x and y have different numbers of samples: %d and %s", n,
+      ny and tostring(ny) or "a 0-d tensor"))
+  end
+  if collate or not is_list(y) or n == 0 then return y end
+  if type(y[1]) == "number" then
+    check_sequence("DataLoader", y, "y")
+    return core.tensor(y)
+  end
+  check_sequences("DataLoader", y, "y")
+  return y
+end
+
+-- The batch builder of a loader over lists: collate(xs, ys) on the batch's samples (x[i], y[i]), or by default the
+-- sequences padded per batch (to the batch's longest, unless pad gives maxlen) and a tensor's rows selected.
+local function list_fetch(x, y, collate, cfg)
+  if collate then
+    return function(ids)
+      local xs, ys = {}, y ~= nil and {} or nil
+      for i, id in ipairs(ids) do
+        xs[i] = x[id]
+        if ys then ys[i] = y[id] end
+      end
+      local xb, yb = collate(xs, ys)
+      if not core.is_tensor(xb) then
+        strict.raise("DataLoader: collate returned " .. strict.describe(xb) .. " for x, expected a tensor")
+      end
+      return xb, yb
+    end
+  end
+  local function part(v, ids)
+    if core.is_tensor(v) then return v:index_select(1, ids) end
+    local picked = {}
+    for i, id in ipairs(ids) do picked[i] = v[id] end
+    return pad(picked, cfg)
+  end
+  return function(ids)
+    return part(x, ids), y ~= nil and part(y, ids) or nil
+  end
+end
+
+-- DataLoader{x, y, batch_size = 32, shuffle = false, seed, drop_last = false, collate, pad}, DataLoader{dataset, ...}
+-- with a dataset {x =, y =} (y may be absent), or DataLoader(x, y, {...}).
+--   x, y: tensors (samples along dim 1), or lists: x a list of variable-length sequences (Lua arrays of numbers or
+--         tensors (steps, ...)), padded per batch to the batch's longest with pad = {maxlen, padding = "pre",
+--         truncating = "pre", value = 0} (pad_sequences's options and defaults); y a list of numbers (a tensor) or
+--         of sequences (padded the same way).
+--   collate = function(xs, ys) -> xb, yb: builds each batch from its samples instead (x[i], y[i]: tensor rows, or
+--         a list's items, which may then be anything: texts to tokenize, say), as PyTorch's collate_fn.
 --   for xb, yb in loader do ... end   -- one epoch; each loop reshuffles (seeded: epoch e's order is fixed)
 --   #loader                           -- batches per epoch
 --   loader:map(fn)                    -- a new loader giving fn(xb, yb) -> xb, yb per batch
@@ -246,17 +467,21 @@ function DataLoader.new(...)
   local args, options = require("dnn.layer").args_and_options(...)
   strict.check("DataLoader", options, loader_options)
   local x, y = args[1] or options.x, args[2] or options.y
-  if type(x) == "table" and not core.is_tensor(x) and (x.x ~= nil) then x, y = x.x, x.y end
-  if not core.is_tensor(x) then error("DataLoader: expected x as a tensor (or a dataset {x =, y =}), got "
-    .. strict.describe(x), 3) end
-  if x.ndim < 1 then error("DataLoader: x needs a sample dim, got a 0-d tensor", 3) end
-  if y ~= nil then
-    if not core.is_tensor(y) then error("DataLoader: expected y as a tensor, got " .. strict.describe(y), 3) end
-    if y.ndim < 1 or y.shape[1] ~= x.shape[1] then
-      error(string.format("DataLoader: x and y have different numbers of samples: %d and %s", x.shape[1],
-        y.ndim >= 1 and tostring(y.shape[1]) or "a 0-d tensor"), 3)
-    end
+  if is_list(x) and x.x ~= nil then x, y = x.x, x.y end
+  local collate = options.collate
+  if collate ~= nil and not is_callable(collate) then
+    error("DataLoader: collate must be a function (xs, ys) -> xb, yb, got " .. strict.describe(collate), 3)
   end
+  local n = sample_count(x, collate)
+  y = checked_labels(y, n, collate)
+  local lists = is_list(x) or is_list(y)
+  if options.pad ~= nil and collate then
+    error("DataLoader: pad and collate do not go together (collate builds the whole batch)", 3)
+  end
+  if options.pad ~= nil and not lists then
+    error("DataLoader: pad is for sequences given as a Lua list (x or y); x and y here are tensors", 3)
+  end
+  local cfg = lists and not collate and pad_settings("DataLoader's pad", options.pad) or nil
   local bs = options.batch_size or 32
   if math.type(bs) ~= "integer" or bs < 1 then
     error("DataLoader: batch_size must be a positive integer, got " .. strict.describe(bs), 3)
@@ -264,10 +489,8 @@ function DataLoader.new(...)
   if options.seed ~= nil and math.type(options.seed) ~= "integer" then
     error("DataLoader: seed must be an integer, got " .. strict.describe(options.seed), 3)
   end
-  local self = setmetatable({x = x, y = y, n = x.shape[1], batch_size = bs, shuffle = options.shuffle == true,
-                             seed = options.seed, drop_last = options.drop_last == true, transforms = {},
-                             epoch = 0}, DataLoader)
-  return self
+  return new_loader{x = x, y = y, n = n, batch_size = bs, shuffle = options.shuffle, seed = options.seed,
+                    drop_last = options.drop_last, fetch = (collate or lists) and list_fetch(x, y, collate, cfg) or nil}
 end
 setmetatable(DataLoader, {__call = function(_, ...) return DataLoader.new(...) end})
 
@@ -293,11 +516,20 @@ function DataLoader:_order()
   return core.randperm(self.n)
 end
 
+-- The samples of a batch as a Lua array of ids: order's (a tensor) from start, or start.. in order.
+local function batch_ids(order, start, len)
+  local ids = order and order:narrow(1, start, len):totable() or {}
+  for i = 1, len do ids[i] = order and math.tointeger(ids[i]) or start + i - 1 end
+  return ids
+end
+
 function DataLoader:_batch(order, b)
   local start = (b - 1) * self.batch_size + 1
   local len = math.min(self.batch_size, self.n - start + 1)
   local xb, yb
-  if order then
+  if self.fetch then
+    xb, yb = self.fetch(batch_ids(order, start, len))
+  elseif order then
     local idx = order:narrow(1, start, len)
     xb = self.x:index_select(1, idx)
     yb = self.y and self.y:index_select(1, idx)
@@ -360,6 +592,92 @@ function DataLoader:map_samples(fn)
     end
     return core.stack(xs, 1), yb and core.stack(ys, 1)
   end)
+end
+
+-- ---- time series ----
+
+-- A series (data or targets) as a tensor with a time dim: a tensor, or a Lua array of numbers.
+local function series(fn, v, name)
+  if is_list(v) then
+    check_sequence(fn, v, name)
+    if #v == 0 then strict.raise(fn .. ": " .. name .. " is empty") end
+    return core.tensor(v)
+  end
+  if not core.is_tensor(v) or v.ndim < 1 then
+    strict.raise(string.format("%s: expected %s as a tensor (steps, ...) or a Lua array of numbers, got %s", fn, name,
+      strict.describe(v)))
+  end
+  return v
+end
+
+local function positive_integer(fn, options, name, default)
+  local v = options[name]
+  if v == nil then v = default end
+  if math.type(v) ~= "integer" or v < 1 then
+    strict.raise(string.format("%s: %s must be a positive integer, got %s", fn, name, strict.describe(v)))
+  end
+  return v
+end
+
+local timeseries_options = {"sequence_length", "targets", "sequence_stride", "sampling_rate", "batch_size", "shuffle",
+  "seed", "start_index", "end_index"}
+
+-- timeseries(data, {sequence_length, targets, sequence_stride = 1, sampling_rate = 1, batch_size = 128,
+-- shuffle = false, seed, start_index = 1, end_index = #data}) as Keras's timeseries_dataset_from_array -> a
+-- DataLoader of windows. data: a tensor (steps, ...) or a Lua array. The windows start at rows start_index,
+-- start_index + sequence_stride, ...; each takes sequence_length rows sampling_rate apart, all within
+-- start_index..end_index (1-based, inclusive); batches are (batch, sequence_length, ...). With targets, a window
+-- starting at row i has the target targets[i], and only windows with a target are made. The windows are cut per
+-- batch, never all held at once.
+function M.timeseries(data, options)
+  local fn = "timeseries"
+  options = strict.check(fn, options, timeseries_options)
+  data = series(fn, data, "data")
+  local steps = data.shape[1]
+  if options.sequence_length == nil then strict.raise(fn .. ": sequence_length is required") end
+  local length = positive_integer(fn, options, "sequence_length")
+  local stride = positive_integer(fn, options, "sequence_stride", 1)
+  local rate = positive_integer(fn, options, "sampling_rate", 1)
+  local batch_size = positive_integer(fn, options, "batch_size", 128)
+  local first, last = options.start_index or 1, options.end_index or steps
+  if math.type(first) ~= "integer" or first < 1 or first > steps then
+    strict.raise(string.format("%s: start_index must be an integer in 1..%d (the data's steps), got %s", fn, steps,
+      strict.describe(first)))
+  end
+  if math.type(last) ~= "integer" or last < first or last > steps then
+    strict.raise(string.format("%s: end_index must be an integer in %d..%d (start_index to the data's steps), got %s",
+      fn, first, steps, strict.describe(last)))
+  end
+  if options.shuffle ~= nil and type(options.shuffle) ~= "boolean" then
+    strict.raise(fn .. ": shuffle must be a boolean, got " .. strict.describe(options.shuffle))
+  end
+  if options.seed ~= nil and math.type(options.seed) ~= "integer" then
+    strict.raise(fn .. ": seed must be an integer, got " .. strict.describe(options.seed))
+  end
+  local targets = options.targets ~= nil and series(fn, options.targets, "targets") or nil
+  -- Keras's count of window starts: the span left after the last window's reach, cut to the targets there are.
+  local count = last - first + 1 - (length - 1) * rate
+  if targets then count = math.min(count, targets.shape[1] - first + 1) end
+  if count < 1 then
+    strict.raise(string.format("%s: no window fits: a window spans %d steps (sequence_length %d, sampling_rate %d), "
+      .. "rows %d..%d hold %d%s", fn, (length - 1) * rate + 1, length, rate, first, last, last - first + 1,
+      targets and string.format(" (and targets %d)", targets.shape[1]) or ""))
+  end
+  local starts = {}
+  for i = first, first + count - 1, stride do starts[#starts + 1] = i end
+  local trailing = {table.unpack(data.shape, 2)}
+  -- A batch of windows: one index_select of their rows, reshaped (batch, sequence_length, ...).
+  local function fetch(ids)
+    local rows, firsts = {}, {}
+    for b, id in ipairs(ids) do
+      firsts[b] = starts[id]
+      for k = 0, length - 1 do rows[#rows + 1] = starts[id] + k * rate end
+    end
+    local xb = data:index_select(1, rows):reshape(#ids, length, table.unpack(trailing))
+    return xb, targets and targets:index_select(1, firsts)
+  end
+  return new_loader{x = data, y = targets, n = #starts, batch_size = batch_size, shuffle = options.shuffle,
+                    seed = options.seed, fetch = fetch}
 end
 
 return M
