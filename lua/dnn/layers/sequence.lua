@@ -432,6 +432,7 @@ function TimeDistributed.new(...)
     raise(string.format("TimeDistributed: expected a layer to wrap, got %s", describe(inner)))
   end
   local self = Layer.init(TimeDistributed, options, "time_distributed")
+  rawset(self, "_options", {input_shape = options.input_shape})
   self.layer = inner
   self.trainable = inner.trainable ~= false and self.trainable
   if inner.built then self.weights = inner.weights end
@@ -478,6 +479,15 @@ function TimeDistributed:compute_output_shape(input_shape)
   local out = {input_shape[1], input_shape[2]}
   for i = 2, #inner do out[#out + 1] = inner[i] end
   return out
+end
+
+-- The inner layer as the one argument (a model file keeps it as {"__layer": ...}), the wrapper's options:
+-- the generic get_config would read a lone layer argument as an options table.
+function TimeDistributed:get_config()
+  local opts = {}
+  for k, v in pairs(rawget(self, "_options") or {}) do opts[k] = v end
+  opts.name, opts.trainable = self.name, self.trainable
+  return {args = {self.layer}, options = opts}
 end
 
 function TimeDistributed:train(on)
