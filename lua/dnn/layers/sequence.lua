@@ -167,6 +167,7 @@ function Conv1D.new(...)
     raise(string.format("%s: expected a positive integer number of filters, got %s", who, describe(filters)))
   end
   local ks = args[2] or options.kernel_size
+  if ks == nil and options[1] ~= nil then ks = {table.unpack(options)} end -- Conv1D(8, {3}): it came as the options
   if ks == nil then raise(string.format("%s: expected a kernel_size, got nil", who)) end
   local kernel_size = one_int(who, "kernel_size", ks)
   check_data_format(who, options)
