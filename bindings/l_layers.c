@@ -1,5 +1,5 @@
 /* Bindings for the layer kernels of nn.h (dropout, batch and layer
- * normalization, PReLU). They go into dnn.core._layers: the Lua layers
+ * normalization, PReLU, embedding). They go into dnn.core._layers: the Lua layers
  * (lua/dnn/layers/core.lua, normalization.lua) wrap them in Keras's API. */
 #include "ldnn.h"
 
@@ -61,6 +61,21 @@ static int l_prelu(lua_State *L) {
   return 1;
 }
 
+/* embedding(table, ids, mask_zero) */
+static int l_embedding(lua_State *L) {
+  dnn_tensor *table = ldnn_check_tensor(L, 1), *ids = ldnn_check_tensor(L, 2);
+  ldnn_push_tensor(L, dnn_embedding(table, ids, lua_toboolean(L, 3)));
+  return 1;
+}
+
+/* embedding_grad(g, ids, rows, mask_zero): the table's gradient, as a recorded op */
+static int l_embedding_grad(lua_State *L) {
+  dnn_tensor *g = ldnn_check_tensor(L, 1), *ids = ldnn_check_tensor(L, 2);
+  lua_Integer rows = luaL_checkinteger(L, 3);
+  ldnn_push_tensor(L, dnn_embedding_grad(g, ids, (int64_t)rows, lua_toboolean(L, 4)));
+  return 1;
+}
+
 void ldnn_open_layers(lua_State *L) {
   static const luaL_Reg funcs[] = {{"generator", l_generator},
                                    {"dropout", l_dropout},
@@ -68,6 +83,8 @@ void ldnn_open_layers(lua_State *L) {
                                    {"batch_norm", l_batch_norm},
                                    {"layer_norm", l_layer_norm},
                                    {"prelu", l_prelu},
+                                   {"embedding", l_embedding},
+                                   {"embedding_grad", l_embedding_grad},
                                    {NULL, NULL}};
   luaL_newmetatable(L, LDNN_GENERATOR_MT);
   lua_pop(L, 1);

@@ -48,6 +48,10 @@ local constructions = {
     local x = nn.Input{3}
     return nn.Model(x, nn.Dense(2)(x), o)
   end},
+  Embedding = {args = {10, 4}}, Conv1D = {args = {4, 3}},
+  MaxPooling1D = {args = {}}, AveragePooling1D = {args = {}}, UpSampling1D = {args = {}},
+  GlobalAveragePooling1D = {args = {}}, GlobalMaxPooling1D = {args = {}},
+  TimeDistributed = {make = function(o) return nn.TimeDistributed(nn.Dense(2), o) end},
   Merge = {abstract = "the base of Add, Subtract, ...: never called itself"},
 }
 

@@ -223,6 +223,23 @@ describe("second derivatives match finite differences", function()
     check(function(x) return x:gelu() end, {leaf(A)})
   end)
 
+  it("for Conv1D (causal, dilated, strided, same) and Embedding", function()
+    local x = leaf(dnn.tensor(pattern(2 * 7 * 2, 6)):reshape{2, 7, 2} * 0.5)
+    dnn.manual_seed(6)
+    local layers = {
+      nn.Conv1D(2, 3, {padding = "causal", dilation_rate = 2, activation = "tanh"}),
+      nn.Conv1D(3, 2, {padding = "causal", strides = 2, activation = "sigmoid"}),
+      nn.Conv1D(2, 3, {padding = "same", strides = 2, activation = "tanh"}),
+    }
+    for _, layer in ipairs(layers) do
+      layer(x)
+      check(function(t) return layer(t) end, {x, layer.kernel, layer.bias})
+    end
+    local e = nn.Embedding(4, 2, {mask_zero = true})
+    local ids = dnn.tensor{{1, 4, 0}, {4, 4, 2}}
+    check(function() return e(ids):tanh() end, {e.embeddings})
+  end)
+
   it("for a conv critic's gradient penalty: Conv2D, Flatten, Dense", function()
     dnn.manual_seed(4)
     local critic = nn.Sequential{nn.Conv2D(2, 3, {activation = "tanh", input_shape = {4, 4, 1}}), nn.Flatten(), nn.Dense(1)}

@@ -61,4 +61,15 @@ dnn_tensor *dnn_layer_norm(dnn_tensor *x, dnn_tensor *gamma, dnn_tensor *beta, i
 /* y = x if x > 0 else alpha * x; alpha matches x's trailing dims, with 1 where it is shared (Keras's shared_axes). */
 dnn_tensor *dnn_prelu(dnn_tensor *x, dnn_tensor *alpha);
 
+/* ---- embedding (nn_embedding.c) ---- */
+
+/* y[p, :] = table[ids[p] - 1, :]: ids (any shape, whole numbers as floats, counted from 1) -> y (ids's shape, D),
+ * table (V, D). With mask_zero, id 0 is padding and gives a row of zeros (and no gradient); any other id outside
+ * 1..V is an error naming it and its position. Backward: embedding_grad. */
+dnn_tensor *dnn_embedding(dnn_tensor *table, dnn_tensor *ids, bool mask_zero);
+/* The table's gradient: out[v - 1, :] = sum of g[p, :] over the positions p with ids[p] = v (padding left out);
+ * g (ids's shape, D) -> (rows, D). Each row is summed in position order: the same at any thread count. Recorded
+ * with embedding as its backward, so gradients of any order work. */
+dnn_tensor *dnn_embedding_grad(dnn_tensor *g, dnn_tensor *ids, int64_t rows, bool mask_zero);
+
 #endif
