@@ -3,6 +3,8 @@
  * grad (backward) or into returned gradients (dnn_grad). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,17 +12,42 @@
 #include "dnn/ops.h"
 
 static _Thread_local bool grad_disabled;
-static _Thread_local char *current_scope;
+/* The scope text is shared: set once per layer call, held by every node
+ * recorded under it (a node copying it would cost an allocation per op). */
+typedef struct {
+  atomic_int refcount;
+  char text[];
+} scope_text;
+
+static _Thread_local scope_text *current_scope;
+
+static const char *scope_retain(scope_text *s) {
+  if (!s) return NULL;
+  atomic_fetch_add(&s->refcount, 1);
+  return s->text;
+}
+
+static void scope_release(const char *text) {
+  if (!text) return;
+  scope_text *s = (scope_text *)(text - offsetof(scope_text, text));
+  if (atomic_fetch_sub(&s->refcount, 1) == 1) free(s);
+}
 
 bool dnn_grad_enabled(void) { return !grad_disabled; }
 void dnn_set_grad_enabled(bool on) { grad_disabled = !on; }
 
 void dnn_autograd_set_scope(const char *scope) {
-  free(current_scope);
-  current_scope = scope ? strdup(scope) : NULL;
+  if (current_scope) scope_release(current_scope->text);
+  current_scope = NULL;
+  if (!scope) return;
+  size_t len = strlen(scope);
+  current_scope = malloc(sizeof *current_scope + len + 1);
+  if (!current_scope) return; /* errors then name no layer: nothing else is lost */
+  atomic_init(&current_scope->refcount, 1);
+  memcpy(current_scope->text, scope, len + 1);
 }
 
-const char *dnn_autograd_scope(void) { return current_scope; }
+const char *dnn_autograd_scope(void) { return current_scope ? current_scope->text : NULL; }
 
 bool dnn_needs_record(int n, dnn_tensor *const *inputs) {
   if (grad_disabled) return false;
@@ -31,21 +58,17 @@ bool dnn_needs_record(int n, dnn_tensor *const *inputs) {
 
 /* ---- nodes ---- */
 
+/* One block: the node, its outputs, its inputs' versions, then its inputs
+ * (widest alignment first, so every array is aligned on any ABI). */
 static dnn_node *node_new(const char *op, dnn_backward_fn backward, int n_in, int n_out) {
-  dnn_node *node = calloc(1, sizeof *node);
+  size_t size = sizeof(dnn_node) + (size_t)n_in * (sizeof(dnn_tensor *) + sizeof(uint64_t)) +
+                (size_t)n_out * sizeof(dnn_node_output);
+  dnn_node *node = calloc(1, size);
   if (!node) return NULL;
-  node->inputs = calloc((size_t)(n_in ? n_in : 1), sizeof *node->inputs);
-  node->input_versions = calloc((size_t)(n_in ? n_in : 1), sizeof *node->input_versions);
-  node->outputs = calloc((size_t)n_out, sizeof *node->outputs);
-  node->scope = current_scope ? strdup(current_scope) : NULL;
-  if (!node->inputs || !node->input_versions || !node->outputs || (current_scope && !node->scope)) {
-    free(node->inputs);
-    free(node->input_versions);
-    free(node->outputs);
-    free(node->scope);
-    free(node);
-    return NULL;
-  }
+  node->outputs = (dnn_node_output *)(node + 1);
+  node->input_versions = (uint64_t *)(node->outputs + n_out);
+  node->inputs = (dnn_tensor **)(node->input_versions + n_in);
+  node->scope = scope_retain(current_scope);
   node->op = op;
   node->backward = backward;
   node->n_inputs = n_in;
@@ -121,10 +144,7 @@ static void node_free_graph(dnn_node *node) {
 
 static void node_free(dnn_node *node) {
   node_free_graph(node);
-  free(node->inputs);
-  free(node->input_versions);
-  free(node->outputs);
-  free(node->scope);
+  scope_release(node->scope);
   free(node);
 }
 

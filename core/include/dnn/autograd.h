@@ -69,7 +69,7 @@ struct dnn_node {
   void (*ctx_free)(void *ctx);
   double fargs[6]; /* scalar op parameters */
   int64_t iargs[DNN_MAX_DIMS + 2];
-  char *scope;  /* what was running when it was recorded (a layer and its line), or NULL */
+  const char *scope; /* what was running when it was recorded (a layer and its line), or NULL; shared */
   int refcount; /* held by each output tensor and by the engine */
   bool released; /* the graph was freed by a backward pass */
   /* engine state during backward */
