@@ -33,9 +33,12 @@ dnn_tensor *ldnn_check_tensor_or_number(lua_State *L, int idx) {
  * with no allocation between them leave the finalizers unrun (measured: a
  * training loop grew 2.5 MB of storage per step, never freed). So the
  * storage paces full collections itself: one each time the live storage has
- * grown by a quarter, and by at least GC_MIN_GROWTH, since the last. A full
- * collection costs what the Lua heap holds, small next to the tensors. */
-#define GC_MIN_GROWTH ((int64_t)64 << 20)
+ * grown by an eighth, and by at least GC_MIN_GROWTH, since the last. A full
+ * collection costs what the Lua heap holds, small next to the tensors; a
+ * short cycle keeps the garbage few blocks, which the core's block cache
+ * hands to the next step's tensors (with a quarter and 64 MB, the heap grew
+ * for hundreds of steps and page faults took 2 of an MLP step's 7 ms). */
+#define GC_MIN_GROWTH ((int64_t)16 << 20)
 static _Thread_local int64_t collect_at = GC_MIN_GROWTH; /* per thread: one dnnlua_State per thread */
 
 static void report_storage(lua_State *L) {
@@ -43,7 +46,7 @@ static void report_storage(lua_State *L) {
   if (live < collect_at || !lua_gc(L, LUA_GCISRUNNING)) return;
   lua_gc(L, LUA_GCCOLLECT);
   live = dnn_storage_bytes_live();
-  collect_at = live + (live / 4 > GC_MIN_GROWTH ? live / 4 : GC_MIN_GROWTH);
+  collect_at = live + (live / 8 > GC_MIN_GROWTH ? live / 8 : GC_MIN_GROWTH);
 }
 
 void ldnn_push_tensor(lua_State *L, dnn_tensor *t) {

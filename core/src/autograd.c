@@ -62,7 +62,7 @@ bool dnn_needs_record(int n, dnn_tensor *const *inputs) {
  * (widest alignment first, so every array is aligned on any ABI). */
 static dnn_node *node_new(const char *op, dnn_backward_fn backward, int n_in, int n_out) {
   size_t size = sizeof(dnn_node) + (size_t)n_in * (sizeof(dnn_tensor *) + sizeof(uint64_t)) +
-                (size_t)n_out * sizeof(dnn_node_output);
+      (size_t)n_out * sizeof(dnn_node_output);
   dnn_node *node = calloc(1, size);
   if (!node) return NULL;
   node->outputs = (dnn_node_output *)(node + 1);

@@ -7,11 +7,10 @@
 #include <string.h>
 #include <threads.h>
 
+#include "block_cache.h"
 #include "dnn/autograd.h"
 #include "dnn/random.h"
 #include "dnn/tensor.h"
-
-#define STORAGE_ALIGN 64
 
 static atomic_llong storage_bytes_live;
 
@@ -20,7 +19,7 @@ int64_t dnn_storage_bytes_live(void) { return (int64_t)atomic_load(&storage_byte
 /* Tensors of megabytes come and go at every step of a training loop. glibc serves blocks above its mmap threshold
  * with fresh mappings and unmaps them at free, so each new activation page-faults all its pages in again (as much
  * time as the GEMMs in a CNN step). A fixed threshold at glibc's maximum (32 MB) and a high trim threshold keep freed
- * blocks in the heap for the next step. Set once, before the first storage. */
+ * blocks in the heap; block_cache.c reuses them. Set once, before the first storage. */
 static void keep_freed_blocks(void) {
 #ifdef M_MMAP_THRESHOLD
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
@@ -34,9 +33,8 @@ static dnn_storage *storage_new(int64_t numel) {
   call_once(&malloc_tuned, keep_freed_blocks);
   dnn_storage *s = malloc(sizeof *s);
   if (!s) return NULL;
-  size_t bytes = (size_t)(numel > 0 ? numel : 1) * sizeof(float);
-  bytes = (bytes + STORAGE_ALIGN - 1) / STORAGE_ALIGN * STORAGE_ALIGN;
-  s->data = aligned_alloc(STORAGE_ALIGN, bytes);
+  s->bytes = (size_t)(numel > 0 ? numel : 1) * sizeof(float);
+  s->data = block_alloc(&s->bytes);
   if (!s->data) {
     free(s);
     return NULL;
@@ -46,7 +44,7 @@ static dnn_storage *storage_new(int64_t numel) {
   s->version = 0;
   s->release = NULL;
   s->release_ctx = NULL;
-  atomic_fetch_add(&storage_bytes_live, (long long)bytes);
+  atomic_fetch_add(&storage_bytes_live, (long long)s->bytes);
   return s;
 }
 
@@ -55,10 +53,8 @@ static void storage_release(dnn_storage *s) {
   if (s->release) {
     s->release(s->release_ctx, s->data);
   } else if (s->data) {
-    size_t bytes = (size_t)(s->numel > 0 ? s->numel : 1) * sizeof(float);
-    bytes = (bytes + STORAGE_ALIGN - 1) / STORAGE_ALIGN * STORAGE_ALIGN;
-    atomic_fetch_sub(&storage_bytes_live, (long long)bytes);
-    free(s->data);
+    int64_t live = atomic_fetch_sub(&storage_bytes_live, (long long)s->bytes) - (long long)s->bytes;
+    block_free(s->data, s->bytes, live);
   }
   free(s);
 }
@@ -167,6 +163,7 @@ dnn_tensor *dnn_from_buffer(float *data, int ndim, const int64_t *shape,
   for (int d = 0; d < ndim; d++) n *= shape[d];
   s->data = data;
   s->numel = n;
+  s->bytes = (size_t)n * sizeof(float);
   atomic_init(&s->refcount, 1);
   s->version = 0;
   s->release = release ? release : release_nothing;

@@ -24,6 +24,7 @@
 typedef struct dnn_storage {
   float *data;
   int64_t numel;
+  size_t bytes; /* data's allocated size: at least numel floats */
   atomic_int refcount;
   uint64_t version; /* bumped by every write in place (autograd.h) */
   /* Borrowed buffers (dnn_tensor_from_buffer) call release(ctx, data) when
