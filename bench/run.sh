@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the MLP and CNN benchmarks in dnnlua and in PyTorch (Debian's
+# Runs the MLP, CNN and LSTM benchmarks in dnnlua and in PyTorch (Debian's
 # python3-torch) at the same thread count and prints both with their ratios;
 # then startup time.
 # Usage: bench/run.sh [STEPS] [THREADS] [CNN_STEPS]   (build first: scripts/setup.sh)
@@ -63,6 +63,30 @@ if "$py" -c 'import torch' 2>/dev/null; then
   done
 fi
 echo "cnn share of a dnnlua training step in GEMM (matmul alone on the step's shapes): $(value cnn_gemm_share "$cnn_ours")"
+
+# LSTM(256) on 64 x 100 x 128 (issue 12): training and inference samples/s and peak RSS; the aim is 1.5x PyTorch's
+# training speed at its best thread setting.
+lstm_steps=${LSTM_STEPS:-20}
+echo "== LSTM: dnnlua, $threads threads"
+lstm_ours=$("$dnnlua" bench/lstm.lua "$lstm_steps" "$threads")
+echo "$lstm_ours"
+lstm_best=""
+if "$py" -c 'import torch' 2>/dev/null; then
+  for torch_threads in 1 "$threads"; do
+    echo "== LSTM: PyTorch, torch threads $torch_threads, OpenBLAS threads $threads"
+    out=$(OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$torch_threads "$py" bench/lstm_torch.py "$lstm_steps" "$torch_threads")
+    echo "$out"
+    if [ -z "$lstm_best" ] || awk -v a="$(value lstm_train_samples_per_s "$out")" \
+      -v b="$(value lstm_train_samples_per_s "$lstm_best")" 'BEGIN { exit !(a > b) }'; then
+      lstm_best=$out
+    fi
+  done
+  echo "== LSTM ratios (dnnlua / best PyTorch by training speed; above 1 means dnnlua is faster, for memory below 1 means smaller)"
+  for k in lstm_train_samples_per_s lstm_infer_samples_per_s lstm_train_peak_rss_mb lstm_infer_peak_rss_mb; do
+    awk -v k="$k" -v a="$(value "$k" "$lstm_ours")" -v b="$(value "$k" "$lstm_best")" \
+      'BEGIN { printf "%s: %.1f vs %.1f (ratio %.2f)\n", k, a, b, a / b }'
+  done
+fi
 
 # Selecting every time step of a (32, T, 64) input, then backward: linear in T.
 echo "== slicing: dnnlua, $threads threads"

@@ -222,6 +222,7 @@ int luaopen_dnn_core(lua_State *L) {
   ldnn_open_data(L);
   ldnn_open_conv(L);
   ldnn_open_pool(L);
+  ldnn_open_rnn(L);
   return 1;
 }
 

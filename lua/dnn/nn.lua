@@ -17,6 +17,7 @@ gather(require "dnn.layers.conv")
 gather(require "dnn.layers.pooling")
 gather(require "dnn.layers.merge")
 gather(require "dnn.layers.sequence")
+gather(require "dnn.layers.recurrent")
 gather(require "dnn.layers.preprocessing")
 local models = require "dnn.models"
 nn.Model, nn.Sequential = models.Model, models.Sequential

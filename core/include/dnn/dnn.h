@@ -15,6 +15,7 @@
 #include "dnn/parallel.h"
 #include "dnn/pool.h"
 #include "dnn/random.h"
+#include "dnn/rnn.h"
 #include "dnn/tensor.h"
 
 #endif
