@@ -1,0 +1,250 @@
+-- A character-level LSTM language model on the English text of Debian's
+-- fortunes package (/usr/share/games/fortunes, 2.5 MB in the files below):
+-- Embedding -> LSTM -> Dense over the characters, trained on windows of the
+-- text (truncated backpropagation through time). Prints the validation loss
+-- in bits per character beside a unigram model's, samples of generated text at
+-- three temperatures, and saves the curves as a PNG.
+--
+-- The validation text is the last 10% of each file (cut where a fortune
+-- starts, so none is split), the training text the rest. Each step trains on
+-- a batch of windows starting at random places of the training text, each
+-- from a zero state (not stateful: batches are independent draws, which
+-- PyTorch can repeat exactly); the validation text is cut into consecutive
+-- windows of the same length, each also from a zero state.
+--
+-- Usage: dnnlua examples/char_rnn.lua [--epochs N] [--steps N] [--limit N]
+--   [--units N] [--batch-size N] [--seq-len N] [--lr X] [--seed N]
+--   [--data DIR] [--out DIR] [--export DIR]
+--   --steps is the steps per epoch (a validation pass after each epoch);
+--   --limit caps the training text at N characters and the validation text
+--   at N/9; --out is where the PNG goes (default: the current folder);
+--   --export DIR writes the initial weights, the text's ids and every
+--   batch's window starts there, for tests/torch/char_rnn_ref.py to train
+--   the same model in PyTorch.
+local dnn = require "dnn"
+local nn = dnn.nn
+
+local USAGE = "usage: char_rnn.lua [--epochs N] [--steps N] [--limit N] [--units N] [--batch-size N] [--seq-len N] " ..
+  "[--lr X] [--seed N] [--data DIR] [--out DIR] [--export DIR]\n"
+
+-- Every file of the fortunes package but ascii-art (pictures, not prose).
+local FILES = {"art", "computers", "cookie", "debian", "definitions", "disclaimer", "drugs", "education", "ethnic",
+  "food", "fortunes", "goedel", "humorists", "kids", "knghtbrd", "law", "linux", "linuxcookie", "literature",
+  "love", "magic", "medicine", "men-women", "miscellaneous", "news", "paradoxum", "people", "perl", "pets",
+  "platitudes", "politics", "pratchett", "riddles", "science", "songs-poems", "sports", "startrek", "tao",
+  "translate-me", "wisdom", "work", "zippy"}
+
+local function parse_args(argv)
+  local opts = {epochs = 20, steps = 100, units = 256, batch_size = 32, seq_len = 100, lr = 2e-3, seed = 42,
+                out = ".", data = "/usr/share/games/fortunes"}
+  local numeric = {["--epochs"] = "epochs", ["--steps"] = "steps", ["--limit"] = "limit", ["--units"] = "units",
+                   ["--batch-size"] = "batch_size", ["--seq-len"] = "seq_len", ["--lr"] = "lr", ["--seed"] = "seed"}
+  local i = 1
+  while i <= #argv do
+    local flag, value = argv[i], argv[i + 1]
+    if numeric[flag] and tonumber(value) then
+      opts[numeric[flag]] = tonumber(value)
+      i = i + 2
+    elseif (flag == "--data" or flag == "--out" or flag == "--export") and value then
+      opts[flag:sub(3)] = value
+      i = i + 2
+    else
+      io.stderr:write(USAGE)
+      os.exit(2)
+    end
+  end
+  for _, k in ipairs{"epochs", "steps", "units", "batch_size", "seq_len", "seed", "limit"} do
+    if opts[k] then
+      opts[k] = math.floor(opts[k])
+      if opts[k] < 1 then
+        io.stderr:write(USAGE)
+        os.exit(2)
+      end
+    end
+  end
+  return opts
+end
+
+local opts = parse_args(arg or {})
+dnn.manual_seed(opts.seed)
+
+-- ---- the text ----
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then
+    io.stderr:write(string.format("char_rnn: cannot read %s (install Debian's fortunes package)\n", path))
+    os.exit(1)
+  end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+-- A file's text split at the start of the fortune nearest 90% of its length: training and validation parts.
+local function split_file(text)
+  local cut = math.floor(#text * 0.9)
+  local at = text:find("\n%\n", cut, true)
+  if not at then return text, "" end
+  return text:sub(1, at + 2), text:sub(at + 3)
+end
+
+local train_parts, val_parts = {}, {}
+for _, name in ipairs(FILES) do
+  train_parts[#train_parts + 1], val_parts[#val_parts + 1] = split_file(read_file(opts.data .. "/" .. name))
+end
+local train_text, val_text = table.concat(train_parts), table.concat(val_parts)
+
+-- Characters as ids 1..V, case kept (the files are UTF-8); a validation character never seen in training is the
+-- OOV id.
+local tok = dnn.text.Tokenizer{level = "char", lower = false, oov_token = "\u{FFFD}"}:fit(train_text)
+local train_ids, val_ids = tok:encode(train_text), tok:encode(val_text)
+if opts.limit then
+  train_ids = table.move(train_ids, 1, math.min(opts.limit, #train_ids), 1, {})
+  val_ids = table.move(val_ids, 1, math.min(opts.limit // 9, #val_ids), 1, {})
+end
+local vocab = tok:vocabulary_size() - 1 -- ids 1..vocab (0 is padding, never used here)
+print(string.format("text: %d fortunes files, %d training and %d validation characters, %d distinct", #FILES,
+  #train_ids, #val_ids, vocab))
+
+-- The unigram model: each character's frequency in the training text (add-one smoothed), scored on the validation
+-- text, in bits per character.
+local function unigram_bits(train, val)
+  local counts = {}
+  for id = 1, vocab do counts[id] = 1 end
+  for _, id in ipairs(train) do counts[id] = counts[id] + 1 end
+  local total = #train + vocab
+  local bits = 0
+  for _, id in ipairs(val) do bits = bits - math.log(counts[id] / total, 2) end
+  return bits / #val
+end
+local baseline = unigram_bits(train_ids, val_ids)
+
+-- ---- the model ----
+
+local T, N = opts.seq_len, opts.batch_size
+local model = nn.Sequential{
+  nn.Input{T},
+  nn.Embedding(vocab, 32, {name = "embedding"}),
+  nn.LSTM(opts.units, {return_sequences = true, name = "lstm"}),
+  nn.Dense(vocab, {name = "logits"}),
+}
+model:summary()
+local loss_fn = dnn.losses.sparse_categorical_crossentropy{from_logits = true}
+local opt = dnn.optim.Adam{learning_rate = opts.lr, params = model:parameters()}
+
+-- The windows starting at the 1-based positions starts of ids (a tensor): inputs (n, T) and next characters (n, T).
+local function windows(ids, starts)
+  local rows = {}
+  for _, s in ipairs(starts) do
+    for k = 0, T do rows[#rows + 1] = s + k end
+  end
+  local w = ids:index_select(1, rows):reshape(#starts, T + 1)
+  return w:narrow(2, 1, T), w:narrow(2, 2, T)
+end
+
+local train_tensor, val_tensor = dnn.tensor(train_ids), dnn.tensor(val_ids)
+
+-- A batch's window starts: uniform over the training text, from dnn's PRNG.
+local function random_starts()
+  local starts, span = {}, train_tensor.shape[1] - T
+  for i, u in ipairs(dnn.rand(N):totable()) do starts[i] = math.floor(u * span) + 1 end
+  return starts
+end
+
+-- Mean cross-entropy (nats per character) over the validation text's consecutive windows.
+local function validation_loss()
+  local count = (val_tensor.shape[1] - 1) // T
+  local total = 0
+  model:eval()
+  dnn.no_grad(function()
+    for first = 1, count, 128 do
+      local starts = {}
+      for w = first, math.min(first + 127, count) do starts[#starts + 1] = (w - 1) * T + 1 end
+      local x, y = windows(val_tensor, starts)
+      total = total + loss_fn(y, model(x)):item() * #starts
+    end
+  end)
+  model:train()
+  return total / count
+end
+
+-- ---- training ----
+
+local all_starts = {}
+if opts.export then
+  model:save_weights(opts.export .. "/init.safetensors")
+  print(string.format("initial validation loss %.6f nats", validation_loss()))
+end
+
+local LN2 = math.log(2)
+local history = {bits_per_char = {}, val_bits_per_char = {}}
+print(string.format("training %d epochs of %d steps, batch %d x %d characters, %d threads", opts.epochs, opts.steps,
+  N, T, dnn.get_num_threads()))
+local started = dnn.wall_time()
+local val_nats
+for epoch = 1, opts.epochs do
+  local sum = 0
+  for _ = 1, opts.steps do
+    local starts = random_starts()
+    if opts.export then table.move(starts, 1, #starts, #all_starts + 1, all_starts) end
+    local x, y = windows(train_tensor, starts)
+    local loss = loss_fn(y, model(x))
+    opt:zero_grad(); loss:backward(); opt:step()
+    sum = sum + loss:item()
+  end
+  val_nats = validation_loss()
+  history.bits_per_char[epoch] = sum / opts.steps / LN2
+  history.val_bits_per_char[epoch] = val_nats / LN2
+  print(string.format("epoch %d: training %.3f bits/char, validation %.3f bits/char (%.0fs)", epoch,
+    history.bits_per_char[epoch], history.val_bits_per_char[epoch], dnn.wall_time() - started))
+end
+local trained = dnn.wall_time() - started
+print(string.format("training time %.1fs", trained))
+
+if opts.export then
+  dnn.save_safetensors(opts.export .. "/data.safetensors", {
+    {"train_ids", train_tensor}, {"val_ids", val_tensor}, {"starts", dnn.tensor(all_starts)},
+  }, {vocab = tostring(vocab), units = tostring(opts.units), batch_size = tostring(N), seq_len = tostring(T),
+      lr = string.format("%.17g", opts.lr), steps = tostring(opts.epochs * opts.steps)})
+  print(string.format("exported to %s", opts.export))
+end
+
+-- ---- generation ----
+
+-- A copy of the model that reads one character per call and keeps its LSTM state between calls (stateful).
+local generator = nn.Sequential{
+  nn.Input{1},
+  nn.Embedding(vocab, 32),
+  nn.LSTM(opts.units, {return_sequences = true, stateful = true}),
+  nn.Dense(vocab),
+}
+generator:set_weights(model:get_weights())
+generator:eval()
+
+-- length characters following prime, drawn at the given temperature.
+local function generate(prime, length, temperature)
+  local lstm = generator.layers[2]
+  lstm:reset_states()
+  local out, logits = {}, nil
+  dnn.no_grad(function()
+    for _, id in ipairs(tok:encode(prime)) do logits = generator(dnn.tensor{{id}}) end
+    for i = 1, length do
+      local id = dnn.text.sample(logits:reshape(vocab), {temperature = temperature})
+      out[i] = id
+      logits = generator(dnn.tensor{{id}})
+    end
+  end)
+  return tok:decode(out)
+end
+
+for _, temperature in ipairs{0.5, 0.8, 1.0} do
+  print(string.format("---- sample at temperature %.1f ----", temperature))
+  print("%\n" .. generate("%\n", 300, temperature))
+end
+
+local curves = opts.out .. "/char_rnn_curves.png"
+dnn.plot.history(history, curves, {title = "char_rnn: bits per character"})
+print(string.format("saved %s", curves))
+print(string.format("validation loss %.6f nats", val_nats))
+print(string.format("validation %.3f bits/char (unigram baseline %.3f bits/char)", val_nats / LN2, baseline))
