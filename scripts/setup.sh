@@ -32,6 +32,9 @@ if [ -n "$missing" ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $PACKAGES
 fi
 
+# The sunspot numbers for examples/timeseries.lua, from python3-statsmodels's package (not installed).
+scripts/fetch_sunspots.sh || echo "setup: no sunspot data: examples/timeseries.lua will not be tested" >&2
+
 mkdir -p build
 cd build
 cmake .. -DCMAKE_BUILD_TYPE=Release
