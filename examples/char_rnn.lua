@@ -62,6 +62,11 @@ local function parse_args(argv)
       end
     end
   end
+  if opts.limit and opts.limit // 9 <= opts.seq_len then
+    io.stderr:write(string.format("char_rnn: --limit %d leaves no validation window of %d characters (needs --limit >= %d)\n",
+      opts.limit, opts.seq_len + 1, 9 * (opts.seq_len + 1)))
+    os.exit(2)
+  end
   return opts
 end
 

@@ -52,10 +52,12 @@ end
 local opts = parse_args(arg or {})
 dnn.manual_seed(opts.seed)
 
-if not io.open(opts.data) then
+local probe = io.open(opts.data)
+if not probe then
   io.stderr:write(string.format("timeseries: no %s: run scripts/fetch_sunspots.sh (or pass --data FILE)\n", opts.data))
   os.exit(1)
 end
+probe:close()
 local table_, columns = dnn.data.read_csv(opts.data, {missing = "error"})
 assert(columns[1] == "YEAR" and columns[2] == "SUNACTIVITY", "timeseries: expected the columns YEAR, SUNACTIVITY")
 local years, spots = table_:select(2, 1):totable(), table_:select(2, 2):totable()
