@@ -9,15 +9,19 @@ training and validation text as 1-based character ids, the start of every
 training window in the order the batches were drawn, and the settings in the
 metadata). Builds nn.Embedding -> nn.LSTM -> nn.Linear with those weights
 (LSTM gates i, f, g, o are Keras's i, f, c, o; Keras's one bias goes to bias_ih,
-bias_hh is zero), trains it on the same batches with torch.optim.Adam (Keras's
-epsilon 1e-7) and prints "torch initial validation loss X" before training
-and "torch validation loss X" after (nats per character, the validation text
-cut into consecutive windows, as the example does)."""
+bias_hh is zero and frozen), trains it on the same batches with torch.optim.Adam (its
+epsilon set each step to give Keras's update) and the same schedule (Keras's
+CosineDecay from lr to lr/10), and prints "torch initial validation loss X"
+before training and "torch validation loss X" after (nats per character, the
+validation text cut into consecutive windows, as the example does)."""
+import math
 import sys
 
 import torch
 
 from interchange import read_safetensors
+
+KERAS_EPSILON = 1e-7
 
 
 class CharRNN(torch.nn.Module):
@@ -41,6 +45,9 @@ def load_keras(model, w):
         model.lstm.bias_hh_l0.zero_()
         model.logits.weight.copy_(w["logits/kernel"].t())
         model.logits.bias.copy_(w["logits/bias"])
+    # Keras's LSTM has one bias: a trained bias_hh would get the same gradient as bias_ih and move the sum twice as
+    # far per Adam step.
+    model.lstm.bias_hh_l0.requires_grad_(False)
 
 
 def windows(ids, starts, length):
@@ -62,18 +69,29 @@ def validation_loss(model, ids, length):
     return total / count
 
 
+def cosine_decay(lr, alpha, decay_steps, step):
+    """Keras's CosineDecay at the 0-based step (the optimizer's iterations before the update)."""
+    cosine = 0.5 * (1 + math.cos(math.pi * min(step, decay_steps) / decay_steps))
+    return lr * ((1 - alpha) * cosine + alpha)
+
+
 def main(directory):
     torch.manual_seed(0)
     weights, _ = read_safetensors(directory + "/init.safetensors")
     data, meta = read_safetensors(directory + "/data.safetensors")
     vocab, units, batch, length = (int(meta[k]) for k in ("vocab", "units", "batch_size", "seq_len"))
-    steps, lr = int(meta["steps"]), float(meta["lr"])
+    steps, lr, alpha = int(meta["steps"]), float(meta["lr"]), float(meta["alpha"])
     model = CharRNN(vocab, weights["embedding/embeddings"].shape[1], units)
     load_keras(model, weights)
     print("torch initial validation loss %.6f" % validation_loss(model, data["val_ids"], length))
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-7)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, betas=(0.9, 0.999), eps=KERAS_EPSILON)
     starts = data["starts"].reshape(steps, batch)
     for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = cosine_decay(lr, alpha, steps, step)
+            # Keras adds epsilon to sqrt(v) before the bias correction, PyTorch after: the same update needs
+            # PyTorch's epsilon at Keras's divided by sqrt(1 - beta_2^t).
+            group["eps"] = KERAS_EPSILON / math.sqrt(1 - 0.999 ** (step + 1))
         x, y = windows(data["train_ids"], starts[step], length)
         logits = model(x)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
