@@ -73,15 +73,7 @@ end
 
 Dense.compute_output_shape = Dense.output_shape
 
--- The shape as text, "(2, 3)"; a batch of -1 or nil shows as None, as Keras.
-local function shape_text(shape, from)
-  local parts = {}
-  for i = from or 1, #shape do
-    local d = shape[i]
-    parts[#parts + 1] = (d == nil or d < 0) and "None" or tostring(d)
-  end
-  return "(" .. table.concat(parts, ", ") .. ")"
-end
+local shape_text = layer.shape_text
 
 local function copy_shape(shape)
   return {table.unpack(shape)}
@@ -357,6 +349,5 @@ function Masking:compute_output_shape(input_shape)
   return copy_shape(input_shape)
 end
 
-M.shape_text = shape_text
 
 return M
