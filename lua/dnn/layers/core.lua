@@ -27,9 +27,18 @@ function Dense.new(...)
   if math.type(units) ~= "integer" or units < 1 then
     error(string.format("Dense: expected a positive integer number of units, got %s", describe(units)), 2)
   end
+  -- Keras's Dense(units, activation): the activation may come second.
+  local n_args = 0
+  for k in pairs(args) do n_args = math.max(n_args, k) end
+  if n_args > 2 then
+    error(string.format("Dense: expected at most 2 positional arguments (units, activation), got %d", n_args), 2)
+  end
+  if args[2] ~= nil and options.activation ~= nil then
+    error("Dense: activation given twice (as the second argument and as an option)", 2)
+  end
   local self = Layer.init(Dense, options, "dense")
   self.units = units
-  self.activation = options.activation or "linear"
+  self.activation = args[2] or options.activation or "linear"
   local act = activations.get(self.activation, "Dense", 2)
   if not fused_activations[self.activation] then self.activation_fn = act end
   self.use_bias = options.use_bias ~= false
