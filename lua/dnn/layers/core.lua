@@ -13,7 +13,7 @@ local M = {}
 -- ---- Dense ----
 local Dense = Layer:extend("Dense")
 M.Dense = Dense
-Dense.options = {"activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
+Dense.options = {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
                  "bias_regularizer", "activity_regularizer"}
 Dense.supports_masking = true -- it acts on each time step alone
 
@@ -23,7 +23,7 @@ local fused_activations = {linear = true, relu = true, leaky_relu = true, sigmoi
 
 function Dense.new(...)
   local args, options = args_and_options(...)
-  local units = args[1]
+  local units = args[1] or options.units
   if math.type(units) ~= "integer" or units < 1 then
     error(string.format("Dense: expected a positive integer number of units, got %s", describe(units)), 2)
   end
