@@ -129,7 +129,7 @@ describe("did you mean", function()
 
   it("lists the valid options when none is close", function()
     err({"Dense: unknown option 'zzz' (valid options: activation, activity_regularizer, bias_initializer, " ..
-      "bias_regularizer, input_shape, kernel_initializer, kernel_regularizer, name, trainable, use_bias)"},
+      "bias_regularizer, input_shape, kernel_initializer, kernel_regularizer, name, trainable, units, use_bias)"},
       nn.Dense, 4, {zzz = 1})
     err({"History: unknown option 'zzz' (it takes no options)"}, dnn.callbacks.History, {zzz = 1})
   end)
