@@ -2,7 +2,7 @@
 # Runs the MLP, CNN and LSTM benchmarks in dnnlua and in PyTorch (Debian's
 # python3-torch) at the same thread count and prints both with their ratios;
 # then startup time.
-# Usage: bench/run.sh [STEPS] [THREADS] [CNN_STEPS]   (build first: scripts/setup.sh)
+# Usage: bench/run.sh [STEPS] [THREADS] [CNN_STEPS]   (build first: scripts/setup.sh --test, which installs PyTorch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-300}

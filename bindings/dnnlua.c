@@ -123,13 +123,8 @@ static void print_version(lua_State *L) {
   lua_settop(L, 0);
 }
 
-static void print_usage(const char *badoption) {
-  fprintf(stderr, "%s: ", progname);
-  if (badoption[1] == 'e' || badoption[1] == 'l')
-    fprintf(stderr, "'%s' needs argument\n", badoption);
-  else
-    fprintf(stderr, "unrecognized option '%s'\n", badoption);
-  fprintf(stderr,
+static void write_usage(FILE *out) {
+  fprintf(out,
           "usage: %s [options] [script [args]]\n"
           "Available options are:\n"
           "  -e stat   execute string 'stat'\n"
@@ -139,11 +134,36 @@ static void print_usage(const char *badoption) {
           "  -v        show version information\n"
           "  -E        ignore environment variables\n"
           "  -W        turn warnings on\n"
+          "  -h, --help  show this help\n"
           "  --        stop handling options\n"
           "  -         stop handling options and execute stdin\n"
           "The library is loaded as the global 'dnn'. DNN_NUM_THREADS sets the thread count.\n",
           progname);
+}
+
+static void print_usage(const char *badoption) {
+  fprintf(stderr, "%s: ", progname);
+  if (badoption[1] == 'e' || badoption[1] == 'l')
+    fprintf(stderr, "'%s' needs argument\n", badoption);
+  else
+    fprintf(stderr, "unrecognized option '%s'\n", badoption);
+  write_usage(stderr);
   fflush(stderr);
+}
+
+/* --help: the usage, then where to go next, on stdout. */
+static void print_help(void) {
+  write_usage(stdout);
+  printf(
+      "\n"
+      "Examples:\n"
+      "  %s train.lua --epochs 5     run a training script with its arguments\n"
+      "  %s                          the REPL (Tab completes dnn names; Ctrl-D quits)\n"
+      "  %s -e 'print(dnn.randn(2, 3))'\n"
+      "Environment: DNN_NUM_THREADS (threads for OpenMP and OpenBLAS together), LUA_INIT,\n"
+      "LUA_PATH and LUA_CPATH (as lua5.4). The manual: man dnnlua.\n",
+      progname, progname, progname);
+  fflush(stdout);
 }
 
 /* ---- command line ---- */
@@ -182,7 +202,7 @@ static int handle_script(lua_State *L, char **argv) {
   return report(L, status);
 }
 
-enum { HAS_ERROR = 1, HAS_I = 2, HAS_V = 4, HAS_E = 8, HAS_BIG_E = 16 };
+enum { HAS_ERROR = 1, HAS_I = 2, HAS_V = 4, HAS_E = 8, HAS_BIG_E = 16, HAS_HELP = 32 };
 
 /* Scans the options; *first gets the index of the script (argc if none), or
  * of the bad option when HAS_ERROR comes back. */
@@ -197,12 +217,16 @@ static int collect_args(char **argv, int *first) {
     *first = i;
     if (argv[i][0] != '-') return args; /* the script */
     switch (argv[i][1]) {
-      case '-': /* -- */
+      case '-': /* -- or --help */
+        if (strcmp(argv[i], "--help") == 0) return args | HAS_HELP;
         if (argv[i][2] != '\0') return HAS_ERROR;
         *first = i + 1;
         return args;
       case '\0': /* - : the script is stdin */
         return args;
+      case 'h':
+        if (argv[i][2] != '\0') return HAS_ERROR;
+        return args | HAS_HELP;
       case 'E':
         if (argv[i][2] != '\0') return HAS_ERROR;
         args |= HAS_BIG_E;
@@ -628,6 +652,11 @@ static int pmain(lua_State *L) {
   if (args == HAS_ERROR) {
     print_usage(argv[script]);
     return 0;
+  }
+  if (args & HAS_HELP) {
+    print_help();
+    lua_pushboolean(L, 1);
+    return 1;
   }
   if (args & HAS_BIG_E) {
     lua_pushboolean(L, 1); /* tells the libraries to ignore LUA_PATH and friends */

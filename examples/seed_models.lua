@@ -1,5 +1,5 @@
--- The seed notes' models (shared/seeds: the Keras course this project grew
--- from), built, summarised and trained on small generated data:
+-- The models of the Keras course notes this project grew from, built,
+-- summarised and trained on small generated data:
 --   the 3-4-4-1 MLP as a Sequential and as a functional model, the
 --   6-100-500-200-50-2 deep net, the Dropout and LayerNormalization nets,
 --   Dense + Activation("softmax") with Adam(0.01), and SGD on an

@@ -14,7 +14,7 @@
 --
 -- The file: scripts/fetch_sunspots.sh puts it in ~/.cache/dnnlua (taken from
 -- the installed python3-statsmodels, or extracted from the downloaded package
--- without installing it); scripts/setup.sh runs it.
+-- without installing it); scripts/setup.sh --test runs it.
 --
 -- Usage: dnnlua examples/timeseries.lua [--epochs N] [--units N] [--seed N]
 --   [--data FILE] [--out DIR]

@@ -2,14 +2,27 @@
 # Installs what dnnlua needs on a fresh Debian 12 (with gcc, make and CMake)
 # and builds it in build/. Run as root, or as a user who may sudo. The apt
 # step is skipped when every package is already installed.
+#   scripts/setup.sh          what the library and the main job need
+#   scripts/setup.sh --test   also what only the tests need
 set -eu
 cd "$(dirname "$0")/.."
 
-# Build deps, the Fashion-MNIST files, busted for the Lua specs, and PyTorch
-# and NumPy for the cross-check tests and benchmarks; fortunes (English text)
-# for the sequence examples.
-PACKAGES="pkg-config liblua5.4-dev lua5.4 libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev
-libstb-dev libedit-dev dataset-fashion-mnist lua-busted python3-torch python3-numpy fortunes"
+# Build deps and the Fashion-MNIST files (the main job trains on them).
+PACKAGES="pkg-config liblua5.4-dev libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev libstb-dev
+libedit-dev dataset-fashion-mnist"
+# The tests: busted for the Lua specs, a stock lua5.4 for dnn.so, PyTorch
+# and NumPy for the cross-checks and benchmarks, groff to check the man page,
+# fortunes (English text) for the sequence examples.
+TEST_PACKAGES="lua5.4 lua-busted python3-torch python3-numpy groff-base fortunes"
+testing=""
+case "${1:-}" in
+  --test) PACKAGES="$PACKAGES $TEST_PACKAGES" testing=1 ;;
+  "") ;;
+  *)
+    echo "usage: scripts/setup.sh [--test]" >&2
+    exit 2
+    ;;
+esac
 
 missing=""
 for p in $PACKAGES; do
@@ -33,7 +46,9 @@ if [ -n "$missing" ]; then
 fi
 
 # The sunspot numbers for examples/timeseries.lua, from python3-statsmodels's package (not installed).
-scripts/fetch_sunspots.sh || echo "setup: no sunspot data: examples/timeseries.lua will not be tested" >&2
+if [ -n "$testing" ]; then
+  scripts/fetch_sunspots.sh || echo "setup: no sunspot data: examples/timeseries.lua will not be tested" >&2
+fi
 
 mkdir -p build
 cd build

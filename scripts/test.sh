@@ -1,11 +1,11 @@
 #!/bin/sh
-# Sets up and builds (scripts/setup.sh), runs the test suite in build/, then
+# Sets up (with the test-only packages) and builds (scripts/setup.sh --test), runs the test suite in build/, then
 # again in build-asan/ under AddressSanitizer, UBSan and LeakSanitizer
 # (skipped with DNN_SKIP_ASAN=1). Exits non-zero if any test failed.
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
-scripts/setup.sh
+scripts/setup.sh --test
 
 failed=0
 echo "== tests (build/, Release)"

@@ -13,9 +13,15 @@ trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
 
 cmake --install "$build" --prefix "$prefix" >"$tmp/install.log"
-for f in include/dnnlua.h include/dnn/dnn.h include/dnn/tensor.h bin/dnnlua; do
+for f in include/dnnlua.h include/dnn/dnn.h include/dnn/tensor.h bin/dnnlua share/man/man1/dnnlua.1; do
   test -e "$prefix/$f" || { echo "install_test: $f was not installed"; exit 1; }
 done
+# the man page is installed and renders without troff warnings
+if command -v groff >/dev/null 2>&1; then
+  warnings=$(groff -man -Tutf8 -ww -z "$prefix/share/man/man1/dnnlua.1" 2>&1)
+  [ -z "$warnings" ] || { echo "install_test: the man page: $warnings"; exit 1; }
+fi
+"$prefix/bin/dnnlua" --help | grep -q "^usage: " || { echo "install_test: dnnlua --help printed no usage"; exit 1; }
 libdir=$(dirname "$(find "$prefix" -name libdnnlua.a | head -n 1)")
 for f in libdnnlua.so libdnnlua.a pkgconfig/dnnlua.pc cmake/dnnlua/dnnluaConfig.cmake; do
   test -e "$libdir/$f" || { echo "install_test: $libdir/$f was not installed"; exit 1; }

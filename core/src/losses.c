@@ -484,8 +484,9 @@ static dnn_status check_labels(dnn_tensor *labels, const float *ids, const dnn_t
   for (int64_t i = 0; i < rows; i++) {
     float id = ids[i];
     if (!(id >= base && id < base + classes) || id != floorf(id))
-      return dnn_argerror(1, fn, "expected class ids in [%d, %" PRId64 "], got %g at position %" PRId64, base,
-                          classes - 1 + base, (double)id, i + base);
+      return dnn_argerror(1, fn, "expected class ids in [%d, %" PRId64 "], got %g at position %" PRId64 "%s", base,
+                          classes - 1 + base, (double)id, i + base,
+                          id == base - 1 ? " (labels look 0-based: class ids start at 1; pass y + 1)" : "");
   }
   return DNN_OK;
 }

@@ -33,6 +33,17 @@ local function args_and_options(...)
 end
 M.args_and_options = args_and_options
 
+-- A shape as text for messages, "(None, 28, 28, 1)" from dim `from` on (1 by
+-- default); a dim of -1 or nil shows as None, as Keras.
+function M.shape_text(shape, from)
+  local parts = {}
+  for i = from or 1, #shape do
+    local d = shape[i]
+    parts[#parts + 1] = (d == nil or d < 0) and "None" or tostring(d)
+  end
+  return "(" .. table.concat(parts, ", ") .. ")"
+end
+
 -- Keras-style unique names per type: dense, dense_1, dense_2, ...
 local name_counts = {}
 local function unique_name(base)

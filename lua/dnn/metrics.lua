@@ -527,21 +527,34 @@ local function class_ids(t)
   return t:reshape(-1), nil
 end
 
--- confusion_matrix(y_true, y_pred[, num_classes]) -> (C, C) tensor of counts,
--- rows the true class and columns the predicted one (Keras's and sklearn's
--- layout). Each argument is 1-based class ids, or probabilities / one-hot
--- rows (argmax taken). num_classes defaults to the number of columns of a
--- probability argument, else to the largest id seen. (A sigmoid's output is
--- not ids: pass p:gt(0.5) + 1.)
+-- Whether every id of ids is 0 or 1 (binary labels, as fit, Precision and
+-- Recall take them).
+local function zero_one(ids)
+  return ids:numel() == 0 or (ids:eq(0) + ids:eq(1)):sum():item() == ids:numel()
+end
+
+-- confusion_matrix(y_true, y_pred[, num_classes | {num_classes}]) -> (C, C)
+-- tensor of counts, rows the true class and columns the predicted one
+-- (Keras's and sklearn's layout). Each argument is 1-based class ids,
+-- probabilities / one-hot rows (argmax taken), or binary 0/1 labels on both
+-- sides (then row and column 1 are label 0, 2 are label 1, sklearn's order).
+-- num_classes defaults to the number of columns of a probability argument,
+-- else to the largest id seen. (A sigmoid's output is not labels: pass
+-- p:gt(0.5).)
 function M.confusion_matrix(y_true, y_pred, num_classes)
   if not dnn.is_tensor(y_true) or not dnn.is_tensor(y_pred) then
     error(string.format("confusion_matrix: expected tensors (y_true, y_pred), got %s and %s",
       dnn.is_tensor(y_true) and "a tensor" or type(y_true), dnn.is_tensor(y_pred) and "a tensor" or type(y_pred)), 2)
   end
+  if type(num_classes) == "table" then num_classes = strict.check("confusion_matrix", num_classes, {"num_classes"}).num_classes end
   local t, ct = class_ids(y_true:detach())
   local p, cp = class_ids(y_pred:detach())
   if t:numel() ~= p:numel() then
     error(string.format("confusion_matrix: %d true labels, %d predictions", t:numel(), p:numel()), 2)
+  end
+  if not ct and not cp and zero_one(t) and zero_one(p) and (t:numel() == 0 or t:min():item() == 0 or p:min():item() == 0) then
+    t, p = t + 1, p + 1 -- binary labels 0/1 -> ids 1/2
+    num_classes = num_classes or 2
   end
   if num_classes == nil then
     num_classes = ct or cp
@@ -555,7 +568,9 @@ function M.confusion_matrix(y_true, y_pred, num_classes)
   local function encode(ids, what)
     local ok, onehot = pcall(dnn.one_hot, ids, num_classes)
     if not ok then
-      error(string.format("confusion_matrix: %s must be class ids 1..%d: %s", what, num_classes,
+      local hint = ids:numel() > 0 and ids:min():item() == 0 and " (ids look 0-based: class ids start at 1; pass y + 1)"
+        or ""
+      error(string.format("confusion_matrix: %s must be class ids 1..%d%s: %s", what, num_classes, hint,
         tostring(onehot):gsub("^[^:\n]*:%d+: ", "")), 3)
     end
     return onehot

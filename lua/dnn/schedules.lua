@@ -18,10 +18,24 @@ function Schedule:__tostring()
   return self.name .. "()"
 end
 
+-- Its Keras arguments by name (what a model file keeps; cls(config) remakes it).
+function Schedule:get_config()
+  local config = {}
+  for _, a in ipairs(getmetatable(self).args) do config[a[1]] = self[a[1]] end
+  return config
+end
+
+-- Whether v is a schedule of one of these classes (one a model file can name).
+function schedules.is_schedule(v)
+  local cls = type(v) == "table" and getmetatable(v)
+  return cls ~= nil and cls ~= false and type(cls.name) == "string" and schedules[cls.name] == cls
+end
+
 -- A schedule class: args are its Keras arguments in positional order, each
 -- {name, default}; a nil default makes the argument required.
 local function class(name, args, call)
-  local cls = setmetatable({name = name, __call = call, __tostring = Schedule.__tostring}, {__index = Schedule})
+  local cls = setmetatable({name = name, args = args, __call = call, __tostring = Schedule.__tostring},
+    {__index = Schedule})
   cls.__index = cls
   local known = {"name"}
   for _, a in ipairs(args) do known[#known + 1] = a[1] end

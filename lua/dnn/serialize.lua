@@ -10,6 +10,7 @@
 --   a symbolic tensor in a node's arguments: {"__tensor": [layer name, node index, output index]}
 --   a layer given to a constructor (Bidirectional(LSTM(...))): {"__layer": <layer entry>}
 --   a regularizer object: {"__regularizer": {"class_name": "L2", "config": {"l2": 0.01}}}
+--   a learning-rate schedule: {"__schedule": {"class_name": "ExponentialDecay", "config": {...}}}
 --
 -- Loading looks every class up by name in the layer registry (dnn.nn.register
 -- for a user's own layers) and calls it with the saved arguments: nothing in
@@ -55,6 +56,11 @@ local function plain(v, where)
   end
   if tv == "table" and v.class_name and type(v.get_config) == "function" and dnn.regularizers[v.class_name] then
     return {__regularizer = {class_name = v.class_name, config = v:get_config()}}
+  end
+  if dnn.optim.schedules.is_schedule(v) then
+    local config = {}
+    for k, item in pairs(v:get_config()) do config[k] = plain(item, where .. "." .. k) end
+    return {__schedule = {class_name = getmetatable(v).name, config = config}}
   end
   local what = dnn.is_tensor(v) and "a tensor" or tv
   error(string.format("%s is %s, which a model file cannot hold (give it by name, or define get_config)", where,
@@ -128,6 +134,9 @@ local function compile_config(model)
   for k in pairs(cls.defaults) do
     local v = opt[k]
     if type(v) == "number" or type(v) == "boolean" or type(v) == "string" then config[k] = v end
+  end
+  if dnn.optim.schedules.is_schedule(opt.learning_rate) then
+    config.learning_rate = plain(opt.learning_rate, "the optimizer's learning_rate")
   end
   for _, k in ipairs{"clipnorm", "clipvalue", "global_clipnorm"} do config[k] = opt[k] end
   if cls.defaults.weight_decay == nil and opt.weight_decay ~= 0 then config.weight_decay = opt.weight_decay end
@@ -220,6 +229,14 @@ local function restore(path, v, values, where)
     local ok, reg = pcall(make, expect(path, r.config, "object", where))
     if not ok then fail(path, "%s: %s", where, tostring(reg)) end
     return reg
+  end
+  if v.__schedule ~= nil then
+    local r = expect(path, v.__schedule, "object", where)
+    local cls = type(r.class_name) == "string" and rawget(dnn.optim.schedules, r.class_name)
+    if type(cls) ~= "table" or rawget(cls, "args") == nil then fail(path, "%s: unknown learning-rate schedule '%s'", where, tostring(r.class_name)) end
+    local ok, schedule = pcall(cls, restore(path, expect(path, r.config, "object", where), values, where))
+    if not ok then fail(path, "%s: %s", where, tostring(schedule):gsub("^[^:\n]*:%d+: ", "")) end
+    return schedule
   end
   local out = {}
   for k, item in pairs(v) do out[k] = restore(path, item, values, where .. "." .. tostring(k)) end

@@ -165,9 +165,27 @@ local function describe(v)
   return type(v)
 end
 
--- x or y as a list of tensors, checked against the model.
+-- Whether v is an array with no tensor in it: data as Lua tables ({{1, 2}, {3, 4}}, {1, 2, 3}).
+local function plain_data(v)
+  if not is_array(v) or #v == 0 then return false end
+  for _, item in ipairs(v) do
+    if dnn.is_tensor(item) then return false end
+  end
+  return true
+end
+
+-- x or y as a list of tensors, checked against the model. Data given as
+-- nested Lua tables of numbers becomes a tensor (as Keras takes lists).
 local function as_list(v, what, count, fname)
   local list
+  if plain_data(v) then
+    local ok, t = pcall(dnn.tensor, v)
+    if not ok then
+      error(string.format("%s: %s as Lua tables must be nested tables of numbers of one shape (or give a tensor, " ..
+        "or an array of tensors for several inputs): %s", fname, what, tostring(t):gsub("^[^:\n]*:%d+: ", "")), 4)
+    end
+    v = t
+  end
   if dnn.is_tensor(v) then
     list = {v}
   elseif is_array(v) and #v > 0 then
@@ -813,7 +831,7 @@ function M.fit(model, x, y, options)
     if #loader == 0 then error("fit: the DataLoader gives no batches", 2) end
     batch_size = loader.batch_size
   else
-    x_was_list = not dnn.is_tensor(x)
+    x_was_list = not dnn.is_tensor(x) and not plain_data(x)
     xs = as_list(x, "x", model_inputs(model), fname)
     if y == nil then error("fit: expected labels y, got nil", 2) end
     ys = as_list(y, "y", c.n_outputs, fname)
@@ -938,7 +956,8 @@ function M.fit(model, x, y, options)
 end
 
 -- model:evaluate(x, y, {batch_size = 32, verbose = 1, callbacks}) -> loss, metrics
--- (metrics by name: metrics.accuracy; metrics.loss is the loss again).
+-- (metrics by name: metrics.accuracy; metrics.loss is the loss again);
+-- with return_dict = true, only the metrics table (Keras's dict).
 function M.evaluate(model, x, y, options)
   local fname = "evaluate"
   local c = compiled(model, fname)
@@ -946,15 +965,18 @@ function M.evaluate(model, x, y, options)
     if options ~= nil then error("evaluate: with a DataLoader, the options come second: evaluate(loader, {...})", 2) end
     options, y = y, nil
   end
-  options = check_options(options, set_of{"batch_size", "verbose", "callbacks"}, fname)
+  options = check_options(options, set_of{"batch_size", "verbose", "callbacks", "return_dict"}, fname)
   local batch_size = check_batch_size(options.batch_size, fname)
   local verbose = verbosity(options.verbose, fname)
+  if options.return_dict ~= nil and type(options.return_dict) ~= "boolean" then
+    error(string.format("evaluate: expected return_dict true or false, got %s", type(options.return_dict)), 2)
+  end
   local x_was_list, xs, ys, n, steps
   if is_loader(x) then
     if x.y == nil then error("evaluate: the DataLoader gives no labels (y)", 2) end
     x_was_list, xs, n, steps = false, x, x.n, #x
   else
-    x_was_list = not dnn.is_tensor(x)
+    x_was_list = not dnn.is_tensor(x) and not plain_data(x)
     xs = as_list(x, "x", model_inputs(model), fname)
     if y == nil then error("evaluate: expected labels y, got nil", 2) end
     ys = as_list(y, "y", c.n_outputs, fname)
@@ -971,6 +993,7 @@ function M.evaluate(model, x, y, options)
   local cbs = callback_list(options.callbacks, extra, model,
     {steps = steps, verbose = verbose, metrics = log_names(c), samples = n}, fname)
   local logs = keeping_mode(model, test_loop, model, c, fname, xs, x_was_list, ys, n, batch_size, cbs)
+  if options.return_dict then return logs end
   return logs.loss, logs
 end
 
@@ -986,7 +1009,7 @@ function M.predict(model, x, options)
   if loader then
     x_was_list, n, steps = false, loader.n, #loader
   else
-    x_was_list = not dnn.is_tensor(x)
+    x_was_list = not dnn.is_tensor(x) and not plain_data(x)
     xs = as_list(x, "x", model_inputs(model), fname)
     n = samples(xs, "x", fname)
     if n == 0 then error("predict: x has no samples", 2) end

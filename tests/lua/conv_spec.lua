@@ -4,13 +4,7 @@
 local dnn = dnn or require "dnn"
 local nn = dnn.nn
 local C = require("dnn.core")._conv
-
-local python = "/usr/bin/python3"
-local source_dir = os.getenv("DNN_SOURCE_DIR") or "../.."
-
-local function have_torch()
-  return os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
-end
+local H = require "helpers"
 
 local function shape_of(t) return table.concat(t.shape, "x") end
 
@@ -178,7 +172,7 @@ describe("conv layers' errors", function()
 end)
 
 describe("convolutions against PyTorch", function()
-  if not have_torch() then
+  if not H.have_torch() then
     pending("PyTorch (python3-torch) is not installed: cross-check skipped")
     return
   end
@@ -203,34 +197,7 @@ describe("convolutions against PyTorch", function()
     {"d3", "depthwise_conv2d", {1, 8, 8, 2}, {3, 3, 2, 2}, false, {1, 1}, {2, 2}, "same", "tanh"},
   }
 
-  local function values(t)
-    local parts = {}
-    for i, v in ipairs(t:reshape(-1):totable()) do parts[i] = string.format("%.9g", v) end
-    return table.concat(parts, " ")
-  end
-
-  local function run_reference(path)
-    local p = assert(io.popen(string.format("%s %s/tests/torch/conv_ref.py %s", python, source_dir, path)))
-    local out = {}
-    for line in p:lines() do
-      local name, rest = line:match("^(%S+)%s*(.*)$")
-      local vs = {}
-      for v in rest:gmatch("%S+") do vs[#vs + 1] = tonumber(v) end
-      out[name] = vs
-    end
-    assert(p:close(), "the PyTorch reference script failed")
-    return out
-  end
-
-  local function assert_close(t, expected, what)
-    assert(expected, what .. ": no reference")
-    local got = t:reshape(-1):totable()
-    assert.are.equal(#expected, #got, what .. ": element count")
-    for i = 1, #got do
-      assert(math.abs(got[i] - expected[i]) <= 1e-4 * (1 + math.abs(expected[i])),
-        string.format("%s[%d]: dnnlua %.7g, PyTorch %.7g", what, i, got[i], expected[i]))
-    end
-  end
+  local function assert_close(t, expected, what) H.assert_close_to_reference(t, expected, 1e-4, what) end
 
   it("agree on forward values and gradients of input, kernel and bias", function()
     dnn.manual_seed(11)
@@ -252,11 +219,11 @@ describe("convolutions against PyTorch", function()
       local tensors = {x = x, w = w, b = b, g = g}
       for _, k in ipairs{"x", "w", "b", "g"} do
         local t = tensors[k]
-        if t then f:write(name, ".", k, " ", table.concat(t.shape, ","), ": ", values(t:detach()), "\n") end
+        if t then f:write(name, ".", k, " ", table.concat(t.shape, ","), ": ", H.torch_values(t:detach()), "\n") end
       end
     end
     f:close()
-    local ref = run_reference(path)
+    local ref = H.run_torch_reference("conv_ref.py", path)
     os.remove(path)
     for _, r in ipairs(runs) do
       assert_close(r.y:detach(), ref[r.name .. ".y"], r.name .. " output " .. shape_of(r.y))

@@ -50,6 +50,27 @@ describe("dnnlua", function()
     assert.truthy(out:match("^dnnlua %d+%.%d+%.%d+ %(Lua 5%.4%.%d+, OpenBLAS"), out)
   end)
 
+  it("prints its options and where to go next with -h and --help (exit 0), and leaves a script's --help alone", function()
+    for _, flag in ipairs{"-h", "--help"} do
+      local out, err, code = dnnlua(flag)
+      assert.are.equal(0, code, err)
+      assert.truthy(out:match("^usage: %S*dnnlua %[options%] %[script %[args%]%]"), out)
+      assert.truthy(out:find("DNN_NUM_THREADS", 1, true), out)
+      assert.truthy(out:find("man dnnlua", 1, true), out)
+    end
+    local script = tmpname() .. ".lua"
+    local f = assert(io.open(script, "w"))
+    f:write("print(arg[1])")
+    f:close()
+    local out, err, code = dnnlua(quote(script) .. " --help")
+    os.remove(script)
+    assert.are.equal(0, code, err)
+    assert.are.equal("--help\n", out)
+    local _, bad, bad_code = dnnlua("--hepl")
+    assert.are.equal(1, bad_code)
+    assert.truthy(bad:find("unrecognized option '--hepl'", 1, true), bad)
+  end)
+
   it("runs -e with dnn preloaded as a global, the same table require returns", function()
     local out, err, code = dnnlua("-e " .. quote("print(dnn.zeros(2):sum():item()) print(require('dnn') == dnn)"))
     assert.are.equal(0, code, err)

@@ -3,6 +3,7 @@
 -- output, and every misuse.
 local dnn = dnn or require "dnn"
 local nn = dnn.nn
+local H = require "helpers"
 
 local function errors_with(fn, needle)
   local ok, err = pcall(fn)
@@ -164,6 +165,39 @@ describe("fit", function()
     local expected = (4 + 49 + 81) / 3 + 0.2
     assert.truthy(near(history.history.loss[1], expected), tostring(history.history.loss[1]))
     assert.truthy(near(model:evaluate(x, y, {verbose = 0}), expected))
+  end)
+end)
+
+describe("data given as Lua tables, and evaluate's return_dict", function()
+  local function model()
+    dnn.manual_seed(5)
+    local m = nn.Sequential{nn.Dense(3, {input_shape = {2}, activation = "softmax"})}
+    m:compile{optimizer = "adam", loss = "sparse_categorical_crossentropy", metrics = {"accuracy"}}
+    return m
+  end
+
+  it("fit, evaluate and predict take nested tables of numbers as dnn.tensor would make them", function()
+    local x, y = {{1, 2}, {3, 4}, {-1, 0}}, {1, 2, 3}
+    local a, b = model(), model()
+    a:fit(x, y, {epochs = 2, batch_size = 2, shuffle = false, verbose = 0})
+    b:fit(dnn.tensor(x), dnn.tensor(y), {epochs = 2, batch_size = 2, shuffle = false, verbose = 0})
+    assert.are.same(b:predict(dnn.tensor(x)):totable(), a:predict(x):totable())
+    assert.are.equal(b:evaluate(dnn.tensor(x), dnn.tensor(y), {verbose = 0}), a:evaluate(x, y, {verbose = 0}))
+    H.assert_error({"fit: x as Lua tables must be nested tables of numbers of one shape", "ragged"},
+      function() a:fit({{1, 2}, {3}}, {1, 2}, {verbose = 0}) end)
+  end)
+
+  it("return_dict gives the metrics table alone; 0-based labels get a hint", function()
+    local m = model()
+    local x, y = dnn.randn(4, 2), dnn.tensor{1, 2, 3, 1}
+    local loss, logs = m:evaluate(x, y, {verbose = 0})
+    local dict = m:evaluate(x, y, {verbose = 0, return_dict = true})
+    assert.are.equal(loss, dict.loss)
+    assert.are.equal(logs.accuracy, dict.accuracy)
+    H.assert_error({"evaluate: expected return_dict true or false, got number"},
+      function() m:evaluate(x, y, {return_dict = 1}) end)
+    H.assert_error({"labels look 0-based: class ids start at 1; pass y + 1"},
+      function() m:fit(x, y - 1, {verbose = 0}) end)
   end)
 end)
 

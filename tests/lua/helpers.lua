@@ -103,4 +103,54 @@ function H.sanitized()
   return text:find("libasan", 1, true) ~= nil
 end
 
+-- ---- cross-checks against PyTorch (Debian's python3-torch) ----
+-- A spec writes its tensors as text lines "name values..." (H.torch_values),
+-- runs tests/torch/<script> on that file, and reads back the reference's
+-- lines "name v1 v2 ..." as tables of numbers.
+
+H.python = "/usr/bin/python3" -- Debian's, never a python3 earlier on PATH
+H.source_dir = os.getenv("DNN_SOURCE_DIR") or "../.."
+
+local torch_present
+function H.have_torch()
+  if torch_present == nil then
+    torch_present = os.execute(H.python .. " -c 'import torch' >/dev/null 2>&1") == true
+  end
+  return torch_present
+end
+
+-- t's values, row-major, as text that float32 reads back exactly.
+function H.torch_values(t)
+  local parts = {}
+  for i, v in ipairs(t:reshape(-1):totable()) do parts[i] = string.format("%.9g", v) end
+  return table.concat(parts, " ")
+end
+
+-- Runs tests/torch/<script> <args...>; returns its lines as name -> numbers.
+function H.run_torch_reference(script, ...)
+  local command = string.format("%s %s/tests/torch/%s", H.python, H.source_dir, script)
+  for _, arg in ipairs({...}) do command = command .. " '" .. arg .. "'" end
+  local p = assert(io.popen(command))
+  local out = {}
+  for line in p:lines() do
+    local name, rest = line:match("^(%S+)%s*(.*)$")
+    local values = {}
+    for v in rest:gmatch("%S+") do values[#values + 1] = tonumber(v) end
+    out[name] = values
+  end
+  assert(p:close(), "the PyTorch reference script " .. script .. " failed")
+  return out
+end
+
+-- t agrees with the reference's numbers within tol relative to 1 + |value|.
+function H.assert_close_to_reference(t, expected, tol, what)
+  assert(expected, what .. ": no reference")
+  local got = t:reshape(-1):totable()
+  assert(#got == #expected, string.format("%s: %d elements, the reference has %d", what, #got, #expected))
+  for i = 1, #got do
+    assert(math.abs(got[i] - expected[i]) <= tol * (1 + math.abs(expected[i])),
+      string.format("%s[%d]: dnnlua %.7g, PyTorch %.7g", what, i, got[i], expected[i]))
+  end
+end
+
 return H

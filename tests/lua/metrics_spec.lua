@@ -241,9 +241,18 @@ describe("confusion_matrix", function()
     assert.are.equal(1, big[2][1]:item())
   end)
 
+  it("takes binary 0/1 labels (label 0 first, as sklearn) and {num_classes}", function()
+    local cm = m.confusion_matrix(T{0, 1, 1}, T{0, 1, 0})
+    assert.are.same({{1, 0}, {1, 1}}, cm:totable())
+    assert.are.same(cm:totable(), m.confusion_matrix(T{0, 1, 1}, T{0, 1, 0}, {num_classes = 2}):totable())
+    assert.are.same({{2, 0}, {0, 0}}, m.confusion_matrix(T{1, 1}, T{1, 1}, {num_classes = 2}):totable()) -- ids 1, no 0: ids
+    assert.matches("did you mean 'num_classes'", error_of(m.confusion_matrix, T{1}, T{1}, {num_class = 2}))
+  end)
+
   it("refuses ids out of range and mismatched counts", function()
     assert.matches("y_pred must be class ids 1..2", error_of(m.confusion_matrix, T{1, 2}, T{1, 3}, 2))
-    assert.matches("y_true must be class ids", error_of(m.confusion_matrix, T{0, 1}, T{1, 1}))
+    assert.matches("y_true must be class ids 1..2 %(ids look 0%-based: class ids start at 1; pass y %+ 1%)",
+      error_of(m.confusion_matrix, T{0, 2}, T{1, 1}))
     assert.matches("3 true labels, 2 predictions", error_of(m.confusion_matrix, T{1, 2, 1}, T{1, 2}))
     assert.matches("num_classes", error_of(m.confusion_matrix, T{1}, T{1}, 0))
   end)

@@ -129,7 +129,7 @@ describe("did you mean", function()
 
   it("lists the valid options when none is close", function()
     err({"Dense: unknown option 'zzz' (valid options: activation, activity_regularizer, bias_initializer, " ..
-      "bias_regularizer, input_shape, kernel_initializer, kernel_regularizer, name, trainable, use_bias)"},
+      "bias_regularizer, input_shape, kernel_initializer, kernel_regularizer, name, trainable, units, use_bias)"},
       nn.Dense, 4, {zzz = 1})
     err({"History: unknown option 'zzz' (it takes no options)"}, dnn.callbacks.History, {zzz = 1})
   end)
@@ -191,6 +191,21 @@ describe("did you mean", function()
     err({"RandomNormal: unknown option 'stdev' (did you mean 'stddev'?)"}, dnn.initializers.RandomNormal,
       {stdev = 1})
     err({"L2: unknown option 'l1' (did you mean 'l2'?)"}, dnn.regularizers.l2, {l1 = 0.1})
+  end)
+end)
+
+describe("positional arguments", function()
+  it("Dense takes Keras's (units, activation) and refuses more or a second activation", function()
+    assert.are.equal("relu", nn.Dense(4, "relu").activation)
+    assert.are.equal("tanh", nn.Dense{4, "tanh"}.activation)
+    local named = nn.Dense{units = 5, activation = "relu"} -- Keras's keywords
+    assert.are.equal(5, named.units)
+    assert.are.equal("relu", named.activation)
+    local y = nn.Dense(3, "relu")(dnn.randn(5, 2))
+    assert.is_true(y:min():item() >= 0)
+    err({"Dense: expected at most 2 positional arguments (units, activation), got 3"}, nn.Dense, 4, "relu", 3)
+    err({"Dense: activation given twice"}, nn.Dense, 4, "relu", {activation = "tanh"})
+    err({"Dense: unknown activation 'rleu' (did you mean 'relu'?"}, nn.Dense, 4, "rleu")
   end)
 end)
 

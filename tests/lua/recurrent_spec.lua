@@ -7,12 +7,6 @@ local dnn = dnn or require "dnn"
 local H = require "helpers"
 local nn = dnn.nn
 
-local python = "/usr/bin/python3"
-local source_dir = os.getenv("DNN_SOURCE_DIR") or "../.."
-
-local function have_torch()
-  return os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
-end
 
 describe("recurrent layers", function()
   it("return the output, then the states with return_state", function()
@@ -189,39 +183,12 @@ describe("recurrent layers", function()
 end)
 
 describe("recurrent layers against PyTorch", function()
-  if not have_torch() then
+  if not H.have_torch() then
     pending("PyTorch (python3-torch) is not installed: cross-check skipped")
     return
   end
 
-  local function values(t)
-    local parts = {}
-    for i, v in ipairs(t:reshape(-1):totable()) do parts[i] = string.format("%.9g", v) end
-    return table.concat(parts, " ")
-  end
-
-  local function run_reference(path)
-    local p = assert(io.popen(string.format("%s %s/tests/torch/rnn_ref.py %s", python, source_dir, path)))
-    local out = {}
-    for line in p:lines() do
-      local name, rest = line:match("^(%S+)%s*(.*)$")
-      local vs = {}
-      for v in rest:gmatch("%S+") do vs[#vs + 1] = tonumber(v) end
-      out[name] = vs
-    end
-    assert(p:close(), "the PyTorch reference script failed")
-    return out
-  end
-
-  local function assert_close(t, expected, what)
-    assert(expected, what .. ": no reference")
-    local got = t:reshape(-1):totable()
-    assert.are.equal(#expected, #got, what .. ": element count")
-    for i = 1, #got do
-      assert(math.abs(got[i] - expected[i]) <= 1e-4 * (1 + math.abs(expected[i])),
-        string.format("%s[%d]: dnnlua %.7g, PyTorch %.7g", what, i, got[i], expected[i]))
-    end
-  end
+  local function assert_close(t, expected, what) H.assert_close_to_reference(t, expected, 1e-4, what) end
 
   -- name, layer class, return_sequences, go_backwards, initial states
   local cases = {
@@ -269,11 +236,11 @@ describe("recurrent layers against PyTorch", function()
                        h0 = init and init[1], c0 = init and init[2]}
       for _, k in ipairs{"x", "w", "u", "b", "gy", "gh", "gc", "h0", "c0"} do
         local t = tensors[k]
-        if t then f:write(name, ".", k, " ", table.concat(t.shape, ","), ": ", values(t:detach()), "\n") end
+        if t then f:write(name, ".", k, " ", table.concat(t.shape, ","), ": ", H.torch_values(t:detach()), "\n") end
       end
     end
     f:close()
-    local ref = run_reference(path)
+    local ref = H.run_torch_reference("rnn_ref.py", path)
     os.remove(path)
     for _, run in ipairs(runs) do
       local n = run.name

@@ -9,12 +9,6 @@ local H = require "helpers"
 local nn = dnn.nn
 local gradcheck = require("dnn.autograd").gradcheck
 
-local python = "/usr/bin/python3"
-local source_dir = os.getenv("DNN_SOURCE_DIR") or "../.."
-
-local function have_torch()
-  return os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
-end
 
 -- A (1, T, 1) sequence from a Lua list.
 local function seq(values)
@@ -489,39 +483,12 @@ describe("gradients of every layer and option match finite differences", functio
 end)
 
 describe("Conv1D and Embedding against PyTorch", function()
-  if not have_torch() then
+  if not H.have_torch() then
     pending("PyTorch (python3-torch) is not installed: cross-check skipped")
     return
   end
 
-  local function values(t)
-    local parts = {}
-    for i, v in ipairs(t:reshape(-1):totable()) do parts[i] = string.format("%.9g", v) end
-    return table.concat(parts, " ")
-  end
-
-  local function run_reference(path)
-    local p = assert(io.popen(string.format("%s %s/tests/torch/seq1d_ref.py %s", python, source_dir, path)))
-    local out = {}
-    for line in p:lines() do
-      local name, rest = line:match("^(%S+)%s*(.*)$")
-      local vs = {}
-      for v in rest:gmatch("%S+") do vs[#vs + 1] = tonumber(v) end
-      out[name] = vs
-    end
-    assert(p:close(), "the PyTorch reference script failed")
-    return out
-  end
-
-  local function assert_close(t, expected, what)
-    assert(expected, what .. ": no reference")
-    local got = t:reshape(-1):totable()
-    assert.are.equal(#expected, #got, what .. ": element count")
-    for i = 1, #got do
-      assert(math.abs(got[i] - expected[i]) <= 1e-4 * (1 + math.abs(expected[i])),
-        string.format("%s[%d]: dnnlua %.7g, PyTorch %.7g", what, i, got[i], expected[i]))
-    end
-  end
+  local function assert_close(t, expected, what) H.assert_close_to_reference(t, expected, 1e-4, what) end
 
   it("agree on values and gradients (input, kernel, bias; the embedding table)", function()
     dnn.manual_seed(12)
@@ -551,7 +518,7 @@ describe("Conv1D and Embedding against PyTorch", function()
       runs[#runs + 1] = {name = name, y = y, x = x, w = l.kernel, b = l.bias}
       f:write(string.format("conv %s %d %d %s\n", name, s, d, padding))
       for key, t in pairs{x = x, w = l.kernel, b = l.bias, g = g} do
-        f:write(name, ".", key, " ", table.concat(t.shape, ","), ": ", values(t:detach()), "\n")
+        f:write(name, ".", key, " ", table.concat(t.shape, ","), ": ", H.torch_values(t:detach()), "\n")
       end
     end
     -- embedding: ids 1-based, 0 padding with mask_zero
@@ -562,10 +529,10 @@ describe("Conv1D and Embedding against PyTorch", function()
     ;(y * g):sum():backward()
     f:write("embedding e\n")
     for key, t in pairs{ids = ids, w = e.embeddings, g = g} do
-      f:write("e.", key, " ", table.concat(t.shape, ","), ": ", values(t:detach()), "\n")
+      f:write("e.", key, " ", table.concat(t.shape, ","), ": ", H.torch_values(t:detach()), "\n")
     end
     f:close()
-    local ref = run_reference(path)
+    local ref = H.run_torch_reference("seq1d_ref.py", path)
     os.remove(path)
     for _, r in ipairs(runs) do
       assert_close(r.y, ref[r.name .. ".y"], r.name .. " y")

@@ -252,6 +252,34 @@ describe("model files", function()
     assert.is_true(identical(model:predict(x), fresh:predict(x)))
   end)
 
+  it("keeps a learning-rate schedule (class and arguments) through save and load", function()
+    local schedules = dnn.optim.schedules
+    local cases = {
+      schedules.ExponentialDecay{initial_learning_rate = 0.1, decay_steps = 100, decay_rate = 0.5, staircase = true},
+      schedules.PiecewiseConstantDecay{{10, 20}, {1, 0.5, 0.1}},
+      schedules.CosineDecay{initial_learning_rate = 0, decay_steps = 50, warmup_target = 0.01, warmup_steps = 5},
+    }
+    local path = tmp("schedule.dnn")
+    for _, schedule in ipairs(cases) do
+      local m = nn.Sequential{nn.Dense(2, {input_shape = {3}})}
+      m:compile{optimizer = dnn.optim.SGD{learning_rate = schedule, momentum = 0.9}, loss = "mse"}
+      m:save(path)
+      local lr = dnn.load_model(path).optimizer.learning_rate
+      assert.are.equal(getmetatable(schedule), getmetatable(lr))
+      for _, step in ipairs{0, 3, 15, 60, 250} do assert.are.equal(schedule(step), lr(step)) end
+    end
+    -- a file naming a schedule this dnnlua lacks is refused, never looked up as code
+    local _, meta, names = dnn.load_safetensors(path)
+    local tensors = dnn.load_safetensors(path)
+    local list = {}
+    for i, name in ipairs(names) do list[i] = {name, tensors[name]} end
+    dnn.save_safetensors(path, list, {dnnlua_model = meta.dnnlua_model:gsub('"CosineDecay"', '"os.execute"')})
+    local ok, err = pcall(dnn.load_model, path)
+    os.remove(path)
+    assert.is_false(ok)
+    assert.matches("unknown learning-rate schedule 'os.execute'", tostring(err), 1, true)
+  end)
+
   it("loads in another process, predicting identically", function()
     if not DNNLUA then
       pending("DNNLUA is not set (run under ctest)")

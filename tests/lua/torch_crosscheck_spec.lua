@@ -4,51 +4,20 @@
 -- message where it is absent.
 local dnn = dnn or require "dnn"
 local C = require("dnn.core")._nn
-
-local python = "/usr/bin/python3"
-local source_dir = os.getenv("DNN_SOURCE_DIR") or "../.."
-
-local function have_torch()
-  return os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
-end
+local H = require "helpers"
 
 local function write_tensors(path, tensors)
   local f = assert(io.open(path, "w"))
   for name, t in pairs(tensors) do
-    local values = t:reshape(-1):totable()
-    local parts = {}
-    for i, v in ipairs(values) do parts[i] = string.format("%.9g", v) end
-    f:write(name, " ", table.concat(t.shape, ","), ": ", table.concat(parts, " "), "\n")
+    f:write(name, " ", table.concat(t.shape, ","), ": ", H.torch_values(t), "\n")
   end
   f:close()
 end
 
-local function run_reference(path, script)
-  script = script or "dense_nets.py"
-  local p = assert(io.popen(string.format("%s %s/tests/torch/%s %s", python, source_dir, script, path)))
-  local out = {}
-  for line in p:lines() do
-    local name, rest = line:match("^(%S+)%s*(.*)$")
-    local values = {}
-    for v in rest:gmatch("%S+") do values[#values + 1] = tonumber(v) end
-    out[name] = values
-  end
-  assert(p:close(), "the PyTorch reference script failed")
-  return out
-end
-
-local function assert_close(t, expected, tol, what)
-  local got = t:reshape(-1):totable()
-  assert.are.equal(#expected, #got, what .. ": element count")
-  for i = 1, #got do
-    local diff = math.abs(got[i] - expected[i])
-    assert(diff <= tol * (1 + math.abs(expected[i])),
-      string.format("%s[%d]: dnnlua %.7g, PyTorch %.7g", what, i, got[i], expected[i]))
-  end
-end
+local assert_close = H.assert_close_to_reference
 
 describe("Dense networks against PyTorch", function()
-  if not have_torch() then
+  if not H.have_torch() then
     pending("PyTorch (python3-torch) is not installed: cross-check skipped")
     return
   end
@@ -65,7 +34,7 @@ describe("Dense networks against PyTorch", function()
     local w3 = dnn.randn(7, 1) * 0.5
     local path = os.tmpname()
     write_tensors(path, {x = x:detach(), y = y, t = target, w1 = w1, b1 = b1, w2 = w2, b2 = b2, w3 = w3})
-    local ref = run_reference(path)
+    local ref = H.run_torch_reference("dense_nets.py", path)
     os.remove(path)
 
     for _, p in ipairs{w1, b1, w2, b2, w3} do p.requires_grad = true end
@@ -97,7 +66,7 @@ describe("Dense networks against PyTorch", function()
 end)
 
 describe("Losses against PyTorch", function()
-  if not have_torch() then
+  if not H.have_torch() then
     pending("PyTorch (python3-torch) is not installed: cross-check skipped")
     return
   end
@@ -113,7 +82,7 @@ describe("Losses against PyTorch", function()
     local v = dnn.tensor{{1, -2}, {0.5, 3}, {-1, 0.25}}
     local path = os.tmpname()
     write_tensors(path, {t = t, z = z, p = p, ids = ids, w = w, m = m, v = v})
-    local ref = run_reference(path, "losses_ref.py")
+    local ref = H.run_torch_reference("losses_ref.py", path)
     os.remove(path)
 
     local L = dnn.losses

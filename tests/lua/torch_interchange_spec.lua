@@ -5,13 +5,7 @@
 -- Debian's python3-torch; skipped with a message where it is absent.
 local dnn = dnn or require "dnn"
 local nn = dnn.nn
-
-local python = "/usr/bin/python3"
-local source_dir = os.getenv("DNN_SOURCE_DIR") or "../.."
-
-local function have_torch()
-  return os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
-end
+local H = require "helpers"
 
 local function max_abs_diff(a, b)
   assert.are.same(a.shape, b.shape)
@@ -25,7 +19,7 @@ local function round_trip(kind, make, x)
   local model = make()
   model:save_weights(dir .. "/dnnlua.safetensors")
   dnn.save_safetensors(dir .. "/x.safetensors", {{"x", x}})
-  local ok = os.execute(string.format("%s %s/tests/torch/interchange.py %s '%s'", python, source_dir, kind, dir))
+  local ok = os.execute(string.format("%s %s/tests/torch/interchange.py %s '%s'", H.python, H.source_dir, kind, dir))
   assert.is_true(ok)
   -- dnnlua -> torch: the same predictions
   local torch_y = dnn.load_safetensors(dir .. "/torch_pred.safetensors").y
@@ -41,7 +35,7 @@ local function round_trip(kind, make, x)
 end
 
 describe("PyTorch interchange", function()
-  if not have_torch() then
+  if not H.have_torch() then
     pending("PyTorch (python3-torch) is not installed: interchange skipped")
     return
   end

@@ -14,15 +14,7 @@ local M = {}
 -- Activations the C kernels fuse; the others (and Lua functions) run after a linear conv.
 local fused_activations = {linear = true, relu = true, leaky_relu = true, sigmoid = true, tanh = true, softmax = true}
 
--- The shape as text, "(None, 28, 28, 1)"; a batch of -1 or nil shows as None, as Keras.
-local function shape_text(shape)
-  local parts = {}
-  for i = 1, #shape do
-    local d = shape[i]
-    parts[i] = (d == nil or d < 0) and "None" or tostring(d)
-  end
-  return "(" .. table.concat(parts, ", ") .. ")"
-end
+local shape_text = layer.shape_text
 
 -- Raises msg at the user's line, however deep the library's own frames.
 local raise = require("dnn.options").raise

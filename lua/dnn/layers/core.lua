@@ -13,7 +13,7 @@ local M = {}
 -- ---- Dense ----
 local Dense = Layer:extend("Dense")
 M.Dense = Dense
-Dense.options = {"activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
+Dense.options = {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
                  "bias_regularizer", "activity_regularizer"}
 Dense.supports_masking = true -- it acts on each time step alone
 
@@ -23,13 +23,22 @@ local fused_activations = {linear = true, relu = true, leaky_relu = true, sigmoi
 
 function Dense.new(...)
   local args, options = args_and_options(...)
-  local units = args[1]
+  local units = args[1] or options.units
   if math.type(units) ~= "integer" or units < 1 then
     error(string.format("Dense: expected a positive integer number of units, got %s", describe(units)), 2)
   end
+  -- Keras's Dense(units, activation): the activation may come second.
+  local n_args = 0
+  for k in pairs(args) do n_args = math.max(n_args, k) end
+  if n_args > 2 then
+    error(string.format("Dense: expected at most 2 positional arguments (units, activation), got %d", n_args), 2)
+  end
+  if args[2] ~= nil and options.activation ~= nil then
+    error("Dense: activation given twice (as the second argument and as an option)", 2)
+  end
   local self = Layer.init(Dense, options, "dense")
   self.units = units
-  self.activation = options.activation or "linear"
+  self.activation = args[2] or options.activation or "linear"
   local act = activations.get(self.activation, "Dense", 2)
   if not fused_activations[self.activation] then self.activation_fn = act end
   self.use_bias = options.use_bias ~= false
@@ -73,15 +82,7 @@ end
 
 Dense.compute_output_shape = Dense.output_shape
 
--- The shape as text, "(2, 3)"; a batch of -1 or nil shows as None, as Keras.
-local function shape_text(shape, from)
-  local parts = {}
-  for i = from or 1, #shape do
-    local d = shape[i]
-    parts[#parts + 1] = (d == nil or d < 0) and "None" or tostring(d)
-  end
-  return "(" .. table.concat(parts, ", ") .. ")"
-end
+local shape_text = layer.shape_text
 
 local function copy_shape(shape)
   return {table.unpack(shape)}
@@ -357,6 +358,5 @@ function Masking:compute_output_shape(input_shape)
   return copy_shape(input_shape)
 end
 
-M.shape_text = shape_text
 
 return M

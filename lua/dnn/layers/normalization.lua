@@ -9,11 +9,7 @@ local describe = require("dnn.options").describe
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
 
-local function shape_text(shape)
-  local parts = {}
-  for i, d in ipairs(shape) do parts[i] = (d == nil or d < 0) and "None" or tostring(d) end
-  return "(" .. table.concat(parts, ", ") .. ")"
-end
+local shape_text = layer.shape_text
 
 -- options[name], or default when absent; ok(v) says whether a number is in range, wanted says which range.
 local function check_number(who, options, name, default, ok, wanted)

@@ -23,7 +23,7 @@ local layer = require "dnn.layer"
 local initializers = require "dnn.initializers"
 local regularizers = require "dnn.regularizers"
 local describe = require("dnn.options").describe
-local shape_text = require("dnn.layers.core").shape_text
+local shape_text = require("dnn.layer").shape_text
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}

@@ -23,15 +23,7 @@ local Layer, args_and_options = layer.Layer, layer.args_and_options
 local describe, raise = options_lib.describe, options_lib.raise
 local M = {}
 
--- The shape as text, "(None, 10, 4)"; a dim of -1 or nil shows as None, as Keras.
-local function shape_text(shape)
-  local parts = {}
-  for i = 1, #shape do
-    local d = shape[i]
-    parts[i] = (d == nil or d < 0) and "None" or tostring(d)
-  end
-  return "(" .. table.concat(parts, ", ") .. ")"
-end
+local shape_text = layer.shape_text
 
 local function known(d) return d ~= nil and d >= 0 end
 

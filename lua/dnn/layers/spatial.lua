@@ -11,14 +11,7 @@ local M = {}
 local util = {}
 M.util = util
 
-local function shape_text(shape)
-  local parts = {}
-  for i = 1, #shape do
-    local d = shape[i]
-    parts[i] = (d == nil or d < 0) and "None" or tostring(d)
-  end
-  return "(" .. table.concat(parts, ", ") .. ")"
-end
+local shape_text = layer.shape_text
 util.shape_text = shape_text
 
 -- An int or a pair of ints ({h, w}) -> h, w; each at least min.
