@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # Build deps, the Fashion-MNIST files, busted for the Lua specs, and PyTorch
 # and NumPy for the cross-check tests and benchmarks.
 PACKAGES="pkg-config liblua5.4-dev lua5.4 libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev
-libstb-dev libedit-dev dataset-fashion-mnist lua-busted python3-torch python3-numpy"
+libstb-dev libedit-dev dataset-fashion-mnist lua-busted python3-torch python3-numpy fortunes"
 
 missing=""
 for p in $PACKAGES; do
