@@ -53,6 +53,7 @@ local constructions = {
   MaxPooling1D = {args = {}}, AveragePooling1D = {args = {}}, UpSampling1D = {args = {}},
   GlobalAveragePooling1D = {args = {}}, GlobalMaxPooling1D = {args = {}},
   TimeDistributed = {make = function(o) return nn.TimeDistributed(nn.Dense(2), o) end},
+  Bidirectional = {make = function(o) return nn.Bidirectional(nn.LSTM(2), o) end},
   Merge = {abstract = "the base of Add, Subtract, ...: never called itself"},
 }
 
