@@ -18,6 +18,7 @@ gather(require "dnn.layers.pooling")
 gather(require "dnn.layers.merge")
 gather(require "dnn.layers.sequence")
 gather(require "dnn.layers.recurrent")
+gather(require "dnn.layers.attention")
 gather(require "dnn.layers.preprocessing")
 local models = require "dnn.models"
 nn.Model, nn.Sequential = models.Model, models.Sequential
