@@ -223,6 +223,7 @@ int luaopen_dnn_core(lua_State *L) {
   ldnn_open_conv(L);
   ldnn_open_pool(L);
   ldnn_open_rnn(L);
+  ldnn_open_attention(L);
   return 1;
 }
 

@@ -28,6 +28,7 @@
 #include "dnn/autograd.h"
 #include "dnn/error.h"
 #include "dnn/parallel.h"
+#include "fast_exp.h"
 
 static const char *const cell_names[] = {"simple_rnn", "lstm", "gru"};
 
@@ -48,27 +49,6 @@ static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float 
               1, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
-/* e^x in plain arithmetic, so that a loop of it vectorizes (libm's expf and tanhf do not, and the gates' 5 * N * U
- * of them per step cost more than the step's GEMM). Cephes's expf: x = n ln2 + r with |r| <= ln2 / 2 (n rounded
- * with the 1.5 * 2^23 trick, which needs no floorf), a degree-6 polynomial for e^r, and 2^n put in the exponent bits.
- * Relative error below 2e-7; x is clamped to [-87, 88], where e^x stays a normal float. */
-static inline float exp_approx(float v) {
-  float below = v < 88.0f ? v : 88.0f, x = below > -87.0f ? below : -87.0f; /* this form vectorizes */
-  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t bits = ((int32_t)n + 127) << 23;
-  float scale;
-  memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-
 /* v = act(v) in place. One loop per activation, so each vectorizes. tanh(x) = 2 sigmoid(2x) - 1 (absolute error
  * about 1e-7, what float32 holds near 1 anyway). */
 static void activate(float *v, int64_t n, dnn_activation act) {
@@ -77,10 +57,10 @@ static void activate(float *v, int64_t n, dnn_activation act) {
       for (int64_t i = 0; i < n; i++) v[i] = v[i] > 0 ? v[i] : 0;
       break;
     case DNN_ACT_SIGMOID:
-      for (int64_t i = 0; i < n; i++) v[i] = 1 / (1 + exp_approx(-v[i]));
+      for (int64_t i = 0; i < n; i++) v[i] = 1 / (1 + dnn_exp_approx(-v[i]));
       break;
     case DNN_ACT_TANH:
-      for (int64_t i = 0; i < n; i++) v[i] = 2 / (1 + exp_approx(-2 * v[i])) - 1;
+      for (int64_t i = 0; i < n; i++) v[i] = 2 / (1 + dnn_exp_approx(-2 * v[i])) - 1;
       break;
     default:
       break;

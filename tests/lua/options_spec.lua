@@ -23,7 +23,7 @@ local constructions = {
   Conv2D = {args = {4, 3}}, Conv2DTranspose = {args = {4, 3}}, DepthwiseConv2D = {args = {3}},
   Cropping2D = {args = {1}}, ZeroPadding2D = {args = {1}}, UpSampling2D = {args = {}},
   Dense = {args = {4}},
-  SimpleRNN = {args = {4}}, LSTM = {args = {4}}, GRU = {args = {4}},
+  SimpleRNN = {args = {4}}, LSTM = {args = {4}}, GRU = {args = {4}}, MultiHeadAttention = {args = {2, 4}},
   Dropout = {args = {0.5}},
   Flatten = {args = {}},
   Masking = {args = {}},

@@ -2,6 +2,7 @@
 #ifndef DNN_H
 #define DNN_H
 
+#include "dnn/attention.h"
 #include "dnn/autograd.h"
 #include "dnn/conv.h"
 #include "dnn/error.h"
