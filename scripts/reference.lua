@@ -12,6 +12,10 @@
 --   @return what it returns
 --   @alias other.name, ...             names bound to the same thing
 --   @example one line of Lua           (repeatable)
+--   @hook                              a method subclasses define (Layer:forward)
+-- A continuation line of @option/@param is indented by two spaces more.
+-- Also read: docs/reference/pending/*.lua, entries waiting to move into
+-- source files that other branches are editing.
 -- Used as a module (require from the coverage test): returns the parser and
 -- the renderers. See docs/reference/README.md and docs/CHOICES.md for why it
 -- is not LDoc.
@@ -123,6 +127,8 @@ end
 function M.load(source_dir)
   local files = list_files(source_dir .. "/lua/dnn", "*.lua")
   for _, c in ipairs(list_files(source_dir .. "/bindings", "*.c")) do files[#files + 1] = c end
+  -- entries waiting to move into their source files (see the folder's file)
+  for _, p in ipairs(list_files(source_dir .. "/docs/reference/pending", "*.lua")) do files[#files + 1] = p end
   local modules, by_module, entries = {}, {}, {}
   for _, path in ipairs(files) do
     for _, e in ipairs(M.parse_file(path, path:sub(#source_dir + 2))) do

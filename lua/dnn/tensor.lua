@@ -157,7 +157,8 @@ if type(dnn) == "table" then dnn.set_printoptions = M.set_printoptions end
 -- dim counts from the end (`-1` is the last). Operators: `a + b`, `a - b`,
 -- `a * b`, `a / b`, `a ^ b` (elementwise, NumPy broadcasting, numbers too),
 -- `-a`, `#a` (size of dim 1), `a[i]` (select along dim 1, a view; `a[i] = v`
--- writes), `a == b` (same userdata; use `eq` for values). Methods named
+-- writes), `a == b` (the same tensor; `eq` compares values; `a < b` is an
+-- error: use `lt`, `le`, `gt`, `ge`). Methods named
 -- with a trailing `_` write in place. Most methods are also functions of
 -- `dnn`: `dnn.exp(t)` is `t:exp()`.
 
@@ -354,7 +355,7 @@ if type(dnn) == "table" then dnn.set_printoptions = M.set_printoptions end
 -- @example w.grad:zero()
 
 --- dnn.Tensor:copy(src)
--- Copies `src` (broadcast to this shape) into the tensor, in place; returns the tensor.
+-- Copies `src` (a tensor broadcast to this shape, or a number) into the tensor, in place; returns the tensor.
 -- @example x:copy(dnn.ones(2, 2))
 
 --- dnn.Tensor:split(size[, dim])

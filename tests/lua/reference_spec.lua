@@ -22,22 +22,15 @@ local ref = reference.load(source_dir)
 -- ======================================================================
 -- KNOWN MISSING: names whose doc comments wait for other branches (the
 -- lead adds them after merging those branches, then empties this table).
--- Layers of lua/dnn/layers/recurrent.lua and lua/dnn/layers/sequence.lua,
--- Bidirectional, MultiHeadAttention and scaled_dot_product_attention.
+-- The entries of lua/dnn/layers/recurrent.lua and sequence.lua wait in
+-- docs/reference/pending/ (read like lua/dnn/) until they move into those
+-- files. A name here that gets an entry fails the last-but-two test below,
+-- so this table cannot go stale.
 -- ======================================================================
 local KNOWN_MISSING = {
-  ["dnn.nn.Bidirectional"] = true, ["dnn.nn.MultiHeadAttention"] = true,
+  ["dnn.nn.Bidirectional"] = true,
+  ["dnn.nn.MultiHeadAttention"] = true,
   ["dnn.scaled_dot_product_attention"] = true,
-  -- recurrent.lua
-  ["dnn.nn.SimpleRNN"] = true, ["dnn.nn.LSTM"] = true, ["dnn.nn.GRU"] = true,
-  ["dnn.nn.SimpleRNN:reset_states"] = true, ["dnn.nn.LSTM:reset_states"] = true,
-  ["dnn.nn.GRU:reset_states"] = true,
-  -- sequence.lua
-  ["dnn.nn.Embedding"] = true, ["dnn.nn.Conv1D"] = true, ["dnn.nn.MaxPooling1D"] = true,
-  ["dnn.nn.MaxPool1D"] = true, ["dnn.nn.AveragePooling1D"] = true, ["dnn.nn.AvgPool1D"] = true,
-  ["dnn.nn.GlobalAveragePooling1D"] = true, ["dnn.nn.GlobalAvgPool1D"] = true,
-  ["dnn.nn.GlobalMaxPooling1D"] = true, ["dnn.nn.GlobalMaxPool1D"] = true, ["dnn.nn.UpSampling1D"] = true,
-  ["dnn.nn.TimeDistributed"] = true,
 }
 
 -- Public-looking names that are not API, and why.
