@@ -283,7 +283,7 @@ M.text_width = C.text_width
 
 --- dnn.image.load(path[, options])
 -- An image file as `(H, W, C)` in [0, 1]: PNG (libpng); JPEG, BMP, TGA, GIF, PSD, HDR, PNM, PIC (stb_image).
--- @option channels=file's 1, 2, 3 or 4
+-- @option channels=file's 1, 3 or 4
 -- @option uint8=false keep 0..255 values
 -- @example local img = dnn.image.load("cat.png", {channels = 3})
 

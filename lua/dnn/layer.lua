@@ -656,7 +656,7 @@ M.creation_site = creation_site
 -- @example local penalty = layer:regularization_loss()
 
 --- dnn.nn.Layer:train([on])
--- Sets training mode (default true; false is eval) for the layer and its children; returns it.
+-- Sets training mode (default true; false is eval); returns the layer. A model sets all its layers.
 -- @example layer:train()
 
 --- dnn.nn.Layer:eval()

@@ -451,6 +451,15 @@ end
 -- @option show_trainable=false add a column saying whether each layer is trainable
 -- @example model:summary()
 
+--- dnn.nn.Model:count_params()
+-- The total, trainable and non-trainable parameter counts (three results),
+-- as Keras's summary counts them (a layer used twice counts once).
+-- @example local total, trainable = model:count_params()
+
+--- dnn.nn.Model:train([on])
+-- Sets training mode (default true) on the model and every layer in it; `model:eval()` is `train(false)`.
+-- @example model:train()
+
 --- dnn.nn.Model:get_layer(name)
 -- The layer called `name`, nested models searched too; an error if none.
 -- @example local conv = model:get_layer("conv2d_1")
