@@ -45,4 +45,66 @@ function M.get(spec, who, level)
   error(prefix .. strict.unknown_name("activation", spec, M.names), (level or 1) + 1)
 end
 
+
+-- ---- reference ----
+
+--- @module dnn.activations Activations by name (Keras's)
+-- Functions tensor -> tensor. Layers take the names as `activation = "relu"`.
+
+--- dnn.activations.names
+-- Keras's activation names this library has, in order.
+-- @example print(table.concat(dnn.activations.names, " "))
+
+--- dnn.activations.get(spec)
+-- The activation function for a name, a function (passed through) or nil (linear).
+-- @example local f = dnn.activations.get("relu")
+
+--- dnn.activations.linear(x)
+-- The identity.
+-- @example local y = dnn.activations.linear(x)
+
+--- dnn.activations.relu(x)
+-- max(x, 0).
+-- @example local y = dnn.activations.relu(x)
+
+--- dnn.activations.leaky_relu(x)
+-- x, or 0.2 x below 0 (Keras 3's slope).
+-- @example local y = dnn.activations.leaky_relu(x)
+
+--- dnn.activations.elu(x)
+-- x, or e^x - 1 below 0.
+-- @example local y = dnn.activations.elu(x)
+
+--- dnn.activations.selu(x)
+-- The scaled ELU.
+-- @example local y = dnn.activations.selu(x)
+
+--- dnn.activations.gelu(x)
+-- The exact (erf) GELU.
+-- @example local y = dnn.activations.gelu(x)
+
+--- dnn.activations.sigmoid(x)
+-- 1 / (1 + e^-x).
+-- @example local y = dnn.activations.sigmoid(x)
+
+--- dnn.activations.hard_sigmoid(x)
+-- relu6(x + 3) / 6 (Keras 3).
+-- @example local y = dnn.activations.hard_sigmoid(x)
+
+--- dnn.activations.tanh(x)
+-- Hyperbolic tangent.
+-- @example local y = dnn.activations.tanh(x)
+
+--- dnn.activations.softmax(x)
+-- Softmax over the last axis.
+-- @example local y = dnn.activations.softmax(x)
+
+--- dnn.activations.softplus(x)
+-- log(1 + e^x).
+-- @example local y = dnn.activations.softplus(x)
+
+--- dnn.activations.swish(x)
+-- x * sigmoid(x) (SiLU).
+-- @example local y = dnn.activations.swish(x)
+
 return M

@@ -109,4 +109,70 @@ function M.MixUp(...)
   end
 end
 
+
+-- ---- reference ----
+
+--- @module dnn.augment Batch transforms for DataLoader:map
+-- Each transform is a function `(xb, yb) -> xb, yb`. The augmentation
+-- layers of `dnn.nn` are here as transforms that always act, whatever mode a
+-- model is in; they take the same arguments as the layers.
+
+--- dnn.augment.Compose(transforms)
+-- Chains transforms (functions or layers) in order.
+-- @example local aug = dnn.augment.Compose{dnn.augment.RandomFlip{"horizontal"}, dnn.augment.CutOut{size = 8}}
+
+--- dnn.augment.CutOut([options])
+-- Sets `count` random squares of each image to `fill` (random erasing).
+-- @option size=8 the side, or `{h, w}`
+-- @option count=1 squares per image
+-- @option fill=0 the value written
+-- @example local cut = dnn.augment.CutOut{size = 8}
+
+--- dnn.augment.MixUp([options])
+-- Mixes each sample with another of the batch: `l x_i + (1 - l) x_j`, labels
+-- too (soft one-hot rows), l ~ Beta(alpha, alpha). Train with categorical_crossentropy.
+-- @option alpha=0.2 the Beta distribution's parameter
+-- @option num_classes=nil needed when the labels are class ids
+-- @example local mix = dnn.augment.MixUp{alpha = 0.2, num_classes = 10}
+
+--- dnn.augment.RandomFlip([mode])
+-- `nn.RandomFlip` as a transform.
+-- @example local t = dnn.augment.RandomFlip{"horizontal"}
+
+--- dnn.augment.RandomRotation(factor[, options])
+-- `nn.RandomRotation` as a transform.
+-- @example local t = dnn.augment.RandomRotation{0.05}
+
+--- dnn.augment.RandomZoom(height_factor[, width_factor][, options])
+-- `nn.RandomZoom` as a transform.
+-- @example local t = dnn.augment.RandomZoom{0.1}
+
+--- dnn.augment.RandomTranslation(height_factor, width_factor[, options])
+-- `nn.RandomTranslation` as a transform.
+-- @example local t = dnn.augment.RandomTranslation{0.1, 0.1}
+
+--- dnn.augment.RandomCrop(height, width)
+-- `nn.RandomCrop` as a transform (always a random window).
+-- @example local t = dnn.augment.RandomCrop{24, 24}
+
+--- dnn.augment.RandomContrast(factor[, options])
+-- `nn.RandomContrast` as a transform.
+-- @example local t = dnn.augment.RandomContrast{0.2}
+
+--- dnn.augment.RandomBrightness(factor[, options])
+-- `nn.RandomBrightness` as a transform.
+-- @example local t = dnn.augment.RandomBrightness{0.1}
+
+--- dnn.augment.GaussianNoise(stddev)
+-- `nn.GaussianNoise` as a transform.
+-- @example local t = dnn.augment.GaussianNoise{0.05}
+
+--- dnn.augment.Rescaling(scale[, offset])
+-- `nn.Rescaling` as a transform.
+-- @example local t = dnn.augment.Rescaling{1 / 255}
+
+--- dnn.augment.Normalization([options])
+-- `nn.Normalization` as a transform (give mean and variance).
+-- @example local t = dnn.augment.Normalization{mean = 0.5, variance = 0.25}
+
 return M

@@ -144,4 +144,17 @@ function M.gradcheck(fn, inputs, opts)
   return true
 end
 
+--- @module dnn.autograd Grad mode and the gradient checker
+-- `no_grad`, `enable_grad`, `is_grad_enabled` and `set_grad_enabled` are
+-- the functions of `dnn` of the same names.
+
+--- dnn.autograd.gradcheck(fn, inputs[, options])
+-- Compares the gradients `backward` gives for `fn(table.unpack(inputs))`
+-- with central finite differences. Returns true, or false and a message
+-- naming the input and element that differ most. `inputs` may be one tensor.
+-- @option eps=0.001 the step of the finite differences
+-- @option atol=0.001 absolute tolerance
+-- @option rtol=0.01 relative tolerance
+-- @example assert(dnn.autograd.gradcheck(function(x) return x:tanh() end, dnn.randn(3, {requires_grad = true})))
+
 return M

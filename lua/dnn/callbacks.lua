@@ -719,4 +719,194 @@ function TerminateOnNaN:on_batch_end(batch, logs)
   end
 end
 
+
+-- ---- reference ----
+
+--- @module dnn.callbacks Callbacks for fit (Keras's)
+-- `fit(x, y, {callbacks = {...}})` calls each callback's hooks. A callback
+-- is an object of these classes, a `Callback:extend` subclass, or a plain
+-- table with any hook methods. `logs` holds numbers by Keras's names
+-- (`loss`, `accuracy`, `val_loss`, `lr`). Epochs and batches count from 1.
+-- A callback stops training with `self.model.stop_training = true`.
+
+--- dnn.callbacks.Callback([fields])
+-- The base: every hook does nothing. `Callback{on_epoch_end = function(self, epoch, logs) ... end}`
+-- makes one from a table of methods.
+-- @example local cb = dnn.callbacks.Callback{on_epoch_end = function(self, epoch, logs) print(epoch, logs.loss) end}
+
+--- dnn.callbacks.Callback:extend(type_name)
+-- A subclass (a custom callback class).
+-- @example local Printer = dnn.callbacks.Callback:extend("Printer")
+
+--- dnn.callbacks.Callback:set_model(model)
+-- Called by fit with the model (kept as `self.model`).
+-- @example cb:set_model(model)
+
+--- dnn.callbacks.Callback:set_params(params)
+-- Called by fit with `{epochs, steps, verbose}` (kept as `self.params`).
+-- @example cb:set_params{epochs = 1}
+
+--- dnn.callbacks.Callback:on_train_begin(logs)
+-- At the start of fit.
+-- @example function cb:on_train_begin(logs) end
+
+--- dnn.callbacks.Callback:on_train_end(logs)
+-- At the end of fit.
+-- @example function cb:on_train_end(logs) end
+
+--- dnn.callbacks.Callback:on_epoch_begin(epoch, logs)
+-- At the start of each epoch (1-based).
+-- @example function cb:on_epoch_begin(epoch) end
+
+--- dnn.callbacks.Callback:on_epoch_end(epoch, logs)
+-- At the end of each epoch, with the epoch's logs (validation included).
+-- @example function cb:on_epoch_end(epoch, logs) print(logs.val_loss) end
+
+--- dnn.callbacks.Callback:on_train_batch_begin(batch, logs)
+-- Before each training batch (calls `on_batch_begin`).
+-- @example function cb:on_train_batch_begin(batch) end
+
+--- dnn.callbacks.Callback:on_train_batch_end(batch, logs)
+-- After each training batch (calls `on_batch_end`), logs the running loss and metrics.
+-- @example function cb:on_train_batch_end(batch, logs) end
+
+--- dnn.callbacks.Callback:on_batch_begin(batch, logs)
+-- Keras's older name of `on_train_batch_begin`.
+-- @example function cb:on_batch_begin(batch) end
+
+--- dnn.callbacks.Callback:on_batch_end(batch, logs)
+-- Keras's older name of `on_train_batch_end`.
+-- @example function cb:on_batch_end(batch, logs) end
+
+--- dnn.callbacks.Callback:on_test_begin(logs)
+-- At the start of evaluate (and of fit's validation).
+-- @example function cb:on_test_begin(logs) end
+
+--- dnn.callbacks.Callback:on_test_end(logs)
+-- At the end of evaluate.
+-- @example function cb:on_test_end(logs) end
+
+--- dnn.callbacks.Callback:on_test_batch_begin(batch, logs)
+-- Before each evaluation batch.
+-- @example function cb:on_test_batch_begin(batch) end
+
+--- dnn.callbacks.Callback:on_test_batch_end(batch, logs)
+-- After each evaluation batch.
+-- @example function cb:on_test_batch_end(batch, logs) end
+
+--- dnn.callbacks.Callback:on_predict_begin(logs)
+-- At the start of predict.
+-- @example function cb:on_predict_begin(logs) end
+
+--- dnn.callbacks.Callback:on_predict_end(logs)
+-- At the end of predict.
+-- @example function cb:on_predict_end(logs) end
+
+--- dnn.callbacks.Callback:on_predict_batch_begin(batch, logs)
+-- Before each predict batch.
+-- @example function cb:on_predict_batch_begin(batch) end
+
+--- dnn.callbacks.Callback:on_predict_batch_end(batch, logs)
+-- After each predict batch.
+-- @example function cb:on_predict_batch_end(batch) end
+
+--- dnn.callbacks.CallbackList(list[, model[, params]])
+-- What fit calls: each hook calls the callbacks' hooks in order with one
+-- shared `logs` table. Nested lists are flattened.
+-- @example local cbs = dnn.callbacks.CallbackList({dnn.callbacks.TerminateOnNaN()}, model)
+
+--- dnn.callbacks.CallbackList:append(callback)
+-- Adds a callback at the end.
+-- @example cbs:append(dnn.callbacks.History())
+
+--- dnn.callbacks.CallbackList:find(cls)
+-- The first callback of class `cls` in the list, or nil.
+-- @example local h = cbs:find(dnn.callbacks.History)
+
+--- dnn.callbacks.LambdaCallback(hooks)
+-- A callback from functions without self: `{on_epoch_end = function(epoch, logs) ... end}` (any hook names).
+-- @example local cb = dnn.callbacks.LambdaCallback{on_epoch_end = function(epoch, logs) print(epoch, logs.loss) end}
+
+--- dnn.callbacks.History()
+-- Records each epoch's logs; fit returns it: `h.history.loss[epoch]`, `h.epoch = {1, 2, ...}`.
+-- @example print(model:fit(x, y).history.loss[1])
+
+--- dnn.callbacks.EarlyStopping([options])
+-- Stops training when `monitor` has not improved by more than `min_delta` for `patience` epochs.
+-- @option monitor="val_loss" the logged value watched
+-- @option min_delta=0 the smallest change that counts as an improvement
+-- @option patience=0 epochs without improvement before stopping
+-- @option verbose=0 1 prints when it stops
+-- @option mode="auto" `"min"`, `"max"`, or `"auto"` (from the value's name)
+-- @option baseline=nil a value the monitor must beat
+-- @option restore_best_weights=false give the model its best epoch's weights at the end
+-- @option start_from_epoch=0 epochs not watched at the start
+-- @example local es = dnn.callbacks.EarlyStopping{monitor = "val_loss", patience = 3, restore_best_weights = true}
+
+--- dnn.callbacks.EarlyStopping:get_state()
+-- What a checkpoint needs to resume this callback (`dnn.checkpoint`).
+-- @example local s = es:get_state()
+
+--- dnn.callbacks.EarlyStopping:set_state(state)
+-- Restores `get_state`'s table.
+-- @example es:set_state(s)
+
+--- dnn.callbacks.ModelCheckpoint(filepath[, options])
+-- Saves the model at the end of each epoch (or only when `monitor`
+-- improved). `filepath` may hold Python format fields:
+-- `"w-{epoch:02d}-{val_loss:.2f}.safetensors"`.
+-- @param filepath the file to write (also `{filepath = ...}`)
+-- @option monitor="val_loss" the logged value watched
+-- @option verbose=0 1 prints each save
+-- @option save_best_only=false save only on improvement
+-- @option save_weights_only=true `model:save_weights`; false: `model:save`
+-- @option mode="auto" `"min"`, `"max"` or `"auto"`
+-- @option initial_value_threshold=nil a value to beat before the first save
+-- @example local ckpt = dnn.callbacks.ModelCheckpoint{filepath = "best.safetensors", save_best_only = true}
+
+--- dnn.callbacks.ModelCheckpoint:get_state()
+-- The best value so far (for `dnn.checkpoint`).
+-- @example local s = ckpt:get_state()
+
+--- dnn.callbacks.ModelCheckpoint:set_state(state)
+-- Restores `get_state`'s table.
+-- @example ckpt:set_state(s)
+
+--- dnn.callbacks.ReduceLROnPlateau([options])
+-- Multiplies the learning rate by `factor` when `monitor` has not improved for `patience` epochs; writes `logs.lr`.
+-- @option monitor="val_loss" the logged value watched
+-- @option factor=0.1 the multiplier (< 1)
+-- @option patience=10 epochs without improvement before reducing
+-- @option verbose=0 1 prints each change
+-- @option mode="auto" `"min"`, `"max"` or `"auto"`
+-- @option min_delta=0.0001 the smallest change that counts
+-- @option cooldown=0 epochs to wait after a reduction
+-- @option min_lr=0 the lower bound
+-- @example local r = dnn.callbacks.ReduceLROnPlateau{factor = 0.5, patience = 2}
+
+--- dnn.callbacks.ReduceLROnPlateau:get_state()
+-- Its counters (for `dnn.checkpoint`).
+-- @example local s = r:get_state()
+
+--- dnn.callbacks.ReduceLROnPlateau:set_state(state)
+-- Restores `get_state`'s table.
+-- @example r:set_state(s)
+
+--- dnn.callbacks.LearningRateScheduler(schedule[, options])
+-- At each epoch's start the learning rate becomes `schedule(epoch, lr)` (epoch 1-based).
+-- @param schedule a function `(epoch, lr) -> lr`
+-- @option verbose=0 1 prints each change
+-- @example local s = dnn.callbacks.LearningRateScheduler(function(epoch, lr) return epoch < 5 and lr or lr * 0.9 end)
+
+--- dnn.callbacks.CSVLogger(filename[, options])
+-- Writes one CSV row per epoch: epoch, then the logs' keys sorted.
+-- @param filename the CSV file
+-- @option separator="," the field separator
+-- @option append=false add to an existing file
+-- @example local log = dnn.callbacks.CSVLogger("training.csv")
+
+--- dnn.callbacks.TerminateOnNaN()
+-- Stops training at the first batch whose loss is NaN or infinite.
+-- @example local t = dnn.callbacks.TerminateOnNaN()
+
 return M

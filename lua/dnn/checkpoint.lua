@@ -135,4 +135,27 @@ function M.load(path, options)
   return {epoch = info.epoch, extra = to_plain(info.extra), optimizer = meta.optimizer}
 end
 
+
+-- ---- reference ----
+
+--- @module dnn.checkpoint Resumable training checkpoints
+-- One safetensors file, written atomically: the model's weights, the
+-- optimizer's state, the epoch, your extra data and the random generator's state.
+
+--- dnn.checkpoint.save(path, options)
+-- Writes a checkpoint.
+-- @option model the model (required)
+-- @option optimizer=model's the optimizer (default the compiled one)
+-- @option epoch=nil the epoch reached
+-- @option rng=true save the random generator's state
+-- @option extra=nil a JSON-ready table of your own
+-- @example dnn.checkpoint.save("run.ckpt", {model = model, epoch = 3})
+
+--- dnn.checkpoint.load(path, options)
+-- Restores a checkpoint into a model (and optimizer); returns `{epoch, extra}`.
+-- @option model the model (required)
+-- @option optimizer=model's the optimizer
+-- @option rng=true restore the random generator's state
+-- @example local info = dnn.checkpoint.load("run.ckpt", {model = model})
+
 return M

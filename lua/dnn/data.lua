@@ -680,4 +680,91 @@ function M.timeseries(data, options)
                     seed = options.seed, fetch = fetch}
 end
 
+
+-- ---- reference ----
+
+--- @module dnn.data Data files and the DataLoader
+-- Readers that turn files into tensors (class ids 1-based), sequence padding,
+-- time-series windows, and the DataLoader that batches, shuffles and maps.
+
+--- dnn.data.read_cifar10(path)
+-- A CIFAR-10 binary batch (`data_batch_1.bin`, ...): `x (N, 32, 32, 3)` in [0, 1] and `y (N)` class ids 1..10.
+-- @example local x, y = dnn.data.read_cifar10("cifar-10-batches-bin/data_batch_1.bin")
+
+--- dnn.data.read_csv(path[, options])
+-- A CSV file as tensors. Without `label_column`: `x (N, number columns)`,
+-- the column names, and info. With it: `x`, `y (N)` class ids 1..K,
+-- `class_names`, info. Missing fields (empty, NA, NaN, null, ...) are NaN.
+-- info: `columns`, `missing` (counts by column), `missing_rows`, `strings` (string columns).
+-- @option header=true the first row names the columns
+-- @option separator="," the field separator
+-- @option columns=nil the types by position (`{"number", "string"}`) or name (`{species = "string"}`)
+-- @option missing="nan" `"nan"`, or `"error"` to refuse missing fields
+-- @option label_column=nil the name of the class column
+-- @example local x, y, class_names = dnn.data.read_csv("iris.csv", {label_column = "species"})
+
+--- dnn.data.image_folder(dir[, options])
+-- Keras's `image_dataset_from_directory`: one sub-folder per class; returns
+-- `{x (N, H, W, C) in [0, 1], y (N) class ids, class_names (sorted), paths}`.
+-- @option image_size={256,256} every image resized to `{height, width}`
+-- @option channels=3 1, 3 or 4
+-- @option validation_split=nil the fraction kept for validation (the seeded shuffle's last part)
+-- @option subset=nil `"training"` or `"validation"` (with validation_split)
+-- @option seed=nil the shuffle's seed
+-- @option class_names=nil the classes in id order (default the sorted folder names)
+-- @option interpolation="bilinear" the resize's interpolation
+-- @example local ds = dnn.data.image_folder("pets/", {image_size = {64, 64}})
+
+--- dnn.data.pad_sequences(sequences[, options])
+-- Keras's: n sequences (Lua arrays or tensors of equal trailing dims) to one tensor `(n, maxlen, ...)`.
+-- @option maxlen=longest the length kept
+-- @option padding="pre" `"pre"` or `"post"`: where short sequences get padding
+-- @option truncating="pre" `"pre"` or `"post"`: which end of a long sequence is dropped
+-- @option value=0 the padding value
+-- @example local x = dnn.data.pad_sequences({{1, 2}, {3}}, {maxlen = 4, padding = "post"})
+
+--- dnn.data.permutation(n, seed)
+-- A permutation of 1..n fixed by `seed`, drawn without moving dnn's global random stream.
+-- @example local order = dnn.data.permutation(100, 42)
+
+--- dnn.data.timeseries(data[, options])
+-- Keras's `timeseries_dataset_from_array`: a DataLoader of windows of
+-- `data` (a tensor `(steps, ...)` or an array), batches `(batch,
+-- sequence_length, ...)`; a window starting at row i has target `targets[i]`.
+-- @option sequence_length the rows per window (required)
+-- @option targets=nil a tensor or array of targets by starting row
+-- @option sequence_stride=1 rows between window starts
+-- @option sampling_rate=1 rows between a window's samples
+-- @option batch_size=128 windows per batch
+-- @option shuffle=false shuffle the windows
+-- @option seed=nil the shuffle's seed
+-- @option start_index=1 the first row used
+-- @option end_index=#data the last row used
+-- @example local ds = dnn.data.timeseries(series, {sequence_length = 24, targets = y, batch_size = 32})
+
+--- dnn.data.DataLoader(x[, y][, options])
+-- Batches tensors along dim 1 (or lists of variable-length sequences,
+-- padded per batch). `for xb, yb in loader do ... end` runs one epoch
+-- (reshuffled each time when `shuffle`); `#loader` is the batches per epoch.
+-- Also `DataLoader{x, y, batch_size = 64}` and `DataLoader{dataset}` with a `{x =, y =}` table.
+-- @option batch_size=32 samples per batch
+-- @option shuffle=false reshuffle each epoch
+-- @option seed=nil a seed: epoch e's order is then fixed
+-- @option drop_last=false drop a last smaller batch
+-- @option collate=nil `function(xs, ys) -> xb, yb` that builds each batch from its samples (PyTorch's collate_fn)
+-- @option pad=nil pad_sequences's options for list samples
+-- @example local loader = dnn.data.DataLoader{x, y, batch_size = 64, shuffle = true}
+
+--- dnn.data.DataLoader:iter()
+-- An iterator over one epoch, independent of other loops over the loader.
+-- @example for xb, yb in loader:iter() do end
+
+--- dnn.data.DataLoader:map(fn)
+-- A new loader giving `fn(xb, yb) -> xb, yb` for each batch (augmentation).
+-- @example local aug = loader:map(function(xb, yb) return flip(xb), yb end)
+
+--- dnn.data.DataLoader:map_samples(fn)
+-- A new loader giving `fn(x_i, y_i) -> x_i, y_i` for each sample, restacked into batches.
+-- @example local l2 = loader:map_samples(function(x, y) return x:flip(), y end)
+
 return M

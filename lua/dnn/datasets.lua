@@ -118,4 +118,21 @@ end
 
 M.fashion_mnist_class_names = FASHION_CLASSES
 
+
+-- ---- reference ----
+
+--- @module dnn.datasets Standard data sets from Debian's packages
+
+--- dnn.datasets.fashion_mnist([dir | options])
+-- Fashion-MNIST (Debian's dataset-fashion-mnist): `train, test`, each
+-- `{x (n, 28, 28, 1) in [0, 1], y (n) class ids 1..10, class_names}`. Read
+-- from `dir`, else `$DNN_DATA`, else /usr/share/datasets/fashion-mnist.
+-- @option dir=nil the folder of the IDX files
+-- @option limit=nil keep the first n examples of each split
+-- @example local train, test = dnn.datasets.fashion_mnist{limit = 1000}
+
+--- dnn.datasets.fashion_mnist_class_names
+-- The ten class names ("T-shirt/top", ...) in label order.
+-- @example print(dnn.datasets.fashion_mnist_class_names[1])
+
 return M

@@ -347,4 +347,20 @@ function Functional:compute_mask(inputs, mask)
   return table.unpack(out, 1, #self.outputs)
 end
 
+
+-- ---- reference ----
+
+--- dnn.nn.Input(shape[, options])
+-- A symbolic input for a functional model: call layers on it, then
+-- `nn.Model{inputs = ..., outputs = ...}`. The batch dim is left out of
+-- `shape`: `nn.Input{28, 28, 1}`, `nn.Input(3)`, `nn.Input{shape = {3}}`.
+-- @param shape the shape of one example
+-- @option name=auto the input layer's name
+-- @option batch_size=nil a fixed batch size
+-- @example local inputs = nn.Input{784}
+
+--- dnn.nn.InputLayer
+-- The layer behind `nn.Input` (first layer of a functional model's `layers`).
+-- @example print(model.layers[1].type_name == "InputLayer")
+
 return M

@@ -273,4 +273,127 @@ end
 -- text_width(text, scale = 1): pixels; a line is 8 * scale high.
 M.text_width = C.text_width
 
+
+-- ---- reference ----
+
+--- @module dnn.image Image files, image operations, grids and drawing
+-- Images are `(H, W, C)` float tensors in [0, 1] and batches `(N, H, W, C)`;
+-- every op also takes a batch and a 2-d gray image and returns the rank it
+-- was given. They record nothing for autodiff. Positions are 1-based.
+
+--- dnn.image.load(path[, options])
+-- An image file as `(H, W, C)` in [0, 1]: PNG (libpng); JPEG, BMP, TGA, GIF, PSD, HDR, PNM, PIC (stb_image).
+-- @option channels=file's 1, 3 or 4
+-- @option uint8=false keep 0..255 values
+-- @example local img = dnn.image.load("cat.png", {channels = 3})
+
+--- dnn.image.save(t, path)
+-- Writes an 8-bit PNG (1 to 4 channels; 2-d is gray), values clamped to [0, 1] and rounded. A batch: `grid` it first.
+-- @example dnn.image.save(img, "out.png")
+
+--- dnn.image.resize(t, h, w[, options])
+-- Resizes to h x w (also `resize(t, {h, w})`); bilinear as tf.image.resize.
+-- @option method="bilinear" `"bilinear"` or `"nearest"`
+-- @example local small = dnn.image.resize(img, 64, 64)
+
+--- dnn.image.crop(t, top, left, h, w)
+-- The h x w window whose top-left pixel is at (top, left), 1-based.
+-- @example local c = dnn.image.crop(img, 1, 1, 32, 32)
+
+--- dnn.image.pad(t, padding[, options])
+-- Pads: n, `{ph, pw}` or `{{top, bottom}, {left, right}}`.
+-- @option value=0 the fill value
+-- @example local p = dnn.image.pad(img, 4)
+
+--- dnn.image.flip(t[, mode])
+-- `"horizontal"` (default, left-right), `"vertical"` or `"horizontal_and_vertical"`.
+-- @example local f = dnn.image.flip(img)
+
+--- dnn.image.rotate(t, degrees[, options])
+-- Rotates counter-clockwise about the center, same size.
+-- @option interpolation="bilinear" `"bilinear"` or `"nearest"`
+-- @option fill_mode="constant" `"constant"`, `"nearest"`, `"reflect"` or `"wrap"`
+-- @option fill_value=0 the value outside with "constant"
+-- @example local r = dnn.image.rotate(img, 15)
+
+--- dnn.image.rotation_matrix(degrees, h, w)
+-- The 2x3 matrix `rotate` uses, for `affine`.
+-- @example local m = dnn.image.rotation_matrix(30, 28, 28)
+
+--- dnn.image.affine(t, matrix[, options])
+-- Warps by a 2x3 matrix mapping output pixels to input points (Keras's
+-- transforms): `{m1, ..., m6}`, `{{...}, {...}}`, or a tensor `(N, 2, 3)` with one per image.
+-- @option interpolation="bilinear" `"bilinear"` or `"nearest"`
+-- @option fill_mode="constant" `"constant"`, `"nearest"`, `"reflect"` or `"wrap"`
+-- @option fill_value=0 the value outside with "constant"
+-- @option output_shape=input's `{h, w}`
+-- @example local shifted = dnn.image.affine(img, {1, 0, 5, 0, 1, 0})
+
+--- dnn.image.adjust_brightness(t, delta)
+-- `t + delta` (tf.image.adjust_brightness).
+-- @example local b = dnn.image.adjust_brightness(img, 0.1)
+
+--- dnn.image.adjust_contrast(t, factor)
+-- `(t - mean) * factor + mean`, the mean per image and channel.
+-- @example local c = dnn.image.adjust_contrast(img, 1.5)
+
+--- dnn.image.adjust_saturation(t, factor)
+-- `gray + factor * (t - gray)` on RGB: 0 gray, 1 unchanged.
+-- @example local s = dnn.image.adjust_saturation(img, 0)
+
+--- dnn.image.gaussian_blur(t, sigma)
+-- A separable Gaussian blur, radius ceil(3 sigma), edges repeated.
+-- @example local b = dnn.image.gaussian_blur(img, 1.5)
+
+--- dnn.image.normalize(t, mean, std)
+-- `(t - mean[c]) / std[c]` per channel; numbers or one per channel.
+-- @example local n = dnn.image.normalize(img, {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225})
+
+--- dnn.image.grid(batch[, options])
+-- One image of a batch's images, as torchvision's make_grid.
+-- @option nrow=8 images per row
+-- @option padding=2 pixels between images
+-- @option normalize=false map the batch's [min, max] to [0, 1]
+-- @option scale_each=false normalize each image on its own
+-- @option pad_value=0 the padding's value
+-- @example dnn.image.save(dnn.image.grid(x:narrow(1, 1, 16)), "batch.png")
+
+--- dnn.image.filters_grid(kernel[, options])
+-- A conv kernel `(kh, kw, in, out)` as one picture: one tile per filter
+-- (gray or RGB), or per (filter, channel) pair.
+-- @option normalize=true scale over all filters
+-- @option nrow=grid's tiles per row
+-- @example dnn.image.save(dnn.image.filters_grid(conv:get_weights()[1]), "filters.png")
+
+--- dnn.image.feature_maps_grid(maps[, options])
+-- A layer's output for one image, `(H, W, C)` or `(1, H, W, C)`, as one gray picture of its C channels.
+-- @option nrow=ceil(sqrt(C)) maps per row
+-- @option scale_each=true scale each map to [0, 1] on its own
+-- @example dnn.image.save(dnn.image.feature_maps_grid(conv(x:narrow(1, 1, 1))), "maps.png")
+
+--- dnn.image.canvas(h, w[, color])
+-- An `(h, w, 3)` image of one colour `{r, g, b}` (white by default), for drawing.
+-- @example local c = dnn.image.canvas(100, 200)
+
+--- dnn.image.draw_line(canvas, x0, y0, x1, y1[, color][, options])
+-- Draws a line; pixel coordinates, (0, 0) top-left.
+-- @option width=1 the line width
+-- @option dash=0 dash length (0 solid)
+-- @example dnn.image.draw_line(c, 0, 0, 99, 99, {1, 0, 0})
+
+--- dnn.image.draw_rect(canvas, x, y, w, h[, color][, options])
+-- Draws a rectangle.
+-- @option filled=false fill it
+-- @example dnn.image.draw_rect(c, 10, 10, 20, 20, {0, 0, 1}, {filled = true})
+
+--- dnn.image.draw_text(canvas, x, y, text[, color][, options])
+-- Writes text in the built-in 5x7 font (6x8 cells); (x, y) the top-left corner.
+-- @option scale=1 the size factor
+-- @option vertical=false read upwards, (x, y) the bottom-left
+-- @example dnn.image.draw_text(c, 5, 5, "loss", {0, 0, 0}, {scale = 2})
+
+--- dnn.image.text_width(text[, scale])
+-- The width of text in pixels (a line is 8 * scale high).
+-- @example print(dnn.image.text_width("epoch", 2))
+
 return M

@@ -171,4 +171,108 @@ function initializers.get(spec, what)
     strict.unknown_name("initializer", spec, valid_names(), "a function or an initializer object")), 3)
 end
 
+
+-- ---- reference ----
+
+--- @module dnn.initializers Weight initializers (Keras's)
+-- An initializer fills a tensor in place: `init(t[, fan_in, fan_out])`,
+-- returning it; fans default to Keras's `compute_fans` of the shape. Each
+-- class (`RandomNormal`) has a snake_case name (`random_normal`): called with
+-- a tensor it fills it with the defaults, called with options it makes an
+-- initializer. Layers take either, or the name as a string. Kernels default
+-- to `"glorot_uniform"`, biases to `"zeros"`.
+
+--- dnn.initializers.Initializer
+-- The base of the initializer classes.
+-- @example print(dnn.initializers.HeNormal().class_name)
+
+--- dnn.initializers.Zeros()
+-- Fills with 0.
+-- @alias dnn.initializers.zeros
+-- @example dnn.initializers.zeros(t)
+
+--- dnn.initializers.Ones()
+-- Fills with 1.
+-- @alias dnn.initializers.ones
+-- @example dnn.initializers.ones(t)
+
+--- dnn.initializers.Constant([value])
+-- Fills with `value`; `constant(0.5)` is `Constant{value = 0.5}`.
+-- @option value=0.0 the value
+-- @alias dnn.initializers.constant
+-- @example local init = dnn.initializers.constant(0.5)
+
+--- dnn.initializers.RandomNormal([options])
+-- Normal draws.
+-- @option mean=0.0 the mean
+-- @option stddev=0.05 the standard deviation
+-- @alias dnn.initializers.random_normal, dnn.initializers.normal
+-- @example local init = dnn.initializers.RandomNormal{stddev = 0.1}
+
+--- dnn.initializers.RandomUniform([options])
+-- Uniform draws in [minval, maxval].
+-- @option minval=-0.05 the lower bound
+-- @option maxval=0.05 the upper bound
+-- @alias dnn.initializers.random_uniform, dnn.initializers.uniform
+-- @example local init = dnn.initializers.random_uniform{minval = -0.1, maxval = 0.1}
+
+--- dnn.initializers.TruncatedNormal([options])
+-- Normal draws, redrawn beyond two standard deviations.
+-- @option mean=0.0 the mean
+-- @option stddev=0.05 the standard deviation
+-- @alias dnn.initializers.truncated_normal
+-- @example local init = dnn.initializers.TruncatedNormal{stddev = 0.02}
+
+--- dnn.initializers.VarianceScaling([options])
+-- Draws with variance `scale / n`, n the fan chosen by `mode`.
+-- @option scale=1.0 the scale (> 0)
+-- @option mode="fan_in" `"fan_in"`, `"fan_out"` or `"fan_avg"`
+-- @option distribution="truncated_normal" `"truncated_normal"`, `"untruncated_normal"` or `"uniform"`
+-- @alias dnn.initializers.variance_scaling
+-- @example local init = dnn.initializers.VarianceScaling{scale = 2, mode = "fan_in"}
+
+--- dnn.initializers.GlorotNormal()
+-- VarianceScaling with scale 1, fan_avg, truncated normal (Xavier).
+-- @alias dnn.initializers.glorot_normal
+-- @example nn.Dense(64, {kernel_initializer = "glorot_normal"})
+
+--- dnn.initializers.GlorotUniform()
+-- VarianceScaling with scale 1, fan_avg, uniform: the kernels' default.
+-- @alias dnn.initializers.glorot_uniform
+-- @example dnn.initializers.glorot_uniform(w)
+
+--- dnn.initializers.HeNormal()
+-- VarianceScaling with scale 2, fan_in, truncated normal (for ReLU).
+-- @alias dnn.initializers.he_normal
+-- @example nn.Conv2D(32, 3, {kernel_initializer = "he_normal"})
+
+--- dnn.initializers.HeUniform()
+-- VarianceScaling with scale 2, fan_in, uniform.
+-- @alias dnn.initializers.he_uniform
+-- @example dnn.initializers.he_uniform(w)
+
+--- dnn.initializers.LecunNormal()
+-- VarianceScaling with scale 1, fan_in, truncated normal (for SELU).
+-- @alias dnn.initializers.lecun_normal
+-- @example nn.Dense(64, {activation = "selu", kernel_initializer = "lecun_normal"})
+
+--- dnn.initializers.LecunUniform()
+-- VarianceScaling with scale 1, fan_in, uniform.
+-- @alias dnn.initializers.lecun_uniform
+-- @example dnn.initializers.lecun_uniform(w)
+
+--- dnn.initializers.Orthogonal([options])
+-- A (semi-)orthogonal matrix of the tensor's last dim against the rest, times `gain`.
+-- @option gain=1.0 the factor
+-- @alias dnn.initializers.orthogonal
+-- @example local init = dnn.initializers.Orthogonal{gain = 1}
+
+--- dnn.initializers.get(spec[, who])
+-- An initializer from a name (snake_case or class name), a function `(t, fan_in, fan_out)` or an object.
+-- @example local init = dnn.initializers.get("he_normal")
+
+--- dnn.initializers.compute_fans(shape)
+-- Keras's fans of a weight shape: a conv kernel `(kh, kw, in, out)` gives `kh*kw*in, kh*kw*out`.
+-- @example local fan_in, fan_out = dnn.initializers.compute_fans{3, 3, 16, 32}
+
 return initializers

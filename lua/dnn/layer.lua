@@ -566,4 +566,127 @@ end
 M.unique_name = unique_name
 M.creation_site = creation_site
 
+
+-- ---- reference ----
+
+--- @module dnn.nn Layers and models (Keras's API)
+-- A constructor takes its required arguments positionally and options as
+-- named fields, in the same table or a trailing one: `nn.Dense(64, {activation
+-- = "relu"})` and `nn.Dense{64, activation = "relu"}` are the same layer. An
+-- unknown option is an error naming the closest valid one. A layer is
+-- callable: `layer(x[, {training = bool, mask = m}])`, and a layer of several
+-- inputs takes them as an array: `nn.Add(){a, b}`. Images are `(batch,
+-- height, width, channels)`, sequences `(batch, timesteps, features)`.
+-- Weights keep Keras's layouts and order.
+
+--- dnn.nn.Layer
+-- The base of every layer: weights built on the first call (or at once
+-- with `input_shape`), trainable or frozen, regularization, the call
+-- protocol. Every layer takes the options below besides its own. A custom
+-- layer: `local My = nn.Layer:extend("My")`, with `My.new` calling
+-- `nn.Layer.init(My, options, "my")`, and `My:build`, `My:forward`.
+-- @option name=auto the layer's name (`"dense_1"`, ...), unique in the process
+-- @option trainable=true false freezes its weights (also `layer.trainable = false` later)
+-- @option input_shape=nil the shape of one example (without the batch dim); builds the weights at once
+-- @example local Scale = nn.Layer:extend("Scale")
+
+--- dnn.nn.Layer:extend(type_name)
+-- A subclass of the layer class (a custom layer).
+-- @example local MyLayer = nn.Layer:extend("MyLayer")
+
+--- dnn.nn.Layer.init(cls, options, base_name)
+-- Makes the instance of a custom layer class in its `new`: the common
+-- options (name, trainable, input_shape) read from `options`.
+-- @example local self = nn.Layer.init(MyLayer, options, "my_layer")
+
+--- dnn.nn.Layer:call(inputs[, options])
+-- What `layer(inputs, options)` runs: builds on the first call, checks the
+-- inputs, runs `forward` in the layer's mode and passes masks on.
+-- @option training=nil true or false for this call only (dropout, batch norm, augmentation); default the layer's mode
+-- @option mask=nil a 0/1 mask (batch, timesteps) for layers that use one
+-- @example local y = layer:call(x, {training = false})
+
+--- dnn.nn.Layer:forward(inputs[, options])
+-- The layer's computation, given built weights; a custom layer defines it.
+-- `options.training` and `options.mask` are as in `call`.
+-- @hook
+-- @example function MyLayer:forward(x) return x * self.scale end
+
+--- dnn.nn.Layer:compute_output_shape(input_shape)
+-- The output shape (batch dim included, `-1` for unknown) for an input
+-- shape, used by `summary` and symbolic calls without running the layer.
+-- @hook
+-- @example function MyLayer:compute_output_shape(s) return s end
+
+--- dnn.nn.Layer:build(input_shape)
+-- Makes the weights for an input shape (batch dim first) with `add_weight`;
+-- runs once, on the first call. A custom layer with weights defines it.
+-- @example function MyLayer:build(s) self:add_weight("w", dnn.ones(s[#s])) end
+
+--- dnn.nn.Layer:add_weight(name, tensor[, options])
+-- Adds a weight (in Keras's order: `get_weights` lists them in this order).
+-- @option trainable=true false for a non-trainable weight (moving statistics)
+-- @option regularizer=nil a regularizer whose penalty joins the loss
+-- @example self:add_weight("kernel", dnn.zeros(3, 4))
+
+--- dnn.nn.Layer:compute_mask(inputs, mask)
+-- The mask the layer passes on (default: its input mask, for layers that
+-- support masking, else nil).
+-- @example local m = layer:compute_mask(x, mask)
+
+--- dnn.nn.Layer:parameters()
+-- The trainable weight tensors (for an optimizer's `params`).
+-- @example local opt = dnn.optim.Adam{params = layer:parameters()}
+
+--- dnn.nn.Layer:named_weights()
+-- Every weight as `{name = "dense/kernel", tensor = t}`, in order.
+-- @example for _, w in ipairs(layer:named_weights()) do print(w.name) end
+
+--- dnn.nn.Layer:get_weights()
+-- Copies of the weights (trainable and not) in Keras's order: a Dense's
+-- kernel `(in, out)` then its bias.
+-- @example local kernel, bias = table.unpack(layer:get_weights())
+
+--- dnn.nn.Layer:set_weights(list)
+-- Copies the tensors of `list` into the weights, in `get_weights`'s order and shapes.
+-- @example layer:set_weights{kernel, bias}
+
+--- dnn.nn.Layer:regularization_loss()
+-- The sum of the weight and activity regularizers' penalties (a 0-d tensor), or nil.
+-- @example local penalty = layer:regularization_loss()
+
+--- dnn.nn.Layer:train([on])
+-- Sets training mode (default true; false is eval); returns the layer. A model sets all its layers.
+-- @example layer:train()
+
+--- dnn.nn.Layer:eval()
+-- Sets inference mode (dropout off, batch norm on moving statistics); returns it.
+-- @example model:eval()
+
+--- dnn.nn.Layer:count_params()
+-- The number of weight elements (trainable and not).
+-- @example print(layer:count_params())
+
+--- dnn.nn.Layer:get_config()
+-- The layer's constructor options as a plain table (what model files store).
+-- @example local cfg = layer:get_config()
+
+--- dnn.nn.args_and_options(...)
+-- The positional arguments and the options of a constructor's call, from
+-- either form (`F(a, {o = 1})` or `F{a, o = 1}`), for custom layers.
+-- @example local args, options = nn.args_and_options(...)
+
+--- dnn.nn.register(name, cls)
+-- Registers a custom layer or model class under `name`, so `dnn.load_model`
+-- can rebuild it from a model file. Returns the class.
+-- @example nn.register("Scale", Scale)
+
+--- dnn.nn.registry
+-- The table of layer classes by registered name (built-ins and `register`ed).
+-- @example for name in pairs(nn.registry) do print(name) end
+
+--- dnn.nn.initializers
+-- The same module as `dnn.initializers`, for layer code.
+-- @example local init = nn.initializers.get("he_normal")
+
 return M

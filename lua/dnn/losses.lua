@@ -159,4 +159,63 @@ function losses.get(spec)
   strict.raise(strict.unknown_name("loss", spec, valid_names(), "a function or a loss object"))
 end
 
+
+-- ---- reference ----
+
+--- @module dnn.losses Losses (Keras's)
+-- Each loss is called as `loss(y_true, y_pred[, sample_weight[, mask]])` and
+-- returns a tensor (by default the mean of the per-example losses), or as
+-- `loss{options}` to get a loss function with those options. In `compile`,
+-- give a name (`"mse"`), a loss function or your own function `(y_true, y_pred)`.
+-- Every loss takes `reduction = "sum_over_batch_size"` (default), `"sum"` or
+-- `"none"` (the per-example losses).
+
+--- dnn.losses.mean_squared_error(y_true, y_pred[, sample_weight[, mask]])
+-- The mean of `(y_true - y_pred)^2` over the last dim, per example.
+-- @option reduction="sum_over_batch_size" `"sum_over_batch_size"`, `"sum"` or `"none"`
+-- @alias dnn.losses.mse
+-- @example local loss = dnn.losses.mse(y, model(x))
+
+--- dnn.losses.mean_absolute_error(y_true, y_pred[, sample_weight[, mask]])
+-- The mean of `|y_true - y_pred|` over the last dim, per example.
+-- @option reduction="sum_over_batch_size" as above
+-- @alias dnn.losses.mae
+-- @example local loss = dnn.losses.mae(y, p)
+
+--- dnn.losses.huber(y_true, y_pred[, sample_weight[, mask]])
+-- Quadratic for errors up to `delta`, linear beyond.
+-- @option delta=1.0 where the loss turns linear
+-- @option reduction="sum_over_batch_size" as above
+-- @example local loss = dnn.losses.huber{delta = 0.5}(y, p)
+
+--- dnn.losses.binary_crossentropy(y_true, y_pred[, sample_weight[, mask]])
+-- Cross-entropy of 0/1 targets and probabilities (or logits).
+-- @option from_logits=false y_pred are logits, not probabilities
+-- @option label_smoothing=0 squeeze targets towards 0.5
+-- @option reduction="sum_over_batch_size" as above
+-- @example local bce = dnn.losses.binary_crossentropy{from_logits = true}
+
+--- dnn.losses.categorical_crossentropy(y_true, y_pred[, sample_weight[, mask]])
+-- Cross-entropy of one-hot (or soft) targets and class probabilities on the last dim.
+-- @option from_logits=false y_pred are logits
+-- @option label_smoothing=0 mix targets with the uniform distribution
+-- @option reduction="sum_over_batch_size" as above
+-- @example local loss = dnn.losses.categorical_crossentropy(dnn.one_hot(y, 10), probs)
+
+--- dnn.losses.sparse_categorical_crossentropy(y_true, y_pred[, sample_weight[, mask]])
+-- Cross-entropy of 1-based class ids `(batch)` and class probabilities `(batch, classes)`.
+-- @option from_logits=false y_pred are logits
+-- @option reduction="sum_over_batch_size" as above
+-- @example local loss = dnn.losses.sparse_categorical_crossentropy(yb, model(xb))
+
+--- dnn.losses.kl_divergence(y_true, y_pred[, sample_weight[, mask]])
+-- `sum(y_true * log(y_true / y_pred))` over the last dim, per example.
+-- @option reduction="sum_over_batch_size" as above
+-- @alias dnn.losses.kld, dnn.losses.kullback_leibler_divergence
+-- @example local loss = dnn.losses.kl_divergence(p, q)
+
+--- dnn.losses.get(spec)
+-- A loss function from a Keras name (aliases included), a function, or a loss object; what `compile` uses.
+-- @example local f = dnn.losses.get("mse")
+
 return losses

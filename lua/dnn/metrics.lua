@@ -578,4 +578,120 @@ function M.confusion_matrix(y_true, y_pred, num_classes)
   return encode(t, "y_true"):transpose(1, 2):matmul(encode(p, "y_pred"))
 end
 
+
+-- ---- reference ----
+
+--- @module dnn.metrics Metrics (Keras's, stateful)
+-- A metric accumulates over an epoch: `m:reset()`, `m:update(y_true,
+-- y_pred)` per batch, `m:result()` a number. In `compile`, give names:
+-- `"accuracy"` (binary, categorical or sparse, picked from the loss as
+-- Keras), `"precision"`, `"recall"`, `"f1_score"`, `"auc"`, `"mae"`,
+-- `"mse"`; or metric objects. Class ids are 1-based; metrics that want
+-- one-hot labels also take class ids.
+
+--- dnn.metrics.Metric
+-- The base of the metrics. Every metric takes `{name = ...}` (its key in
+-- fit's logs) and has a `direction` (`"up"` when bigger is better).
+-- @example local MyMetric = dnn.metrics.Metric:extend("MyMetric", "my_metric", "up")
+
+--- dnn.metrics.Metric:extend(type_name, default_name, direction)
+-- A subclass (a custom metric) with its log name and direction (`"up"` or `"down"`).
+-- @example local Hits = dnn.metrics.Metric:extend("Hits", "hits", "up")
+
+--- dnn.metrics.Metric:reset()
+-- Clears the accumulated state (fit calls it at each epoch's start).
+-- @hook
+-- @example m:reset()
+
+--- dnn.metrics.Metric:update(y_true, y_pred)
+-- Accumulates one batch.
+-- @hook
+-- @example m:update(y, model(x))
+
+--- dnn.metrics.Metric:result()
+-- The metric over everything since the last reset, a number.
+-- @hook
+-- @example print(m:result())
+
+--- dnn.metrics.Accuracy([options])
+-- Keras's `"accuracy"`: binary, categorical or sparse accuracy, picked from
+-- the loss or, without one, from the shapes at the first update.
+-- @option loss=nil the compiled loss (a name or function) that picks the kind
+-- @example local acc = dnn.metrics.Accuracy()
+
+--- dnn.metrics.Accuracy:kind()
+-- Which accuracy it resolved to (`"binary_accuracy"`, ...), nil before the first update.
+-- @example print(acc:kind())
+
+--- dnn.metrics.BinaryAccuracy([options])
+-- The fraction of elements with `(y_pred > threshold) == y_true`.
+-- @option threshold=0.5 the decision threshold
+-- @example local m = dnn.metrics.BinaryAccuracy{threshold = 0.5}
+
+--- dnn.metrics.CategoricalAccuracy([options])
+-- The fraction of examples whose argmax of `y_pred` is the argmax of one-hot `y_true`.
+-- @example local m = dnn.metrics.CategoricalAccuracy()
+
+--- dnn.metrics.SparseCategoricalAccuracy([options])
+-- The fraction of examples whose argmax of `y_pred` is the 1-based id `y_true`.
+-- @example local m = dnn.metrics.SparseCategoricalAccuracy()
+
+--- dnn.metrics.Precision([options])
+-- tp / (tp + fp) over the epoch, predictions `y_pred > thresholds`.
+-- @option thresholds=0.5 the decision threshold
+-- @option class_id=nil only this column (1-based)
+-- @example local p = dnn.metrics.Precision{thresholds = 0.5}
+
+--- dnn.metrics.Recall([options])
+-- tp / (tp + fn) over the epoch.
+-- @option thresholds=0.5 the decision threshold
+-- @option class_id=nil only this column (1-based)
+-- @example local r = dnn.metrics.Recall()
+
+--- dnn.metrics.F1Score([options])
+-- F1 over the epoch's counts; predictions are each row's maximum unless `threshold`.
+-- @option average="macro" `"macro"`, `"micro"` or `"weighted"` (per class: `result_per_class`)
+-- @option threshold=nil a threshold on `y_pred` instead of the row maximum (0.5 for one column)
+-- @example local f1 = dnn.metrics.F1Score{average = "macro"}
+
+--- dnn.metrics.F1Score:result_per_class()
+-- The F1 of each class, a Lua array (Keras's `average = None`).
+-- @example local per_class = f1:result_per_class()
+
+--- dnn.metrics.AUC([options])
+-- The area under the ROC (or PR) curve from confusion counts at `num_thresholds` thresholds.
+-- @option num_thresholds=200 the number of thresholds
+-- @option curve="ROC" `"ROC"` or `"PR"`
+-- @example local auc = dnn.metrics.AUC{curve = "PR"}
+
+--- dnn.metrics.MeanAbsoluteError([options])
+-- The mean of `|y_pred - y_true|` over all elements of the epoch.
+-- @example local m = dnn.metrics.MeanAbsoluteError()
+
+--- dnn.metrics.MeanSquaredError([options])
+-- The mean of `(y_pred - y_true)^2` over all elements of the epoch.
+-- @example local m = dnn.metrics.MeanSquaredError()
+
+--- dnn.metrics.Mean([options])
+-- The weighted mean of the values given to `update(value[, weight])` (numbers or tensors).
+-- @example local m = dnn.metrics.Mean{name = "loss"}
+
+--- dnn.metrics.MeanMetricWrapper(fn[, options])
+-- A metric that averages `fn(y_true, y_pred)` (per-example values) over the epoch's examples.
+-- @option direction="down" `"up"` when bigger is better
+-- @example local m = dnn.metrics.MeanMetricWrapper(function(y, p) return (p - y):abs():mean(-1) end, {name = "l1"})
+
+--- dnn.metrics.get(spec[, loss])
+-- A metric object from a name (`"accuracy"`, `"acc"`, `"precision"`, `"mae"`, ...), a metric object, a class or a function;
+-- `loss` picks the kind of `"accuracy"`.
+-- @example local m = dnn.metrics.get("accuracy", "sparse_categorical_crossentropy")
+
+--- dnn.metrics.confusion_matrix(y_true, y_pred[, num_classes])
+-- A `(C, C)` tensor of counts, rows the true class and columns the predicted
+-- one (Keras's and sklearn's layout). Each argument is 1-based class ids,
+-- probabilities or one-hot rows (argmax taken), or 0/1 labels on both sides
+-- (row and column 1 are label 0). `num_classes` (a number or `{num_classes = n}`)
+-- defaults to the columns of a probability argument, else the largest id.
+-- @example local cm = dnn.metrics.confusion_matrix(y_test, model:predict(x_test))
+
 return M

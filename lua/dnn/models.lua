@@ -383,4 +383,119 @@ getmetatable(Model).__call = function(_, ...)
   return require("dnn.functional").Functional.new(...)
 end
 
+
+-- ---- reference ----
+
+--- dnn.nn.Model{inputs = x, outputs = y[, name]}
+-- A functional model: the graph from `nn.Input` tensors (`x`, one or an
+-- array) to outputs (`y`) made by calling layers on them; also
+-- `nn.Model(x, y[, {name}])`. A model is a layer (callable, nestable) with
+-- compile/fit/evaluate/predict. A subclass-style model:
+-- `local M = nn.Model:extend("M")` with `M.new` and `M:forward`; the layers it
+-- keeps in fields are tracked.
+-- @option inputs the `nn.Input` tensor or an array of them
+-- @option outputs the output tensor or an array of them
+-- @example local model = nn.Model{inputs = inputs, outputs = outputs}
+
+--- dnn.nn.Model:compile(options)
+-- Sets the optimizer, loss and metrics for fit and evaluate. Freezing
+-- (`trainable = false`) takes effect here, as Keras.
+-- @option optimizer="rmsprop" a name (`"adam"`), class or optimizer object
+-- @option loss a name (`"sparse_categorical_crossentropy"`), function `(y_true, y_pred)` or object; one per output as an array or by output name
+-- @option metrics=nil names or metric objects: `{"accuracy"}` (binary, categorical or sparse picked from the loss)
+-- @option loss_weights=nil a weight per output
+-- @option weighted_metrics=nil accepted for Keras compatibility
+-- @option run_eagerly=nil accepted for Keras compatibility (always eager)
+-- @option steps_per_execution=nil accepted for Keras compatibility
+-- @option jit_compile=nil accepted for Keras compatibility
+-- @example model:compile{optimizer = "adam", loss = "binary_crossentropy", metrics = {"accuracy"}}
+
+--- dnn.nn.Model:fit(x, y[, options])
+-- Trains for a number of epochs with the compiled optimizer and prints a
+-- progress bar. `x`, `y`: tensors (or arrays for several inputs/outputs,
+-- or nested Lua tables of numbers), or `fit(loader, options)` with a
+-- `dnn.data.DataLoader`. Returns a History: `h.history.loss[epoch]`,
+-- `h.history.val_accuracy`, ...
+-- @option epochs=1 the number of epochs
+-- @option batch_size=32 examples per step
+-- @option validation_split=nil the fraction of the (unshuffled) end of the data kept for validation
+-- @option validation_data=nil `{x_val, y_val}` or a DataLoader
+-- @option validation_batch_size=batch_size examples per validation step
+-- @option shuffle=true reshuffle the training examples each epoch
+-- @option class_weight=nil `{[class_id] = weight}` for the loss
+-- @option initial_epoch=0 the epoch to resume from (epochs counts from 0 as Keras)
+-- @option callbacks=nil an array of callbacks (`dnn.callbacks`)
+-- @option verbose=1 0 silent, 1 a progress bar, 2 one line per epoch
+-- @example local h = model:fit(x, y, {epochs = 10, batch_size = 32, validation_split = 0.2})
+
+--- dnn.nn.Model:evaluate(x, y[, options])
+-- The loss and metrics on data, in inference mode. Returns the loss (a
+-- number) and a table of metrics by name (`metrics.accuracy`).
+-- @option batch_size=32 examples per step
+-- @option verbose=1 0 silent, 1 a progress bar
+-- @option callbacks=nil callbacks (their test hooks run)
+-- @option return_dict=false return only the table of metrics (with `loss`), as Keras's dict
+-- @example local loss, metrics = model:evaluate(x_test, y_test)
+
+--- dnn.nn.Model:predict(x[, options])
+-- The outputs for all of `x`, batched, under no_grad in inference mode (several outputs: several results).
+-- @option batch_size=32 examples per step
+-- @option verbose=1 0 silent, 1 a progress bar
+-- @option callbacks=nil callbacks (their predict hooks run)
+-- @example local probs = model:predict(x_test)
+
+--- dnn.nn.Model:summary([options])
+-- Prints Keras's table: each layer's name and type, output shape and
+-- parameter count; then total, trainable and non-trainable counts.
+-- @option print_fn=print a function that gets each line
+-- @option show_trainable=false add a column saying whether each layer is trainable
+-- @example model:summary()
+
+--- dnn.nn.Model:count_params()
+-- The total, trainable and non-trainable parameter counts (three results),
+-- as Keras's summary counts them (a layer used twice counts once).
+-- @example local total, trainable = model:count_params()
+
+--- dnn.nn.Model:train([on])
+-- Sets training mode (default true) on the model and every layer in it; `model:eval()` is `train(false)`.
+-- @example model:train()
+
+--- dnn.nn.Model:get_layer(name)
+-- The layer called `name`, nested models searched too; an error if none.
+-- @example local conv = model:get_layer("conv2d_1")
+
+--- dnn.nn.Model:save(path[, options])
+-- The whole model in one safetensors file: architecture (JSON metadata),
+-- weights and compile settings; `dnn.load_model(path)` reads it back.
+-- @option include_optimizer=false also save the optimizer's state (needs a compiled model)
+-- @example model:save("model.dnn")
+
+--- dnn.nn.Model:save_weights(path[, options])
+-- The weights in a safetensors file (names `layer/weight`).
+-- @option include_optimizer=false also save the optimizer's state
+-- @example model:save_weights("w.safetensors")
+
+--- dnn.nn.Model:load_weights(path)
+-- Reads weights saved by `save_weights` (or `save`) into this model, checking names and shapes.
+-- @example model:load_weights("w.safetensors")
+
+--- dnn.nn.Sequential([layers][, options])
+-- A model that runs its layers one after another. Built at once when the
+-- first layer has `input_shape` (or is an `nn.Input`).
+-- @param layers an array of layers
+-- @example local model = nn.Sequential{nn.Dense(4, {input_shape = {3}}), nn.Dense(1)}
+
+--- dnn.nn.Sequential:add(layer)
+-- Appends a layer (Keras's add).
+-- @example model:add(nn.Dense(10, {activation = "softmax"}))
+
+--- dnn.nn.Sequential:pop()
+-- Removes the last layer and returns it.
+-- @example local head = model:pop()
+
+--- dnn.nn.Sequential:build_from_input_shape()
+-- Builds every layer once the input shape is known (from the first layer's
+-- `input_shape`); `add` calls it.
+-- @example model:build_from_input_shape()
+
 return M

@@ -407,4 +407,166 @@ function optim.names()
   return list
 end
 
+
+-- ---- reference ----
+
+--- @module dnn.optim Optimizers (Keras's update rules)
+-- An optimizer updates its `params` (an array of tensors that require grad)
+-- from their `.grad`: `opt:zero_grad(); loss:backward(); opt:step()`. In
+-- `compile`, pass a name (`"adam"`) or an object; `fit` sets its params.
+-- `learning_rate` may be a number, a schedule (`dnn.optim.schedules`) or a
+-- function of the 0-based step.
+
+--- dnn.optim.Optimizer
+-- The base of the optimizers. Every optimizer takes these options besides its own.
+-- @option learning_rate=class's a number, a schedule or a function of the step
+-- @option params={} the tensors to update (`model:parameters()`)
+-- @option clipnorm=nil clip each gradient's L2 norm to this
+-- @option clipvalue=nil clip each gradient element to [-v, v]
+-- @option global_clipnorm=nil clip the norm of all gradients together (one of the three clips at most)
+-- @option weight_decay=0 decoupled weight decay (AdamW's by default 0.004)
+-- @option name=nil a name
+-- @example local opt = dnn.optim.SGD{learning_rate = 0.1, params = model:parameters(), clipnorm = 1}
+
+--- dnn.optim.Optimizer:step()
+-- One update of every parameter that has a gradient: clipping, then the
+-- class's rule; counts `iterations`.
+-- @example opt:step()
+
+--- dnn.optim.Optimizer:zero_grad()
+-- Clears the gradients of its params.
+-- @example opt:zero_grad()
+
+--- dnn.optim.Optimizer:current_learning_rate()
+-- The learning rate of the next step (a schedule or function evaluated at `iterations`).
+-- @example print(opt:current_learning_rate())
+
+--- dnn.optim.Optimizer:clip()
+-- Applies the gradient clipping options to the params' gradients (`step` calls it).
+-- @example opt:clip()
+
+--- dnn.optim.Optimizer:slot(name[, init])
+-- The state list `name` (one tensor per parameter), made on first use.
+-- @example local m = opt:slot("momentum")
+
+--- dnn.optim.Optimizer:get_state()
+-- A snapshot of the state (`"slot/i"` -> tensor copies, and `iterations`), for saving.
+-- @example local s = opt:get_state()
+
+--- dnn.optim.Optimizer:set_state(state)
+-- Restores a `get_state` snapshot; every tensor must match its slot's shape.
+-- @example opt:set_state(s)
+
+--- dnn.optim.Optimizer:build_state()
+-- Makes every state list now (before `set_state` fills them).
+-- @example opt:build_state()
+
+--- dnn.optim.Optimizer:uses_slot(name)
+-- Whether the optimizer, with its options, keeps the state list `name` (Adam's `velocity_hat` only with amsgrad).
+-- @example print(opt:uses_slot("momentum"))
+
+--- dnn.optim.Optimizer:update(lr)
+-- The class's update rule for one step at learning rate `lr`.
+-- @hook
+-- @example function MyOpt:update(lr) end
+
+--- dnn.optim.Adagrad:accumulator_init()
+-- The initial accumulator tensor maker (filled with `initial_accumulator_value`).
+-- @example local init = opt:accumulator_init()
+
+--- dnn.optim.SGD([options])
+-- Stochastic gradient descent, with momentum and Nesterov's variant.
+-- @option learning_rate=0.01 the step size
+-- @option momentum=0 the momentum factor
+-- @option nesterov=false Nesterov momentum
+-- @example local opt = dnn.optim.SGD{learning_rate = 0.1, momentum = 0.9}
+
+--- dnn.optim.RMSprop([options])
+-- Divides the gradient by a moving root mean square.
+-- @option learning_rate=0.001 the step size
+-- @option rho=0.9 the decay of the squared-gradient average
+-- @option momentum=0 the momentum factor
+-- @option epsilon=1e-07 added to the denominator (Keras's placement)
+-- @option centered=false normalize by the centred variance
+-- @example local opt = dnn.optim.RMSprop{learning_rate = 0.01}
+
+--- dnn.optim.Adam([options])
+-- Adam, with AMSGrad as an option.
+-- @option learning_rate=0.001 the step size
+-- @option beta_1=0.9 the first-moment decay
+-- @option beta_2=0.999 the second-moment decay
+-- @option epsilon=1e-07 added to the denominator (Keras's placement)
+-- @option amsgrad=false keep the maximum of the second moments
+-- @example local opt = dnn.optim.Adam{learning_rate = 1e-3, params = model:parameters()}
+
+--- dnn.optim.AdamW([options])
+-- Adam with decoupled weight decay.
+-- @option learning_rate=0.001 the step size
+-- @option weight_decay=0.004 the decay factor
+-- @option beta_1=0.9 the first-moment decay
+-- @option beta_2=0.999 the second-moment decay
+-- @option epsilon=1e-07 added to the denominator
+-- @option amsgrad=false keep the maximum of the second moments
+-- @example local opt = dnn.optim.AdamW{weight_decay = 0.01}
+
+--- dnn.optim.Adamax([options])
+-- Adam with the infinity norm.
+-- @option learning_rate=0.001 the step size
+-- @option beta_1=0.9 the first-moment decay
+-- @option beta_2=0.999 the decay of the norm
+-- @option epsilon=1e-07 added to the denominator
+-- @example local opt = dnn.optim.Adamax()
+
+--- dnn.optim.Nadam([options])
+-- Adam with Nesterov momentum.
+-- @option learning_rate=0.001 the step size
+-- @option beta_1=0.9 the first-moment decay
+-- @option beta_2=0.999 the second-moment decay
+-- @option epsilon=1e-07 added to the denominator
+-- @example local opt = dnn.optim.Nadam()
+
+--- dnn.optim.Adadelta([options])
+-- Adadelta (rates from running averages of updates).
+-- @option learning_rate=0.001 the step size
+-- @option rho=0.95 the decay of the averages
+-- @option epsilon=1e-07 added inside the roots
+-- @example local opt = dnn.optim.Adadelta{learning_rate = 1}
+
+--- dnn.optim.Adagrad([options])
+-- Per-parameter rates from the sum of squared gradients (Keras's initial accumulator).
+-- @option learning_rate=0.001 the step size
+-- @option initial_accumulator_value=0.1 the accumulators' start
+-- @option epsilon=1e-07 added to the denominator
+-- @example local opt = dnn.optim.Adagrad{learning_rate = 0.01}
+
+--- dnn.optim.Ftrl([options])
+-- Follow The Regularized Leader (Keras's).
+-- @option learning_rate=0.001 the step size
+-- @option learning_rate_power=-0.5 the power of the per-coordinate rate
+-- @option initial_accumulator_value=0.1 the accumulators' start
+-- @option l1_regularization_strength=0 L1
+-- @option l2_regularization_strength=0 L2
+-- @option l2_shrinkage_regularization_strength=0 L2 shrinkage
+-- @option beta=0 Keras's beta
+-- @example local opt = dnn.optim.Ftrl()
+
+--- dnn.optim.Adafactor([options])
+-- Adafactor: factored second moments for parameters of 2 or more dims.
+-- @option learning_rate=0.001 the step size
+-- @option beta_2_decay=-0.8 the decay exponent of the second moments
+-- @option epsilon_1=1e-30 added to the squared gradients
+-- @option epsilon_2=0.001 the floor of the parameter scale
+-- @option clip_threshold=1.0 the update's RMS clip
+-- @option relative_step=true kept for Keras's argument list (the rate is always capped at 1/sqrt(step))
+-- @example local opt = dnn.optim.Adafactor()
+
+--- dnn.optim.get(spec[, params])
+-- An optimizer from a Keras name (case-insensitive: `"adam"`), a class, or
+-- an object; `params`, when given, become its parameters.
+-- @example local opt = dnn.optim.get("adam", model:parameters())
+
+--- dnn.optim.names()
+-- The optimizers' Keras names (lower case), sorted.
+-- @example print(table.concat(dnn.optim.names(), " "))
+
 return optim

@@ -290,4 +290,25 @@ function M.confusion_matrix(cm, labels, path, opts)
   return cv
 end
 
+
+-- ---- reference ----
+
+--- @module dnn.plot Training curves and confusion matrices as PNG files
+-- Drawn with `dnn.image`'s canvas and built-in font (no plotting program).
+
+--- dnn.plot.history(history, path[, options])
+-- One chart per quantity (loss first, then each metric), train solid and
+-- validation dashed, as a PNG. `history`: what fit returns, or a table name
+-- -> values. Returns the canvas.
+-- @option title="Training history" the title
+-- @option width=480 pixels per chart
+-- @option height=320 pixels per chart
+-- @example dnn.plot.history(model:fit(x, y, {epochs = 5, validation_split = 0.2}), "curves.png")
+
+--- dnn.plot.confusion_matrix(cm, labels, path[, options])
+-- A heat map of a confusion matrix (rows the true class) with each count written in its cell. Returns the canvas.
+-- @option normalize=false show each row as fractions of its total
+-- @option title=nil a title
+-- @example dnn.plot.confusion_matrix(dnn.metrics.confusion_matrix(y, p), class_names, "cm.png")
+
 return M

@@ -92,4 +92,44 @@ function regularizers.get(spec)
   strict.raise(strict.unknown_name("regularizer", spec, {"l1", "l2", "l1_l2"}, "a function or a regularizer object"))
 end
 
+
+-- ---- reference ----
+
+--- @module dnn.regularizers Weight regularizers (Keras's)
+-- A regularizer is a callable object: `reg(t)` is a 0-d loss tensor added
+-- to the training loss. Layers take them as `kernel_regularizer`,
+-- `bias_regularizer`, `activity_regularizer`, by object or by name
+-- (`"l1"`, `"l2"`, `"l1_l2"`).
+
+--- dnn.regularizers.Regularizer
+-- The base of the regularizers.
+-- @example local r = dnn.regularizers.l2(0.01); print(r)
+
+--- dnn.regularizers.Regularizer:get_config()
+-- Its arguments (`{l1 = ..., l2 = ...}`), as Keras's.
+-- @example local cfg = dnn.regularizers.l2(0.01):get_config()
+
+--- dnn.regularizers.L1([l1])
+-- `l1 * sum(|x|)`; also `l1{l1 = 0.01}`.
+-- @param l1 the factor, default 0.01
+-- @alias dnn.regularizers.l1
+-- @example nn.Dense(64, {kernel_regularizer = dnn.regularizers.l1(0.01)})
+
+--- dnn.regularizers.L2([l2])
+-- `l2 * sum(x^2)` (no 1/2, as Keras); also `l2{l2 = 0.01}`.
+-- @param l2 the factor, default 0.01
+-- @alias dnn.regularizers.l2
+-- @example nn.Dense(64, {kernel_regularizer = dnn.regularizers.l2(0.01)})
+
+--- dnn.regularizers.L1L2([options])
+-- Both penalties; also `l1_l2(l1, l2)`.
+-- @option l1=0 the L1 factor
+-- @option l2=0 the L2 factor
+-- @alias dnn.regularizers.l1_l2
+-- @example local r = dnn.regularizers.l1_l2{l1 = 1e-5, l2 = 1e-4}
+
+--- dnn.regularizers.get(spec)
+-- A regularizer from nil (nil), a name (Keras's defaults), a function `(t) -> 0-d tensor` or an object.
+-- @example local r = dnn.regularizers.get("l2")
+
 return regularizers

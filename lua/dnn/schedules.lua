@@ -149,4 +149,60 @@ class("CosineDecay",
     return decayed(step - self.warmup_steps, self.warmup_target)
   end)
 
+
+-- ---- reference ----
+
+--- @module dnn.optim.schedules Learning-rate schedules (Keras's)
+-- A schedule is a callable object of the optimizer's 0-based step; pass it
+-- as `learning_rate`. Model files keep it (its class and arguments).
+
+--- dnn.optim.schedules.LearningRateSchedule
+-- The base of the schedules.
+-- @example print(getmetatable(lr).name)
+
+--- dnn.optim.schedules.LearningRateSchedule:get_config()
+-- The schedule's Keras arguments by name (what a model file keeps).
+-- @example local cfg = lr:get_config()
+
+--- dnn.optim.schedules.ExponentialDecay{initial_learning_rate, decay_steps, decay_rate[, staircase]}
+-- `initial_learning_rate * decay_rate ^ (step / decay_steps)`, the exponent floored when `staircase`.
+-- @option initial_learning_rate the rate at step 0
+-- @option decay_steps the steps per decay period (> 0)
+-- @option decay_rate the factor per period
+-- @option staircase=false decay in steps
+-- @example local lr = dnn.optim.schedules.ExponentialDecay{initial_learning_rate = 0.1, decay_steps = 1000, decay_rate = 0.96}
+
+--- dnn.optim.schedules.PiecewiseConstantDecay{boundaries, values}
+-- `values[1]` while step <= `boundaries[1]`, `values[i + 1]` while `boundaries[i]` < step <= `boundaries[i + 1]`, ...
+-- @option boundaries increasing steps
+-- @option values one more rate than boundaries
+-- @example local lr = dnn.optim.schedules.PiecewiseConstantDecay{boundaries = {1000}, values = {0.1, 0.01}}
+
+--- dnn.optim.schedules.PolynomialDecay{initial_learning_rate, decay_steps[, end_learning_rate, power, cycle]}
+-- `(initial - end) * (1 - step / decay_steps) ^ power + end`, step capped at `decay_steps` (or cycled).
+-- @option initial_learning_rate the rate at step 0
+-- @option decay_steps the steps to reach the end rate
+-- @option end_learning_rate=0.0001 the final rate
+-- @option power=1.0 the polynomial's power
+-- @option cycle=false restart after decay_steps (with a longer period)
+-- @example local lr = dnn.optim.schedules.PolynomialDecay{initial_learning_rate = 0.1, decay_steps = 500}
+
+--- dnn.optim.schedules.InverseTimeDecay{initial_learning_rate, decay_steps, decay_rate[, staircase]}
+-- `initial_learning_rate / (1 + decay_rate * step / decay_steps)`, the quotient floored when `staircase`.
+-- @option initial_learning_rate the rate at step 0
+-- @option decay_steps the steps per period
+-- @option decay_rate the decay per period
+-- @option staircase=false decay in steps
+-- @example local lr = dnn.optim.schedules.InverseTimeDecay{initial_learning_rate = 0.1, decay_steps = 100, decay_rate = 0.5}
+
+--- dnn.optim.schedules.CosineDecay{initial_learning_rate, decay_steps[, alpha, warmup_target, warmup_steps]}
+-- Cosine decay from the initial rate to `alpha` times it over `decay_steps`;
+-- with `warmup_target`, first a linear ramp to it over `warmup_steps`.
+-- @option initial_learning_rate the rate at step 0
+-- @option decay_steps the steps of the decay
+-- @option alpha=0.0 the final rate as a fraction of the initial
+-- @option warmup_target=nil the rate reached at the end of the warmup
+-- @option warmup_steps=0 the steps of the warmup
+-- @example local lr = dnn.optim.schedules.CosineDecay{initial_learning_rate = 0.1, decay_steps = 1000}
+
 return schedules

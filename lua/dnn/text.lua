@@ -398,4 +398,75 @@ function M.sample(scores, options)
   return single and ids[1] or ids
 end
 
+
+-- ---- reference ----
+
+--- @module dnn.text Tokenizing text and sampling tokens
+-- Keras's Tokenizer (character or word level, UTF-8) and `sample` for generation.
+-- Ids are 1-based; 0 is padding.
+
+--- dnn.text.DEFAULT_FILTERS
+-- Keras's default filters for word level: punctuation, tab and newline (not the apostrophe).
+-- @example local tok = dnn.text.Tokenizer{filters = dnn.text.DEFAULT_FILTERS .. "«»"}
+
+--- dnn.text.Tokenizer([options])
+-- Keras's Tokenizer: ids by descending frequency (ties: first seen first),
+-- the OOV token (when given) id 1. Counts and ids are plain tables:
+-- `tok.word_counts[token]`, `tok.word_index[token]`, `tok.index_word[id]`.
+-- @option level="word" `"word"` or `"char"`
+-- @option num_words=nil keep only ids below this
+-- @option oov_token=nil a token for unknown ones (id 1)
+-- @option lower=true lower-case the text first (UTF-8 aware)
+-- @option filters=DEFAULT_FILTERS characters turned into spaces at word level
+-- @example local tok = dnn.text.Tokenizer{level = "char"}:fit(texts)
+
+--- dnn.text.Tokenizer:fit(texts)
+-- Counts the tokens of a string or a list of strings and renumbers (a second fit adds). Returns the tokenizer.
+-- @example tok:fit{"the cat", "the dog"}
+
+--- dnn.text.Tokenizer:encode(text)
+-- A Lua array of ids; unknown tokens become the OOV id, or are dropped without one.
+-- @example local ids = tok:encode("the cat")
+
+--- dnn.text.Tokenizer:encode_batch(texts)
+-- A list of id arrays, one per text (pad them with `dnn.data.pad_sequences`).
+-- @example local seqs = tok:encode_batch{"a b", "c"}
+
+--- dnn.text.Tokenizer:decode(ids)
+-- The text of a Lua array or 1-d tensor of ids (0s skipped); characters join with nothing, words with a space.
+-- @example print(tok:decode(ids))
+
+--- dnn.text.Tokenizer:vocabulary_size()
+-- The largest id + 1 (padding's 0 counted), at most num_words: an Embedding's `input_dim`.
+-- @example local n = tok:vocabulary_size()
+
+--- dnn.text.Tokenizer:vocabulary()
+-- The tokens by id: `vocabulary()[id]`.
+-- @example print(tok:vocabulary()[2])
+
+--- dnn.text.Tokenizer:get_config()
+-- Everything needed to rebuild the tokenizer, as plain (JSON-ready) values.
+-- @example local cfg = tok:get_config()
+
+--- dnn.text.Tokenizer.from_config(config)
+-- The tokenizer a `get_config` table describes, ids and all.
+-- @example local tok2 = dnn.text.Tokenizer.from_config(cfg)
+
+--- dnn.text.Tokenizer:save(path)
+-- Writes the config as JSON (Keras's `to_json` layout).
+-- @example tok:save("vocab.json")
+
+--- dnn.text.Tokenizer.load(path)
+-- The tokenizer `save` wrote.
+-- @example local tok = dnn.text.Tokenizer.load("vocab.json")
+
+--- dnn.text.sample(scores[, options])
+-- Draws a token id from a row of scores (an integer), or one per row of a
+-- batch (a Lua array). Temperature 0 is the argmax.
+-- @option temperature=1 divides the logits
+-- @option top_k=nil keep the k highest scores
+-- @option from_logits=true false: the scores are probabilities
+-- @option seed=nil draw as `dnn.manual_seed(seed)` would, without moving the global stream
+-- @example local id = dnn.text.sample(logits, {temperature = 0.8, top_k = 10})
+
 return M

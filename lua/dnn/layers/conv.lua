@@ -270,4 +270,64 @@ function DepthwiseConv2D:compute_output_shape(input_shape)
     (c and c >= 0) and c * self.depth_multiplier or -1}
 end
 
+
+-- ---- reference ----
+
+--- dnn.nn.Conv2D(filters, kernel_size[, options])
+-- A 2-d convolution over `(batch, height, width, channels)` images. Kernel
+-- `(kernel_h, kernel_w, in_channels, filters)`, then bias `(filters)`.
+-- @param filters the number of output channels
+-- @param kernel_size an int or `{h, w}`
+-- @option strides=1 an int or `{h, w}`
+-- @option padding="valid" `"valid"` or `"same"` (Keras's, also with stride 2)
+-- @option dilation_rate=1 an int or `{h, w}`
+-- @option activation="linear" an activation name or function
+-- @option use_bias=true whether to add a bias
+-- @option kernel_initializer="glorot_uniform" an initializer
+-- @option bias_initializer="zeros" an initializer
+-- @option kernel_regularizer=nil a regularizer
+-- @option bias_regularizer=nil a regularizer
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option data_format="channels_last" only `"channels_last"` (Keras's default)
+-- @option groups=1 only 1
+-- @example local c = nn.Conv2D(32, 3, {padding = "same", activation = "relu", input_shape = {28, 28, 1}})
+
+--- dnn.nn.Conv2DTranspose(filters, kernel_size[, options])
+-- The transposed convolution (upsampling by `strides`). Kernel
+-- `(kernel_h, kernel_w, filters, in_channels)`, as Keras. Options as `Conv2D`.
+-- @param filters the number of output channels
+-- @param kernel_size an int or `{h, w}`
+-- @option strides=1 an int or `{h, w}`
+-- @option padding="valid" `"valid"` or `"same"`
+-- @option dilation_rate=1 an int or `{h, w}`
+-- @option activation="linear" an activation
+-- @option use_bias=true whether to add a bias
+-- @option kernel_initializer="glorot_uniform" an initializer
+-- @option bias_initializer="zeros" an initializer
+-- @option kernel_regularizer=nil a regularizer
+-- @option bias_regularizer=nil a regularizer
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option data_format="channels_last" only `"channels_last"`
+-- @option groups=1 only 1
+-- @example local up = nn.Conv2DTranspose(16, 3, {strides = 2, padding = "same"})
+
+--- dnn.nn.DepthwiseConv2D(kernel_size[, options])
+-- A convolution of each input channel alone, `depth_multiplier` outputs per
+-- channel. Kernel `(kernel_h, kernel_w, in_channels, depth_multiplier)`.
+-- @param kernel_size an int or `{h, w}`
+-- @option depth_multiplier=1 outputs per input channel
+-- @option depthwise_initializer="glorot_uniform" the kernel's initializer
+-- @option depthwise_regularizer=nil the kernel's regularizer
+-- @option strides=1 an int or `{h, w}`
+-- @option padding="valid" `"valid"` or `"same"`
+-- @option dilation_rate=1 an int or `{h, w}`
+-- @option activation="linear" an activation
+-- @option use_bias=true whether to add a bias
+-- @option bias_initializer="zeros" an initializer
+-- @option bias_regularizer=nil a regularizer
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option data_format="channels_last" only `"channels_last"`
+-- @option groups=1 only 1
+-- @example local dw = nn.DepthwiseConv2D(3, {padding = "same"})
+
 return M

@@ -359,4 +359,58 @@ function Masking:compute_output_shape(input_shape)
 end
 
 
+
+-- ---- reference ----
+
+--- dnn.nn.Dense(units[, activation][, options])
+-- A fully connected layer: `activation(x W + b)` on the last dim. Kernel
+-- `(in, units)`, then bias `(units)`. Acts on each step of a sequence alike.
+-- @param units the output size
+-- @option activation="linear" an activation name (`"relu"`, ...) or a function of a tensor
+-- @option use_bias=true whether to add a bias
+-- @option kernel_initializer="glorot_uniform" an initializer name or object
+-- @option bias_initializer="zeros" an initializer name or object
+-- @option kernel_regularizer=nil a regularizer (`dnn.regularizers.l2(0.01)`)
+-- @option bias_regularizer=nil a regularizer for the bias
+-- @option activity_regularizer=nil a regularizer of the output
+-- @example local d = nn.Dense(64, {activation = "relu", input_shape = {784}})
+
+--- dnn.nn.Dense:output_shape(input_shape)
+-- The output shape for an input shape (as `compute_output_shape`).
+-- @example print(table.concat(nn.Dense(4):output_shape{-1, 3}, ","))
+
+--- dnn.nn.Activation(activation)
+-- Applies an activation by name (`"relu"`, `"softmax"`, ...) or a function.
+-- @param activation the name or function
+-- @example local a = nn.Activation("tanh")
+
+--- dnn.nn.Dropout(rate[, options])
+-- In training, zeroes each element with probability `rate` and scales the
+-- rest by `1 / (1 - rate)`; the identity in inference.
+-- @param rate the fraction dropped, in [0, 1)
+-- @option seed=nil an integer: the layer draws its masks from a generator of its own
+-- @example local d = nn.Dropout(0.5)
+
+--- dnn.nn.Flatten()
+-- Reshapes each example to one dim: `(batch, ...)` to `(batch, n)`.
+-- @example local f = nn.Flatten()
+
+--- dnn.nn.Reshape(target_shape)
+-- Reshapes each example (the batch dim is kept); one size may be -1.
+-- @param target_shape the new shape without the batch dim
+-- @example local r = nn.Reshape{7, 7, 64}
+
+--- dnn.nn.PReLU([options])
+-- Leaky ReLU with a learned slope per element (`alpha`, shape of one example, or shared along `shared_axes`).
+-- @option alpha_initializer="zeros" the slopes' initializer
+-- @option alpha_regularizer=nil a regularizer of the slopes
+-- @option shared_axes=nil dims (1-based, without batch) along which one slope is shared: `{1, 2}` for images
+-- @example local p = nn.PReLU{shared_axes = {1, 2}}
+
+--- dnn.nn.Masking([options])
+-- Masks the time steps whose features all equal `mask_value`; the next
+-- layers (RNNs, pooling) skip them.
+-- @option mask_value=0 the padding value
+-- @example local m = nn.Masking{mask_value = 0}
+
 return M

@@ -116,4 +116,36 @@ function Concatenate:compute_output_shape(shapes)
   return out
 end
 
+
+-- ---- reference ----
+
+--- dnn.nn.Add()
+-- The elementwise sum of its inputs (an array of tensors of one shape, broadcasting).
+-- @example local s = nn.Add(){a, b}
+
+--- dnn.nn.Subtract()
+-- `a - b` of exactly two inputs.
+-- @example local d = nn.Subtract(){a, b}
+
+--- dnn.nn.Multiply()
+-- The elementwise product of its inputs.
+-- @example local p = nn.Multiply(){a, b}
+
+--- dnn.nn.Average()
+-- The elementwise mean of its inputs.
+-- @example local m = nn.Average(){a, b}
+
+--- dnn.nn.Maximum()
+-- The elementwise maximum of its inputs.
+-- @example local m = nn.Maximum(){a, b}
+
+--- dnn.nn.Minimum()
+-- The elementwise minimum of its inputs.
+-- @example local m = nn.Minimum(){a, b}
+
+--- dnn.nn.Concatenate([options])
+-- Joins its inputs along `axis`.
+-- @option axis=-1 the dim joined
+-- @example local c = nn.Concatenate{axis = -1}{a, b}
+
 return M

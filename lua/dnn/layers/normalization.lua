@@ -208,4 +208,36 @@ function LayerNormalization:compute_output_shape(input_shape)
   return {table.unpack(input_shape)}
 end
 
+
+-- ---- reference ----
+
+--- dnn.nn.BatchNormalization([options])
+-- Normalizes each feature (the last dim) by the batch's statistics in
+-- training and by moving averages in inference, then scales and shifts.
+-- Weights: gamma, beta, moving_mean, moving_variance (the last two not trainable).
+-- @option axis=-1 the feature dim
+-- @option momentum=0.99 of the moving averages
+-- @option epsilon=0.001 added to the variance
+-- @option center=true learn beta
+-- @option scale=true learn gamma
+-- @option beta_initializer="zeros" an initializer
+-- @option gamma_initializer="ones" an initializer
+-- @option moving_mean_initializer="zeros" an initializer
+-- @option moving_variance_initializer="ones" an initializer
+-- @option beta_regularizer=nil a regularizer
+-- @option gamma_regularizer=nil a regularizer
+-- @example local bn = nn.BatchNormalization{momentum = 0.9}
+
+--- dnn.nn.LayerNormalization([options])
+-- Normalizes each example over `axis` (mean 0, variance 1), then scales and shifts.
+-- @option axis=-1 the dim (or dims) normalized
+-- @option epsilon=0.001 added to the variance
+-- @option center=true learn beta
+-- @option scale=true learn gamma
+-- @option beta_initializer="zeros" an initializer
+-- @option gamma_initializer="ones" an initializer
+-- @option beta_regularizer=nil a regularizer
+-- @option gamma_regularizer=nil a regularizer
+-- @example local ln = nn.LayerNormalization{axis = -1}
+
 return M

@@ -110,4 +110,39 @@ for name, value in pairs(spatial) do
   if name ~= "util" then M[name] = value end
 end
 
+
+-- ---- reference ----
+
+--- dnn.nn.MaxPooling2D([options])
+-- The maximum over windows of each channel.
+-- @option pool_size=2 an int or `{h, w}`
+-- @option strides=pool_size an int or `{h, w}`
+-- @option padding="valid" `"valid"` or `"same"`
+-- @option data_format="channels_last" only `"channels_last"`
+-- @alias dnn.nn.MaxPool2D
+-- @example local p = nn.MaxPooling2D{pool_size = 2}
+
+--- dnn.nn.AveragePooling2D([options])
+-- The mean over windows of each channel (padding excluded from the count).
+-- @option pool_size=2 an int or `{h, w}`
+-- @option strides=pool_size an int or `{h, w}`
+-- @option padding="valid" `"valid"` or `"same"`
+-- @option data_format="channels_last" only `"channels_last"`
+-- @alias dnn.nn.AvgPool2D
+-- @example local p = nn.AveragePooling2D{pool_size = 2}
+
+--- dnn.nn.GlobalAveragePooling2D([options])
+-- The mean over height and width: `(batch, channels)`.
+-- @option keepdims=false keep the pooled dims as size 1
+-- @option data_format="channels_last" only `"channels_last"`
+-- @alias dnn.nn.GlobalAvgPool2D
+-- @example local g = nn.GlobalAveragePooling2D()
+
+--- dnn.nn.GlobalMaxPooling2D([options])
+-- The maximum over height and width: `(batch, channels)`.
+-- @option keepdims=false keep the pooled dims as size 1
+-- @option data_format="channels_last" only `"channels_last"`
+-- @alias dnn.nn.GlobalMaxPool2D
+-- @example local g = nn.GlobalMaxPooling2D()
+
 return M

@@ -324,4 +324,82 @@ function Normalization:forward(x)
   return (x - mean) / std
 end
 
+
+-- ---- reference ----
+
+--- dnn.nn.RandomFlip([mode])
+-- In training, flips each image at random (one draw per image); the identity otherwise.
+-- @param mode `"horizontal"`, `"vertical"` or `"horizontal_and_vertical"` (default)
+-- @example local flip = nn.RandomFlip("horizontal")
+
+--- dnn.nn.RandomRotation(factor[, options])
+-- In training, rotates each image by a random angle in `factor` turns
+-- (0.1: up to ±36°; a pair `{lo, hi}` as is).
+-- @param factor a number f for (-f, f), or `{lo, hi}`
+-- @option fill_mode="reflect" `"reflect"`, `"wrap"`, `"constant"` or `"nearest"`
+-- @option interpolation="bilinear" `"bilinear"` or `"nearest"`
+-- @option fill_value=0 the value outside the image with `fill_mode = "constant"`
+-- @example local rot = nn.RandomRotation(0.1)
+
+--- dnn.nn.RandomZoom(height_factor[, width_factor][, options])
+-- In training, zooms each image by a random factor: negative values zoom in.
+-- Without `width_factor` the zoom keeps the aspect ratio.
+-- @param height_factor a number f for (-f, f), or `{lo, hi}`
+-- @param width_factor the same for the width
+-- @option fill_mode="reflect" as RandomRotation
+-- @option interpolation="bilinear" `"bilinear"` or `"nearest"`
+-- @option fill_value=0 as RandomRotation
+-- @example local zoom = nn.RandomZoom(0.2)
+
+--- dnn.nn.RandomTranslation(height_factor, width_factor[, options])
+-- In training, shifts each image by a random fraction of its height and width.
+-- @param height_factor a number f for (-f, f), or `{lo, hi}`
+-- @param width_factor the same for the width
+-- @option fill_mode="reflect" as RandomRotation
+-- @option interpolation="bilinear" `"bilinear"` or `"nearest"`
+-- @option fill_value=0 as RandomRotation
+-- @example local shift = nn.RandomTranslation(0.1, 0.1)
+
+--- dnn.nn.RandomCrop(height, width)
+-- A random `height` x `width` window in training, the center one otherwise.
+-- @param height the output height
+-- @param width the output width
+-- @example local crop = nn.RandomCrop(24, 24)
+
+--- dnn.nn.RandomContrast(factor[, options])
+-- In training, scales each image's channels about their mean by a factor in [1 - f, 1 + f], clipped to `value_range`.
+-- @param factor a number f, or `{lo, hi}`
+-- @option value_range={0,1} the images' value range
+-- @example local c = nn.RandomContrast(0.2)
+
+--- dnn.nn.RandomBrightness(factor[, options])
+-- In training, shifts each image by d * (high - low), d in [-f, f], clipped to `value_range`.
+-- @param factor a number f, or `{lo, hi}`
+-- @option value_range={0,1} the images' value range
+-- @example local b = nn.RandomBrightness(0.1)
+
+--- dnn.nn.GaussianNoise(stddev)
+-- In training, adds N(0, stddev²) noise (any shape); the identity otherwise.
+-- @param stddev the noise's standard deviation
+-- @example local noise = nn.GaussianNoise(0.1)
+
+--- dnn.nn.Rescaling(scale[, offset])
+-- `x * scale + offset`, always (training and inference).
+-- @param scale the factor
+-- @option offset=0 added after scaling
+-- @example local r = nn.Rescaling(1 / 255)
+
+--- dnn.nn.Normalization([options])
+-- `(x - mean) / sqrt(variance)` per index of `axis`, always. Give `mean` and
+-- `variance`, or call `adapt`. They are non-trainable weights, saved with the model.
+-- @option axis=-1 the feature dim
+-- @option mean=nil the means (a number, array or tensor)
+-- @option variance=nil the variances
+-- @example local norm = nn.Normalization(); norm:adapt(x_train)
+
+--- dnn.nn.Normalization:adapt(data)
+-- Sets mean and variance to the population statistics of `data` (a tensor or
+-- a DataLoader) over every dim but `axis`.
+-- @example norm:adapt(train.x)
+
 return M

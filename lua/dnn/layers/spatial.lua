@@ -165,4 +165,26 @@ end
 M.ZeroPadding2D = sided_class("ZeroPadding2D", "zero_padding2d", "padding", 1, false)
 M.Cropping2D = sided_class("Cropping2D", "cropping2d", "cropping", 0, true)
 
+
+-- ---- reference ----
+
+--- dnn.nn.UpSampling2D([options])
+-- Repeats rows and columns: `(batch, h * size_h, w * size_w, c)`.
+-- @option size=2 an int or `{h, w}`
+-- @option interpolation="nearest" `"nearest"` or `"bilinear"`
+-- @option data_format="channels_last" only `"channels_last"`
+-- @example local up = nn.UpSampling2D{size = 2}
+
+--- dnn.nn.ZeroPadding2D(padding)
+-- Pads height and width with zeros.
+-- @param padding an int, `{h, w}`, or `{{top, bottom}, {left, right}}`
+-- @option data_format="channels_last" only `"channels_last"`
+-- @example local pad = nn.ZeroPadding2D(1)
+
+--- dnn.nn.Cropping2D(cropping)
+-- Crops height and width.
+-- @param cropping an int, `{h, w}`, or `{{top, bottom}, {left, right}}`
+-- @option data_format="channels_last" only `"channels_last"`
+-- @example local crop = nn.Cropping2D{{2, 2}, {4, 4}}
+
 return M

@@ -1,0 +1,165 @@
+-- Reference entries for the layers of lua/dnn/layers/sequence.lua and
+-- lua/dnn/layers/recurrent.lua, kept here while other branches edit those
+-- files. scripts/reference.lua reads this folder as it reads lua/dnn/; after
+-- merging, move each block above its class in those files and delete this
+-- file (the coverage test passes either way). Not Lua code: comments only.
+
+-- ---- sequence.lua ----
+
+--- dnn.nn.Embedding(input_dim, output_dim[, options])
+-- Looks up a row of its table `(input_dim, output_dim)` for each token id:
+-- ids of any shape S give `(S, output_dim)`. Ids are 1..input_dim; 0 is
+-- padding with `mask_zero` (a zero row, no gradient, and a mask passed on).
+-- @param input_dim the number of ids (a Tokenizer's `vocabulary_size()`)
+-- @param output_dim the embedding size
+-- @option embeddings_initializer="uniform" the table's initializer ([-0.05, 0.05])
+-- @option embeddings_regularizer=nil a regularizer of the table
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option mask_zero=false id 0 is padding and masked
+-- @option input_length=nil accepted for Keras compatibility (the length of the sequences)
+-- @example local emb = nn.Embedding(10000, 64, {mask_zero = true})
+
+--- dnn.nn.Conv1D(filters, kernel_size[, options])
+-- A 1-d convolution over `(batch, steps, channels)`. Kernel
+-- `(kernel_size, in_channels, filters)`, then bias.
+-- @param filters the number of output channels
+-- @param kernel_size an int
+-- @option strides=1 an int
+-- @option padding="valid" `"valid"`, `"same"` or `"causal"` (output t sees inputs up to t only)
+-- @option dilation_rate=1 an int
+-- @option activation="linear" an activation
+-- @option use_bias=true whether to add a bias
+-- @option kernel_initializer="glorot_uniform" an initializer
+-- @option bias_initializer="zeros" an initializer
+-- @option kernel_regularizer=nil a regularizer
+-- @option bias_regularizer=nil a regularizer
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option data_format="channels_last" only `"channels_last"`
+-- @option groups=1 only 1
+-- @example local c = nn.Conv1D(32, 5, {padding = "causal", activation = "relu"})
+
+--- dnn.nn.MaxPooling1D([pool_size[, strides[, padding]]])
+-- The maximum over windows of steps, per channel.
+-- @option pool_size=2 the window
+-- @option strides=pool_size the step between windows
+-- @option padding="valid" `"valid"` or `"same"`
+-- @option data_format="channels_last" only `"channels_last"`
+-- @alias dnn.nn.MaxPool1D
+-- @example local p = nn.MaxPooling1D(2)
+
+--- dnn.nn.AveragePooling1D([pool_size[, strides[, padding]]])
+-- The mean over windows of steps, per channel (padded steps not counted).
+-- @option pool_size=2 the window
+-- @option strides=pool_size the step between windows
+-- @option padding="valid" `"valid"` or `"same"`
+-- @option data_format="channels_last" only `"channels_last"`
+-- @alias dnn.nn.AvgPool1D
+-- @example local p = nn.AveragePooling1D(2)
+
+--- dnn.nn.GlobalAveragePooling1D([options])
+-- The mean of each feature over the steps, `(batch, features)`; with a mask, over the unmasked steps only.
+-- @option keepdims=false keep the steps dim as size 1
+-- @option data_format="channels_last" only `"channels_last"`
+-- @alias dnn.nn.GlobalAvgPool1D
+-- @example local g = nn.GlobalAveragePooling1D()
+
+--- dnn.nn.GlobalMaxPooling1D([options])
+-- The maximum of each feature over the steps, `(batch, features)`.
+-- @option keepdims=false keep the steps dim as size 1
+-- @option data_format="channels_last" only `"channels_last"`
+-- @alias dnn.nn.GlobalMaxPool1D
+-- @example local g = nn.GlobalMaxPooling1D()
+
+--- dnn.nn.UpSampling1D([size])
+-- Repeats each step `size` times.
+-- @option size=2 the repeat count
+-- @example local up = nn.UpSampling1D(2)
+
+--- dnn.nn.TimeDistributed(layer)
+-- Applies `layer` to every step of `(batch, steps, ...)` with one set of
+-- weights (its weights are the inner layer's). A mask passes through.
+-- @param layer the layer applied per step
+-- @example local td = nn.TimeDistributed(nn.Dense(8))
+
+-- ---- recurrent.lua ----
+
+--- dnn.nn.SimpleRNN(units[, options])
+-- `h = activation(x W + h U + b)` over `(batch, timesteps, features)`.
+-- Weights: kernel `(features, units)`, recurrent_kernel `(units, units)`,
+-- bias. Returns the last output `(batch, units)` (every step's with
+-- `return_sequences`), then the final state with `return_state`. A call
+-- takes `{initial_state = h0}` and a mask (masked steps keep the state).
+-- @param units the state size
+-- @option activation="tanh" the activation (`"tanh"`, `"relu"`, `"sigmoid"`, `"linear"`)
+-- @option use_bias=true whether to add a bias
+-- @option kernel_initializer="glorot_uniform" an initializer
+-- @option recurrent_initializer="orthogonal" an initializer
+-- @option bias_initializer="zeros" an initializer
+-- @option kernel_regularizer=nil a regularizer
+-- @option recurrent_regularizer=nil a regularizer
+-- @option bias_regularizer=nil a regularizer
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option return_sequences=false return every step's output
+-- @option return_state=false also return the final state(s)
+-- @option go_backwards=false read the sequence backwards
+-- @option stateful=false keep the final states as the next call's initial ones
+-- @option dropout=0 dropout of the inputs (one mask per sequence)
+-- @option recurrent_dropout=0 dropout of the state
+-- @option seed=nil an integer: the layer's dropout masks from a generator of its own
+-- @example local rnn = nn.SimpleRNN(32, {return_sequences = true})
+
+--- dnn.nn.LSTM(units[, options])
+-- A long short-term memory layer, gates i, f, c, o (Keras's order):
+-- kernel `(features, 4*units)`, recurrent_kernel `(units, 4*units)`, bias
+-- `(4*units)`. Results as SimpleRNN's, the states h then c. Options as
+-- SimpleRNN's, plus:
+-- @param units the state size
+-- @option recurrent_activation="sigmoid" the gates' activation
+-- @option unit_forget_bias=true start the forget gate's bias at 1
+-- @option activation="tanh" the activation
+-- @option use_bias=true whether to add a bias
+-- @option kernel_initializer="glorot_uniform" an initializer
+-- @option recurrent_initializer="orthogonal" an initializer
+-- @option bias_initializer="zeros" an initializer
+-- @option kernel_regularizer=nil a regularizer
+-- @option recurrent_regularizer=nil a regularizer
+-- @option bias_regularizer=nil a regularizer
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option return_sequences=false return every step's output
+-- @option return_state=false also return the final h and c
+-- @option go_backwards=false read the sequence backwards
+-- @option stateful=false keep the final states for the next call
+-- @option dropout=0 dropout of the inputs
+-- @option recurrent_dropout=0 dropout of the state
+-- @option seed=nil the layer's own dropout generator
+-- @example local seq, h, c = nn.LSTM(64, {return_sequences = true, return_state = true})(x)
+
+--- dnn.nn.GRU(units[, options])
+-- A gated recurrent unit, gates z, r, h: kernel `(features, 3*units)`,
+-- recurrent_kernel `(units, 3*units)`, bias `(2, 3*units)` with
+-- `reset_after` (the default, as Keras and PyTorch). Options as SimpleRNN's, plus:
+-- @param units the state size
+-- @option recurrent_activation="sigmoid" the gates' activation
+-- @option reset_after=true apply the reset gate after the recurrent product
+-- @option activation="tanh" the activation
+-- @option use_bias=true whether to add a bias
+-- @option kernel_initializer="glorot_uniform" an initializer
+-- @option recurrent_initializer="orthogonal" an initializer
+-- @option bias_initializer="zeros" an initializer
+-- @option kernel_regularizer=nil a regularizer
+-- @option recurrent_regularizer=nil a regularizer
+-- @option bias_regularizer=nil a regularizer
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option return_sequences=false return every step's output
+-- @option return_state=false also return the final state
+-- @option go_backwards=false read the sequence backwards
+-- @option stateful=false keep the final state for the next call
+-- @option dropout=0 dropout of the inputs
+-- @option recurrent_dropout=0 dropout of the state
+-- @option seed=nil the layer's own dropout generator
+-- @example local gru = nn.GRU(32)
+
+--- dnn.nn.SimpleRNN:reset_states([states])
+-- A stateful layer starts again from zeros, or from `states`. LSTM and GRU have it too.
+-- @alias dnn.nn.LSTM:reset_states, dnn.nn.GRU:reset_states
+-- @example rnn:reset_states()
