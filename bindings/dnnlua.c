@@ -590,16 +590,30 @@ static int load_line(lua_State *L) {
   return status;
 }
 
-/* Prints the results on the stack with the global print (tostring: tensors
- * pretty-print themselves). */
+/* Pushes the REPL's printer: dnn.inspect's print_results (plain tables as
+ * readable, depth- and length-limited constructors; the rest as tostring),
+ * or the global print when that module cannot load. */
+static void push_printer(lua_State *L) {
+  int top = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "dnn.inspect");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_getfield(L, -1, "print_results") == LUA_TFUNCTION) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_settop(L, top);
+  lua_getglobal(L, "print");
+}
+
+/* Prints the results on the stack. */
 static void print_results(lua_State *L) {
   int n = lua_gettop(L);
   if (n > 0) {
     luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
-    lua_getglobal(L, "print");
+    push_printer(L);
     lua_insert(L, 1);
     if (lua_pcall(L, n, 0, 0) != LUA_OK)
-      l_message(progname, lua_pushfstring(L, "error calling 'print' (%s)", lua_tostring(L, -1)));
+      l_message(progname, lua_pushfstring(L, "error printing the results (%s)", lua_tostring(L, -1)));
   }
 }
 

@@ -27,7 +27,20 @@ static float opt_scale(lua_State *L, int idx) {
   return (float)s;
 }
 
-/* scaled_dot_product_attention(q, k, v[, {mask, causal, scale, return_scores}]) -> out[, scores] */
+/// dnn.scaled_dot_product_attention(q, k, v[, options])
+// `softmax(q kᵀ * scale + mask) v`, computed in blocks with a running
+// softmax (FlashAttention-2) forward and backward: memory grows as O(T d),
+// not O(T²), when the scores are not asked for. `q (B, H, Tq, d)`,
+// `k (B, H, Tk, d)`, `v (B, H, Tk, dv)` give `(B, H, Tq, dv)`.
+// @param q the queries
+// @param k the keys
+// @param v the values
+// @option mask=nil 1 = attend, 0 = not, broadcastable to `(B, H, Tq, Tk)` (aligned at the right)
+// @option causal=false query i sees keys up to i only
+// @option scale=1/sqrt(d) the factor of the scores
+// @option return_scores=false also return the probabilities `(B, H, Tq, Tk)` (O(T²) memory)
+// @return the output (and the probabilities)
+// @example local y = dnn.scaled_dot_product_attention(q, k, v, {causal = true})
 static int l_attention(lua_State *L) {
   static const char *const valid[] = {"mask", "causal", "scale", "return_scores", NULL};
   dnn_tensor *q = ldnn_check_tensor(L, 1), *k = ldnn_check_tensor(L, 2), *v = ldnn_check_tensor(L, 3);

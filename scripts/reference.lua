@@ -4,7 +4,7 @@
 --   lua5.4 scripts/reference.lua [--html] [--out DIR] [SOURCE_DIR]
 --
 -- A doc block is a run of comment lines whose first starts with "--- " in
--- Lua or "/// " in C. Its first line is a signature (the entry's name is its
+-- Lua or "/// " in C (then "-- " or "// " lines). Its first line is a signature (the entry's name is its
 -- leading dotted name: dnn.zeros, dnn.nn.Dense, dnn.Tensor:exp) or
 -- "@module NAME title". Then free text, then tags:
 --   @option name[=default] meaning     a field of the options table
@@ -14,8 +14,6 @@
 --   @example one line of Lua           (repeatable)
 --   @hook                              a method subclasses define (Layer:forward)
 -- A continuation line of @option/@param is indented by two spaces more.
--- Also read: docs/reference/pending/*.lua, entries waiting to move into
--- source files that other branches are editing.
 -- Used as a module (require from the coverage test): returns the parser and
 -- the renderers. See docs/reference/README.md and docs/CHOICES.md for why it
 -- is not LDoc.
@@ -32,7 +30,7 @@ local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 
 -- The comment text of a line in a doc block, or nil when the line ends it.
 local function lua_comment(line) return line:match("^%s*%-%-%-? ?(.*)$") end
-local function c_comment(line) return line:match("^%s*/// ?(.*)$") end
+local function c_comment(line) return line:match("^%s*///? ?(.*)$") end
 
 local function new_entry(signature, file, line)
   local name = signature:match("^([%w_%.:]+)")
@@ -127,8 +125,6 @@ end
 function M.load(source_dir)
   local files = list_files(source_dir .. "/lua/dnn", "*.lua")
   for _, c in ipairs(list_files(source_dir .. "/bindings", "*.c")) do files[#files + 1] = c end
-  -- entries waiting to move into their source files (see the folder's file)
-  for _, p in ipairs(list_files(source_dir .. "/docs/reference/pending", "*.lua")) do files[#files + 1] = p end
   local modules, by_module, entries = {}, {}, {}
   for _, path in ipairs(files) do
     for _, e in ipairs(M.parse_file(path, path:sub(#source_dir + 2))) do

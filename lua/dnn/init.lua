@@ -25,6 +25,7 @@ dnn.metrics = require "dnn.metrics"
 dnn.callbacks = require "dnn.callbacks"
 dnn.image = require "dnn.image"
 dnn.plot = require "dnn.plot"
+dnn.inspect = require("dnn.inspect").inspect
 dnn.load_model = require("dnn.serialize").load_model
 dnn.checkpoint = require "dnn.checkpoint"
 

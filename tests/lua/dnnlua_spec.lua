@@ -195,6 +195,7 @@ run()
       "dnn.tensor{{1, 2}, {3, 4}}",
       "error('oops')",
       "print('still alive')",
+    "{1, 2, loss = {0.5}}",
     }, "\n")
     local out, err, code = sh("printf '%s\\n' " .. quote(input) .. " | " .. quote(DNNLUA) .. " -i")
     assert.are.equal(0, code, err)
@@ -204,6 +205,7 @@ run()
     assert.truthy(out:find(">> >> loop\t1\nloop\t2\n", 1, true), out)
     assert.truthy(out:find("tensor(", 1, true), out)
     assert.truthy(out:find("still alive", 1, true), out)
+    assert.truthy(out:find("> {1, 2, loss = {0.5}}\n", 1, true), out) -- plain tables print readably
     assert.truthy(err:find("stdin:1: oops", 1, true), err)
   end)
 

@@ -19,20 +19,6 @@ package.path = source_dir .. "/scripts/?.lua;" .. package.path
 local reference = require "reference"
 local ref = reference.load(source_dir)
 
--- ======================================================================
--- KNOWN MISSING: names whose doc comments wait for other branches (the
--- lead adds them after merging those branches, then empties this table).
--- The entries of lua/dnn/layers/recurrent.lua and sequence.lua wait in
--- docs/reference/pending/ (read like lua/dnn/) until they move into those
--- files. A name here that gets an entry fails the last-but-two test below,
--- so this table cannot go stale.
--- ======================================================================
-local KNOWN_MISSING = {
-  ["dnn.nn.Bidirectional"] = true,
-  ["dnn.nn.MultiHeadAttention"] = true,
-  ["dnn.scaled_dot_product_attention"] = true,
-}
-
 -- Public-looking names that are not API, and why.
 local INTERNAL = {
   ["dnn.set_autograd_scope"] = "Layer:call's hook that names the layer in backward errors",
@@ -147,7 +133,7 @@ describe("the API reference", function()
   it("has an entry for every public name", function()
     local missing = {}
     for _, n in ipairs(names) do
-      local public = not INTERNAL[n.name] and not KNOWN_MISSING[n.name]
+      local public = not INTERNAL[n.name]
       if public and not covered(n.name, n.class, names_of) then missing[#missing + 1] = n.name end
     end
     for _, m in ipairs(MODULES) do
@@ -243,13 +229,6 @@ describe("the API reference", function()
     end
     table.sort(wrong)
     assert(#wrong == 0, table.concat(wrong, "\n"))
-  end)
-
-  it("keeps KNOWN_MISSING honest: a name documented since is removed from it", function()
-    local stale = {}
-    for name in pairs(KNOWN_MISSING) do if ref.by_name[name] then stale[#stale + 1] = name end end
-    table.sort(stale)
-    assert(#stale == 0, "documented now, remove from KNOWN_MISSING:\n  " .. table.concat(stale, "\n  "))
   end)
 
   it("renders HTML pages with an anchor per entry", function()

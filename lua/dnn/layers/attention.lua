@@ -27,12 +27,38 @@ local layer = require "dnn.layer"
 local initializers = require "dnn.initializers"
 local regularizers = require "dnn.regularizers"
 local describe = require("dnn.options").describe
-local shape_text = require("dnn.layers.core").shape_text
+local shape_text = require("dnn.layer").shape_text
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local attention = dnn.scaled_dot_product_attention
 local M = {}
 
+--- dnn.nn.MultiHeadAttention(num_heads, key_dim[, options])
+-- Keras's multi-head attention over the fused kernel (one autodiff node,
+-- O(T d) memory when the scores are not asked for). Called as
+-- `mha(query, value[, key][, call_options])` (key defaults to value) or
+-- `mha{query, value[, key]}`; `query (batch, Tq, features)`, `value` and
+-- `key (batch, Tk, features)`; gives `(batch, Tq, output)` and, with
+-- `return_attention_scores`, the scores `(batch, heads, Tq, Tk)`. Call
+-- options: `attention_mask (batch, Tq, Tk)` (1 = attend), `use_causal_mask`,
+-- `return_attention_scores`, `training`, and `query_mask`, `value_mask`,
+-- `key_mask` (masks from `Embedding{mask_zero}` arrive by themselves).
+-- Weights in Keras's layouts: query, key and value kernels
+-- `(features, heads, key_dim | value_dim)` each with a bias
+-- `(heads, dim)`, then the output kernel `(heads, value_dim, output)` and bias.
+-- @param num_heads the number of heads (or the option)
+-- @param key_dim the size of each head's queries and keys (or the option)
+-- @option value_dim=key_dim the size of each head's values
+-- @option dropout=0 dropout of the attention probabilities while training
+-- @option use_bias=true whether the projections have biases
+-- @option output_shape=nil the output's features (default: the query's)
+-- @option kernel_initializer="glorot_uniform" an initializer
+-- @option bias_initializer="zeros" an initializer
+-- @option kernel_regularizer=nil a regularizer
+-- @option bias_regularizer=nil a regularizer
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option seed=nil the layer's own dropout generator
+-- @example local mha = nn.MultiHeadAttention{num_heads = 4, key_dim = 16}
 local MultiHeadAttention = Layer:extend("MultiHeadAttention")
 M.MultiHeadAttention = MultiHeadAttention
 MultiHeadAttention.options = {"num_heads", "key_dim", "value_dim", "dropout", "use_bias", "output_shape",

@@ -24,21 +24,28 @@ local options_lib = require "dnn.options"
 local recurrent = require "dnn.layers.recurrent"
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
+local shape_text = layer.shape_text
 local describe, raise = options_lib.describe, options_lib.raise
 local M = {}
 
+--- dnn.nn.Bidirectional(layer[, options])
+-- Runs a recurrent layer (`SimpleRNN`, `LSTM`, `GRU`) over the sequence
+-- forwards and backwards and merges the two outputs. Both directions are
+-- new layers made from `layer`'s configuration (`forward_<name>`,
+-- `backward_<name>` with `go_backwards` flipped). With `return_sequences`
+-- the backward output is put back in time order; with `return_state` the
+-- forward layer's states follow the output(s), then the backward layer's
+-- (`initial_state` takes them in that order too).
+-- @param layer a SimpleRNN, LSTM or GRU (or the option)
+-- @option merge_mode="concat" `"concat"`, `"sum"`, `"mul"`, `"ave"`, or `"none"`/`false` for the two outputs apart
+-- @option backward_layer=nil the backward layer, used as it is
+-- @example local bi = nn.Bidirectional(nn.LSTM(64, {return_sequences = true}))
 local Bidirectional = Layer:extend("Bidirectional")
 M.Bidirectional = Bidirectional
 Bidirectional.options = {"layer", "merge_mode", "backward_layer"}
 Bidirectional.supports_masking = true
 
 local merge_modes = {"concat", "sum", "mul", "ave", "none"}
-
-local function shape_text(shape)
-  local parts = {}
-  for i, d in ipairs(shape) do parts[i] = (d == nil or d < 0) and "None" or tostring(d) end
-  return "(" .. table.concat(parts, ", ") .. ")"
-end
 
 local function is_recurrent(l)
   local cls = getmetatable(l)
@@ -211,6 +218,10 @@ function Bidirectional:forward(x, opts)
 end
 
 -- A stateful wrapper starts again from zeros (or from the given states, forward then backward).
+--- dnn.nn.Bidirectional:reset_states([states])
+-- Resets both stateful directions to zeros, or to `states` (the forward
+-- layer's, then the backward layer's).
+-- @example bi:reset_states()
 function Bidirectional:reset_states(states)
   if states ~= nil and dnn.is_tensor(states) then states = {states} end
   local ok, fstates, bstates = pcall(self._split_states, self, states)

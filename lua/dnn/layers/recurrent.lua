@@ -195,6 +195,10 @@ function Recurrent:forward(x, opts)
 end
 
 -- A stateful layer starts again from zeros (or from the given states).
+--- dnn.nn.SimpleRNN:reset_states([states])
+-- A stateful layer starts again from zeros, or from `states`. LSTM and GRU have it too.
+-- @alias dnn.nn.LSTM:reset_states, dnn.nn.GRU:reset_states
+-- @example rnn:reset_states()
 function Recurrent:reset_states(states)
   if states ~= nil and dnn.is_tensor(states) then states = {states} end
   self.states = states
@@ -222,6 +226,30 @@ local function recurrent_class(name)
 end
 
 -- ---- SimpleRNN: h = activation(x W + h U + b) ----
+--- dnn.nn.SimpleRNN(units[, options])
+-- `h = activation(x W + h U + b)` over `(batch, timesteps, features)`.
+-- Weights: kernel `(features, units)`, recurrent_kernel `(units, units)`,
+-- bias. Returns the last output `(batch, units)` (every step's with
+-- `return_sequences`), then the final state with `return_state`. A call
+-- takes `{initial_state = h0}` and a mask (masked steps keep the state).
+-- @param units the state size
+-- @option activation="tanh" the activation (`"tanh"`, `"relu"`, `"sigmoid"`, `"linear"`)
+-- @option use_bias=true whether to add a bias
+-- @option kernel_initializer="glorot_uniform" an initializer
+-- @option recurrent_initializer="orthogonal" an initializer
+-- @option bias_initializer="zeros" an initializer
+-- @option kernel_regularizer=nil a regularizer
+-- @option recurrent_regularizer=nil a regularizer
+-- @option bias_regularizer=nil a regularizer
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option return_sequences=false return every step's output
+-- @option return_state=false also return the final state(s)
+-- @option go_backwards=false read the sequence backwards
+-- @option stateful=false keep the final states as the next call's initial ones
+-- @option dropout=0 dropout of the inputs (one mask per sequence)
+-- @option recurrent_dropout=0 dropout of the state
+-- @option seed=nil an integer: the layer's dropout masks from a generator of its own
+-- @example local rnn = nn.SimpleRNN(32, {return_sequences = true})
 local SimpleRNN = recurrent_class("SimpleRNN")
 M.SimpleRNN = SimpleRNN
 SimpleRNN.options = shared_options
@@ -234,6 +262,31 @@ end
 getmetatable(SimpleRNN).__call = function(_, ...) return SimpleRNN.new(...) end
 
 -- ---- LSTM: gates i, f, c, o ----
+--- dnn.nn.LSTM(units[, options])
+-- A long short-term memory layer, gates i, f, c, o (Keras's order):
+-- kernel `(features, 4*units)`, recurrent_kernel `(units, 4*units)`, bias
+-- `(4*units)`. Results as SimpleRNN's, the states h then c. Options as
+-- SimpleRNN's, plus:
+-- @param units the state size
+-- @option recurrent_activation="sigmoid" the gates' activation
+-- @option unit_forget_bias=true start the forget gate's bias at 1
+-- @option activation="tanh" the activation
+-- @option use_bias=true whether to add a bias
+-- @option kernel_initializer="glorot_uniform" an initializer
+-- @option recurrent_initializer="orthogonal" an initializer
+-- @option bias_initializer="zeros" an initializer
+-- @option kernel_regularizer=nil a regularizer
+-- @option recurrent_regularizer=nil a regularizer
+-- @option bias_regularizer=nil a regularizer
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option return_sequences=false return every step's output
+-- @option return_state=false also return the final h and c
+-- @option go_backwards=false read the sequence backwards
+-- @option stateful=false keep the final states for the next call
+-- @option dropout=0 dropout of the inputs
+-- @option recurrent_dropout=0 dropout of the state
+-- @option seed=nil the layer's own dropout generator
+-- @example local seq, h, c = nn.LSTM(64, {return_sequences = true, return_state = true})(x)
 local LSTM = recurrent_class("LSTM")
 M.LSTM = LSTM
 LSTM.options = with(shared_options, "recurrent_activation", "unit_forget_bias")
@@ -247,6 +300,30 @@ end
 getmetatable(LSTM).__call = function(_, ...) return LSTM.new(...) end
 
 -- ---- GRU: gates z, r, h; reset_after (default) as Keras 2.x+ and PyTorch ----
+--- dnn.nn.GRU(units[, options])
+-- A gated recurrent unit, gates z, r, h: kernel `(features, 3*units)`,
+-- recurrent_kernel `(units, 3*units)`, bias `(2, 3*units)` with
+-- `reset_after` (the default, as Keras and PyTorch). Options as SimpleRNN's, plus:
+-- @param units the state size
+-- @option recurrent_activation="sigmoid" the gates' activation
+-- @option reset_after=true apply the reset gate after the recurrent product
+-- @option activation="tanh" the activation
+-- @option use_bias=true whether to add a bias
+-- @option kernel_initializer="glorot_uniform" an initializer
+-- @option recurrent_initializer="orthogonal" an initializer
+-- @option bias_initializer="zeros" an initializer
+-- @option kernel_regularizer=nil a regularizer
+-- @option recurrent_regularizer=nil a regularizer
+-- @option bias_regularizer=nil a regularizer
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option return_sequences=false return every step's output
+-- @option return_state=false also return the final state
+-- @option go_backwards=false read the sequence backwards
+-- @option stateful=false keep the final state for the next call
+-- @option dropout=0 dropout of the inputs
+-- @option recurrent_dropout=0 dropout of the state
+-- @option seed=nil the layer's own dropout generator
+-- @example local gru = nn.GRU(32)
 local GRU = recurrent_class("GRU")
 M.GRU = GRU
 GRU.options = with(shared_options, "recurrent_activation", "reset_after")

@@ -76,6 +76,18 @@ local function from_image(y) return y:squeeze(2) end
 -- no gradient, masked), an error without it, as is any other id outside the
 -- range (naming the id and its position). The table is made at construction:
 -- its shape does not depend on the input.
+--- dnn.nn.Embedding(input_dim, output_dim[, options])
+-- Looks up a row of its table `(input_dim, output_dim)` for each token id:
+-- ids of any shape S give `(S, output_dim)`. Ids are 1..input_dim; 0 is
+-- padding with `mask_zero` (a zero row, no gradient, and a mask passed on).
+-- @param input_dim the number of ids (a Tokenizer's `vocabulary_size()`)
+-- @param output_dim the embedding size
+-- @option embeddings_initializer="uniform" the table's initializer ([-0.05, 0.05])
+-- @option embeddings_regularizer=nil a regularizer of the table
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option mask_zero=false id 0 is padding and masked
+-- @option input_length=nil accepted for Keras compatibility (the length of the sequences)
+-- @example local emb = nn.Embedding(10000, 64, {mask_zero = true})
 local Embedding = Layer:extend("Embedding")
 M.Embedding = Embedding
 Embedding.options = {"input_dim", "output_dim", "embeddings_initializer", "embeddings_regularizer",
@@ -145,6 +157,24 @@ end
 -- (1, k, C, F): the GEMM path, and gradients of any order.
 local fused_activations = {linear = true, relu = true, leaky_relu = true, sigmoid = true, tanh = true, softmax = true}
 
+--- dnn.nn.Conv1D(filters, kernel_size[, options])
+-- A 1-d convolution over `(batch, steps, channels)`. Kernel
+-- `(kernel_size, in_channels, filters)`, then bias.
+-- @param filters the number of output channels
+-- @param kernel_size an int
+-- @option strides=1 an int
+-- @option padding="valid" `"valid"`, `"same"` or `"causal"` (output t sees inputs up to t only)
+-- @option dilation_rate=1 an int
+-- @option activation="linear" an activation
+-- @option use_bias=true whether to add a bias
+-- @option kernel_initializer="glorot_uniform" an initializer
+-- @option bias_initializer="zeros" an initializer
+-- @option kernel_regularizer=nil a regularizer
+-- @option bias_regularizer=nil a regularizer
+-- @option activity_regularizer=nil a regularizer of the output
+-- @option data_format="channels_last" only `"channels_last"`
+-- @option groups=1 only 1
+-- @example local c = nn.Conv1D(32, 5, {padding = "causal", activation = "relu"})
 local Conv1D = Layer:extend("Conv1D")
 M.Conv1D = Conv1D
 Conv1D.options = {"filters", "kernel_size", "strides", "padding", "dilation_rate", "activation", "use_bias",
@@ -295,6 +325,22 @@ local function pooling_class(type_name, base_name, max)
   return cls
 end
 
+--- dnn.nn.MaxPooling1D([pool_size[, strides[, padding]]])
+-- The maximum over windows of steps, per channel.
+-- @option pool_size=2 the window
+-- @option strides=pool_size the step between windows
+-- @option padding="valid" `"valid"` or `"same"`
+-- @option data_format="channels_last" only `"channels_last"`
+-- @alias dnn.nn.MaxPool1D
+-- @example local p = nn.MaxPooling1D(2)
+--- dnn.nn.AveragePooling1D([pool_size[, strides[, padding]]])
+-- The mean over windows of steps, per channel (padded steps not counted).
+-- @option pool_size=2 the window
+-- @option strides=pool_size the step between windows
+-- @option padding="valid" `"valid"` or `"same"`
+-- @option data_format="channels_last" only `"channels_last"`
+-- @alias dnn.nn.AvgPool1D
+-- @example local p = nn.AveragePooling1D(2)
 M.MaxPooling1D = pooling_class("MaxPooling1D", "max_pooling1d", true)
 M.AveragePooling1D = pooling_class("AveragePooling1D", "average_pooling1d", false)
 M.MaxPool1D, M.AvgPool1D = M.MaxPooling1D, M.AveragePooling1D -- Keras's aliases
@@ -353,12 +399,28 @@ local function global_class(type_name, base_name, max)
   return cls
 end
 
+--- dnn.nn.GlobalAveragePooling1D([options])
+-- The mean of each feature over the steps, `(batch, features)`; with a mask, over the unmasked steps only.
+-- @option keepdims=false keep the steps dim as size 1
+-- @option data_format="channels_last" only `"channels_last"`
+-- @alias dnn.nn.GlobalAvgPool1D
+-- @example local g = nn.GlobalAveragePooling1D()
+--- dnn.nn.GlobalMaxPooling1D([options])
+-- The maximum of each feature over the steps, `(batch, features)`.
+-- @option keepdims=false keep the steps dim as size 1
+-- @option data_format="channels_last" only `"channels_last"`
+-- @alias dnn.nn.GlobalMaxPool1D
+-- @example local g = nn.GlobalMaxPooling1D()
 M.GlobalAveragePooling1D = global_class("GlobalAveragePooling1D", "global_average_pooling1d", false)
 M.GlobalMaxPooling1D = global_class("GlobalMaxPooling1D", "global_max_pooling1d", true)
 M.GlobalAvgPool1D, M.GlobalMaxPool1D = M.GlobalAveragePooling1D, M.GlobalMaxPooling1D
 
 -- ---- UpSampling1D ----
 -- Keras's: each step repeated size times (default 2).
+--- dnn.nn.UpSampling1D([size])
+-- Repeats each step `size` times.
+-- @option size=2 the repeat count
+-- @example local up = nn.UpSampling1D(2)
 local UpSampling1D = Layer:extend("UpSampling1D")
 M.UpSampling1D = UpSampling1D
 UpSampling1D.options = {"size"}
@@ -391,6 +453,11 @@ end
 -- named "time_distributed/kernel" as tf.keras names them); trainable and
 -- train()/eval() reach the inner layer. A mask (batch, steps) passes through
 -- unchanged: the inner layer acts on each step alone and does not see it.
+--- dnn.nn.TimeDistributed(layer)
+-- Applies `layer` to every step of `(batch, steps, ...)` with one set of
+-- weights (its weights are the inner layer's). A mask passes through.
+-- @param layer the layer applied per step
+-- @example local td = nn.TimeDistributed(nn.Dense(8))
 local TimeDistributed = Layer:extend("TimeDistributed")
 M.TimeDistributed = TimeDistributed
 TimeDistributed.options = {"layer"}
