@@ -131,8 +131,8 @@ static int l_grad(lua_State *L) {
       lua_pushnil(L);
   for (int i = 0; i < n_in; i++)
     if (!grads[i] && !allow_unused)
-      return luaL_error(L, "dnn.grad: input %d was not used to compute the outputs (pass allow_unused = true to get nil)",
-                        i + 1);
+      return luaL_error(
+          L, "dnn.grad: input %d was not used to compute the outputs (pass allow_unused = true to get nil)", i + 1);
   return n_in;
 }
 

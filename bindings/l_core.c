@@ -108,7 +108,8 @@ int ldnn_check_shape(lua_State *L, int arg, int64_t *shape, int *next) {
   int ndim = 0;
   if (lua_istable(L, arg) && !ldnn_to_tensor(L, arg) && lua_rawlen(L, arg) > 0) {
     int n = (int)lua_rawlen(L, arg);
-    if (n > DNN_MAX_DIMS) luaL_argerror(L, arg, lua_pushfstring(L, "expected at most %d dims, got %d", DNN_MAX_DIMS, n));
+    if (n > DNN_MAX_DIMS)
+      luaL_argerror(L, arg, lua_pushfstring(L, "expected at most %d dims, got %d", DNN_MAX_DIMS, n));
     for (int i = 1; i <= n; i++) {
       lua_rawgeti(L, arg, i);
       int isnum;
@@ -138,8 +139,7 @@ static int opt_field(lua_State *L, int idx, const char *name) {
 
 double ldnn_opt_number(lua_State *L, int idx, const char *name, double def) {
   if (!opt_field(L, idx, name)) return def;
-  if (!lua_isnumber(L, -1))
-    luaL_error(L, "bad option '%s' (number expected, got %s)", name, luaL_typename(L, -1));
+  if (!lua_isnumber(L, -1)) luaL_error(L, "bad option '%s' (number expected, got %s)", name, luaL_typename(L, -1));
   double v = lua_tonumber(L, -1);
   lua_pop(L, 1);
   return v;
@@ -147,8 +147,7 @@ double ldnn_opt_number(lua_State *L, int idx, const char *name, double def) {
 
 int ldnn_opt_boolean(lua_State *L, int idx, const char *name, int def) {
   if (!opt_field(L, idx, name)) return def;
-  if (!lua_isboolean(L, -1))
-    luaL_error(L, "bad option '%s' (boolean expected, got %s)", name, luaL_typename(L, -1));
+  if (!lua_isboolean(L, -1)) luaL_error(L, "bad option '%s' (boolean expected, got %s)", name, luaL_typename(L, -1));
   int v = lua_toboolean(L, -1);
   lua_pop(L, 1);
   return v;

@@ -13,8 +13,9 @@ static dnn_rnn_cell check_cell(lua_State *L, int idx) {
   static const char *names[] = {"simple", "lstm", "gru"};
   for (int i = 0; name && i < 3; i++)
     if (strcmp(name, names[i]) == 0) return (dnn_rnn_cell)i;
-  luaL_argerror(L, idx, lua_pushfstring(L, "expected cell = \"simple\", \"lstm\" or \"gru\", got %s",
-                                        name ? lua_pushfstring(L, "'%s'", name) : "none"));
+  luaL_argerror(L, idx,
+                lua_pushfstring(L, "expected cell = \"simple\", \"lstm\" or \"gru\", got %s",
+                                name ? lua_pushfstring(L, "'%s'", name) : "none"));
   return DNN_RNN_SIMPLE;
 }
 
@@ -30,8 +31,8 @@ static dnn_activation check_activation(lua_State *L, int idx, const char *field,
  * output, h[, c]. options: cell ("simple", "lstm", "gru"), activation ("tanh"), recurrent_activation ("sigmoid"),
  * reset_after (true), go_backwards (false), return_sequences (false). */
 static int l_rnn(lua_State *L) {
-  static const char *const valid[] = {"cell", "activation", "recurrent_activation", "reset_after", "go_backwards",
-                                      "return_sequences", NULL};
+  static const char *const valid[] = {
+      "cell", "activation", "recurrent_activation", "reset_after", "go_backwards", "return_sequences", NULL};
   dnn_rnn_inputs in = {ldnn_check_tensor(L, 1), ldnn_check_tensor(L, 2), ldnn_check_tensor(L, 3), opt_tensor(L, 4),
                        opt_tensor(L, 5),        opt_tensor(L, 6),        opt_tensor(L, 7),        opt_tensor(L, 8)};
   luaL_checktype(L, 9, LUA_TTABLE);

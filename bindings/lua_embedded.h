@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 typedef struct ldnn_lua_module {
-  const char *name;      /* "dnn.nn" */
+  const char *name; /* "dnn.nn" */
   const char *chunkname; /* "@dnn/nn.lua", as tracebacks show it */
   const char *source;
   size_t size;

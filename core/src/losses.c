@@ -390,8 +390,10 @@ static dnn_tensor *run_loss(const char *fn, dnn_tensor *y_true, const float *ids
     node->iargs[2] = gx != NULL;
     node->iargs[3] = gt != NULL;
     dnn_status st = gx ? dnn_node_save(node, gx) : DNN_OK;
-    if (st == DNN_OK && gt) st = dnn_node_save(node, gt);
-    else if (gt) dnn_tensor_release(gt);
+    if (st == DNN_OK && gt)
+      st = dnn_node_save(node, gt);
+    else if (gt)
+      dnn_tensor_release(gt);
     gx = gt = NULL;
     if (st != DNN_OK) {
       dnn_tensor_release(out);

@@ -355,13 +355,15 @@ static dnn_status layer_norm_backward(dnn_node *node, dnn_tensor *const *grad_ou
   if (need_g && (gin[ig] = dnn_zeros_like(node->inputs[ig])) == NULL) return DNN_ENOMEM;
   if (need_b && (gin[ib] = dnn_zeros_like(node->inputs[ib])) == NULL) return DNN_ENOMEM;
   if (need_g || need_b) {
-    dnn_status st = layer_norm_param_grads(dnn_data(g), dnn_data(x), dnn_data(mean), dnn_data(dnn_node_saved(node, 1)), rows, D,
-                                           need_g ? dnn_data(gin[ig]) : NULL, need_b ? dnn_data(gin[ib]) : NULL);
+    dnn_status st =
+        layer_norm_param_grads(dnn_data(g), dnn_data(x), dnn_data(mean), dnn_data(dnn_node_saved(node, 1)), rows, D,
+                               need_g ? dnn_data(gin[ig]) : NULL, need_b ? dnn_data(gin[ib]) : NULL);
     if (st != DNN_OK) return st;
   }
   if (dnn_node_needs_grad(node, 0)) {
     if ((gin[0] = dnn_empty_like(x)) == NULL) return DNN_ENOMEM;
-    layer_norm_dx(dnn_data(g), dnn_data(x), gamma, dnn_data(mean), dnn_data(dnn_node_saved(node, 1)), dnn_data(gin[0]), rows, D);
+    layer_norm_dx(dnn_data(g), dnn_data(x), gamma, dnn_data(mean), dnn_data(dnn_node_saved(node, 1)), dnn_data(gin[0]),
+                  rows, D);
   }
   return DNN_OK;
 }

@@ -20,39 +20,53 @@
  * Binary ops with broadcasting
  * ====================================================================== */
 
-typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_POW, BIN_MAX, BIN_MIN, BIN_EQ, BIN_NE, BIN_LT, BIN_LE, BIN_GT, BIN_GE } binop;
+typedef enum {
+  BIN_ADD,
+  BIN_SUB,
+  BIN_MUL,
+  BIN_DIV,
+  BIN_POW,
+  BIN_MAX,
+  BIN_MIN,
+  BIN_EQ,
+  BIN_NE,
+  BIN_LT,
+  BIN_LE,
+  BIN_GT,
+  BIN_GE
+} binop;
 
-static const char *const binop_names[] = {"add",     "sub", "mul", "div", "pow", "maximum", "minimum",
-                                          "eq",      "ne",  "lt",  "le",  "gt",  "ge"};
+static const char *const binop_names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                                          "eq",  "ne",  "lt",  "le",  "gt",  "ge"};
 
 /* o[i] = EXPR(x = a[i * sa], y = b[i * sb]), with the stride patterns that
  * occur (1/1 same shape, 1/0 and 0/1 a scalar or broadcast side) as loops the
  * compiler vectorizes. */
-#define BIN_LOOP(EXPR)                                                  \
-  do {                                                                  \
-    if (sa == 1 && sb == 1) {                                           \
-      for (int64_t i = 0; i < n; i++) {                                 \
-        float x = a[i], y = b[i];                                       \
-        o[i] = (EXPR);                                                  \
-      }                                                                 \
-    } else if (sb == 0) {                                               \
-      float y = b[0];                                                   \
-      for (int64_t i = 0; i < n; i++) {                                 \
-        float x = a[i * sa];                                            \
-        o[i] = (EXPR);                                                  \
-      }                                                                 \
-    } else if (sa == 0) {                                               \
-      float x = a[0];                                                   \
-      for (int64_t i = 0; i < n; i++) {                                 \
-        float y = b[i * sb];                                            \
-        o[i] = (EXPR);                                                  \
-      }                                                                 \
-    } else {                                                            \
-      for (int64_t i = 0; i < n; i++) {                                 \
-        float x = a[i * sa], y = b[i * sb];                             \
-        o[i] = (EXPR);                                                  \
-      }                                                                 \
-    }                                                                   \
+#define BIN_LOOP(EXPR)                      \
+  do {                                      \
+    if (sa == 1 && sb == 1) {               \
+      for (int64_t i = 0; i < n; i++) {     \
+        float x = a[i], y = b[i];           \
+        o[i] = (EXPR);                      \
+      }                                     \
+    } else if (sb == 0) {                   \
+      float y = b[0];                       \
+      for (int64_t i = 0; i < n; i++) {     \
+        float x = a[i * sa];                \
+        o[i] = (EXPR);                      \
+      }                                     \
+    } else if (sa == 0) {                   \
+      float x = a[0];                       \
+      for (int64_t i = 0; i < n; i++) {     \
+        float y = b[i * sb];                \
+        o[i] = (EXPR);                      \
+      }                                     \
+    } else {                                \
+      for (int64_t i = 0; i < n; i++) {     \
+        float x = a[i * sa], y = b[i * sb]; \
+        o[i] = (EXPR);                      \
+      }                                     \
+    }                                       \
   } while (0)
 
 /* One innermost run of n outputs. max/min propagate NaN (x != x) and pick a
@@ -60,19 +74,45 @@ static const char *const binop_names[] = {"add",     "sub", "mul", "div", "pow",
 static void binary_kernel(binop op, int64_t n, const float *a, int64_t sa, const float *b, int64_t sb,
                           float *restrict o) {
   switch (op) {
-  case BIN_ADD: BIN_LOOP(x + y); break;
-  case BIN_SUB: BIN_LOOP(x - y); break;
-  case BIN_MUL: BIN_LOOP(x * y); break;
-  case BIN_DIV: BIN_LOOP(x / y); break;
-  case BIN_POW: BIN_LOOP(y == 2.0f ? x * x : powf(x, y)); break;
-  case BIN_MAX: BIN_LOOP(x >= y || x != x ? x : y); break;
-  case BIN_MIN: BIN_LOOP(x <= y || x != x ? x : y); break;
-  case BIN_EQ: BIN_LOOP((float)(x == y)); break;
-  case BIN_NE: BIN_LOOP((float)(x != y)); break;
-  case BIN_LT: BIN_LOOP((float)(x < y)); break;
-  case BIN_LE: BIN_LOOP((float)(x <= y)); break;
-  case BIN_GT: BIN_LOOP((float)(x > y)); break;
-  case BIN_GE: BIN_LOOP((float)(x >= y)); break;
+    case BIN_ADD:
+      BIN_LOOP(x + y);
+      break;
+    case BIN_SUB:
+      BIN_LOOP(x - y);
+      break;
+    case BIN_MUL:
+      BIN_LOOP(x * y);
+      break;
+    case BIN_DIV:
+      BIN_LOOP(x / y);
+      break;
+    case BIN_POW:
+      BIN_LOOP(y == 2.0f ? x * x : powf(x, y));
+      break;
+    case BIN_MAX:
+      BIN_LOOP(x >= y || x != x ? x : y);
+      break;
+    case BIN_MIN:
+      BIN_LOOP(x <= y || x != x ? x : y);
+      break;
+    case BIN_EQ:
+      BIN_LOOP((float)(x == y));
+      break;
+    case BIN_NE:
+      BIN_LOOP((float)(x != y));
+      break;
+    case BIN_LT:
+      BIN_LOOP((float)(x < y));
+      break;
+    case BIN_LE:
+      BIN_LOOP((float)(x <= y));
+      break;
+    case BIN_GT:
+      BIN_LOOP((float)(x > y));
+      break;
+    case BIN_GE:
+      BIN_LOOP((float)(x >= y));
+      break;
   }
 }
 
@@ -219,33 +259,34 @@ static void bin_grad_block(void *ctx, int64_t s, int64_t e) {
   const float *a = c->a, *b = c->b, *g = c->g;
   float *ga = c->ga, *gb = c->gb;
   switch (c->op) {
-  case BIN_MUL:
-    if (ga)
-      for (int64_t i = s; i < e; i++) ga[i] = g[i] * b[i];
-    if (gb)
-      for (int64_t i = s; i < e; i++) gb[i] = g[i] * a[i];
-    break;
-  case BIN_DIV: /* d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 */
-    if (ga)
-      for (int64_t i = s; i < e; i++) ga[i] = g[i] / b[i];
-    if (gb)
-      for (int64_t i = s; i < e; i++) gb[i] = -g[i] * a[i] / (b[i] * b[i]);
-    break;
-  case BIN_POW: /* d(a^b)/da = b a^(b-1) (0 where b = 0); d(a^b)/db = a^b log a where a > 0, else 0 */
-    if (ga)
-      for (int64_t i = s; i < e; i++) ga[i] = b[i] == 0 ? 0.0f : g[i] * b[i] * powf(a[i], b[i] - 1);
-    if (gb)
-      for (int64_t i = s; i < e; i++) gb[i] = a[i] > 0 ? g[i] * powf(a[i], b[i]) * logf(a[i]) : 0.0f;
-    break;
-  case BIN_MAX:
-  case BIN_MIN: /* the gradient goes to the side that was picked (a on ties) */
-    for (int64_t i = s; i < e; i++) {
-      bool to_a = c->op == BIN_MAX ? (a[i] >= b[i] || a[i] != a[i]) : (a[i] <= b[i] || a[i] != a[i]);
-      if (ga) ga[i] = to_a ? g[i] : 0.0f;
-      if (gb) gb[i] = to_a ? 0.0f : g[i];
-    }
-    break;
-  default: break;
+    case BIN_MUL:
+      if (ga)
+        for (int64_t i = s; i < e; i++) ga[i] = g[i] * b[i];
+      if (gb)
+        for (int64_t i = s; i < e; i++) gb[i] = g[i] * a[i];
+      break;
+    case BIN_DIV: /* d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 */
+      if (ga)
+        for (int64_t i = s; i < e; i++) ga[i] = g[i] / b[i];
+      if (gb)
+        for (int64_t i = s; i < e; i++) gb[i] = -g[i] * a[i] / (b[i] * b[i]);
+      break;
+    case BIN_POW: /* d(a^b)/da = b a^(b-1) (0 where b = 0); d(a^b)/db = a^b log a where a > 0, else 0 */
+      if (ga)
+        for (int64_t i = s; i < e; i++) ga[i] = b[i] == 0 ? 0.0f : g[i] * b[i] * powf(a[i], b[i] - 1);
+      if (gb)
+        for (int64_t i = s; i < e; i++) gb[i] = a[i] > 0 ? g[i] * powf(a[i], b[i]) * logf(a[i]) : 0.0f;
+      break;
+    case BIN_MAX:
+    case BIN_MIN: /* the gradient goes to the side that was picked (a on ties) */
+      for (int64_t i = s; i < e; i++) {
+        bool to_a = c->op == BIN_MAX ? (a[i] >= b[i] || a[i] != a[i]) : (a[i] <= b[i] || a[i] != a[i]);
+        if (ga) ga[i] = to_a ? g[i] : 0.0f;
+        if (gb) gb[i] = to_a ? 0.0f : g[i];
+      }
+      break;
+    default:
+      break;
   }
 }
 
@@ -439,12 +480,12 @@ dnn_tensor *dnn_compare(dnn_cmp cmp, dnn_tensor *a, dnn_tensor *b) {
 /* The kernel's ops: dnn_unary_op, then these. */
 enum {
   MAP_AFFINE = DNN_UNARY_COUNT, /* p * x + q */
-  MAP_POW,                      /* x ^ p */
-  MAP_RPOW,                     /* p ^ x */
-  MAP_RDIV,                     /* p / x */
-  MAP_CLAMP,                    /* min(max(x, p), q) */
-  MAP_NORMAL_CDF,               /* Phi(x), the standard normal CDF: gelu's second derivative needs it recorded */
-  MAP_CMP                       /* x cmp p, cmp in q; never recorded */
+  MAP_POW, /* x ^ p */
+  MAP_RPOW, /* p ^ x */
+  MAP_RDIV, /* p / x */
+  MAP_CLAMP, /* min(max(x, p), q) */
+  MAP_NORMAL_CDF, /* Phi(x), the standard normal CDF: gelu's second derivative needs it recorded */
+  MAP_CMP /* x cmp p, cmp in q; never recorded */
 };
 
 /* Keras's SELU constants (Klambauer et al. 2017). */
@@ -453,7 +494,7 @@ enum {
 #define INV_SQRT_2PI 0.3989422804014327f
 
 static const char *const unary_names[DNN_UNARY_COUNT] = {
-    "neg", "exp",  "log",  "sqrt", "abs",      "relu",  "leaky_relu",   "sigmoid",
+    "neg",  "exp", "log",  "sqrt", "abs",      "relu",  "leaky_relu",   "sigmoid",
     "tanh", "elu", "selu", "gelu", "softplus", "swish", "hard_sigmoid", "square"};
 
 const char *dnn_unary_name(dnn_unary_op op) {
@@ -474,10 +515,10 @@ typedef struct {
   float *y;
 } map_args;
 
-#define MAP_LOOP(EXPR)                 \
-  for (int64_t i = s; i < e; i++) {    \
-    float v = x[i];                    \
-    y[i] = (EXPR);                     \
+#define MAP_LOOP(EXPR)              \
+  for (int64_t i = s; i < e; i++) { \
+    float v = x[i];                 \
+    y[i] = (EXPR);                  \
   }
 
 static void map_block(void *ctx, int64_t s, int64_t e) {
@@ -485,45 +526,105 @@ static void map_block(void *ctx, int64_t s, int64_t e) {
   const float *x = c->x;
   float *y = c->y, p = c->p, q = c->q;
   switch (c->op) {
-  case DNN_UNARY_NEG: MAP_LOOP(-v); break;
-  case DNN_UNARY_EXP: MAP_LOOP(expf(v)); break;
-  case DNN_UNARY_LOG: MAP_LOOP(logf(v)); break;
-  case DNN_UNARY_SQRT: MAP_LOOP(sqrtf(v)); break;
-  case DNN_UNARY_ABS: MAP_LOOP(fabsf(v)); break;
-  case DNN_UNARY_RELU: MAP_LOOP(v > 0 ? v : 0.0f); break;
-  case DNN_UNARY_LEAKY_RELU: MAP_LOOP(v > 0 ? v : p * v); break;
-  case DNN_UNARY_SIGMOID: MAP_LOOP(sigmoid1(v)); break;
-  case DNN_UNARY_TANH: MAP_LOOP(tanhf(v)); break;
-  case DNN_UNARY_ELU: MAP_LOOP(v > 0 ? v : p * expm1f(v)); break;
-  case DNN_UNARY_SELU: MAP_LOOP(SELU_SCALE * (v > 0 ? v : SELU_ALPHA * expm1f(v))); break;
-  case DNN_UNARY_GELU: MAP_LOOP(0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2))); break;
-  case DNN_UNARY_SOFTPLUS: MAP_LOOP(log1pf(expf(-fabsf(v))) + (v > 0 ? v : 0.0f)); break;
-  case DNN_UNARY_SWISH: MAP_LOOP(v * sigmoid1(v)); break;
-  case DNN_UNARY_HARD_SIGMOID: MAP_LOOP(fminf(fmaxf(v + 3.0f, 0.0f), 6.0f) / 6.0f); break;
-  case DNN_UNARY_SQUARE: MAP_LOOP(v * v); break;
-  case MAP_AFFINE: MAP_LOOP(p * v + q); break;
-  case MAP_POW:
-    if (p == 2.0f) MAP_LOOP(v * v)
-    else if (p == 1.0f) MAP_LOOP(v)
-    else if (p == 0.5f) MAP_LOOP(sqrtf(v))
-    else if (p == -1.0f) MAP_LOOP(1.0f / v)
-    else if (p == 3.0f) MAP_LOOP(v * v * v)
-    else MAP_LOOP(powf(v, p))
-    break;
-  case MAP_RPOW: MAP_LOOP(powf(p, v)); break;
-  case MAP_RDIV: MAP_LOOP(p / v); break;
-  case MAP_CLAMP: MAP_LOOP(fminf(fmaxf(v, p), q)); break;
-  case MAP_NORMAL_CDF: MAP_LOOP(0.5f * (1.0f + erff(v * (float)M_SQRT1_2))); break;
-  case MAP_CMP:
-    switch ((dnn_cmp)q) {
-    case DNN_CMP_EQ: MAP_LOOP((float)(v == p)); break;
-    case DNN_CMP_NE: MAP_LOOP((float)(v != p)); break;
-    case DNN_CMP_LT: MAP_LOOP((float)(v < p)); break;
-    case DNN_CMP_LE: MAP_LOOP((float)(v <= p)); break;
-    case DNN_CMP_GT: MAP_LOOP((float)(v > p)); break;
-    case DNN_CMP_GE: MAP_LOOP((float)(v >= p)); break;
-    }
-    break;
+    case DNN_UNARY_NEG:
+      MAP_LOOP(-v);
+      break;
+    case DNN_UNARY_EXP:
+      MAP_LOOP(expf(v));
+      break;
+    case DNN_UNARY_LOG:
+      MAP_LOOP(logf(v));
+      break;
+    case DNN_UNARY_SQRT:
+      MAP_LOOP(sqrtf(v));
+      break;
+    case DNN_UNARY_ABS:
+      MAP_LOOP(fabsf(v));
+      break;
+    case DNN_UNARY_RELU:
+      MAP_LOOP(v > 0 ? v : 0.0f);
+      break;
+    case DNN_UNARY_LEAKY_RELU:
+      MAP_LOOP(v > 0 ? v : p * v);
+      break;
+    case DNN_UNARY_SIGMOID:
+      MAP_LOOP(sigmoid1(v));
+      break;
+    case DNN_UNARY_TANH:
+      MAP_LOOP(tanhf(v));
+      break;
+    case DNN_UNARY_ELU:
+      MAP_LOOP(v > 0 ? v : p * expm1f(v));
+      break;
+    case DNN_UNARY_SELU:
+      MAP_LOOP(SELU_SCALE * (v > 0 ? v : SELU_ALPHA * expm1f(v)));
+      break;
+    case DNN_UNARY_GELU:
+      MAP_LOOP(0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2)));
+      break;
+    case DNN_UNARY_SOFTPLUS:
+      MAP_LOOP(log1pf(expf(-fabsf(v))) + (v > 0 ? v : 0.0f));
+      break;
+    case DNN_UNARY_SWISH:
+      MAP_LOOP(v * sigmoid1(v));
+      break;
+    case DNN_UNARY_HARD_SIGMOID:
+      MAP_LOOP(fminf(fmaxf(v + 3.0f, 0.0f), 6.0f) / 6.0f);
+      break;
+    case DNN_UNARY_SQUARE:
+      MAP_LOOP(v * v);
+      break;
+    case MAP_AFFINE:
+      MAP_LOOP(p * v + q);
+      break;
+    case MAP_POW:
+      if (p == 2.0f)
+        MAP_LOOP(v * v)
+      else if (p == 1.0f)
+        MAP_LOOP(v)
+      else if (p == 0.5f)
+        MAP_LOOP(sqrtf(v))
+      else if (p == -1.0f)
+        MAP_LOOP(1.0f / v)
+      else if (p == 3.0f)
+        MAP_LOOP(v * v * v)
+      else
+        MAP_LOOP(powf(v, p))
+      break;
+    case MAP_RPOW:
+      MAP_LOOP(powf(p, v));
+      break;
+    case MAP_RDIV:
+      MAP_LOOP(p / v);
+      break;
+    case MAP_CLAMP:
+      MAP_LOOP(fminf(fmaxf(v, p), q));
+      break;
+    case MAP_NORMAL_CDF:
+      MAP_LOOP(0.5f * (1.0f + erff(v * (float)M_SQRT1_2)));
+      break;
+    case MAP_CMP:
+      switch ((dnn_cmp)q) {
+        case DNN_CMP_EQ:
+          MAP_LOOP((float)(v == p));
+          break;
+        case DNN_CMP_NE:
+          MAP_LOOP((float)(v != p));
+          break;
+        case DNN_CMP_LT:
+          MAP_LOOP((float)(v < p));
+          break;
+        case DNN_CMP_LE:
+          MAP_LOOP((float)(v <= p));
+          break;
+        case DNN_CMP_GT:
+          MAP_LOOP((float)(v > p));
+          break;
+        case DNN_CMP_GE:
+          MAP_LOOP((float)(v >= p));
+          break;
+      }
+      break;
   }
 }
 
@@ -531,7 +632,7 @@ static void map_block(void *ctx, int64_t s, int64_t e) {
  * alias) rather than from its input x. */
 static bool grad_from_output(int op) {
   return op == DNN_UNARY_EXP || op == DNN_UNARY_SQRT || op == DNN_UNARY_SIGMOID || op == DNN_UNARY_TANH ||
-         op == MAP_RPOW;
+      op == MAP_RPOW;
 }
 
 typedef struct {
@@ -541,15 +642,15 @@ typedef struct {
   float *gx;
 } map_grad;
 
-#define GRAD_LOOP(EXPR)                        \
-  for (int64_t i = s; i < e; i++) {            \
-    float gi = g[i];                           \
-    float v = x ? x[i] : 0.0f;                 \
-    float w = y ? y[i] : 0.0f;                 \
-    (void)gi;                                  \
-    (void)v;                                   \
-    (void)w;                                   \
-    gx[i] = (EXPR);                            \
+#define GRAD_LOOP(EXPR)             \
+  for (int64_t i = s; i < e; i++) { \
+    float gi = g[i];                \
+    float v = x ? x[i] : 0.0f;      \
+    float w = y ? y[i] : 0.0f;      \
+    (void)gi;                       \
+    (void)v;                        \
+    (void)w;                        \
+    gx[i] = (EXPR);                 \
   }
 
 /* gx = g * f'(x), from x (v) or from y = f(x) (w). */
@@ -558,47 +659,87 @@ static void map_grad_block(void *ctx, int64_t s, int64_t e) {
   const float *x = c->x, *y = c->y, *g = c->g;
   float *gx = c->gx, p = c->p, q = c->q;
   switch (c->op) {
-  case DNN_UNARY_NEG: GRAD_LOOP(-gi); break;
-  case DNN_UNARY_EXP: GRAD_LOOP(gi * w); break;
-  case DNN_UNARY_LOG: GRAD_LOOP(gi / v); break;
-  case DNN_UNARY_SQRT: GRAD_LOOP(gi * 0.5f / w); break;
-  case DNN_UNARY_ABS: GRAD_LOOP(v > 0 ? gi : v < 0 ? -gi : 0.0f); break;
-  case DNN_UNARY_RELU: GRAD_LOOP(v > 0 ? gi : 0.0f); break;
-  case DNN_UNARY_LEAKY_RELU: GRAD_LOOP(v > 0 ? gi : p * gi); break;
-  case DNN_UNARY_SIGMOID: GRAD_LOOP(gi * w * (1.0f - w)); break;
-  case DNN_UNARY_TANH: GRAD_LOOP(gi * (1.0f - w * w)); break;
-  case DNN_UNARY_ELU: GRAD_LOOP(v > 0 ? gi : gi * p * expf(v)); break;
-  case DNN_UNARY_SELU: GRAD_LOOP(gi * SELU_SCALE * (v > 0 ? 1.0f : SELU_ALPHA * expf(v))); break;
-  case DNN_UNARY_GELU: /* Phi(x) + x phi(x) */
-    GRAD_LOOP(gi * (0.5f * (1.0f + erff(v * (float)M_SQRT1_2)) + v * INV_SQRT_2PI * expf(-0.5f * v * v)));
-    break;
-  case DNN_UNARY_SOFTPLUS: GRAD_LOOP(gi * sigmoid1(v)); break;
-  case DNN_UNARY_SWISH: /* s + x s (1 - s) */
-    for (int64_t i = s; i < e; i++) {
-      float sg = sigmoid1(x[i]);
-      gx[i] = g[i] * (sg + x[i] * sg * (1.0f - sg));
-    }
-    break;
-  case DNN_UNARY_HARD_SIGMOID: GRAD_LOOP(v > -3.0f && v < 3.0f ? gi / 6.0f : 0.0f); break;
-  case DNN_UNARY_SQUARE: GRAD_LOOP(2.0f * v * gi); break;
-  case MAP_AFFINE: GRAD_LOOP(p * gi); break;
-  case MAP_POW: /* p x^(p-1), 0 for p = 0 */
-    if (p == 0.0f) GRAD_LOOP(0.0f)
-    else if (p == 1.0f) GRAD_LOOP(gi)
-    else if (p == 2.0f) GRAD_LOOP(2.0f * v * gi)
-    else GRAD_LOOP(gi * p * powf(v, p - 1.0f))
-    break;
-  case MAP_RPOW: /* s^x log s, 0 where s <= 0 as pow's exponent grad */
-    if (p > 0) {
-      float ls = logf(p);
-      GRAD_LOOP(gi * w * ls)
-    } else {
-      GRAD_LOOP(0.0f)
-    }
-    break;
-  case MAP_RDIV: GRAD_LOOP(-gi * p / (v * v)); break;
-  case MAP_CLAMP: GRAD_LOOP(v >= p && v <= q ? gi : 0.0f); break;
-  case MAP_NORMAL_CDF: GRAD_LOOP(gi * INV_SQRT_2PI * expf(-0.5f * v * v)); break;
+    case DNN_UNARY_NEG:
+      GRAD_LOOP(-gi);
+      break;
+    case DNN_UNARY_EXP:
+      GRAD_LOOP(gi * w);
+      break;
+    case DNN_UNARY_LOG:
+      GRAD_LOOP(gi / v);
+      break;
+    case DNN_UNARY_SQRT:
+      GRAD_LOOP(gi * 0.5f / w);
+      break;
+    case DNN_UNARY_ABS:
+      GRAD_LOOP(v > 0 ? gi : v < 0 ? -gi : 0.0f);
+      break;
+    case DNN_UNARY_RELU:
+      GRAD_LOOP(v > 0 ? gi : 0.0f);
+      break;
+    case DNN_UNARY_LEAKY_RELU:
+      GRAD_LOOP(v > 0 ? gi : p * gi);
+      break;
+    case DNN_UNARY_SIGMOID:
+      GRAD_LOOP(gi * w * (1.0f - w));
+      break;
+    case DNN_UNARY_TANH:
+      GRAD_LOOP(gi * (1.0f - w * w));
+      break;
+    case DNN_UNARY_ELU:
+      GRAD_LOOP(v > 0 ? gi : gi * p * expf(v));
+      break;
+    case DNN_UNARY_SELU:
+      GRAD_LOOP(gi * SELU_SCALE * (v > 0 ? 1.0f : SELU_ALPHA * expf(v)));
+      break;
+    case DNN_UNARY_GELU: /* Phi(x) + x phi(x) */
+      GRAD_LOOP(gi * (0.5f * (1.0f + erff(v * (float)M_SQRT1_2)) + v * INV_SQRT_2PI * expf(-0.5f * v * v)));
+      break;
+    case DNN_UNARY_SOFTPLUS:
+      GRAD_LOOP(gi * sigmoid1(v));
+      break;
+    case DNN_UNARY_SWISH: /* s + x s (1 - s) */
+      for (int64_t i = s; i < e; i++) {
+        float sg = sigmoid1(x[i]);
+        gx[i] = g[i] * (sg + x[i] * sg * (1.0f - sg));
+      }
+      break;
+    case DNN_UNARY_HARD_SIGMOID:
+      GRAD_LOOP(v > -3.0f && v < 3.0f ? gi / 6.0f : 0.0f);
+      break;
+    case DNN_UNARY_SQUARE:
+      GRAD_LOOP(2.0f * v * gi);
+      break;
+    case MAP_AFFINE:
+      GRAD_LOOP(p * gi);
+      break;
+    case MAP_POW: /* p x^(p-1), 0 for p = 0 */
+      if (p == 0.0f)
+        GRAD_LOOP(0.0f)
+      else if (p == 1.0f)
+        GRAD_LOOP(gi)
+      else if (p == 2.0f)
+        GRAD_LOOP(2.0f * v * gi)
+      else
+        GRAD_LOOP(gi * p * powf(v, p - 1.0f))
+      break;
+    case MAP_RPOW: /* s^x log s, 0 where s <= 0 as pow's exponent grad */
+      if (p > 0) {
+        float ls = logf(p);
+        GRAD_LOOP(gi * w * ls)
+      } else {
+        GRAD_LOOP(0.0f)
+      }
+      break;
+    case MAP_RDIV:
+      GRAD_LOOP(-gi * p / (v * v));
+      break;
+    case MAP_CLAMP:
+      GRAD_LOOP(v >= p && v <= q ? gi : 0.0f);
+      break;
+    case MAP_NORMAL_CDF:
+      GRAD_LOOP(gi * INV_SQRT_2PI * expf(-0.5f * v * v));
+      break;
   }
 }
 

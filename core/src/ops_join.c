@@ -365,9 +365,8 @@ dnn_tensor *dnn_one_hot(dnn_tensor *labels, int64_t n, int base) {
   int64_t shape[DNN_MAX_DIMS];
   memcpy(shape, labels->shape, (size_t)labels->ndim * sizeof *shape);
   shape[labels->ndim] = n;
-  dnn_tensor *out = dnn_check_shape("one_hot", 2, labels->ndim + 1, shape) == DNN_OK
-                        ? dnn_zeros(labels->ndim + 1, shape)
-                        : NULL;
+  dnn_tensor *out =
+      dnn_check_shape("one_hot", 2, labels->ndim + 1, shape) == DNN_OK ? dnn_zeros(labels->ndim + 1, shape) : NULL;
   if (out) {
     float *o = dnn_data(out);
     int64_t count = dnn_numel(labels);

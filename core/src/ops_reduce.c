@@ -22,8 +22,8 @@
 #include "kernels.h"
 
 #define SUM_CHUNK 4096 /* floats per chunk: the unit threads share a long run in */
-#define SUM_BLOCK 128  /* floats summed in float before going into a double */
-#define COL_ROWS 16    /* rows a column sums in float before going into a double */
+#define SUM_BLOCK 128 /* floats summed in float before going into a double */
+#define COL_ROWS 16 /* rows a column sums in float before going into a double */
 #define COL_BLOCK 256 /* columns one unit of work keeps accumulators for */
 
 /* The reduction's view of its input: (outer, r, inner), r reduced. */
@@ -122,11 +122,11 @@ static double run_sum(const float *x, int64_t n, const float *center) {
 typedef struct {
   const float *x;
   geom g;
-  int64_t ncb;          /* column blocks per outer slice */
-  const float *center;  /* per output, or NULL for plain sums */
-  double scale;         /* applied to each sum */
-  float *out;           /* per output */
-  double *partial;      /* chunk sums of one long run */
+  int64_t ncb; /* column blocks per outer slice */
+  const float *center; /* per output, or NULL for plain sums */
+  double scale; /* applied to each sum */
+  float *out; /* per output */
+  double *partial; /* chunk sums of one long run */
 } sum_job;
 
 /* inner == 1: units are rows, each a contiguous run. */
@@ -355,7 +355,7 @@ typedef struct {
   geom g;
   int64_t ncb;
   bool is_min;
-  float *val;   /* per output */
+  float *val; /* per output */
   int64_t *pos; /* per output, 0-based along the reduced dim */
 } ext_job;
 
@@ -365,8 +365,7 @@ typedef struct {
 /* First extremes of m columns of an (r, inner) block, read row after row.
  * Positions as int32 (the width of the floats) keep the loop branchless and
  * vectorizable; a dim longer than that takes the plain loop. */
-static void col_extreme(const float *base, int64_t r, int64_t inner, int64_t m, bool is_min, float *best,
-                        int64_t *at) {
+static void col_extreme(const float *base, int64_t r, int64_t inner, int64_t m, bool is_min, float *best, int64_t *at) {
   if (r > INT32_MAX) {
     for (int64_t j = 0; j < m; j++) {
       best[j] = base[j];

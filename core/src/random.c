@@ -3,7 +3,8 @@
 
 #include "dnn/random.h"
 
-static _Thread_local dnn_rng_state rng = {{0x9E3779B97F4A7C15ull, 0xBF58476D1CE4E5B9ull, 0x94D049BB133111EBull, 1}, 0, 0};
+static _Thread_local dnn_rng_state rng = {
+    {0x9E3779B97F4A7C15ull, 0xBF58476D1CE4E5B9ull, 0x94D049BB133111EBull, 1}, 0, 0};
 
 static uint64_t splitmix64(uint64_t *x) {
   uint64_t z = (*x += 0x9E3779B97F4A7C15ull);

@@ -45,8 +45,8 @@ static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float 
       for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
     return;
   }
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
-              1, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1,
+              a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
 /* v = act(v) in place. One loop per activation, so each vectorizes. tanh(x) = 2 sigmoid(2x) - 1 (absolute error
@@ -94,26 +94,26 @@ static void column_sums_add(const float *m, int64_t rows, int64_t cols, int64_t 
 typedef struct {
   dnn_rnn_config cfg;
   int64_t n, t, f, u, k; /* batch, steps, features, units, gates */
-  bool keep;             /* every step's blocks kept, for backward */
-  float *xs;             /* (T, N, F): x in step order */
-  float *gates;          /* (T, N, kU): the activated gates (SimpleRNN: the new state; GRU: z, r, candidate) */
-  float *h;              /* (T+1, N, U): h0, then the state after each step */
-  float *c;              /* LSTM (T+1, N, U): c0, then the cell state after each step */
-  float *act_c;          /* LSTM (T, N, U): act(c) of each step */
-  float *rh;             /* GRU (T, N, U): reset_after: hin U_h + b_rh; else r * hin (the candidate's recurrent input) */
-  float *hin;            /* (T, N, U): the state entering each recurrent product, times the dropout mask; NULL without */
-  float *rec;            /* GRU reset_after (N, 3U): one step's hin U + b_r */
-  float *rec_bias;       /* GRU reset_after (3U): the recurrent bias, zeros without a bias */
-  float *rdrop;          /* (N, U): the recurrent dropout mask, or NULL */
-  float *valid;          /* (T, N): 1 where step s of sample n counts, 0 where masked; NULL without a mask */
-  int64_t *first;        /* (N): the first step that counts (T when none); NULL without a mask */
+  bool keep; /* every step's blocks kept, for backward */
+  float *xs; /* (T, N, F): x in step order */
+  float *gates; /* (T, N, kU): the activated gates (SimpleRNN: the new state; GRU: z, r, candidate) */
+  float *h; /* (T+1, N, U): h0, then the state after each step */
+  float *c; /* LSTM (T+1, N, U): c0, then the cell state after each step */
+  float *act_c; /* LSTM (T, N, U): act(c) of each step */
+  float *rh; /* GRU (T, N, U): reset_after: hin U_h + b_rh; else r * hin (the candidate's recurrent input) */
+  float *hin; /* (T, N, U): the state entering each recurrent product, times the dropout mask; NULL without */
+  float *rec; /* GRU reset_after (N, 3U): one step's hin U + b_r */
+  float *rec_bias; /* GRU reset_after (3U): the recurrent bias, zeros without a bias */
+  float *rdrop; /* (N, U): the recurrent dropout mask, or NULL */
+  float *valid; /* (T, N): 1 where step s of sample n counts, 0 where masked; NULL without a mask */
+  int64_t *first; /* (N): the first step that counts (T when none); NULL without a mask */
 } rnn_tape;
 
 static void tape_free(void *p) {
   rnn_tape *tp = p;
   if (!tp) return;
-  float *bufs[] = {tp->xs, tp->gates, tp->h, tp->c, tp->act_c, tp->rh, tp->hin, tp->rec, tp->rec_bias, tp->rdrop,
-                   tp->valid};
+  float *bufs[] = {tp->xs,  tp->gates, tp->h,        tp->c,     tp->act_c, tp->rh,
+                   tp->hin, tp->rec,   tp->rec_bias, tp->rdrop, tp->valid};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
   free(tp->first);
   free(tp);
@@ -298,10 +298,10 @@ static void emit_output(const rnn_tape *tp, int64_t s, float *y) {
  * and gets zero gate gradients. */
 
 typedef struct {
-  float *dgx, *dgr;     /* (T, N, kU) */
-  float *dh, *dh_prev;  /* (N, U) */
-  float *dc, *dc_prev;  /* LSTM (N, U) */
-  float *dhin;          /* (N, U): the gradient of the recurrent product's input */
+  float *dgx, *dgr; /* (T, N, kU) */
+  float *dh, *dh_prev; /* (N, U) */
+  float *dc, *dc_prev; /* LSTM (N, U) */
+  float *dhin; /* (N, U): the gradient of the recurrent product's input */
 } rnn_grads;
 
 static void pass_masked_row(const rnn_tape *tp, const rnn_grads *gr, int64_t s, int64_t n) {
@@ -579,16 +579,17 @@ static dnn_status rnn_check(const dnn_rnn_config *cfg, const dnn_rnn_inputs *in)
   int64_t n = x->shape[0], f = x->shape[2], u = uk->shape[0];
   if (w->ndim != 2 || w->shape[0] != f || w->shape[1] != k * u)
     return dnn_argerror(2, op, "expected a kernel (%lld, %lld) to match input %s and recurrent kernel %s, got %s",
-                        (long long)f, (long long)(k * u), dnn_shape_str(x, a, sizeof a),
-                        dnn_shape_str(uk, b, sizeof b), dnn_shape_str(w, c, sizeof c));
+                        (long long)f, (long long)(k * u), dnn_shape_str(x, a, sizeof a), dnn_shape_str(uk, b, sizeof b),
+                        dnn_shape_str(w, c, sizeof c));
   if (in->bias) {
     bool two_rows = cfg->cell == DNN_RNN_GRU && cfg->reset_after;
     const dnn_tensor *bias = in->bias;
     bool fits = two_rows ? bias->ndim == 2 && bias->shape[0] == 2 && bias->shape[1] == k * u
                          : bias->ndim == 1 && bias->shape[0] == k * u;
     if (!fits)
-      return dnn_argerror(4, op, two_rows ? "expected a bias of shape (2, %lld) (input and recurrent), got %s"
-                                          : "expected a bias of shape (%lld), got %s",
+      return dnn_argerror(4, op,
+                          two_rows ? "expected a bias of shape (2, %lld) (input and recurrent), got %s"
+                                   : "expected a bias of shape (%lld), got %s",
                           (long long)(k * u), dnn_shape_str(bias, a, sizeof a));
   }
   dnn_status st = DNN_OK;

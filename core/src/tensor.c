@@ -147,8 +147,8 @@ static void release_nothing(void *ctx, float *data) {
   (void)data;
 }
 
-dnn_tensor *dnn_from_buffer(float *data, int ndim, const int64_t *shape,
-                            void (*release)(void *ctx, float *data), void *ctx) {
+dnn_tensor *dnn_from_buffer(float *data, int ndim, const int64_t *shape, void (*release)(void *ctx, float *data),
+                            void *ctx) {
   if (!data) {
     dnn_argerror(1, "from_buffer", "expected a buffer, got NULL");
     return NULL;

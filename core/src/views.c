@@ -171,7 +171,8 @@ static bool view_strides(const dnn_tensor *t, int ndim, const int64_t *shape, in
 
 /* Fills out_shape from shape, resolving one -1; checks the element count. */
 static dnn_status infer_shape(const char *fn, const dnn_tensor *t, int ndim, const int64_t *shape, int64_t *out) {
-  if (ndim < 0 || ndim > DNN_MAX_DIMS) return dnn_argerror(2, fn, "expected at most %d dims, got %d", DNN_MAX_DIMS, ndim);
+  if (ndim < 0 || ndim > DNN_MAX_DIMS)
+    return dnn_argerror(2, fn, "expected at most %d dims, got %d", DNN_MAX_DIMS, ndim);
   int infer = -1;
   int64_t known = 1;
   for (int d = 0; d < ndim; d++) {
@@ -189,7 +190,8 @@ static dnn_status infer_shape(const char *fn, const dnn_tensor *t, int ndim, con
   char buf[96];
   if (infer >= 0) {
     if (known == 0 || numel % known != 0)
-      return dnn_argerror(2, fn, "shape does not fit %" PRId64 " elements of %s", numel, dnn_shape_str(t, buf, sizeof buf));
+      return dnn_argerror(2, fn, "shape does not fit %" PRId64 " elements of %s", numel,
+                          dnn_shape_str(t, buf, sizeof buf));
     out[infer] = numel / known;
   } else if (known != numel) {
     return dnn_argerror(2, fn, "expected %" PRId64 " elements to match %s, got %" PRId64, numel,
@@ -211,7 +213,8 @@ dnn_tensor *dnn_view(dnn_tensor *t, int ndim, const int64_t *shape) {
 dnn_tensor *dnn_reshape(dnn_tensor *t, int ndim, const int64_t *shape) {
   int64_t sh[DNN_MAX_DIMS], st[DNN_MAX_DIMS];
   if (infer_shape("reshape", t, ndim, shape, sh) != DNN_OK) return NULL;
-  if (view_strides(t, ndim, sh, st)) return recorded(make_view(t, ndim, sh, st, t->offset), t, "reshape", reshape_backward);
+  if (view_strides(t, ndim, sh, st))
+    return recorded(make_view(t, ndim, sh, st, t->offset), t, "reshape", reshape_backward);
   dnn_tensor *c = dnn_contiguous(t);
   if (!c) return NULL;
   dnn_tensor *v = dnn_view(c, ndim, sh);
@@ -337,7 +340,8 @@ dnn_tensor *dnn_expand(dnn_tensor *t, int ndim, const int64_t *shape) {
     int64_t want = shape[d] == -1 && td >= 0 ? have : shape[d];
     if (want < 0) return dnn_argerror(2, "expand", "expected sizes >= 0, got %" PRId64, shape[d]), NULL;
     if (have != want && have != 1)
-      return dnn_argerror(2, "expand", "cannot expand size %" PRId64 " to %" PRId64 " at dim %d", have, want, d + 1), NULL;
+      return dnn_argerror(2, "expand", "cannot expand size %" PRId64 " to %" PRId64 " at dim %d", have, want, d + 1),
+             NULL;
     sh[d] = want;
     st[d] = td >= 0 && have == want ? t->stride[td] : 0;
   }

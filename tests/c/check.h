@@ -8,24 +8,24 @@
 
 static int check_failures, check_count;
 
-#define CHECK(cond)                                                       \
-  do {                                                                    \
-    check_count++;                                                        \
-    if (!(cond)) {                                                        \
-      check_failures++;                                                   \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    check_count++;                                                             \
+    if (!(cond)) {                                                             \
+      check_failures++;                                                        \
       fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                     \
+    }                                                                          \
   } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                                               \
-  do {                                                                                      \
-    double check_a_ = (a), check_b_ = (b);                                                  \
-    check_count++;                                                                          \
-    if (!(fabs(check_a_ - check_b_) <= (tol))) {                                            \
-      check_failures++;                                                                     \
-      fprintf(stderr, "%s:%d: %s = %.9g, expected %.9g (tol %g)\n", __FILE__, __LINE__, #a, \
-              check_a_, check_b_, (double)(tol));                                           \
-    }                                                                                       \
+#define CHECK_NEAR(a, b, tol)                                                                                   \
+  do {                                                                                                          \
+    double check_a_ = (a), check_b_ = (b);                                                                      \
+    check_count++;                                                                                              \
+    if (!(fabs(check_a_ - check_b_) <= (tol))) {                                                                \
+      check_failures++;                                                                                         \
+      fprintf(stderr, "%s:%d: %s = %.9g, expected %.9g (tol %g)\n", __FILE__, __LINE__, #a, check_a_, check_b_, \
+              (double)(tol));                                                                                   \
+    }                                                                                                           \
   } while (0)
 
 static inline int check_report(const char *name) {

@@ -49,7 +49,7 @@ static void test_simple_backward(void) {
   CHECK(values_are(x->grad, (float[]){4, 5, 6}, 3));
   CHECK(c->grad == NULL);
   CHECK(x->grad && x->grad->grad_fn == NULL && !x->grad->requires_grad); /* backward records nothing */
-  CHECK(y->grad == NULL);                                                   /* non-leaves keep no grad */
+  CHECK(y->grad == NULL); /* non-leaves keep no grad */
   /* a leaf as root */
   dnn_tensor *s = dnn_scalar(2);
   dnn_set_requires_grad(s, true);
@@ -187,9 +187,9 @@ static void test_diamond(void) {
   dnn_tensor *w = leaf(4, (float[]){1, 2, 3, 4});
   dnn_tensor *wm = dnn_view(w, 2, (int64_t[]){2, 2});
   dnn_tensor *p = dnn_from_data((float[]){1, 0, 0, 1, 1, 1}, 2, (int64_t[]){3, 2});
-  dnn_tensor *left = dnn_matmul(p, wm);                 /* (3,2) */
+  dnn_tensor *left = dnn_matmul(p, wm); /* (3,2) */
   dnn_tensor *wt = dnn_transpose(wm, 0, 1);
-  dnn_tensor *right = dnn_matmul(p, wt);                /* (3,2) */
+  dnn_tensor *right = dnn_matmul(p, wt); /* (3,2) */
   dnn_tensor *both = dnn_cat(2, (dnn_tensor *[]){left, right}, 1);
   dnn_tensor *ones = dnn_full(2, (int64_t[]){3, 4}, 1);
   CHECK(dnn_backward(both, ones) == DNN_OK);
@@ -217,7 +217,7 @@ static dnn_tensor *composite_loss(dnn_tensor *const *in, void *ctx) {
   (void)ctx;
   /* tanh-free but nonlinear: (x W) . (x W) with views in between */
   dnn_tensor *wm = dnn_view(in[1], 2, (int64_t[]){3, 2});
-  dnn_tensor *h = dnn_matmul(in[0], wm);  /* (2) */
+  dnn_tensor *h = dnn_matmul(in[0], wm); /* (2) */
   dnn_tensor *hc = dnn_cat(2, (dnn_tensor *[]){h, h}, 0);
   dnn_tensor *hn = dnn_narrow(hc, 0, 1, 2);
   dnn_tensor *s = dnn_matmul(hn, h);

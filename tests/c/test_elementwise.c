@@ -209,23 +209,56 @@ static void test_unary_values(void) {
     for (int i = 0; i < 5; i++) {
       double v = xs[i], sig = 1 / (1 + exp(-v)), y = 0;
       switch ((dnn_unary_op)op) {
-      case DNN_UNARY_NEG: y = -v; break;
-      case DNN_UNARY_EXP: y = exp(v); break;
-      case DNN_UNARY_LOG: y = log(v); break;
-      case DNN_UNARY_SQRT: y = sqrt(v); break;
-      case DNN_UNARY_ABS: y = fabs(v); break;
-      case DNN_UNARY_RELU: y = v > 0 ? v : 0; break;
-      case DNN_UNARY_LEAKY_RELU: y = v > 0 ? v : 0.2 * v; break;
-      case DNN_UNARY_SIGMOID: y = sig; break;
-      case DNN_UNARY_TANH: y = tanh(v); break;
-      case DNN_UNARY_ELU: y = v > 0 ? v : 1.5 * (exp(v) - 1); break;
-      case DNN_UNARY_SELU: y = ss * (v > 0 ? v : sa * (exp(v) - 1)); break;
-      case DNN_UNARY_GELU: y = 0.5 * v * (1 + erf(v / sqrt(2.0))); break;
-      case DNN_UNARY_SOFTPLUS: y = log(1 + exp(v)); break;
-      case DNN_UNARY_SWISH: y = v * sig; break;
-      case DNN_UNARY_HARD_SIGMOID: y = fmin(fmax(v + 3, 0), 6) / 6; break;
-      case DNN_UNARY_SQUARE: y = v * v; break;
-      default: break;
+        case DNN_UNARY_NEG:
+          y = -v;
+          break;
+        case DNN_UNARY_EXP:
+          y = exp(v);
+          break;
+        case DNN_UNARY_LOG:
+          y = log(v);
+          break;
+        case DNN_UNARY_SQRT:
+          y = sqrt(v);
+          break;
+        case DNN_UNARY_ABS:
+          y = fabs(v);
+          break;
+        case DNN_UNARY_RELU:
+          y = v > 0 ? v : 0;
+          break;
+        case DNN_UNARY_LEAKY_RELU:
+          y = v > 0 ? v : 0.2 * v;
+          break;
+        case DNN_UNARY_SIGMOID:
+          y = sig;
+          break;
+        case DNN_UNARY_TANH:
+          y = tanh(v);
+          break;
+        case DNN_UNARY_ELU:
+          y = v > 0 ? v : 1.5 * (exp(v) - 1);
+          break;
+        case DNN_UNARY_SELU:
+          y = ss * (v > 0 ? v : sa * (exp(v) - 1));
+          break;
+        case DNN_UNARY_GELU:
+          y = 0.5 * v * (1 + erf(v / sqrt(2.0)));
+          break;
+        case DNN_UNARY_SOFTPLUS:
+          y = log(1 + exp(v));
+          break;
+        case DNN_UNARY_SWISH:
+          y = v * sig;
+          break;
+        case DNN_UNARY_HARD_SIGMOID:
+          y = fmin(fmax(v + 3, 0), 6) / 6;
+          break;
+        case DNN_UNARY_SQUARE:
+          y = v * v;
+          break;
+        default:
+          break;
       }
       want[i] = (float)y;
     }
@@ -385,12 +418,24 @@ static dnn_tensor *map_loss(dnn_tensor *const *in, void *ctx) {
   const map_case *c = ctx;
   dnn_tensor *x = c->transpose ? dnn_transpose(in[0], 0, 1) : dnn_tensor_retain(in[0]), *r = NULL;
   switch (c->kind) {
-  case 0: r = dnn_unary((dnn_unary_op)c->op, x, c->p); break;
-  case 1: r = dnn_affine(x, c->p, c->q); break;
-  case 2: r = dnn_pow_scalar(x, c->p); break;
-  case 3: r = dnn_rpow_scalar(c->p, x); break;
-  case 4: r = dnn_rdiv_scalar(c->p, x); break;
-  case 5: r = dnn_clamp(x, c->p, c->q); break;
+    case 0:
+      r = dnn_unary((dnn_unary_op)c->op, x, c->p);
+      break;
+    case 1:
+      r = dnn_affine(x, c->p, c->q);
+      break;
+    case 2:
+      r = dnn_pow_scalar(x, c->p);
+      break;
+    case 3:
+      r = dnn_rpow_scalar(c->p, x);
+      break;
+    case 4:
+      r = dnn_rdiv_scalar(c->p, x);
+      break;
+    case 5:
+      r = dnn_clamp(x, c->p, c->q);
+      break;
   }
   dnn_tensor_release(x);
   return gc_weighted_sum(r);
@@ -414,9 +459,9 @@ static void test_map_grads(void) {
     }
   }
   map_case cases[] = {
-      {1, 0, -1.5f, 0.25f, false}, {1, 0, 2, 1, true},       {2, 0, 3, 0, false},   {2, 0, 0.5f, 0, true},
-      {2, 0, 2, 0, false},         {2, 0, -1.5f, 0, false},  {2, 0, 1, 0, false},   {2, 0, 0, 0, false},
-      {3, 0, 2, 0, false},         {3, 0, 0.5f, 0, true},    {4, 0, 3, 0, false},   {5, 0, 0.5f, 2.2f, false},
+      {1, 0, -1.5f, 0.25f, false}, {1, 0, 2, 1, true},      {2, 0, 3, 0, false}, {2, 0, 0.5f, 0, true},
+      {2, 0, 2, 0, false},         {2, 0, -1.5f, 0, false}, {2, 0, 1, 0, false}, {2, 0, 0, 0, false},
+      {3, 0, 2, 0, false},         {3, 0, 0.5f, 0, true},   {4, 0, 3, 0, false}, {5, 0, 0.5f, 2.2f, false},
       {5, 0, 0.5f, 2.2f, true},
   };
   const char *kinds[] = {"", "affine", "pow_scalar", "rpow_scalar", "rdiv_scalar", "clamp"};

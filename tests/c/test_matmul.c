@@ -244,12 +244,12 @@ static void test_vectors(void) {
   dnn_tensor_release(dot);
 
   dnn_tensor *m = tensor2(3, 4), *mt = tensor2(4, 3);
-  check_product(x, m, 1, (int64_t[]){4});  /* vector-matrix */
+  check_product(x, m, 1, (int64_t[]){4}); /* vector-matrix */
   check_product(mt, x, 1, (int64_t[]){4}); /* matrix-vector */
   dnn_tensor *mtt = dnn_transpose(m, 0, 1);
   check_product(mtt, x, 1, (int64_t[]){4}); /* transposed matrix-vector */
   dnn_tensor *b3 = randn(3, (int64_t[]){2, 3, 5}), *b3r = randn(3, (int64_t[]){2, 5, 3});
-  check_product(x, b3, 2, (int64_t[]){2, 5});  /* vector @ batch */
+  check_product(x, b3, 2, (int64_t[]){2, 5}); /* vector @ batch */
   check_product(b3r, x, 2, (int64_t[]){2, 5}); /* batch @ vector */
   /* a strided vector */
   dnn_tensor *sv = dnn_select(m, 1, 2); /* (3) stride 4 */
@@ -269,14 +269,14 @@ static void test_batched(void) {
     int na, nb, nc;
     int64_t sa[5], sb[5], sc[5];
   } cases[] = {
-      {3, 3, 3, {2, 3, 4}, {2, 4, 5}, {2, 3, 5}},             /* same batch */
-      {3, 2, 3, {2, 3, 4}, {4, 5}, {2, 3, 5}},                /* N-d @ 2-d: one flattened gemm */
-      {2, 3, 3, {3, 4}, {2, 4, 5}, {2, 3, 5}},                /* 2-d @ N-d */
-      {4, 3, 4, {2, 1, 3, 4}, {5, 4, 2}, {2, 5, 3, 2}},       /* broadcast both ways */
-      {4, 4, 4, {1, 3, 2, 4}, {2, 1, 4, 3}, {2, 3, 2, 3}},    /* size-1 batch dims on each side */
-      {5, 2, 5, {2, 2, 2, 3, 4}, {4, 1}, {2, 2, 2, 3, 1}},    /* deep batch, N = 1 */
-      {3, 3, 3, {4, 1, 4}, {4, 4, 1}, {4, 1, 1}},             /* M = N = 1 */
-      {3, 3, 3, {1, 3, 4}, {6, 4, 5}, {6, 3, 5}},             /* a broadcast over b's batch */
+      {3, 3, 3, {2, 3, 4}, {2, 4, 5}, {2, 3, 5}}, /* same batch */
+      {3, 2, 3, {2, 3, 4}, {4, 5}, {2, 3, 5}}, /* N-d @ 2-d: one flattened gemm */
+      {2, 3, 3, {3, 4}, {2, 4, 5}, {2, 3, 5}}, /* 2-d @ N-d */
+      {4, 3, 4, {2, 1, 3, 4}, {5, 4, 2}, {2, 5, 3, 2}}, /* broadcast both ways */
+      {4, 4, 4, {1, 3, 2, 4}, {2, 1, 4, 3}, {2, 3, 2, 3}}, /* size-1 batch dims on each side */
+      {5, 2, 5, {2, 2, 2, 3, 4}, {4, 1}, {2, 2, 2, 3, 1}}, /* deep batch, N = 1 */
+      {3, 3, 3, {4, 1, 4}, {4, 4, 1}, {4, 1, 1}}, /* M = N = 1 */
+      {3, 3, 3, {1, 3, 4}, {6, 4, 5}, {6, 3, 5}}, /* a broadcast over b's batch */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     dnn_tensor *a = randn(cases[i].na, cases[i].sa), *b = randn(cases[i].nb, cases[i].sb);

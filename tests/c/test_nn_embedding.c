@@ -17,7 +17,9 @@ static bool errmsg_has(const char *s) {
   return ok;
 }
 
-static dnn_tensor *tensor(int ndim, const int64_t *shape, const float *data) { return dnn_from_data(data, ndim, shape); }
+static dnn_tensor *tensor(int ndim, const int64_t *shape, const float *data) {
+  return dnn_from_data(data, ndim, shape);
+}
 
 /* A (rows, d) table of distinct values. */
 static dnn_tensor *table_of(int64_t rows, int64_t d) {

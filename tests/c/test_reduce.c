@@ -242,11 +242,21 @@ static dnn_tensor *reduce_loss(dnn_tensor *const *in, void *ctx) {
   const red_case *c = ctx;
   dnn_tensor *x = c->transpose ? dnn_transpose(in[0], 0, 2) : dnn_tensor_retain(in[0]), *r = NULL;
   switch (c->kind) {
-  case 0: r = dnn_sum(x, c->dim, c->keepdim); break;
-  case 1: r = dnn_mean(x, c->dim, c->keepdim); break;
-  case 2: r = dnn_var(x, c->dim, c->keepdim, c->correction); break;
-  case 3: r = dnn_max(x, c->dim, c->keepdim); break;
-  case 4: r = dnn_min(x, c->dim, c->keepdim); break;
+    case 0:
+      r = dnn_sum(x, c->dim, c->keepdim);
+      break;
+    case 1:
+      r = dnn_mean(x, c->dim, c->keepdim);
+      break;
+    case 2:
+      r = dnn_var(x, c->dim, c->keepdim, c->correction);
+      break;
+    case 3:
+      r = dnn_max(x, c->dim, c->keepdim);
+      break;
+    case 4:
+      r = dnn_min(x, c->dim, c->keepdim);
+      break;
   }
   dnn_tensor_release(x);
   return gc_weighted_sum(r);

@@ -49,9 +49,10 @@ static rnn_args make_args(const rnn_case *c, int salt) {
   int k = dnn_rnn_gates(c->cfg.cell);
   bool two_rows = c->cfg.cell == DNN_RNN_GRU && c->cfg.reset_after;
   int64_t xs[] = {N, T, F}, ws[] = {F, k * U}, us[] = {U, k * U}, bs[] = {2, k * U}, ss[] = {N, U}, ms[] = {N, T};
-  rnn_args a = {{varied(3, xs, salt, 1.5f), varied(2, ws, salt + 1, 0.8f), varied(2, us, salt + 2, 0.8f), NULL, NULL,
-                 NULL},
-                NULL, NULL};
+  rnn_args a = {
+      {varied(3, xs, salt, 1.5f), varied(2, ws, salt + 1, 0.8f), varied(2, us, salt + 2, 0.8f), NULL, NULL, NULL},
+      NULL,
+      NULL};
   if (c->bias) a.in[3] = two_rows ? varied(2, bs, salt + 3, 0.5f) : varied(1, bs + 1, salt + 3, 0.5f);
   if (c->h0) a.in[4] = varied(2, ss, salt + 4, 0.7f);
   if (c->c0) a.in[5] = varied(2, ss, salt + 5, 0.7f);
@@ -151,15 +152,23 @@ static void reference(const rnn_case *c, const rnn_args *a, float *out, float *h
   }
 }
 
-#define SIMPLE(...) {DNN_RNN_SIMPLE, DNN_ACT_TANH, DNN_ACT_SIGMOID, false, __VA_ARGS__}
-#define LSTM(...) {DNN_RNN_LSTM, DNN_ACT_TANH, DNN_ACT_SIGMOID, false, __VA_ARGS__}
-#define GRU(after, ...) {DNN_RNN_GRU, DNN_ACT_TANH, DNN_ACT_SIGMOID, after, __VA_ARGS__}
+#define SIMPLE(...) \
+  { DNN_RNN_SIMPLE, DNN_ACT_TANH, DNN_ACT_SIGMOID, false, __VA_ARGS__ }
+#define LSTM(...) \
+  { DNN_RNN_LSTM, DNN_ACT_TANH, DNN_ACT_SIGMOID, false, __VA_ARGS__ }
+#define GRU(after, ...) \
+  { DNN_RNN_GRU, DNN_ACT_TANH, DNN_ACT_SIGMOID, after, __VA_ARGS__ }
 
 /* cfg: ..., go_backwards, return_sequences; then bias, h0, c0, mask, dropout */
 static const rnn_case cases[] = {
     {"simple", SIMPLE(false, true), true, false, false, false, false},
-    {"simple relu, backwards, h0, mask, dropout", {DNN_RNN_SIMPLE, DNN_ACT_RELU, DNN_ACT_SIGMOID, false, true, true},
-     true, true, false, true, true},
+    {"simple relu, backwards, h0, mask, dropout",
+     {DNN_RNN_SIMPLE, DNN_ACT_RELU, DNN_ACT_SIGMOID, false, true, true},
+     true,
+     true,
+     false,
+     true,
+     true},
     {"simple no bias, last", SIMPLE(false, false), false, false, false, false, false},
     {"lstm", LSTM(false, true), true, false, false, false, false},
     {"lstm h0 c0 mask", LSTM(false, true), true, true, true, true, false},
@@ -269,7 +278,8 @@ static void test_strided_input(void) {
   rnn_args a = make_args(c, 5);
   int64_t ts[] = {N, F, T};
   dnn_tensor *xt = varied(3, ts, 3, 1.0f), *x = dnn_transpose(xt, 1, 2), *xc = dnn_contiguous(x);
-  dnn_tensor *in1[6] = {x, a.in[1], a.in[2], a.in[3], NULL, NULL}, *in2[6] = {xc, a.in[1], a.in[2], a.in[3], NULL, NULL};
+  dnn_tensor *in1[6] = {x, a.in[1], a.in[2], a.in[3], NULL, NULL},
+             *in2[6] = {xc, a.in[1], a.in[2], a.in[3], NULL, NULL};
   dnn_tensor *o1[3] = {0}, *o2[3] = {0};
   CHECK(run(c, in1, &a, o1) == DNN_OK && run(c, in2, &a, o2) == DNN_OK);
   CHECK(max_diff(o1[0], o2[0]) == 0);

@@ -464,9 +464,9 @@ static dnn_tensor *loss_squeeze(dnn_tensor *const *in, void *ctx) {
 }
 static dnn_tensor *loss_chain(dnn_tensor *const *in, void *ctx) {
   (void)ctx;
-  dnn_tensor *t = dnn_transpose(in[0], 0, 1);       /* (3,2,4) */
+  dnn_tensor *t = dnn_transpose(in[0], 0, 1); /* (3,2,4) */
   dnn_tensor *n = t ? dnn_narrow(t, 2, 1, 3) : NULL; /* (3,2,3) */
-  dnn_tensor *s = n ? dnn_select(n, 0, 2) : NULL;    /* (2,3) */
+  dnn_tensor *s = n ? dnn_select(n, 0, 2) : NULL; /* (2,3) */
   dnn_tensor *c = s ? dnn_contiguous(s) : NULL;
   dnn_tensor *v = c ? dnn_view(c, 1, (int64_t[]){6}) : NULL;
   dnn_tensor *cl = v ? dnn_clone(v) : NULL;
@@ -493,9 +493,9 @@ static void test_view_gradcheck(void) {
 static void test_view_grad_placement(void) {
   dnn_tensor *x = dnn_zeros(2, (int64_t[]){3, 4});
   dnn_set_requires_grad(x, true);
-  dnn_tensor *t = dnn_transpose(x, 0, 1);   /* (4,3): t[i][j] = x[j][i] */
-  dnn_tensor *n = dnn_narrow(t, 0, 1, 2);   /* rows 1..2 of t = columns 1..2 of x */
-  dnn_tensor *s = dnn_select(n, 1, 2);      /* (2): x[2][1], x[2][2] */
+  dnn_tensor *t = dnn_transpose(x, 0, 1); /* (4,3): t[i][j] = x[j][i] */
+  dnn_tensor *n = dnn_narrow(t, 0, 1, 2); /* rows 1..2 of t = columns 1..2 of x */
+  dnn_tensor *s = dnn_select(n, 1, 2); /* (2): x[2][1], x[2][2] */
   dnn_tensor *g = dnn_from_data((float[]){10, 20}, 1, (int64_t[]){2});
   CHECK(s && dnn_backward(s, g) == DNN_OK);
   CHECK(values_are(x->grad, (float[]){0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 20, 0}, 12));

@@ -37,14 +37,14 @@ typedef dnn_status (*dnn_backward_fn)(dnn_node *node, dnn_tensor *const *grad_ou
 typedef dnn_status (*dnn_decompose_fn)(dnn_node *node, dnn_tensor *const *inputs, dnn_tensor **outputs);
 
 enum {
-  DNN_NODE_SHAPES_ONLY = 1u << 0,    /* backward reads its inputs' shapes, not their values */
+  DNN_NODE_SHAPES_ONLY = 1u << 0, /* backward reads its inputs' shapes, not their values */
   DNN_NODE_DIFFERENTIABLE = 1u << 1, /* backward is made of recorded ops when grad mode is on */
-  DNN_NODE_VIEW = 1u << 2,           /* the output shares its input's storage */
+  DNN_NODE_VIEW = 1u << 2, /* the output shares its input's storage */
 };
 
 typedef struct {
   dnn_tensor *tensor; /* retained; an alias where it is the op's own output */
-  uint64_t version;   /* its storage's version when saved */
+  uint64_t version; /* its storage's version when saved */
 } dnn_saved;
 
 typedef struct {
@@ -57,9 +57,9 @@ struct dnn_node {
   const char *op; /* op name, for errors */
   dnn_backward_fn backward;
   dnn_decompose_fn decompose; /* optional */
-  unsigned flags;             /* DNN_NODE_* */
+  unsigned flags; /* DNN_NODE_* */
   int n_inputs;
-  dnn_tensor **inputs;      /* retained */
+  dnn_tensor **inputs; /* retained */
   uint64_t *input_versions; /* their storages' versions when recorded */
   int n_outputs;
   dnn_node_output *outputs;

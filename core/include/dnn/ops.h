@@ -25,9 +25,9 @@ dnn_tensor *dnn_compare_scalar(dnn_cmp cmp, dnn_tensor *a, float s);
 
 /* With a scalar (no tensor made for it: the fast path of t + 1). */
 dnn_tensor *dnn_affine(dnn_tensor *a, float alpha, float beta); /* alpha * a + beta */
-dnn_tensor *dnn_pow_scalar(dnn_tensor *a, float p);             /* a ^ p */
-dnn_tensor *dnn_rpow_scalar(float s, dnn_tensor *a);            /* s ^ a */
-dnn_tensor *dnn_rdiv_scalar(float s, dnn_tensor *a);            /* s / a */
+dnn_tensor *dnn_pow_scalar(dnn_tensor *a, float p); /* a ^ p */
+dnn_tensor *dnn_rpow_scalar(float s, dnn_tensor *a); /* s ^ a */
+dnn_tensor *dnn_rdiv_scalar(float s, dnn_tensor *a); /* s / a */
 
 /* ---- elementwise, one input ---- */
 typedef enum {
@@ -40,11 +40,11 @@ typedef enum {
   DNN_UNARY_LEAKY_RELU, /* param: negative slope */
   DNN_UNARY_SIGMOID,
   DNN_UNARY_TANH,
-  DNN_UNARY_ELU,        /* param: alpha */
+  DNN_UNARY_ELU, /* param: alpha */
   DNN_UNARY_SELU,
-  DNN_UNARY_GELU,       /* exact, erf form */
+  DNN_UNARY_GELU, /* exact, erf form */
   DNN_UNARY_SOFTPLUS,
-  DNN_UNARY_SWISH,      /* x * sigmoid(x) */
+  DNN_UNARY_SWISH, /* x * sigmoid(x) */
   DNN_UNARY_HARD_SIGMOID, /* Keras 3: relu6(x + 3) / 6 */
   DNN_UNARY_SQUARE,
   DNN_UNARY_COUNT

@@ -12,10 +12,10 @@ typedef struct dnn_rng_state {
 } dnn_rng_state;
 
 void dnn_manual_seed(uint64_t seed);
-uint64_t dnn_rng_next(void);         /* 64 random bits */
-float dnn_rng_uniform(void);         /* [0, 1) */
-double dnn_rng_normal(void);         /* N(0, 1) */
-uint64_t dnn_rng_below(uint64_t n);  /* uniform in [0, n), unbiased */
+uint64_t dnn_rng_next(void); /* 64 random bits */
+float dnn_rng_uniform(void); /* [0, 1) */
+double dnn_rng_normal(void); /* N(0, 1) */
+uint64_t dnn_rng_below(uint64_t n); /* uniform in [0, n), unbiased */
 /* A random permutation of base .. base + n - 1 as a float tensor (Fisher-Yates). */
 struct dnn_tensor *dnn_randperm(int64_t n, int base);
 /* Whole state, for checkpoints. */

@@ -25,18 +25,18 @@ typedef struct {
    * tanh */
   dnn_activation activation;
   dnn_activation recurrent_activation; /* the gates of LSTM and GRU (Keras: sigmoid) */
-  bool reset_after;      /* GRU: the reset gate multiplies the recurrent product (Keras's default, PyTorch's GRU) */
-  bool go_backwards;     /* read the sequence from its last step; the output sequence comes in that order */
+  bool reset_after; /* GRU: the reset gate multiplies the recurrent product (Keras's default, PyTorch's GRU) */
+  bool go_backwards; /* read the sequence from its last step; the output sequence comes in that order */
   bool return_sequences; /* output 0 is every step's output (N, T, U), else the last step's (N, U) */
 } dnn_rnn_config;
 
 /* Only x and the kernels are required. Gradients flow to x, the kernels, the bias and the initial states. */
 typedef struct {
-  dnn_tensor *x;                /* (N, T, F) */
-  dnn_tensor *kernel;           /* (F, k*U) */
+  dnn_tensor *x; /* (N, T, F) */
+  dnn_tensor *kernel; /* (F, k*U) */
   dnn_tensor *recurrent_kernel; /* (U, k*U) */
-  dnn_tensor *bias;             /* (k*U), or (2, 3*U) for a GRU with reset_after; NULL: none */
-  dnn_tensor *h0, *c0;          /* initial states (N, U); NULL: zeros. c0 for LSTM only */
+  dnn_tensor *bias; /* (k*U), or (2, 3*U) for a GRU with reset_after; NULL: none */
+  dnn_tensor *h0, *c0; /* initial states (N, U); NULL: zeros. c0 for LSTM only */
   /* (N, T): a step whose entry is 0 keeps the state, and its output repeats the previous step's (zeros before the
    * first unmasked step), as Keras. NULL: every step counts. Read in input order (not reversed by go_backwards). */
   dnn_tensor *mask;

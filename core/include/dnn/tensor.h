@@ -70,13 +70,13 @@ dnn_tensor *dnn_from_data(const float *data, int ndim, const int64_t *shape);
 /* Wraps a caller's buffer without copying; release(ctx, data) is called when
  * the last view of it goes (release may be NULL: the caller keeps
  * ownership and must keep data alive as long as any view lives). */
-dnn_tensor *dnn_from_buffer(float *data, int ndim, const int64_t *shape,
-                            void (*release)(void *ctx, float *data), void *ctx);
+dnn_tensor *dnn_from_buffer(float *data, int ndim, const int64_t *shape, void (*release)(void *ctx, float *data),
+                            void *ctx);
 dnn_tensor *dnn_scalar(float value); /* 0-d */
 dnn_tensor *dnn_arange(double start, double stop, double step); /* [start, stop) */
 dnn_tensor *dnn_linspace(double start, double stop, int64_t n);
 dnn_tensor *dnn_eye(int64_t n, int64_t m);
-dnn_tensor *dnn_rand(int ndim, const int64_t *shape);  /* U[0, 1) */
+dnn_tensor *dnn_rand(int ndim, const int64_t *shape); /* U[0, 1) */
 dnn_tensor *dnn_randn(int ndim, const int64_t *shape); /* N(0, 1) */
 
 /* ---- inspection ---- */
