@@ -689,4 +689,28 @@ M.creation_site = creation_site
 -- The same module as `dnn.initializers`, for layer code.
 -- @example local init = nn.initializers.get("he_normal")
 
+-- ---- wrappers (TimeDistributed, Bidirectional) ----
+
+-- A wrapper's get_config: the wrapped layer as the one argument (a model
+-- file keeps it as {"__layer": ...}) and the wrapper's options as given (the
+-- generic get_config would read a lone layer argument as options).
+function M.wrapper_config(self)
+  local opts = {}
+  for k, v in pairs(rawget(self, "_options") or {}) do opts[k] = v end
+  opts.name, opts.trainable = self.name, self.trainable
+  return {args = {self.layer}, options = opts}
+end
+
+-- A wrapper's regularization loss: its own, plus the wrapped layers'
+-- activity losses of their last calls (taken, so they count once).
+function M.wrapper_regularization_loss(self, inner_layers)
+  local total = Layer.regularization_loss(self)
+  for _, l in ipairs(inner_layers) do
+    local inner = l.activity_loss
+    l.activity_loss = nil
+    if inner then total = total and total + inner or inner end
+  end
+  return total
+end
+
 return M

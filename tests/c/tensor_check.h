@@ -138,4 +138,16 @@ static inline dnn_tensor *matmul_weighted(dnn_tensor *t) {
   return s;
 }
 
+/* The largest elementwise difference of two tensors of the same size (any
+ * strides); infinity when either is missing or the sizes differ. */
+static inline double max_diff(const dnn_tensor *a, const dnn_tensor *b) {
+  if (!a || !b || dnn_numel(a) != dnn_numel(b)) return INFINITY;
+  dnn_tensor *ac = dnn_contiguous((dnn_tensor *)a), *bc = dnn_contiguous((dnn_tensor *)b);
+  double m = 0;
+  for (int64_t i = 0; i < dnn_numel(a); i++) m = fmax(m, fabs((double)dnn_data(ac)[i] - dnn_data(bc)[i]));
+  dnn_tensor_release(ac);
+  dnn_tensor_release(bc);
+  return m;
+}
+
 #endif

@@ -10,30 +10,15 @@
 #include <string.h>
 
 #include "check.h"
+#include "tensor_check.h"
 #include "dnn/dnn.h"
 #include "gradcheck.h"
-
-static bool errmsg_has(const char *s) {
-  bool ok = strstr(dnn_errmsg(), s) != NULL;
-  if (!ok) fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", dnn_errmsg(), s);
-  return ok;
-}
 
 /* A tensor of varied values in about [-scale, scale]. */
 static dnn_tensor *varied(int ndim, const int64_t *shape, int salt, float scale) {
   dnn_tensor *t = dnn_empty(ndim, shape);
   for (int64_t i = 0; i < dnn_numel(t); i++) dnn_data(t)[i] = (float)sin(0.7 * (double)i + salt) * scale;
   return t;
-}
-
-static double max_diff(const dnn_tensor *a, const dnn_tensor *b) {
-  if (!a || !b || dnn_numel(a) != dnn_numel(b)) return INFINITY;
-  dnn_tensor *ac = dnn_contiguous((dnn_tensor *)a), *bc = dnn_contiguous((dnn_tensor *)b);
-  double m = 0;
-  for (int64_t i = 0; i < dnn_numel(a); i++) m = fmax(m, fabs((double)dnn_data(ac)[i] - dnn_data(bc)[i]));
-  dnn_tensor_release(ac);
-  dnn_tensor_release(bc);
-  return m;
 }
 
 /* One case: sizes, the mask's shape (ndim 0: none) and whether it is causal. */

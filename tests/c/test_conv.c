@@ -7,16 +7,11 @@
 #include <string.h>
 
 #include "check.h"
+#include "tensor_check.h"
 #include "dnn/dnn.h"
 #include "gradcheck.h"
 
 enum { PLAIN, TRANSPOSE, DEPTHWISE };
-
-static bool errmsg_has(const char *s) {
-  bool ok = strstr(dnn_errmsg(), s) != NULL;
-  if (!ok) fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", dnn_errmsg(), s);
-  return ok;
-}
 
 /* A tensor of varied values in about [-1, 1]. */
 static dnn_tensor *varied(int ndim, const int64_t *shape, int salt) {

@@ -8,14 +8,9 @@
 #include <string.h>
 
 #include "check.h"
+#include "tensor_check.h"
 #include "dnn/dnn.h"
 #include "gradcheck.h"
-
-static bool errmsg_has(const char *s) {
-  bool ok = strstr(dnn_errmsg(), s) != NULL;
-  if (!ok) fprintf(stderr, "  error message '%s' lacks '%s'\n", dnn_errmsg(), s);
-  return ok;
-}
 
 static dnn_tensor *tensor(int ndim, const int64_t *shape, const float *data) {
   return dnn_from_data(data, ndim, shape);
@@ -27,16 +22,6 @@ static dnn_tensor *table_of(int64_t rows, int64_t d) {
   dnn_tensor *t = dnn_empty(2, shape);
   for (int64_t i = 0; i < rows * d; i++) dnn_data(t)[i] = (float)(i + 1) / 8.0f - (float)(i % 3);
   return t;
-}
-
-static bool values_are(const dnn_tensor *t, const float *want, int64_t n) {
-  if (!t || dnn_numel(t) != n) return false;
-  for (int64_t i = 0; i < n; i++)
-    if (dnn_data(t)[i] != want[i]) {
-      fprintf(stderr, "  element %lld: %g, expected %g\n", (long long)i, dnn_data(t)[i], want[i]);
-      return false;
-    }
-  return true;
 }
 
 static void test_values(void) {

@@ -7,25 +7,13 @@
 #include <string.h>
 
 #include "check.h"
+#include "tensor_check.h"
 #include "dnn/dnn.h"
 #include "gradcheck.h"
 
 static dnn_tensor *T(int ndim, const int64_t *shape, const float *data) { return dnn_from_data(data, ndim, shape); }
 
-static bool errmsg_has(const char *s) {
-  bool ok = strstr(dnn_errmsg(), s) != NULL;
-  if (!ok) fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", dnn_errmsg(), s);
-  return ok;
-}
-
 /* Largest |a - b| over two tensors of the same size (contiguous). */
-static double max_diff(const dnn_tensor *a, const dnn_tensor *b) {
-  if (!a || !b || dnn_numel(a) != dnn_numel(b)) return INFINITY;
-  double m = 0;
-  for (int64_t i = 0; i < dnn_numel(a); i++) m = fmax(m, fabs((double)dnn_data(a)[i] - dnn_data(b)[i]));
-  return m;
-}
-
 /* A tensor of varied values in about [-2, 2]. */
 static dnn_tensor *varied(int ndim, const int64_t *shape, int salt) {
   dnn_tensor *t = dnn_empty(ndim, shape);

@@ -5,10 +5,9 @@
 #include <string.h>
 
 #include "check.h"
+#include "tensor_check.h"
 #include "dnn/dnn.h"
 #include "gradcheck.h"
-
-static bool errmsg_has(const char *s) { return strstr(dnn_errmsg(), s) != NULL; }
 
 static dnn_tensor *image(int64_t n, int64_t h, int64_t w, int64_t c, const float *data) {
   int64_t shape[4] = {n, h, w, c};
@@ -25,31 +24,24 @@ static dnn_tensor *scrambled(int64_t n, int64_t h, int64_t w, int64_t c) {
   return t;
 }
 
-static bool values_are(const dnn_tensor *t, const float *want, int64_t n, float tol) {
-  if (!t || dnn_numel(t) != n) return false;
-  for (int64_t i = 0; i < n; i++)
-    if (fabsf(dnn_data(t)[i] - want[i]) > tol) return false;
-  return true;
-}
-
 static void test_known_values(void) {
   float x16[16];
   for (int i = 0; i < 16; i++) x16[i] = (float)(i + 1);
   dnn_tensor *x = image(1, 4, 4, 1, x16);
   dnn_pool2d_config c = {{2, 2}, {2, 2}, false};
   dnn_tensor *y = dnn_max_pool2d(x, &c);
-  CHECK(y && y->shape[1] == 2 && y->shape[2] == 2 && values_are(y, (float[]){6, 8, 14, 16}, 4, 0));
+  CHECK(y && y->shape[1] == 2 && y->shape[2] == 2 && values_near(y, (float[]){6, 8, 14, 16}, 4, 0));
   dnn_tensor_release(y);
   y = dnn_avg_pool2d(x, &c);
-  CHECK(values_are(y, (float[]){3.5f, 5.5f, 11.5f, 13.5f}, 4, 1e-6f));
+  CHECK(values_near(y, (float[]){3.5f, 5.5f, 11.5f, 13.5f}, 4, 1e-6f));
   dnn_tensor_release(y);
   /* pool 3 stride 1 valid: 2x2 outputs */
   dnn_pool2d_config c3 = {{3, 3}, {1, 1}, false};
   y = dnn_max_pool2d(x, &c3);
-  CHECK(values_are(y, (float[]){11, 12, 15, 16}, 4, 0));
+  CHECK(values_near(y, (float[]){11, 12, 15, 16}, 4, 0));
   dnn_tensor_release(y);
   y = dnn_avg_pool2d(x, &c3);
-  CHECK(values_are(y, (float[]){6, 7, 10, 11}, 4, 1e-6f));
+  CHECK(values_near(y, (float[]){6, 7, 10, 11}, 4, 1e-6f));
   dnn_tensor_release(y);
   dnn_tensor_release(x);
 
@@ -58,15 +50,15 @@ static void test_known_values(void) {
   x = image(1, 3, 3, 1, (float[]){1, 2, 3, 4, 5, 6, 7, 8, 9});
   dnn_pool2d_config s = {{2, 2}, {2, 2}, true};
   y = dnn_avg_pool2d(x, &s);
-  CHECK(y && y->shape[1] == 2 && y->shape[2] == 2 && values_are(y, (float[]){3, 4.5f, 7.5f, 9}, 4, 1e-6f));
+  CHECK(y && y->shape[1] == 2 && y->shape[2] == 2 && values_near(y, (float[]){3, 4.5f, 7.5f, 9}, 4, 1e-6f));
   dnn_tensor_release(y);
   /* pool 3 stride 1 same: one cell of padding each side; corners average 4 cells */
   dnn_pool2d_config s3 = {{3, 3}, {1, 1}, true};
   y = dnn_avg_pool2d(x, &s3);
-  CHECK(values_are(y, (float[]){3, 3.5f, 4, 4.5f, 5, 5.5f, 6, 6.5f, 7}, 9, 1e-6f));
+  CHECK(values_near(y, (float[]){3, 3.5f, 4, 4.5f, 5, 5.5f, 6, 6.5f, 7}, 9, 1e-6f));
   dnn_tensor_release(y);
   y = dnn_max_pool2d(x, &s3);
-  CHECK(values_are(y, (float[]){5, 6, 6, 8, 9, 9, 8, 9, 9}, 9, 0));
+  CHECK(values_near(y, (float[]){5, 6, 6, 8, 9, 9, 8, 9, 9}, 9, 0));
   dnn_tensor_release(y);
   dnn_tensor_release(x);
 
@@ -74,7 +66,7 @@ static void test_known_values(void) {
   x = image(1, 1, 3, 1, (float[]){-3, -2, -5});
   dnn_pool2d_config s2 = {{1, 2}, {1, 2}, true};
   y = dnn_max_pool2d(x, &s2);
-  CHECK(y && y->shape[2] == 2 && values_are(y, (float[]){-2, -5}, 2, 0));
+  CHECK(y && y->shape[2] == 2 && values_near(y, (float[]){-2, -5}, 2, 0));
   dnn_tensor_release(y);
   dnn_tensor_release(x);
 }
@@ -127,7 +119,7 @@ static void test_against_reference(void) {
         CHECK(y->shape[0] == s[0] && y->shape[1] == oh && y->shape[2] == ow && y->shape[3] == s[3]);
         float want[512];
         naive_pool(dnn_data(x), s[0], s[1], s[2], s[3], cfg, max, want, oh, ow);
-        CHECK(values_are(y, want, s[0] * oh * ow * s[3], 1e-5f));
+        CHECK(values_near(y, want, s[0] * oh * ow * s[3], 1e-5f));
         dnn_tensor_release(y);
       }
     }
@@ -143,27 +135,27 @@ static void test_global_and_spatial_values(void) {
   /* (1, 2, 2, 2): channel 0 = 1..4, channel 1 = -1..-4 */
   dnn_tensor *x = image(1, 2, 2, 2, (float[]){1, -1, 2, -2, 3, -3, 4, -4});
   dnn_tensor *y = dnn_global_pool2d(x, false, false);
-  CHECK(y && y->ndim == 2 && y->shape[1] == 2 && values_are(y, (float[]){2.5f, -2.5f}, 2, 1e-6f));
+  CHECK(y && y->ndim == 2 && y->shape[1] == 2 && values_near(y, (float[]){2.5f, -2.5f}, 2, 1e-6f));
   dnn_tensor_release(y);
   y = dnn_global_pool2d(x, true, true);
-  CHECK(y && y->ndim == 4 && y->shape[1] == 1 && y->shape[2] == 1 && values_are(y, (float[]){4, -1}, 2, 0));
+  CHECK(y && y->ndim == 4 && y->shape[1] == 1 && y->shape[2] == 1 && values_near(y, (float[]){4, -1}, 2, 0));
   dnn_tensor_release(y);
   dnn_tensor_release(x);
 
   x = image(1, 2, 2, 1, (float[]){1, 2, 3, 4});
   y = dnn_upsample2d(x, 2, 3, false);
   CHECK(y && y->shape[1] == 4 && y->shape[2] == 6 &&
-        values_are(y, (float[]){1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4}, 24, 0));
+        values_near(y, (float[]){1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4}, 24, 0));
   dnn_tensor_release(y);
   /* bilinear with half-pixel centers, as tf.image.resize / PyTorch align_corners=False */
   y = dnn_upsample2d(x, 2, 2, true);
-  CHECK(values_are(
+  CHECK(values_near(
       y, (float[]){1, 1.25f, 1.75f, 2, 1.5f, 1.75f, 2.25f, 2.5f, 2.5f, 2.75f, 3.25f, 3.5f, 3, 3.25f, 3.75f, 4}, 16,
       1e-6f));
   dnn_tensor_release(y);
   y = dnn_zero_pad2d(x, 1, 0, 0, 2);
   CHECK(y && y->shape[1] == 3 && y->shape[2] == 4 &&
-        values_are(y, (float[]){0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0}, 12, 0));
+        values_near(y, (float[]){0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0}, 12, 0));
   dnn_tensor_release(y);
   dnn_tensor_release(x);
 
@@ -171,7 +163,7 @@ static void test_global_and_spatial_values(void) {
   for (int i = 0; i < 12; i++) x12[i] = (float)i;
   x = image(1, 3, 4, 1, x12);
   y = dnn_crop2d(x, 1, 0, 1, 2);
-  CHECK(y && y->shape[1] == 2 && y->shape[2] == 1 && values_are(y, (float[]){5, 9}, 2, 0));
+  CHECK(y && y->shape[1] == 2 && y->shape[2] == 1 && values_near(y, (float[]){5, 9}, 2, 0));
   dnn_tensor_release(y);
   dnn_tensor_release(x);
 }

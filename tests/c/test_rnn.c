@@ -8,29 +8,17 @@
 #include <string.h>
 
 #include "check.h"
+#include "tensor_check.h"
 #include "dnn/dnn.h"
 #include "gradcheck.h"
 
 enum { N = 2, T = 4, F = 3, U = 2 };
-
-static bool errmsg_has(const char *s) {
-  bool ok = strstr(dnn_errmsg(), s) != NULL;
-  if (!ok) fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", dnn_errmsg(), s);
-  return ok;
-}
 
 /* A tensor of varied values in about [-scale, scale]. */
 static dnn_tensor *varied(int ndim, const int64_t *shape, int salt, float scale) {
   dnn_tensor *t = dnn_empty(ndim, shape);
   for (int64_t i = 0; i < dnn_numel(t); i++) dnn_data(t)[i] = (float)sin(0.9 * (double)i + salt) * scale;
   return t;
-}
-
-static double max_diff(const dnn_tensor *a, const dnn_tensor *b) {
-  if (!a || !b || dnn_numel(a) != dnn_numel(b)) return INFINITY;
-  double m = 0;
-  for (int64_t i = 0; i < dnn_numel(a); i++) m = fmax(m, fabs((double)dnn_data(a)[i] - dnn_data(b)[i]));
-  return m;
 }
 
 /* One case: the config and which optional inputs it has. */

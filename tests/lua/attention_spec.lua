@@ -10,12 +10,6 @@ local dnn = dnn or require "dnn"
 local H = require "helpers"
 local nn = dnn.nn
 
-local python = "/usr/bin/python3"
-local source_dir = os.getenv("DNN_SOURCE_DIR") or "../.."
-
-local function have_torch()
-  return os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
-end
 
 -- The allowed pattern (B|1, H|1, Tq, Tk) as 0/1: mask and causal.
 local function allowed(shape, mask, causal)
@@ -276,42 +270,13 @@ describe("MultiHeadAttention", function()
 end)
 
 describe("attention against PyTorch", function()
-  if not have_torch() then
+  if not H.have_torch() then
     pending("PyTorch (python3-torch) is not installed: cross-check skipped")
     return
   end
 
-  local function values(t)
-    local parts = {}
-    for i, v in ipairs(t:contiguous():reshape(-1):totable()) do parts[i] = string.format("%.9g", v) end
-    return table.concat(parts, " ")
-  end
-
-  local function run_reference(path)
-    local p = assert(io.popen(string.format("%s %s/tests/torch/attention_ref.py %s", python, source_dir, path)))
-    local out = {}
-    for line in p:lines() do
-      local name, rest = line:match("^(%S+)%s*(.*)$")
-      local vs = {}
-      for v in rest:gmatch("%S+") do vs[#vs + 1] = tonumber(v) end
-      if name == "impl" then out.impl = (out.impl or "") .. rest .. " " else out[name] = vs end
-    end
-    assert(p:close(), "the PyTorch reference script failed")
-    return out
-  end
-
-  local function assert_close(t, expected, what)
-    assert(expected, what .. ": no reference")
-    local got = t:contiguous():reshape(-1):totable()
-    assert.are.equal(#expected, #got, what .. ": element count")
-    for i = 1, #got do
-      assert(math.abs(got[i] - expected[i]) <= 1e-4 * (1 + math.abs(expected[i])),
-        string.format("%s[%d]: dnnlua %.7g, PyTorch %.7g", what, i, got[i], expected[i]))
-    end
-  end
-
   local function write(f, name, key, t)
-    f:write(name, ".", key, " ", table.concat(t.shape, ","), ": ", values(t:detach()), "\n")
+    f:write(name, ".", key, " ", table.concat(t.shape, ","), ": ", H.torch_values(t:detach()), "\n")
   end
 
   -- A 0/1 mask with every query row allowed at least one key (PyTorch gives NaN for a row with none).
@@ -375,12 +340,14 @@ describe("attention against PyTorch", function()
         dbo = l.output_bias.grad}}
     end
     f:close()
-    local ref = run_reference(path)
+    local ref, texts = H.run_torch_reference("attention_ref.py", path)
     os.remove(path)
-    print("\n  PyTorch references used: " .. ref.impl)
+    print("\n  PyTorch references used: " .. texts.impl)
     for _, run in ipairs(runs) do
-      assert_close(run.y, ref[run.name .. ".y"], run.name .. " output")
-      for key, g in pairs(run.grads) do assert_close(g, ref[run.name .. "." .. key], run.name .. " " .. key) end
+      H.assert_close_to_reference(run.y, ref[run.name .. ".y"], 1e-4, run.name .. " output")
+      for key, g in pairs(run.grads) do
+        H.assert_close_to_reference(g, ref[run.name .. "." .. key], 1e-4, run.name .. " " .. key)
+      end
     end
   end)
 end)

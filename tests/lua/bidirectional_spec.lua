@@ -10,12 +10,6 @@ local dnn = dnn or require "dnn"
 local H = require "helpers"
 local nn = dnn.nn
 
-local python = "/usr/bin/python3"
-local source_dir = os.getenv("DNN_SOURCE_DIR") or "../.."
-
-local function have_torch()
-  return os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
-end
 
 -- y with its steps (dim 2) in reverse order, by hand.
 local function reversed(y)
@@ -316,38 +310,9 @@ describe("Bidirectional", function()
 end)
 
 describe("Bidirectional against PyTorch", function()
-  if not have_torch() then
+  if not H.have_torch() then
     pending("PyTorch (python3-torch) is not installed: cross-check skipped")
     return
-  end
-
-  local function values(t)
-    local parts = {}
-    for i, v in ipairs(t:reshape(-1):totable()) do parts[i] = string.format("%.9g", v) end
-    return table.concat(parts, " ")
-  end
-
-  local function run_reference(path)
-    local p = assert(io.popen(string.format("%s %s/tests/torch/bidir_ref.py %s", python, source_dir, path)))
-    local out = {}
-    for line in p:lines() do
-      local name, rest = line:match("^(%S+)%s*(.*)$")
-      local vs = {}
-      for v in rest:gmatch("%S+") do vs[#vs + 1] = tonumber(v) end
-      out[name] = vs
-    end
-    assert(p:close(), "the PyTorch reference script failed")
-    return out
-  end
-
-  local function assert_close(t, expected, what)
-    assert(expected, what .. ": no reference")
-    local got = t:reshape(-1):totable()
-    assert.are.equal(#expected, #got, what .. ": element count")
-    for i = 1, #got do
-      assert(math.abs(got[i] - expected[i]) <= 1e-4 * (1 + math.abs(expected[i])),
-        string.format("%s[%d]: dnnlua %.7g, PyTorch %.7g", what, i, got[i], expected[i]))
-    end
   end
 
   -- name, layer class, return_sequences, initial states
@@ -364,7 +329,7 @@ describe("Bidirectional against PyTorch", function()
     local f = assert(io.open(path, "w"))
     local runs = {}
     local function write(name, key, t)
-      if t then f:write(name, ".", key, " ", table.concat(t.shape, ","), ": ", values(t:detach()), "\n") end
+      if t then f:write(name, ".", key, " ", table.concat(t.shape, ","), ": ", H.torch_values(t:detach()), "\n") end
     end
     for _, case in ipairs(cases) do
       local name, class, seq, with_init = table.unpack(case)
@@ -411,22 +376,27 @@ describe("Bidirectional against PyTorch", function()
       end
     end
     f:close()
-    local ref = run_reference(path)
+    local ref = H.run_torch_reference("bidir_ref.py", path)
     os.remove(path)
     for _, run in ipairs(runs) do
       local n, r = run.name, run.r
-      assert_close(r[1], ref[n .. ".y"], n .. " output")
+      H.assert_close_to_reference(r[1], ref[n .. ".y"], 1e-4, n .. " output")
       local states = run.lstm and {"hf", "cf", "hb", "cb"} or {"hf", "hb"}
-      for i, s in ipairs(states) do assert_close(r[i + 1], ref[n .. "." .. s], n .. " " .. s) end
-      assert_close(run.x.grad, ref[n .. ".dx"], n .. " grad x")
+      for i, s in ipairs(states) do
+        H.assert_close_to_reference(r[i + 1], ref[n .. "." .. s], 1e-4, n .. " " .. s)
+      end
+      H.assert_close_to_reference(run.x.grad, ref[n .. ".dx"], 1e-4, n .. " grad x")
       for d, l in pairs{f = run.bi.forward_layer, b = run.bi.backward_layer} do
-        assert_close(l.kernel.grad, ref[n .. ".dw" .. d], n .. " grad kernel " .. d)
-        assert_close(l.recurrent_kernel.grad, ref[n .. ".du" .. d], n .. " grad recurrent_kernel " .. d)
-        assert_close(l.bias.grad, ref[n .. ".db" .. d], n .. " grad bias " .. d)
+        H.assert_close_to_reference(l.kernel.grad, ref[n .. ".dw" .. d], 1e-4, n .. " grad kernel " .. d)
+        H.assert_close_to_reference(l.recurrent_kernel.grad, ref[n .. ".du" .. d], 1e-4,
+          n .. " grad recurrent_kernel " .. d)
+        H.assert_close_to_reference(l.bias.grad, ref[n .. ".db" .. d], 1e-4, n .. " grad bias " .. d)
       end
       if run.init then
         local keys = run.lstm and {"h0f", "c0f", "h0b", "c0b"} or {"h0f", "h0b"}
-        for i, k in ipairs(keys) do assert_close(run.init[i].grad, ref[n .. ".d" .. k], n .. " grad " .. k) end
+        for i, k in ipairs(keys) do
+          H.assert_close_to_reference(run.init[i].grad, ref[n .. ".d" .. k], 1e-4, n .. " grad " .. k)
+        end
       end
     end
   end)

@@ -4,14 +4,9 @@
 -- must agree before training (the model's mapping) and after a fixed number
 -- of steps (the whole training: gradients and optimizer) within 2%. Skipped
 -- with a message where PyTorch or the fortunes files are absent.
-local python = "/usr/bin/python3"
-local source_dir = os.getenv("DNN_SOURCE_DIR") or "../.."
+local H = require "helpers"
 local dnnlua = os.getenv("DNNLUA") or "dnnlua"
 local fortunes = "/usr/share/games/fortunes/cookie"
-
-local function have_torch()
-  return os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
-end
 
 local function exists(path)
   local f = io.open(path)
@@ -34,7 +29,7 @@ local function number_after(text, label)
 end
 
 describe("the char-RNN against PyTorch", function()
-  if not have_torch() then
+  if not H.have_torch() then
     pending("PyTorch (python3-torch) is not installed: cross-check skipped")
     return
   end
@@ -49,8 +44,8 @@ describe("the char-RNN against PyTorch", function()
     assert(os.execute("mkdir -p " .. dir))
     -- One thread: the spec runs beside others under ctest -j.
     local ours = run(string.format("DNN_NUM_THREADS=1 %s %s/examples/char_rnn.lua --epochs 2 --steps 50 --units 64 "
-      .. "--limit 100000 --export %s --out %s", dnnlua, source_dir, dir, dir))
-    local theirs = run(string.format("%s %s/tests/torch/char_rnn_ref.py %s", python, source_dir, dir))
+      .. "--limit 100000 --export %s --out %s", dnnlua, H.source_dir, dir, dir))
+    local theirs = run(string.format("%s %s/tests/torch/char_rnn_ref.py %s", H.python, H.source_dir, dir))
     os.execute("rm -r " .. dir)
     local ours0, theirs0 = number_after(ours, "initial validation loss"), number_after(theirs, "torch initial validation loss")
     local ours1, theirs1 = number_after(ours, "\nvalidation loss"), number_after(theirs, "torch validation loss")

@@ -122,24 +122,48 @@ end
 -- t's values, row-major, as text that float32 reads back exactly.
 function H.torch_values(t)
   local parts = {}
-  for i, v in ipairs(t:reshape(-1):totable()) do parts[i] = string.format("%.9g", v) end
+  for i, v in ipairs(t:contiguous():reshape(-1):totable()) do parts[i] = string.format("%.9g", v) end
   return table.concat(parts, " ")
 end
 
--- Runs tests/torch/<script> <args...>; returns its lines as name -> numbers.
-function H.run_torch_reference(script, ...)
-  local command = string.format("%s %s/tests/torch/%s", H.python, H.source_dir, script)
-  for _, arg in ipairs({...}) do command = command .. " '" .. arg .. "'" end
+-- Runs `command` and reads its lines "name v1 v2 ..." as name -> numbers,
+-- and as name -> text (the lines of a repeated name joined by spaces).
+local function read_reference(command, what)
   local p = assert(io.popen(command))
-  local out = {}
+  local out, texts = {}, {}
   for line in p:lines() do
     local name, rest = line:match("^(%S+)%s*(.*)$")
     local values = {}
     for v in rest:gmatch("%S+") do values[#values + 1] = tonumber(v) end
     out[name] = values
+    texts[name] = texts[name] and texts[name] .. " " .. rest or rest
   end
-  assert(p:close(), "the PyTorch reference script " .. script .. " failed")
-  return out
+  assert(p:close(), "the PyTorch reference " .. what .. " failed")
+  return out, texts
+end
+
+local function quoted_args(...)
+  local text = ""
+  for _, arg in ipairs({...}) do text = text .. " '" .. arg .. "'" end
+  return text
+end
+
+-- Runs tests/torch/<script> <args...>; returns read_reference's two tables.
+function H.run_torch_reference(script, ...)
+  return read_reference(string.format("%s %s/tests/torch/%s", H.python, H.source_dir, script) .. quoted_args(...),
+    "script " .. script)
+end
+
+-- The same for Python source kept in a spec (written to a temporary file).
+function H.run_torch_code(code, ...)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(code)
+  f:close()
+  local ok, out, texts = pcall(read_reference, H.python .. " " .. path .. quoted_args(...), "code")
+  os.remove(path)
+  if not ok then error(out, 2) end
+  return out, texts
 end
 
 -- t agrees with the reference's numbers within tol relative to 1 + |value|.

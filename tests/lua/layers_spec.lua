@@ -359,8 +359,7 @@ describe("BatchNormalization", function()
   end)
 
   describe("against PyTorch's BatchNorm1d / BatchNorm2d", function()
-    local python = "/usr/bin/python3"
-    local have_torch = os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
+    local have_torch = H.have_torch()
 
     -- PyTorch in float64: outputs, gradients of sum(y * w), running statistics.
     local script = [[
@@ -391,7 +390,7 @@ for k, v in out.items():
 ]]
 
     local function reference(tensors)
-      local data, code = os.tmpname(), os.tmpname()
+      local data = os.tmpname()
       local f = assert(io.open(data, "w"))
       for name, t in pairs(tensors) do
         local parts = {}
@@ -399,21 +398,8 @@ for k, v in out.items():
         f:write(name, " ", table.concat(t.shape, ","), ":", table.concat(parts, " "), "\n")
       end
       f:close()
-      f = assert(io.open(code, "w"))
-      f:write(script)
-      f:close()
-      local p = assert(io.popen(python .. " " .. code .. " " .. data))
-      local out = {}
-      for line in p:lines() do
-        local name, rest = line:match("^(%S+)%s*(.*)$")
-        local values = {}
-        for v in rest:gmatch("%S+") do values[#values + 1] = tonumber(v) end
-        out[name] = values
-      end
-      local ok = p:close()
+      local out = H.run_torch_code(script, data)
       os.remove(data)
-      os.remove(code)
-      assert(ok, "the PyTorch script failed")
       return out
     end
 

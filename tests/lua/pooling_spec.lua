@@ -4,9 +4,9 @@
 -- gradients against PyTorch (Debian's python3-torch; pending where absent),
 -- misuse, and the seed CNN's summary.
 local dnn = dnn or require "dnn"
+local H = require "helpers"
 local nn = dnn.nn
 
-local python = "/usr/bin/python3"
 
 local function same_shape(t, expected)
   assert.are.same(expected, t.shape)
@@ -128,7 +128,7 @@ describe("pooling and spatial layers", function()
   end)
 
   describe("against PyTorch", function()
-    local have_torch = os.execute(python .. " -c 'import torch' >/dev/null 2>&1") == true
+    local have_torch = H.have_torch()
 
     -- For each op line "name kind args...": y and dx of sum(y * w) in float64, NCHW <-> NHWC by permutes.
     local script = [[
@@ -164,28 +164,15 @@ for line in lines[1:]:
 ]]
 
     local function reference(x, ops)
-      local data, code = os.tmpname(), os.tmpname()
+      local data = os.tmpname()
       local f = assert(io.open(data, "w"))
       local parts = {}
       for i, v in ipairs(x:reshape(-1):totable()) do parts[i] = string.format("%.9g", v) end
       f:write(table.concat(x.shape, ","), ":", table.concat(parts, " "), "\n")
       for _, op in ipairs(ops) do f:write(op.name, " ", op.kind, " ", table.concat(op.args, " "), "\n") end
       f:close()
-      f = assert(io.open(code, "w"))
-      f:write(script)
-      f:close()
-      local p = assert(io.popen(python .. " " .. code .. " " .. data))
-      local out = {}
-      for line in p:lines() do
-        local name, rest = line:match("^(%S+)%s*(.*)$")
-        local values = {}
-        for v in rest:gmatch("%S+") do values[#values + 1] = tonumber(v) end
-        out[name] = values
-      end
-      local ok = p:close()
+      local out = H.run_torch_code(script, data)
       os.remove(data)
-      os.remove(code)
-      assert(ok, "the PyTorch reference script failed")
       return out
     end
 

@@ -2,9 +2,8 @@
 -- model:save_weights / load_weights (every mismatch refused before a weight
 -- changes), and files exchanged with Python (PyTorch) where it is installed.
 local dnn = dnn or require "dnn"
+local H = require "helpers"
 local nn = dnn.nn
-
-local python = "/usr/bin/python3"
 
 local function tmp(suffix)
   local p = os.tmpname()
@@ -107,7 +106,7 @@ describe("model:save_weights / load_weights", function()
 end)
 
 describe("files exchanged with Python", function()
-  if os.execute(python .. " -c 'import torch' >/dev/null 2>&1") ~= true then
+  if not H.have_torch() then
     pending("PyTorch (python3-torch) is not installed: exchange skipped")
     return
   end
@@ -152,7 +151,7 @@ for k, v in hdr.items():
     f:close()
     local model = mlp(3, "py")
     model:save_weights(ours)
-    local p = assert(io.popen(string.format("%s %s %s %s", python, script_path, theirs, ours)))
+    local p = assert(io.popen(string.format("%s %s %s %s", H.python, script_path, theirs, ours)))
     local expected, read_back, meta = {}, {}, nil
     for line in p:lines() do
       local name, rest = line:match("^(%S+)%s*(.*)$")

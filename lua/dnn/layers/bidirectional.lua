@@ -256,14 +256,7 @@ function Bidirectional:compute_output_shape(input_shape)
   return table.unpack(results)
 end
 
--- The wrapped layer as the one argument (a model file keeps it as
--- {"__layer": ...}), and the wrapper's own options as they were given.
-function Bidirectional:get_config()
-  local opts = {}
-  for k, v in pairs(rawget(self, "_options") or {}) do opts[k] = v end
-  opts.name, opts.trainable = self.name, self.trainable
-  return {args = {self.layer}, options = opts}
-end
+Bidirectional.get_config = layer.wrapper_config
 
 function Bidirectional:train(on)
   Layer.train(self, on)
@@ -272,15 +265,8 @@ function Bidirectional:train(on)
   return self
 end
 
--- The directions' activity losses (of their last calls) are the wrapper's too.
 function Bidirectional:regularization_loss()
-  local total = Layer.regularization_loss(self)
-  for _, l in ipairs{self.forward_layer, self.backward_layer} do
-    local inner = l.activity_loss
-    l.activity_loss = nil
-    if inner then total = total and total + inner or inner end
-  end
-  return total
+  return layer.wrapper_regularization_loss(self, {self.forward_layer, self.backward_layer})
 end
 
 return M

@@ -541,14 +541,7 @@ function TimeDistributed:compute_output_shape(input_shape)
   return out
 end
 
--- The inner layer as the one argument (a model file keeps it as {"__layer": ...}), the wrapper's options:
--- the generic get_config would read a lone layer argument as an options table.
-function TimeDistributed:get_config()
-  local opts = {}
-  for k, v in pairs(rawget(self, "_options") or {}) do opts[k] = v end
-  opts.name, opts.trainable = self.name, self.trainable
-  return {args = {self.layer}, options = opts}
-end
+TimeDistributed.get_config = layer.wrapper_config
 
 function TimeDistributed:train(on)
   Layer.train(self, on)
@@ -556,13 +549,8 @@ function TimeDistributed:train(on)
   return self
 end
 
--- The inner layer's activity loss (of its last call) is the wrapper's too.
 function TimeDistributed:regularization_loss()
-  local total = Layer.regularization_loss(self)
-  local inner = self.layer.activity_loss
-  self.layer.activity_loss = nil
-  if inner then total = total and total + inner or inner end
-  return total
+  return layer.wrapper_regularization_loss(self, {self.layer})
 end
 
 return M
