@@ -68,6 +68,7 @@ end
 
 -- ---- Input ----
 local InputLayer = Layer:extend("InputLayer")
+InputLayer.step_wise = true -- passes its input on (model:generate)
 M.InputLayer = InputLayer
 
 function InputLayer:forward(x)
@@ -170,6 +171,7 @@ end
 
 -- ---- the functional model ----
 local Functional = Layer.extend(models.Model, "Functional")
+Functional.step_wise = true -- when its layers are
 M.Functional = Functional
 
 local function as_list(v, what)

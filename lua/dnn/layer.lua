@@ -667,6 +667,15 @@ M.creation_site = creation_site
 -- The number of weight elements (trainable and not).
 -- @example print(layer:count_params())
 
+--- dnn.nn.Layer:is_step_wise()
+-- Whether the layer's output at step t depends only on its input at step t
+-- (Dense, LayerNormalization, Embedding, Dropout, Activation, the merge
+-- layers) or on earlier steps through `model:generate`'s cache (causal
+-- self-attention, position layers); a model is when all its layers are
+-- (Sequential, functional). A class says so with `MyLayer.step_wise = true`
+-- (a custom model too, for its forward).
+-- @example print(model:is_step_wise())
+
 --- dnn.nn.Layer:get_config()
 -- The layer's constructor options as a plain table (what model files store).
 -- @example local cfg = layer:get_config()
@@ -688,6 +697,21 @@ M.creation_site = creation_site
 --- dnn.nn.initializers
 -- The same module as `dnn.initializers`, for layer code.
 -- @example local init = nn.initializers.get("he_normal")
+
+-- ---- decoding step by step (model:generate, dnn.generate) ----
+
+-- While model:generate runs a model on new steps only, this is its context:
+-- {caches = layer -> what the layer keeps of the steps before}; nil
+-- otherwise. Causal self-attention and the position layers read it.
+M.decoding = nil
+
+-- Whether the layer's output at step t depends only on its input at step t,
+-- or on earlier steps through the decoding cache: then generate may run the
+-- model on the new step alone. A class says so with `step_wise = true`, its
+-- own field: a subclass with another forward is not taken to be step-wise.
+function Layer:is_step_wise()
+  return rawget(getmetatable(self) or {}, "step_wise") == true
+end
 
 -- ---- wrappers (TimeDistributed, Bidirectional) ----
 

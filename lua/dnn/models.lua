@@ -193,6 +193,20 @@ function Model:summary(options)
   return require("dnn.summary").summary(self, options)
 end
 
+function Model:generate(prompt, options)
+  return require("dnn.generate").generate(self, prompt, options)
+end
+
+-- Sequential and functional models are step-wise when all their layers are;
+-- a custom model's forward is not known to be.
+function Model:is_step_wise()
+  if not Layer.is_step_wise(self) then return false end
+  for _, l in ipairs(self.layers) do
+    if not l:is_step_wise() then return false end
+  end
+  return true
+end
+
 for _, name in ipairs{"compile", "fit", "evaluate", "predict"} do
   Model[name] = function(self, ...) return require("dnn.training")[name](self, ...) end
 end
@@ -225,6 +239,7 @@ end
 -- ---- Sequential ----
 -- Made with Layer.extend, not Model:extend: its layers are a list, not fields.
 local Sequential = Layer.extend(Model, "Sequential")
+Sequential.step_wise = true -- when its layers are
 M.Sequential = Sequential
 Sequential.options = {}
 
@@ -443,6 +458,26 @@ end
 -- @option verbose=1 0 silent, 1 a progress bar
 -- @option callbacks=nil callbacks (their predict hooks run)
 -- @example local probs = model:predict(x_test)
+
+--- dnn.nn.Model:generate(prompt_ids[, options])
+-- Continues prompts with a causal language model (ids `(batch, T)` to
+-- scores `(batch, T, vocabulary)`, step t seeing steps 1..t): each step
+-- samples an id from the last step's scores (`dnn.text.sample`) until
+-- `max_length`. Returns the ids `(batch, max_length)`, prompt included (a
+-- Lua array for a prompt given as one). With the key/value cache (when every
+-- layer is step-wise: see `Layer:is_step_wise`) the prompt runs once and each
+-- new id runs the model on that id alone, O(T) per id; other models run the
+-- whole sequence at each step (same ids, O(T^2) per id). Prompts of a batch
+-- have one length (no padding).
+-- @param prompt_ids a `(batch, T)` tensor of ids >= 1, or a Lua array of ids
+-- @option max_length=nil the length to reach, prompt included (required)
+-- @option temperature=1 divides the scores; 0 takes the most likely id
+-- @option top_k=nil sample among the k most likely ids
+-- @option seed=nil draw as `dnn.manual_seed(seed)` would, leaving the global stream as it was
+-- @option from_logits=true false when the model ends in a softmax
+-- @option use_cache=true false to run the whole sequence each step
+-- @return the ids
+-- @example local ids = lm:generate({5, 8, 2}, {max_length = 50, temperature = 0.8, top_k = 10})
 
 --- dnn.nn.Model:summary([options])
 -- Prints Keras's table: each layer's name and type, output shape and

@@ -368,9 +368,8 @@ end
 -- scores (a 1-d tensor or Lua array), a Lua array of them for a batch (2-d). Temperature 0 is the argmax; top_k
 -- keeps the k highest scores. The draws follow dnn.manual_seed; with a seed they are what dnn.manual_seed(seed)
 -- would give, and the global stream does not move (the same seed every step repeats the same uniform draw).
-function M.sample(scores, options)
-  local fn = "sample"
-  options = strict.check(fn, options, {"temperature", "top_k", "from_logits", "seed"})
+-- The sampling options' values (temperature, top_k, from_logits, seed), checked for fn (sample, generate).
+function M.check_sampling_options(fn, options)
   local temperature, top_k, seed = options.temperature or 1, options.top_k, options.seed
   if type(temperature) ~= "number" or not (temperature >= 0) or temperature == math.huge then
     raise(fn .. ": temperature must be a finite number >= 0, got " .. describe(temperature))
@@ -382,6 +381,13 @@ function M.sample(scores, options)
     raise(fn .. ": from_logits must be a boolean, got " .. describe(options.from_logits))
   end
   if seed ~= nil and math.type(seed) ~= "integer" then raise(fn .. ": seed must be an integer, got " .. describe(seed)) end
+  return temperature, top_k, seed
+end
+
+function M.sample(scores, options)
+  local fn = "sample"
+  options = strict.check(fn, options, {"temperature", "top_k", "from_logits", "seed"})
+  local temperature, top_k, seed = M.check_sampling_options(fn, options)
   local rows, single = score_rows(fn, scores)
   local zs = {}
   for r, row in ipairs(rows) do

@@ -29,6 +29,7 @@ local INTERNAL = {
   ["dnn.losses.options_of"] = "compile's lookup of a loss's options for model files",
   ["dnn.data.is_loader"] = "fit's test for a DataLoader argument",
   ["dnn.text.is_tokenizer"] = "the Tokenizer's own type test",
+  ["dnn.text.check_sampling_options"] = "sample's and generate's check of their sampling options",
   ["dnn.activations.is_name"] = "the layers' test for a fused activation name",
   ["dnn.optim.schedules.is_schedule"] = "the optimizers' test for a schedule argument",
   ["dnn.initializers.VarianceScaling:check"] = "its constructor's argument check",

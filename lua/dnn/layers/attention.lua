@@ -60,6 +60,7 @@ local M = {}
 -- @option seed=nil the layer's own dropout generator
 -- @example local mha = nn.MultiHeadAttention{num_heads = 4, key_dim = 16}
 local MultiHeadAttention = Layer:extend("MultiHeadAttention")
+MultiHeadAttention.step_wise = true -- with the decoding cache when causal (model:generate)
 M.MultiHeadAttention = MultiHeadAttention
 MultiHeadAttention.options = {"num_heads", "key_dim", "value_dim", "dropout", "use_bias", "output_shape",
                               "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
@@ -234,6 +235,24 @@ local function combined_mask(b, tq, tk, opts, masks)
   return m and m:unsqueeze(2)
 end
 
+-- Self-attention while model:generate decodes (layer.decoding): the keys and
+-- values of the steps before, kept in the decoding cache, then the new
+-- steps'. The prompt comes first (nothing before: the causal mask), then one
+-- step at a time (it sees every key: no mask). Padding masks are dropped:
+-- generate refuses padded prompts and generated steps are never padding.
+-- Returns k, v, causal.
+local function decode_step(self, k, v, causal)
+  if not causal then
+    error("model:generate runs causal language models: this self-attention needs use_causal_mask = true " ..
+      "(or generate with use_cache = false)", 0)
+  end
+  local caches = layer.decoding.caches
+  local before = caches[self]
+  if before then k, v = dnn.cat({before.k, k}, 3), dnn.cat({before.v, v}, 3) end
+  caches[self] = {k = k, v = v}
+  return k, v, before == nil
+end
+
 function MultiHeadAttention:forward(inputs, opts)
   opts = opts or {}
   require("dnn.options").check("MultiHeadAttention call", opts, call_options)
@@ -253,6 +272,10 @@ function MultiHeadAttention:forward(inputs, opts)
   local q = self:_project(query, "query", self.key_dim)
   local k = self:_project(key, "key", self.key_dim)
   local v = self:_project(value, "value", self.value_dim)
+  if layer.decoding and key == value and value == query then
+    k, v, causal = decode_step(self, k, v, causal)
+    mask = nil
+  end
   local dropping = self.training and self.dropout > 0
   local out, scores = attention(q, k, v, {mask = mask, causal = causal, return_scores = want_scores or dropping})
   if dropping then -- dropout on the probabilities: the scores' path (O(T^2)), Keras's

@@ -12,6 +12,7 @@ local M = {}
 
 -- ---- Dense ----
 local Dense = Layer:extend("Dense")
+Dense.step_wise = true -- acts on each step alone (model:generate)
 M.Dense = Dense
 Dense.options = {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
                  "bias_regularizer", "activity_regularizer"}
@@ -90,6 +91,7 @@ end
 
 -- ---- Activation ----
 local Activation = Layer:extend("Activation")
+Activation.step_wise = true -- acts on each step alone (model:generate)
 M.Activation = Activation
 Activation.options = {"activation"}
 Activation.supports_masking = true
@@ -120,6 +122,7 @@ end
 -- otherwise. {seed = n} gives the layer a generator of its own, so its masks
 -- repeat from run to run whatever else draws from dnn's PRNG.
 local Dropout = Layer:extend("Dropout")
+Dropout.step_wise = true -- acts on each step alone (model:generate)
 M.Dropout = Dropout
 Dropout.options = {"rate", "seed"}
 Dropout.supports_masking = true

@@ -27,6 +27,7 @@ end
 local function merge_class(type_name, base_name, min_inputs, max_inputs, combine)
   local cls = Merge:extend(type_name)
   cls.min_inputs, cls.max_inputs = min_inputs, max_inputs
+  cls.step_wise = true -- elementwise: each step alone (model:generate)
   cls.options = {}
   cls.new = function(...)
     local _, options = args_and_options(...)

@@ -127,6 +127,7 @@ end
 -- list of trailing dims also works: {-2, -1}), then gamma * x + beta with
 -- gamma and beta of those dims' shape. epsilon 1e-3 as Keras.
 local LayerNormalization = Layer:extend("LayerNormalization")
+LayerNormalization.step_wise = true -- acts on each step alone (model:generate)
 M.LayerNormalization = LayerNormalization
 LayerNormalization.options = {"axis", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
                               "beta_regularizer", "gamma_regularizer"}

@@ -89,6 +89,7 @@ local function from_image(y) return y:squeeze(2) end
 -- @option input_length=nil accepted for Keras compatibility (the length of the sequences)
 -- @example local emb = nn.Embedding(10000, 64, {mask_zero = true})
 local Embedding = Layer:extend("Embedding")
+Embedding.step_wise = true -- acts on each step alone (model:generate)
 M.Embedding = Embedding
 Embedding.options = {"input_dim", "output_dim", "embeddings_initializer", "embeddings_regularizer",
                      "activity_regularizer", "mask_zero", "input_length"}
