@@ -130,15 +130,9 @@ local function substitute(v, values)
   return v
 end
 
-local function shape_from(t, keep_batch)
-  local shape = t.shape
-  if not keep_batch then shape[1] = -1 end
-  return shape
-end
-
-function M.call_symbolic(l, ...)
-  local args = table.pack(...)
-  local inputs = collect(args, {}, 0)
+-- Probe tensors for the symbolic inputs: the batch dim 1, an unknown dim
+-- (-1) `unknown_size`. Returns them and whether the batch dim was known.
+local function probe_tensors(inputs, unknown_size)
   local probes, keep_batch = {}, true
   for _, s in ipairs(inputs) do
     local dims = {table.unpack(s.shape)}
@@ -147,22 +141,55 @@ function M.call_symbolic(l, ...)
       keep_batch = false
     end
     for i = 2, #dims do
-      if dims[i] < 0 then
-        error(string.format("%s '%s': the input %s has a dim of unknown size; this layer needs known sizes",
-          l.type_name, l.name, tostring(s)), 3)
-      end
+      if dims[i] < 0 then dims[i] = unknown_size end
     end
     probes[s] = dnn.ones(table.unpack(dims))
   end
+  return probes, keep_batch
+end
+
+local function has_unknown_dim(inputs)
+  for _, s in ipairs(inputs) do
+    for i = 2, #s.shape do
+      if s.shape[i] < 0 then return true end
+    end
+  end
+  return false
+end
+
+-- The shapes of the layer's leading tensor results on probes of the inputs.
+local function probe_shapes(l, args, probes)
   local real = substitute(args, probes)
   local results = table.pack(pcall(models.probe, l, function() return l(table.unpack(real, 1, args.n)) end))
-  if not results[1] then error(tostring(results[2]), 3) end
+  if not results[1] then error(tostring(results[2]), 4) end
+  local shapes = {}
+  for i = 2, results.n do
+    if not dnn.is_tensor(results[i]) then break end
+    shapes[#shapes + 1] = results[i].shape
+  end
+  return shapes
+end
+
+-- Calls layer l on symbolic tensors: runs it on probes to learn its outputs' shapes. Unknown dims past the batch
+-- (Input{-1} for sequences of any length) are probed at two sizes; an output dim that changes with them is unknown.
+function M.call_symbolic(l, ...)
+  local args = table.pack(...)
+  local inputs = collect(args, {}, 0)
+  local probes, keep_batch = probe_tensors(inputs, 2)
+  local shapes = probe_shapes(l, args, probes)
+  if has_unknown_dim(inputs) then
+    local others = probe_shapes(l, args, (probe_tensors(inputs, 3)))
+    for i, shape in ipairs(shapes) do
+      for d = 2, #shape do
+        if others[i] and shape[d] ~= others[i][d] then shape[d] = -1 end
+      end
+    end
+  end
   local node = add_node(l, args, inputs)
   local outputs = node.outputs
-  for i = 2, results.n do
-    local r = results[i]
-    if not dnn.is_tensor(r) then break end
-    outputs[#outputs + 1] = new_symbolic(shape_from(r, keep_batch), node, #outputs + 1)
+  for _, shape in ipairs(shapes) do
+    if not keep_batch then shape[1] = -1 end
+    outputs[#outputs + 1] = new_symbolic(shape, node, #outputs + 1)
   end
   -- Keras's layer.output: the first call's output, to cut a sub-graph at a named layer
   if rawget(l, "output") == nil then rawset(l, "output", outputs[1]) end

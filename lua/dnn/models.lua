@@ -9,11 +9,7 @@ local describe = require("dnn.options").describe
 local Layer, is_layer = layer.Layer, layer.is_layer
 local M = {}
 
-local function shape_string(shape)
-  local parts = {}
-  for i, d in ipairs(shape) do parts[i] = (i == 1 and (d == nil or d < 0)) and "None" or tostring(d) end
-  return "(" .. table.concat(parts, ", ") .. ")"
-end
+local shape_string = layer.shape_text
 M.shape_string = shape_string
 
 -- Runs fn(...) as a shape probe: no graph recorded, the layers in inference

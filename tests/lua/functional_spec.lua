@@ -1,6 +1,7 @@
 -- The functional API: nn.Input, symbolic tensors, nn.Model{inputs, outputs},
 -- merge layers on real and symbolic tensors.
 local dnn = dnn or require "dnn"
+local H = require "helpers"
 local nn = dnn.nn
 
 local function errors_with(fn, needle)
@@ -45,6 +46,21 @@ describe("layers on symbolic tensors", function()
     assert.is_truthy(dense.built, "the probe builds the layer")
     assert.are.same({3, 4}, dense.kernel.shape)
     assert.are.same({-1, 12}, nn.Flatten()(nn.Dense(3)(nn.Input{4, 5})).shape)
+  end)
+
+  it("keep a dim of unknown size (-1) unknown where the output follows it", function()
+    local ids = nn.Input{-1}
+    local x = nn.Embedding(10, 6)(ids)
+    assert.are.same({-1, -1, 6}, x.shape)
+    assert.are.same({-1, -1, 3}, nn.Dense(3)(x).shape)
+    assert.are.same({-1, 6}, nn.GlobalAveragePooling1D()(x).shape)
+    assert.are.equal("<KerasTensor shape=(None, None, 6), name=" .. x.name .. ">", tostring(x))
+    local model = nn.Model{inputs = ids, outputs = nn.Dense(2)(x)}
+    H.assert_shape(model(dnn.tensor{{1, 2, 3, 4, 5}}), {1, 5, 2})
+    H.assert_shape(model(dnn.tensor{{1, 2}}), {1, 2, 2})
+    local flat = nn.Flatten()(x)
+    assert.are.same({-1, -1}, flat.shape)
+    errors_with(function() nn.Dense(2)(flat) end, "Dense")
   end)
 
   it("report a layer that does not fit its input, naming the layer", function()

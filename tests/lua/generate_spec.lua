@@ -66,6 +66,18 @@ describe("model:generate", function()
     H.assert_close(cached, full, 0)
   end)
 
+  it("decodes a functional model over sequences of any length (Input{-1}) with the cache", function()
+    dnn.manual_seed(6)
+    local ids = nn.Input{-1}
+    local x = nn.Embedding(VOCAB, D)(ids)
+    local a = nn.MultiHeadAttention{num_heads = 2, key_dim = 8}(x, x, {use_causal_mask = true})
+    local model = nn.Model{inputs = ids, outputs = nn.Dense(VOCAB)(nn.LayerNormalization()(nn.Add()({x, a})))}
+    assert.is_true(model:is_step_wise())
+    local cached = model:generate(prompt, {max_length = 9, seed = 3})
+    H.assert_close(cached, model:generate(prompt, {max_length = 9, seed = 3, use_cache = false}), 0)
+    H.assert_close(model:generate(prompt, {max_length = 9, temperature = 0}), greedy_by_hand(model, prompt, 9), 0)
+  end)
+
   it("runs the whole sequence each step for a model that is not step-wise", function()
     dnn.manual_seed(3)
     local model = nn.Sequential{nn.Embedding(VOCAB, 8), nn.LSTM(8, {return_sequences = true}), nn.Dense(VOCAB)}
