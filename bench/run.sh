@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the MLP, CNN and LSTM benchmarks in dnnlua and in PyTorch (Debian's
+# Runs the MLP, CNN, LSTM and transformer-encoder benchmarks in dnnlua and in PyTorch (Debian's
 # python3-torch) at the same thread count and prints both with their ratios;
 # then startup time.
 # Usage: bench/run.sh [STEPS] [THREADS] [CNN_STEPS]   (build first: scripts/setup.sh --test, which installs PyTorch)
@@ -84,6 +84,32 @@ if "$py" -c 'import torch' 2>/dev/null; then
   echo "== LSTM ratios (dnnlua / best PyTorch by training speed; above 1 means dnnlua is faster, for memory below 1 means smaller)"
   for k in lstm_train_samples_per_s lstm_infer_samples_per_s lstm_train_peak_rss_mb lstm_infer_peak_rss_mb; do
     awk -v k="$k" -v a="$(value "$k" "$lstm_ours")" -v b="$(value "$k" "$lstm_best")" \
+      'BEGIN { printf "%s: %.1f vs %.1f (ratio %.2f)\n", k, a, b, a / b }'
+  done
+fi
+
+# One TransformerEncoder block (d 128, 4 heads, intermediate 512) on 32 x 128 steps (issue 13): training and
+# inference samples/s and peak RSS; the aim is 1.5x PyTorch's training speed at its best thread setting.
+xf_steps=${TRANSFORMER_STEPS:-20}
+echo "== transformer encoder: dnnlua, $threads threads"
+xf_ours=$("$dnnlua" bench/transformer.lua "$xf_steps" "$threads")
+echo "$xf_ours"
+xf_best=""
+if "$py" -c 'import torch' 2>/dev/null; then
+  for torch_threads in 1 "$threads"; do
+    echo "== transformer encoder: PyTorch, torch threads $torch_threads, OpenBLAS threads $threads"
+    out=$(OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$torch_threads "$py" bench/transformer_torch.py "$xf_steps" \
+      "$torch_threads")
+    echo "$out"
+    if [ -z "$xf_best" ] || awk -v a="$(value transformer_train_samples_per_s "$out")" \
+      -v b="$(value transformer_train_samples_per_s "$xf_best")" 'BEGIN { exit !(a > b) }'; then
+      xf_best=$out
+    fi
+  done
+  echo "== transformer encoder ratios (dnnlua / best PyTorch by training speed; above 1 means dnnlua is faster, for memory below 1 means smaller)"
+  for k in transformer_train_samples_per_s transformer_infer_samples_per_s transformer_train_peak_rss_mb \
+    transformer_infer_peak_rss_mb; do
+    awk -v k="$k" -v a="$(value "$k" "$xf_ours")" -v b="$(value "$k" "$xf_best")" \
       'BEGIN { printf "%s: %.1f vs %.1f (ratio %.2f)\n", k, a, b, a / b }'
   done
 fi

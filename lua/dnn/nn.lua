@@ -20,6 +20,7 @@ gather(require "dnn.layers.sequence")
 gather(require "dnn.layers.recurrent")
 gather(require "dnn.layers.bidirectional")
 gather(require "dnn.layers.attention")
+gather(require "dnn.layers.transformer")
 gather(require "dnn.layers.preprocessing")
 local models = require "dnn.models"
 nn.Model, nn.Sequential = models.Model, models.Sequential

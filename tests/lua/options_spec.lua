@@ -54,6 +54,9 @@ local constructions = {
   GlobalAveragePooling1D = {args = {}}, GlobalMaxPooling1D = {args = {}},
   TimeDistributed = {make = function(o) return nn.TimeDistributed(nn.Dense(2), o) end},
   Bidirectional = {make = function(o) return nn.Bidirectional(nn.LSTM(2), o) end},
+  SinePositionEncoding = {args = {}}, PositionEmbedding = {args = {8}},
+  TokenAndPositionEmbedding = {args = {10, 8, 4}},
+  TransformerEncoder = {args = {8, 2}}, TransformerDecoder = {args = {8, 2}},
   Merge = {abstract = "the base of Add, Subtract, ...: never called itself"},
 }
 
