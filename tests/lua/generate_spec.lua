@@ -78,6 +78,30 @@ describe("model:generate", function()
     H.assert_close(model:generate(prompt, {max_length = 9, temperature = 0}), greedy_by_hand(model, prompt, 9), 0)
   end)
 
+  it("decodes a GPT of KerasNLP's blocks with the cache: positions count on from the prompt", function()
+    dnn.manual_seed(7)
+    local gpt = nn.Sequential{
+      nn.TokenAndPositionEmbedding{vocabulary_size = VOCAB, sequence_length = 16, embedding_dim = D},
+      nn.TransformerDecoder{intermediate_dim = 32, num_heads = 2},
+      nn.TransformerDecoder{intermediate_dim = 32, num_heads = 4, normalize_first = true},
+      nn.Dense(VOCAB)}
+    assert.is_true(gpt:is_step_wise())
+    local cached = gpt:generate(prompt, {max_length = 16, seed = 5, temperature = 0.7})
+    H.assert_close(cached, gpt:generate(prompt, {max_length = 16, seed = 5, temperature = 0.7, use_cache = false}), 0)
+    H.assert_close(gpt:generate(prompt, {max_length = 12, temperature = 0}), greedy_by_hand(gpt, prompt, 12), 0)
+    H.assert_error({"expected at most sequence_length = 16 steps", "after 16 steps while generating"},
+      gpt.generate, gpt, prompt, {max_length = 18})
+    -- the fixed sine encoding, in a functional model over any length
+    local ids = nn.Input{-1}
+    local x = nn.Embedding(VOCAB, D)(ids)
+    x = nn.Add()({x, nn.SinePositionEncoding()(x)})
+    local lm = nn.Model{inputs = ids, outputs = nn.Dense(VOCAB)(nn.TransformerDecoder{intermediate_dim = 32,
+      num_heads = 2}(x))}
+    assert.is_true(lm:is_step_wise())
+    H.assert_close(lm:generate(prompt, {max_length = 10, seed = 2}),
+      lm:generate(prompt, {max_length = 10, seed = 2, use_cache = false}), 0)
+  end)
+
   it("runs the whole sequence each step for a model that is not step-wise", function()
     dnn.manual_seed(3)
     local model = nn.Sequential{nn.Embedding(VOCAB, 8), nn.LSTM(8, {return_sequences = true}), nn.Dense(VOCAB)}

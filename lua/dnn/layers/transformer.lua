@@ -40,6 +40,17 @@ local M = {}
 
 -- ---- shared checks ----
 
+-- The number of steps before these while model:generate decodes one step at
+-- a time (layer.decoding: each position layer counts the steps it has seen),
+-- else 0.
+local function steps_before(self, steps)
+  local decoding = layer.decoding
+  if not decoding then return 0 end
+  local seen = decoding.caches[self] or 0
+  decoding.caches[self] = seen + steps
+  return seen
+end
+
 local function positive_integer(who, what, v)
   if math.type(v) ~= "integer" or v < 1 then
     raise(string.format("%s: expected %s a positive integer, got %s", who, what, describe(v)))
@@ -87,6 +98,7 @@ end
 -- @option max_wavelength=10000 the longest wavelength
 -- @example local y = x + nn.SinePositionEncoding()(x)
 local SinePositionEncoding = Layer:extend("SinePositionEncoding")
+SinePositionEncoding.step_wise = true -- positions count on while decoding (model:generate)
 M.SinePositionEncoding = SinePositionEncoding
 SinePositionEncoding.options = {"max_wavelength"}
 SinePositionEncoding.supports_masking = true
@@ -123,7 +135,8 @@ end
 function SinePositionEncoding:forward(x)
   check_sequence(x, "an input")
   local b, steps, dim = table.unpack(x.shape)
-  return self:_table(steps, dim):expand(b, steps, dim)
+  local before = steps_before(self, steps)
+  return self:_table(before + steps, dim):narrow(1, before + 1, steps):expand(b, steps, dim)
 end
 
 function SinePositionEncoding:compute_output_shape(input_shape)
@@ -141,6 +154,7 @@ end
 -- @option initializer="glorot_uniform" the table's initializer
 -- @example local y = x + nn.PositionEmbedding{sequence_length = 128}(x)
 local PositionEmbedding = Layer:extend("PositionEmbedding")
+PositionEmbedding.step_wise = true -- positions count on while decoding (model:generate)
 M.PositionEmbedding = PositionEmbedding
 PositionEmbedding.options = {"sequence_length", "initializer"}
 PositionEmbedding.supports_masking = true
@@ -174,11 +188,12 @@ function PositionEmbedding:forward(x)
   if dim ~= table_.shape[2] then
     error(string.format("expected %d features (as when built), got %s", table_.shape[2], shape_text(x.shape)), 0)
   end
-  if steps > self.sequence_length then
-    error(string.format("expected at most sequence_length = %d steps, got %s", self.sequence_length,
-      shape_text(x.shape)), 0)
+  local before = steps_before(self, steps)
+  if before + steps > self.sequence_length then
+    error(string.format("expected at most sequence_length = %d steps, got %s%s", self.sequence_length,
+      shape_text(x.shape), before > 0 and string.format(" after %d steps while generating", before) or ""), 0)
   end
-  return table_:narrow(1, 1, steps):expand(b, steps, dim)
+  return table_:narrow(1, before + 1, steps):expand(b, steps, dim)
 end
 
 function PositionEmbedding:compute_output_shape(input_shape)
@@ -202,6 +217,7 @@ end
 -- @option mask_zero=false id 0 is padding and masked
 -- @example local emb = nn.TokenAndPositionEmbedding{vocabulary_size = 5000, sequence_length = 128, embedding_dim = 64}
 local TokenAndPositionEmbedding = Layer:extend("TokenAndPositionEmbedding")
+TokenAndPositionEmbedding.step_wise = true -- its position embedding counts on while decoding (model:generate)
 M.TokenAndPositionEmbedding = TokenAndPositionEmbedding
 TokenAndPositionEmbedding.options = {"vocabulary_size", "sequence_length", "embedding_dim", "embeddings_initializer",
                                      "mask_zero"}
@@ -487,6 +503,7 @@ end
 -- @option bias_initializer="zeros" the biases' initializer
 -- @example local dec = nn.TransformerDecoder{intermediate_dim = 256, num_heads = 4}
 local TransformerDecoder = Layer:extend("TransformerDecoder")
+TransformerDecoder.step_wise = true -- causal self-attention with the decoding cache (model:generate)
 M.TransformerDecoder = TransformerDecoder
 TransformerDecoder.options = block_options
 TransformerDecoder.supports_masking = true
