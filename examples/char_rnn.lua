@@ -28,13 +28,6 @@ local nn = dnn.nn
 local USAGE = "usage: char_rnn.lua [--epochs N] [--steps N] [--limit N] [--units N] [--batch-size N] [--seq-len N] " ..
   "[--lr X] [--seed N] [--data DIR] [--out DIR] [--export DIR]\n"
 
--- Every file of the fortunes package but ascii-art (pictures, not prose).
-local FILES = {"art", "computers", "cookie", "debian", "definitions", "disclaimer", "drugs", "education", "ethnic",
-  "food", "fortunes", "goedel", "humorists", "kids", "knghtbrd", "law", "linux", "linuxcookie", "literature",
-  "love", "magic", "medicine", "men-women", "miscellaneous", "news", "paradoxum", "people", "perl", "pets",
-  "platitudes", "politics", "pratchett", "riddles", "science", "songs-poems", "sports", "startrek", "tao",
-  "translate-me", "wisdom", "work", "zippy"}
-
 local function parse_args(argv)
   local opts = {epochs = 20, steps = 100, units = 256, batch_size = 32, seq_len = 100, lr = 1e-2, seed = 42,
                 out = ".", data = "/usr/share/games/fortunes"}
@@ -76,55 +69,10 @@ dnn.manual_seed(opts.seed)
 
 -- ---- the text ----
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then
-    io.stderr:write(string.format("char_rnn: cannot read %s (install Debian's fortunes package)\n", path))
-    os.exit(1)
-  end
-  local text = f:read("a")
-  f:close()
-  return text
-end
-
--- A file's text split at the start of the fortune nearest 90% of its length: training and validation parts.
-local function split_file(text)
-  local cut = math.floor(#text * 0.9)
-  local at = text:find("\n%\n", cut, true)
-  if not at then return text, "" end
-  return text:sub(1, at + 2), text:sub(at + 3)
-end
-
-local train_parts, val_parts = {}, {}
-for _, name in ipairs(FILES) do
-  train_parts[#train_parts + 1], val_parts[#val_parts + 1] = split_file(read_file(opts.data .. "/" .. name))
-end
-local train_text, val_text = table.concat(train_parts), table.concat(val_parts)
-
--- Characters as ids 1..V, case kept (the files are UTF-8); a validation character never seen in training is the
--- OOV id.
-local tok = dnn.text.Tokenizer{level = "char", lower = false, oov_token = "\u{FFFD}"}:fit(train_text)
-local train_ids, val_ids = tok:encode(train_text), tok:encode(val_text)
-if opts.limit then
-  train_ids = table.move(train_ids, 1, math.min(opts.limit, #train_ids), 1, {})
-  val_ids = table.move(val_ids, 1, math.min(opts.limit // 9, #val_ids), 1, {})
-end
-local vocab = tok:vocabulary_size() - 1 -- ids 1..vocab (0 is padding, never used here)
-print(string.format("text: %d fortunes files, %d training and %d validation characters, %d distinct", #FILES,
-  #train_ids, #val_ids, vocab))
-
--- The unigram model: each character's frequency in the training text (add-one smoothed), scored on the validation
--- text, in bits per character.
-local function unigram_bits(train, val)
-  local counts = {}
-  for id = 1, vocab do counts[id] = 1 end
-  for _, id in ipairs(train) do counts[id] = counts[id] + 1 end
-  local total = #train + vocab
-  local bits = 0
-  for _, id in ipairs(val) do bits = bits - math.log(counts[id] / total, 2) end
-  return bits / #val
-end
-local baseline = unigram_bits(train_ids, val_ids)
+local text = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/fortunes_text.lua")
+local data = text.load("char_rnn", opts.data, opts.limit)
+local tok, vocab, baseline = data.tok, data.vocab, data.unigram_bits
+local train_tensor, val_tensor = data.train, data.val
 
 -- ---- the model ----
 
@@ -143,41 +91,7 @@ local total_steps = opts.epochs * opts.steps
 local schedule = dnn.optim.schedules.CosineDecay{initial_learning_rate = opts.lr, decay_steps = total_steps, alpha = 0.1}
 local opt = dnn.optim.Adam{learning_rate = schedule, params = model:parameters()}
 
--- The windows starting at the 1-based positions starts of ids (a tensor): inputs (n, T) and next characters (n, T).
-local function windows(ids, starts)
-  local rows = {}
-  for _, s in ipairs(starts) do
-    for k = 0, T do rows[#rows + 1] = s + k end
-  end
-  local w = ids:index_select(1, rows):reshape(#starts, T + 1)
-  return w:narrow(2, 1, T), w:narrow(2, 2, T)
-end
-
-local train_tensor, val_tensor = dnn.tensor(train_ids), dnn.tensor(val_ids)
-
--- A batch's window starts: uniform over the training text, from dnn's PRNG.
-local function random_starts()
-  local starts, span = {}, train_tensor.shape[1] - T
-  for i, u in ipairs(dnn.rand(N):totable()) do starts[i] = math.floor(u * span) + 1 end
-  return starts
-end
-
--- Mean cross-entropy (nats per character) over the validation text's consecutive windows.
-local function validation_loss()
-  local count = (val_tensor.shape[1] - 1) // T
-  local total = 0
-  model:eval()
-  dnn.no_grad(function()
-    for first = 1, count, 128 do
-      local starts = {}
-      for w = first, math.min(first + 127, count) do starts[#starts + 1] = (w - 1) * T + 1 end
-      local x, y = windows(val_tensor, starts)
-      total = total + loss_fn(y, model(x)):item() * #starts
-    end
-  end)
-  model:train()
-  return total / count
-end
+local function validation_loss() return text.validation_loss(model, loss_fn, val_tensor, T) end
 
 -- ---- training ----
 
@@ -196,9 +110,9 @@ local val_nats
 for epoch = 1, opts.epochs do
   local sum = 0
   for _ = 1, opts.steps do
-    local starts = random_starts()
+    local starts = text.random_starts(train_tensor, N, T)
     if opts.export then table.move(starts, 1, #starts, #all_starts + 1, all_starts) end
-    local x, y = windows(train_tensor, starts)
+    local x, y = text.windows(train_tensor, starts, T)
     local loss = loss_fn(y, model(x))
     opt:zero_grad(); loss:backward(); opt:step()
     sum = sum + loss:item()
