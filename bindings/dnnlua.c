@@ -137,7 +137,8 @@ static void write_usage(FILE *out) {
           "  -h, --help  show this help\n"
           "  --        stop handling options\n"
           "  -         stop handling options and execute stdin\n"
-          "The library is loaded as the global 'dnn'. DNN_NUM_THREADS sets the thread count.\n",
+          "The library is loaded as the global 'dnn'; help(x) prints the reference entry of x.\n"
+          "DNN_NUM_THREADS sets the thread count.\n",
           progname);
 }
 
@@ -158,11 +159,12 @@ static void print_help(void) {
       "\n"
       "Examples:\n"
       "  %s train.lua --epochs 5     run a training script with its arguments\n"
-      "  %s                          the REPL (Tab completes dnn names; Ctrl-D quits)\n"
+      "  %s                          the REPL (Tab completes names, fields and methods; Ctrl-D quits)\n"
+      "  %s -e 'help(dnn.nn.Dense)'  the reference entry of a function, class, object or name\n"
       "  %s -e 'print(dnn.randn(2, 3))'\n"
       "Environment: DNN_NUM_THREADS (threads for OpenMP and OpenBLAS together), LUA_INIT,\n"
       "LUA_PATH and LUA_CPATH (as lua5.4). The manual: man dnnlua.\n",
-      progname, progname, progname);
+      progname, progname, progname, progname);
   fflush(stdout);
 }
 
@@ -638,8 +640,11 @@ static void do_repl(lua_State *L) {
 
 /* ---- main ---- */
 
+/* dnn as a global, and dnn.help as the global help, as Python's REPL has. */
 static int open_dnn(lua_State *L) {
   luaL_requiref(L, "dnn", ldnn_open_library, 1); /* package.loaded.dnn and the global */
+  lua_getfield(L, -1, "help");
+  lua_setglobal(L, "help");
   return 0;
 }
 
