@@ -54,6 +54,14 @@ local function load()
   return index
 end
 
+-- The entry of a full name (or alias), of a live value, or a module's entries.
+function M.entry(name) return load().entries[name] end
+function M.entry_of(value) return load().of_value[value] end
+function M.module_entries(name)
+  local m = load().modules[name]
+  return m and m.entries or {}
+end
+
 -- The first sentence of an entry's text (or its module's title).
 local function one_line(e)
   local text = (e.text or e.title or ""):gsub("%s*\n%s*", " ")
