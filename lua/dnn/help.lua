@@ -9,9 +9,10 @@ local strict = require "dnn.options"
 
 local index -- built on first use: see load()
 
+-- The live value an entry's name stands for ("dnn.nn.Dense", "dnn.Tensor:exp"), or nil.
 local function resolve(name)
   local path, method = name:match("^(.-):([%w_]+)$")
-  local v = _G.dnn or package.loaded.dnn
+  local v = package.loaded.dnn
   local parts = {}
   for part in (path or name):gmatch("[^.]+") do parts[#parts + 1] = part end
   if parts[1] ~= "dnn" then return nil end
@@ -202,9 +203,8 @@ end
 local function unknown(what, out, name)
   out[#out + 1] = "help: no reference entry for " .. what
   if name then
-    local idx, candidates = load(), {}
+    local idx = load()
     local short = name:match("[%w_]+$") or name
-    for _, n in ipairs(idx.names) do candidates[#candidates + 1] = n:match("[%w_]+$") end
     local near = {}
     for _, n in ipairs(idx.names) do
       local tail = n:match("[%w_]+$")
@@ -264,7 +264,7 @@ local function modules_text(out)
   listing(list, out, "")
 end
 
--- The help text for x (the arguments of help, as a packed table).
+-- The help text for x (help's arguments: none gives the usage).
 function M.text(...)
   local out = {}
   if select("#", ...) == 0 then return USAGE end
@@ -276,7 +276,8 @@ function M.text(...)
   elseif x == dnn then
     modules_text(out)
   elseif dnn.is_tensor(x) then
-    out[#out + 1] = "A tensor of shape {" .. table.concat(x.shape, ", ") .. "}. Fields and methods (help \"dnn.Tensor:name\" for one):"
+    out[#out + 1] = "A tensor of shape {" .. table.concat(x.shape, ", ")
+                    .. "}. Fields and methods (help \"dnn.Tensor:name\" for one):"
     listing(idx.modules["dnn.Tensor"].entries, out, "dnn.Tensor")
   elseif type(x) == "function" or type(x) == "table" then
     local e = idx.of_value[x]
@@ -290,7 +291,8 @@ function M.text(...)
       class_text(getmetatable(x), out, x)
     else
       local info = type(x) == "function" and debug.getinfo(x, "S")
-      local where = info and info.short_src ~= "[C]" and (" (defined at " .. info.short_src .. ":" .. info.linedefined .. ")") or ""
+      local where = info and info.short_src ~= "[C]"
+                    and string.format(" (defined at %s:%d)", info.short_src, info.linedefined) or ""
       unknown("this " .. type(x) .. where .. ": it is not part of dnn's API", out)
     end
   else

@@ -65,8 +65,8 @@ end
 -- The im2col workspace of a convolution (floats), from its output shape and kernel.
 local function conv_workspace(l, in_shapes, out_shapes, batch_size)
   if not CONV[l.type_name] or not (in_shapes and in_shapes[1] and out_shapes and out_shapes[1]) then return 0 end
-  local kernel = 1
-  for _, k in ipairs(type(l.kernel_size) == "table" and l.kernel_size or {l.kernel_size or 1}) do kernel = kernel * k end
+  local kernel, sizes = 1, l.kernel_size
+  for _, k in ipairs(type(sizes) == "table" and sizes or {sizes or 1}) do kernel = kernel * k end
   if kernel == 1 then return 0 end -- pointwise: no im2col
   local channels = in_shapes[1][#in_shapes[1]]
   local positions = per_example(out_shapes[1]) / out_shapes[1][#out_shapes[1]]

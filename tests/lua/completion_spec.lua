@@ -91,7 +91,8 @@ describe("REPL completion", function()
         local t = dnn.randn(1)
         local ok, r = pcall(t[m], t)
         if ok and not dnn.is_tensor(r) then
-          assert(e.returns and not e.returns:match("tensor"), m .. " gives a " .. type(r) .. ": its entry needs a @return")
+          assert(e.returns and not e.returns:match("tensor"),
+                 m .. " gives a " .. type(r) .. ": its entry needs a @return")
         elseif ok then
           assert(e.returns == nil or e.returns:match("tensor"), m .. " gives a tensor: its @return should say so")
         end

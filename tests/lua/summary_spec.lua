@@ -209,9 +209,11 @@ describe("summary", function()
     }, {table.unpack(lines, #lines - 6)})
   end)
 
-  it("counts the compiled optimizer's slots: Adam 2 per weight, 3 with amsgrad, SGD 1 with momentum, 0 without", function()
-    for _, case in ipairs{{dnn.optim.Adam(), "Adam, 2 per weight", 82}, {dnn.optim.Adam{amsgrad = true}, "Adam, 3 per weight", 123},
-                          {dnn.optim.SGD{momentum = 0.9}, "SGD, 1 per weight", 41}, {dnn.optim.SGD(), "SGD, 0 per weight", 0}} do
+  it("counts the compiled optimizer's slots: Adam 2 per weight, 3 with amsgrad, SGD 1 with momentum", function()
+    for _, case in ipairs{{dnn.optim.Adam(), "Adam, 2 per weight", 82},
+                          {dnn.optim.Adam{amsgrad = true}, "Adam, 3 per weight", 123},
+                          {dnn.optim.SGD{momentum = 0.9}, "SGD, 1 per weight", 41},
+                          {dnn.optim.SGD(), "SGD, 0 per weight", 0}} do
       local model = mlp()
       model:compile{optimizer = case[1], loss = "mse"}
       local text = text_of(model, {batch_size = 10})
@@ -239,7 +241,8 @@ describe("summary", function()
     local text = text_of(model, {batch_size = 4})
     -- in flight: the conv's 2*18 (its input needs none) = 36 per example, 144, plus 648
     has(text, "  Gradients in flight and workspace: 792 (")
-    assert.has_error(function() model:summary{batch_size = 0} end, "summary: batch_size must be a positive integer, got 0")
+    assert.has_error(function() model:summary{batch_size = 0} end,
+                     "summary: batch_size must be a positive integer, got 0")
     assert.has_error(function() model:summary{batch_size = 2.5} end,
                      "summary: batch_size must be a positive integer, got 2.5")
   end)
