@@ -137,7 +137,8 @@ static void write_usage(FILE *out) {
           "  -h, --help  show this help\n"
           "  --        stop handling options\n"
           "  -         stop handling options and execute stdin\n"
-          "The library is loaded as the global 'dnn'. DNN_NUM_THREADS sets the thread count.\n",
+          "The library is loaded as the global 'dnn'; help(x) prints the reference entry of x.\n"
+          "DNN_NUM_THREADS sets the thread count.\n",
           progname);
 }
 
@@ -158,11 +159,12 @@ static void print_help(void) {
       "\n"
       "Examples:\n"
       "  %s train.lua --epochs 5     run a training script with its arguments\n"
-      "  %s                          the REPL (Tab completes dnn names; Ctrl-D quits)\n"
+      "  %s                          the REPL (Tab completes names, fields and methods; Ctrl-D quits)\n"
+      "  %s -e 'help(dnn.nn.Dense)'  the reference entry of a function, class, object or name\n"
       "  %s -e 'print(dnn.randn(2, 3))'\n"
       "Environment: DNN_NUM_THREADS (threads for OpenMP and OpenBLAS together), LUA_INIT,\n"
       "LUA_PATH and LUA_CPATH (as lua5.4). The manual: man dnnlua.\n",
-      progname, progname, progname);
+      progname, progname, progname, progname);
   fflush(stdout);
 }
 
@@ -333,114 +335,13 @@ static char *read_line(const char *prompt) {
 
 /* ---- the REPL: tab completion ---- */
 
+/* dnn.completion (lua/dnn/completion.lua) decides what Tab offers: names,
+ * fields after '.' and methods after ':' of any chain expression; this
+ * part hands it the line and gives libedit its answer. */
+
 static lua_State *completion_L;
 static char **candidates;
 static int ncandidates, next_candidate;
-
-static const char *const lua_keywords[] = {"and",      "break",  "do",   "else", "elseif", "end",   "false", "for",
-                                           "function", "goto",   "if",   "in",   "local",  "nil",   "not",   "or",
-                                           "repeat",   "return", "then", "true", "until",  "while", NULL};
-
-static int is_identifier(const char *s, size_t n) {
-  if (n == 0 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'))) return 0;
-  for (size_t i = 1; i < n; i++)
-    if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
-      return 0;
-  return 1;
-}
-
-/* Adds the string keys of the table at idx that start with partial (and,
- * for methods, hold functions) to the set at out. */
-static void add_keys(lua_State *L, int idx, const char *partial, int methods_only, int out) {
-  size_t plen = strlen(partial);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    size_t klen;
-    if (lua_type(L, -2) == LUA_TSTRING) {
-      const char *k = lua_tolstring(L, -2, &klen);
-      int ok = is_identifier(k, klen) && strncmp(k, partial, plen) == 0 && !(k[0] == '_' && k[1] == '_' && plen < 2);
-      if (ok && methods_only) ok = lua_type(L, -1) == LUA_TFUNCTION;
-      if (ok) {
-        lua_pushvalue(L, -2);
-        lua_pushboolean(L, 1);
-        lua_rawset(L, out);
-      }
-    }
-    lua_pop(L, 1);
-  }
-}
-
-/* Adds the names reachable from the value at idx: its own keys if a table,
- * then its metatable's __index chain. An __index function hides its names;
- * the tables among its upvalues (a methods table, typically) stand in. */
-static void add_fields(lua_State *L, int idx, const char *partial, int methods_only, int out) {
-  idx = lua_absindex(L, idx);
-  lua_pushvalue(L, idx);
-  for (int depth = 0; depth < 8; depth++) {
-    int v = lua_gettop(L);
-    if (lua_istable(L, v)) add_keys(L, v, partial, methods_only, out);
-    if (!lua_getmetatable(L, v)) break;
-    int mt = lua_gettop(L);
-    int t = lua_getfield(L, mt, "__index");
-    if (t == LUA_TFUNCTION) {
-      lua_pushglobaltable(L); /* a Lua __index's _ENV is no methods table */
-      int globals = lua_gettop(L);
-      for (int u = 1; lua_getupvalue(L, globals - 1, u) != NULL; u++) {
-        if (lua_istable(L, -1) && !lua_rawequal(L, -1, globals)) add_keys(L, lua_gettop(L), partial, 1, out);
-        lua_pop(L, 1);
-      }
-      add_keys(L, mt, partial, 1, out);
-      break;
-    }
-    if (t != LUA_TTABLE) break;
-    lua_replace(L, v); /* follow the chain */
-    lua_settop(L, v);
-  }
-  lua_settop(L, idx);
-}
-
-/* Protected: completions of the word at 1 as a set table. "a.b.c" walks the
- * fields a.b, then completes c; "a:m" completes methods of a. */
-static int collect_completions(lua_State *L) {
-  const char *text = luaL_checkstring(L, 1);
-  lua_newtable(L);
-  int out = lua_gettop(L);
-  const char *sep = strpbrk(text, ".:");
-  const char *last = text + strlen(text);
-  while (last > text && last[-1] != '.' && last[-1] != ':') last--;
-  if (sep == NULL) {
-    lua_pushglobaltable(L);
-    add_fields(L, -1, text, 0, out);
-    lua_pop(L, 1);
-    size_t n = strlen(text);
-    for (int i = 0; lua_keywords[i]; i++) {
-      if (strncmp(lua_keywords[i], text, n) == 0) {
-        lua_pushboolean(L, 1);
-        lua_setfield(L, out, lua_keywords[i]);
-      }
-    }
-    return 1;
-  }
-  /* walk the path up to the last separator; only '.' may come before it */
-  lua_pushglobaltable(L);
-  const char *p = text;
-  while (p < last - 1) {
-    const char *end = p;
-    while (end < last - 1 && *end != '.' && *end != ':') end++;
-    if (*end == ':' && end != last - 1) return 1;
-    if (!is_identifier(p, (size_t)(end - p))) return 1;
-    if (!lua_istable(L, -1) && !lua_isuserdata(L, -1)) return 1;
-    lua_pushlstring(L, p, (size_t)(end - p));
-    lua_gettable(L, -2); /* may run __index: we are protected */
-    lua_remove(L, -2);
-    p = end + 1;
-  }
-  add_fields(L, -1, last, last[-1] == ':', out);
-  lua_pushvalue(L, out);
-  return 1;
-}
-
-static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static void free_candidates(void) {
   for (int i = 0; i < ncandidates; i++) free(candidates[i]);
@@ -449,32 +350,30 @@ static void free_candidates(void) {
   ncandidates = next_candidate = 0;
 }
 
-/* Fills candidates with "prefix" .. name for each name in the set on top. */
-static void take_candidates(lua_State *L, const char *text) {
-  const char *last = text + strlen(text);
-  while (last > text && last[-1] != '.' && last[-1] != ':') last--;
-  size_t plen = (size_t)(last - text);
-  int n = 0;
-  lua_pushnil(L);
-  while (lua_next(L, -2)) {
-    n++;
-    lua_pop(L, 1);
-  }
+/* Protected: dnn.completion.complete(line, word), an array of strings. */
+static int collect_completions(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "dnn.completion");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "complete");
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_call(L, 2, 1);
+  luaL_checktype(L, -1, LUA_TTABLE);
+  return 1;
+}
+
+/* Copies the array on top into candidates. */
+static void take_candidates(lua_State *L) {
+  lua_Integer n = luaL_len(L, -1);
   candidates = calloc((size_t)n + 1, sizeof *candidates);
   if (!candidates) return;
-  lua_pushnil(L);
-  while (lua_next(L, -2)) {
-    size_t klen;
-    const char *k = lua_tolstring(L, -2, &klen);
-    char *c = malloc(plen + klen + 1);
-    if (c) {
-      memcpy(c, text, plen);
-      memcpy(c + plen, k, klen + 1);
-      candidates[ncandidates++] = c;
-    }
+  for (lua_Integer i = 1; i <= n; i++) {
+    const char *c = lua_rawgeti(L, -1, i) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    char *copy = c ? strdup(c) : NULL;
+    if (copy) candidates[ncandidates++] = copy;
     lua_pop(L, 1);
   }
-  qsort(candidates, (size_t)ncandidates, sizeof *candidates, compare_strings);
 }
 
 static char *candidate_generator(const char *text, int state) {
@@ -484,16 +383,18 @@ static char *candidate_generator(const char *text, int state) {
   return NULL;
 }
 
+/* text is the word being completed (line[start, end)); dnn.completion sees
+ * the whole line up to the cursor, so "model.layers[1]:" reaches it. */
 static char **complete(const char *text, int start, int end) {
   (void)start;
-  (void)end;
   rl_attempted_completion_over = 1; /* no file names */
   lua_State *L = completion_L;
   int top = lua_gettop(L);
   free_candidates();
   lua_pushcfunction(L, collect_completions);
+  lua_pushlstring(L, rl_line_buffer, (size_t)end);
   lua_pushstring(L, text);
-  if (lua_pcall(L, 1, 1, 0) == LUA_OK) take_candidates(L, text);
+  if (lua_pcall(L, 2, 1, 0) == LUA_OK) take_candidates(L);
   lua_settop(L, top);
   if (ncandidates == 0) return NULL;
   return rl_completion_matches(text, candidate_generator);
@@ -638,8 +539,11 @@ static void do_repl(lua_State *L) {
 
 /* ---- main ---- */
 
+/* dnn as a global, and dnn.help as the global help, as Python's REPL has. */
 static int open_dnn(lua_State *L) {
   luaL_requiref(L, "dnn", ldnn_open_library, 1); /* package.loaded.dnn and the global */
+  lua_getfield(L, -1, "help");
+  lua_setglobal(L, "help");
   return 0;
 }
 

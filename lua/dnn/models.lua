@@ -477,10 +477,17 @@ end
 
 --- dnn.nn.Model:summary([options])
 -- Prints Keras's table: each layer's name and type, output shape and
--- parameter count; then total, trainable and non-trainable counts.
+-- parameter count; then total, trainable and non-trainable counts. With
+-- `batch_size`, then an estimate of one training step's peak memory at that
+-- batch size: weights, gradients, the compiled optimizer's state ("optimizer:
+-- none compiled" before `compile`), the activations kept for backward and the
+-- gradients in flight (within 25% of the measured peak RSS for the examples'
+-- models; docs/CHOICES.md says how it is made).
 -- @option print_fn=print a function that gets each line
 -- @option show_trainable=false add a column saying whether each layer is trainable
+-- @option batch_size=nil add the training-memory estimate for batches of this size
 -- @example model:summary()
+-- @example model:summary{batch_size = 64}
 
 --- dnn.nn.Model:count_params()
 -- The total, trainable and non-trainable parameter counts (three results),

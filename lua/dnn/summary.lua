@@ -9,9 +9,12 @@
 -- Output shapes come from the functional graph, or from a probe on one
 -- example when the input shape is known (Sequential with input_shape, or a
 -- model already called); otherwise "?" and "0 (unbuilt)", as Keras.
+-- With batch_size, then the estimate of a training step's memory
+-- (dnn.training_memory).
 local dnn = require "dnn"
 local layer = require "dnn.layer"
 local models = require "dnn.models"
+local training_memory = require "dnn.training_memory"
 
 local shape_string = models.shape_string
 local M = {}
@@ -93,7 +96,7 @@ end
 -- For a functional model: each layer's output shapes, its inbound
 -- connections, and whether the graph is a plain chain (no Connected to).
 local function functional_info(model)
-  local shapes, connections = {}, {}
+  local shapes, connections, in_shapes = {}, {}, {}
   local consumers = {}
   local chain = #model.inputs == 1 and #model.outputs == 1
   for _, node in ipairs(model._order) do
@@ -105,6 +108,10 @@ local function functional_info(model)
       chain = false -- a shared layer
     end
     connections[l] = connections[l] or {}
+    if not in_shapes[l] then
+      in_shapes[l] = {}
+      for i, s in ipairs(node.inputs) do in_shapes[l][i] = s.shape end
+    end
     if #node.inputs > 1 then chain = false end
     for _, s in ipairs(node.inputs) do
       consumers[s] = (consumers[s] or 0) + 1
@@ -113,7 +120,45 @@ local function functional_info(model)
       connections[l][#connections[l] + 1] = string.format("%s[%d][%d]", from.layer.name, from.node_index, s.index - 1)
     end
   end
-  return shapes, connections, chain
+  return shapes, connections, chain, in_shapes
+end
+
+-- Each layer's input shapes in a chain: the previous layer's output, the
+-- first's the model input.
+local function chain_inputs(model, shapes, input_shape)
+  local in_shapes, previous = {}, input_shape and {input_shape}
+  for _, l in ipairs(model.layers) do
+    in_shapes[l] = previous
+    previous = shapes[l]
+  end
+  return in_shapes
+end
+
+-- The model's input shape (batch first, as -1) when known.
+local function model_input_shape(model)
+  if model.type_name == "Functional" then
+    local s = model.inputs[1] and model.inputs[1].shape
+    return s
+  end
+  local shape = model.input_shape
+  if not shape then
+    local seen = rawget(model, "_input_shapes")
+    shape = seen and seen[1]
+  end
+  return shape and {-1, table.unpack(shape)}
+end
+
+-- The estimate's lines, Keras's footer style.
+local function print_training_memory(model, batch_size, shapes, in_shapes, print_fn)
+  local input_shape = model_input_shape(model)
+  if model.type_name ~= "Functional" then in_shapes = chain_inputs(model, shapes, input_shape) end
+  local e = training_memory.estimate(model, batch_size, shapes, in_shapes, input_shape)
+  print_fn(string.format(" Training memory at batch size %d (estimate, float32):", batch_size))
+  if not e.optimizer then print_fn("  optimizer: none compiled (no optimizer state counted)") end
+  for _, row in ipairs(e.rows) do
+    print_fn(string.format("  %s: %s (%s)", row[1], with_commas(row[2]), memory_size(4 * row[2])))
+  end
+  print_fn(string.format("  Total: %s (%s)", with_commas(e.total), memory_size(4 * e.total)))
 end
 
 -- Display width of a string (UTF-8 aware).
@@ -159,9 +204,9 @@ local function draw(headers, rows, widths, right)
   return lines
 end
 
-local known_options = {print_fn = true, show_trainable = true}
+local known_options = {print_fn = true, show_trainable = true, batch_size = true}
 
--- model:summary{print_fn = function(line) ... end, show_trainable = false}
+-- model:summary{print_fn = function(line) ... end, show_trainable = false, batch_size = n}
 function M.summary(model, options)
   options = options or {}
   if type(options) ~= "table" then error("summary: expected a table of options, got " .. type(options), 3) end
@@ -170,10 +215,14 @@ function M.summary(model, options)
   end
   local print_fn = options.print_fn or print
   if type(print_fn) ~= "function" then error("summary: print_fn must be a function, got " .. type(print_fn), 3) end
+  local batch_size = options.batch_size
+  if batch_size ~= nil and (math.type(batch_size) ~= "integer" or batch_size < 1) then
+    error("summary: batch_size must be a positive integer, got " .. tostring(batch_size), 3)
+  end
 
-  local shapes, connections, chain
+  local shapes, connections, chain, in_shapes
   if model.type_name == "Functional" then
-    shapes, connections, chain = functional_info(model)
+    shapes, connections, chain, in_shapes = functional_info(model)
   elseif model.type_name == "Sequential" then
     shapes, chain = sequential_shapes(model), true
   else
@@ -212,6 +261,7 @@ function M.summary(model, options)
   print_fn(string.format(" Total params: %s (%s)", with_commas(total), memory_size(4 * total)))
   print_fn(string.format(" Trainable params: %s (%s)", with_commas(trainable), memory_size(4 * trainable)))
   print_fn(string.format(" Non-trainable params: %s (%s)", with_commas(non_trainable), memory_size(4 * non_trainable)))
+  if batch_size then print_training_memory(model, batch_size, shapes, in_shapes, print_fn) end
 end
 
 return M

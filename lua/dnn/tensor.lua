@@ -270,14 +270,17 @@ if type(dnn) == "table" then dnn.set_printoptions = M.set_printoptions end
 --- dnn.Tensor:numel()
 -- The number of elements.
 -- @alias dnn.numel
+-- @return an integer
 -- @example print(dnn.zeros(3, 2):numel())
 
 --- dnn.Tensor:size([dim])
 -- The shape as an array, or the size of one dim.
+-- @return a Lua array of sizes, or an integer
 -- @example local n = x:size(1)
 
 --- dnn.Tensor:dim()
 -- The number of dims (as `t.ndim`).
+-- @return an integer
 -- @example print(x:dim())
 
 --- dnn.Tensor:reshape(shape...)
@@ -331,6 +334,7 @@ if type(dnn) == "table" then dnn.set_printoptions = M.set_printoptions end
 
 --- dnn.Tensor:is_contiguous()
 -- Whether the elements are in row-major order with no gaps.
+-- @return a boolean
 -- @example print(x:transpose(1, 2):is_contiguous())
 
 --- dnn.Tensor:clone()
@@ -340,10 +344,12 @@ if type(dnn) == "table" then dnn.set_printoptions = M.set_printoptions end
 
 --- dnn.Tensor:totable()
 -- The values as nested Lua arrays (a number for a 0-d tensor).
+-- @return nested Lua arrays (or a number)
 -- @example local rows = dnn.eye(2):totable()
 
 --- dnn.Tensor:item()
 -- The value of a one-element tensor as a Lua number.
+-- @return a Lua number
 -- @example local v = loss:item()
 
 --- dnn.Tensor:fill(value)
@@ -593,6 +599,7 @@ if type(dnn) == "table" then dnn.set_printoptions = M.set_printoptions end
 -- (its shape); an error on a tensor that needs no grad.
 -- @option retain_graph=false keep the graph for another backward
 -- @option create_graph=false record the backward itself (gradients of gradients)
+-- @return nothing
 -- @example loss:backward()
 
 --- dnn.Tensor:detach()

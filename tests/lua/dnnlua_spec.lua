@@ -51,6 +51,8 @@ describe("dnnlua", function()
   end)
 
   it("prints its options and where to go next with -h and --help (exit 0), and leaves a script's --help alone", function()
+    local out = dnnlua("--help")
+    assert.truthy(out:find("help(x) prints the reference entry of x", 1, true), out)
     for _, flag in ipairs{"-h", "--help"} do
       local out, err, code = dnnlua(flag)
       assert.are.equal(0, code, err)
@@ -280,5 +282,26 @@ run()
     out = terminal({"\27[A\n"}, history)
     assert.truthy(out:find("global:\tfunction", 1, true), out)
     os.remove(history)
+  end)
+
+  it("completes methods after any chain expression on a terminal, and has help", function()
+    if not has_script then
+      pending("util-linux 'script' is not installed")
+      return
+    end
+    local history = tmpname()
+    local out = terminal({
+      "model = dnn.nn.Sequential{dnn.nn.Dense(3, {input_shape = {4}})}\n",
+      "print('indexed:', model.layers[1]:count_par\t())\n", -- a layer, looked up
+      "print('class:', dnn.nn.Dense(5):compute_output_s\t({2, 4})[2])\n", -- what calling a class makes
+      "x = dnn.ones(2, 3)\n",
+      "print('tensor:', x:sum():resh\t(1).shape[1])\n", -- what a tensor method gives
+      "help 'Dense'\n",
+    }, history)
+    os.remove(history)
+    assert.truthy(out:find("indexed:\t15", 1, true), out)
+    assert.truthy(out:find("class:\t5", 1, true), out)
+    assert.truthy(out:find("tensor:\t1", 1, true), out)
+    assert.truthy(out:find("dnn.nn.Dense(units[, activation][, options])", 1, true), out)
   end)
 end)

@@ -84,13 +84,27 @@ function H.assert_error(needles, fn, ...)
   return err
 end
 
--- Resident memory of this process in KB (Linux), or nil.
-function H.rss_kb()
+local function status_kb(field)
   local f = io.open("/proc/self/status")
   if not f then return nil end
   local text = f:read("a")
   f:close()
-  return tonumber(text:match("VmRSS:%s*(%d+)"))
+  return tonumber(text:match(field .. ":%s*(%d+)"))
+end
+
+-- Resident memory of this process in KB (Linux), or nil.
+function H.rss_kb() return status_kb("VmRSS") end
+
+-- The peak resident memory in KB since the last reset_peak_rss (or since
+-- the start), or nil.
+function H.peak_rss_kb() return status_kb("VmHWM") end
+
+-- Resets the peak to the present RSS (Linux 4.0+); false where not allowed.
+function H.reset_peak_rss()
+  local f = io.open("/proc/self/clear_refs", "w")
+  if not f then return false end
+  local ok = f:write("5")
+  return f:close() and ok ~= nil
 end
 
 -- Whether this process runs under AddressSanitizer (it keeps freed memory

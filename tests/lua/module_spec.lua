@@ -44,4 +44,14 @@ describe("dnn.so under a stock lua5.4", function()
     assert.truthy(out:find("false", 1, true) and out:find("expected inner dim 3, got 4", 1, true), out)
     assert.truthy(out:find("rc=0", 1, true), out)
   end)
+
+  it("has dnn.help with the reference entries embedded in dnn.so", function()
+    local out = run_lua([[
+      local dnn = require "dnn"
+      dnn.help(dnn.nn.Dense)
+    ]])
+    assert.truthy(out:find("dnn.nn.Dense(units[, activation][, options])", 1, true), out)
+    assert.truthy(out:find('activation="linear"', 1, true), out)
+    assert.truthy(out:find("rc=0", 1, true), out)
+  end)
 end)

@@ -252,7 +252,7 @@ describe("the API reference", function()
     assert.is_truthy(tostring(err):find("bad.lua:3: unknown tag @optoin", 1, true))
   end)
 
-  it("has committed Markdown equal to what the doc comments make", function()
+  it("has committed Markdown and help data equal to what the doc comments make", function()
     local stale = {}
     for file, text in pairs(reference.markdown(ref)) do
       local f = io.open(source_dir .. "/docs/reference/" .. file, "r")
@@ -260,6 +260,11 @@ describe("the API reference", function()
       if f then f:close() end
       if committed ~= text then stale[#stale + 1] = file end
     end
+    -- dnn.help's embedded copy (lua/dnn/help_data.lua) too
+    local f = io.open(source_dir .. "/lua/dnn/help_data.lua", "r")
+    local committed = f and f:read("a")
+    if f then f:close() end
+    if committed ~= reference.lua_data(ref) then stale[#stale + 1] = "lua/dnn/help_data.lua" end
     table.sort(stale)
     assert(#stale == 0, "docs/reference is out of date (run lua5.4 scripts/reference.lua): "
                         .. table.concat(stale, ", "))

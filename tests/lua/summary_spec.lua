@@ -185,4 +185,65 @@ describe("summary", function()
     lines_of(model)
     assert.are.same({0, 0}, model.layers[2].moving_mean:totable())
   end)
+
+  -- The training-memory estimate, worked out by hand from the rules in
+  -- lua/dnn/training_memory.lua (floats; batch 10). The 3-4-4-1 MLP keeps
+  -- per example its input 3, the outputs 4 + 4 + 1 and the loss's gradient
+  -- 1 = 13; in flight at most 2*4 + 4 = 12 (dense_1: its output's gradient,
+  -- dz and its input's gradient).
+  local function mlp()
+    return nn.Sequential{nn.Dense(4, {input_shape = {3}, activation = "relu"}), nn.Dense(4, {activation = "relu"}),
+                         nn.Dense(1, {activation = "sigmoid"})}
+  end
+
+  it("estimates training memory with batch_size; without an optimizer says none is compiled", function()
+    local lines = lines_of(mlp(), {batch_size = 10})
+    assert.are.same({
+      " Training memory at batch size 10 (estimate, float32):",
+      "  optimizer: none compiled (no optimizer state counted)",
+      "  Weights: 41 (164.00 B)",
+      "  Gradients: 41 (164.00 B)",
+      "  Activations kept for backward: 130 (520.00 B)",
+      "  Gradients in flight and workspace: 120 (480.00 B)",
+      "  Total: 332 (1.30 KB)",
+    }, {table.unpack(lines, #lines - 6)})
+  end)
+
+  it("counts the compiled optimizer's slots: Adam 2 per weight, 3 with amsgrad, SGD 1 with momentum", function()
+    for _, case in ipairs{{dnn.optim.Adam(), "Adam, 2 per weight", 82},
+                          {dnn.optim.Adam{amsgrad = true}, "Adam, 3 per weight", 123},
+                          {dnn.optim.SGD{momentum = 0.9}, "SGD, 1 per weight", 41},
+                          {dnn.optim.SGD(), "SGD, 0 per weight", 0}} do
+      local model = mlp()
+      model:compile{optimizer = case[1], loss = "mse"}
+      local text = text_of(model, {batch_size = 10})
+      has(text, string.format("  Optimizer state (%s): %d (", case[2], case[3]))
+      has(text, string.format("  Total: %d (", 332 + case[3]))
+      assert.is_nil(text:find("none compiled", 1, true))
+      assert.is_nil(next(model.optimizer.state)) -- counted, not made
+    end
+  end)
+
+  it("estimates a recurrent layer's tape, dropout's mask and a view's nothing", function()
+    -- per example: input 6*4 = 24; LSTM output 6*3 = 18 and tape 6*(4 + (4 + 3)*3) = 150; Dropout output 18 and
+    -- mask 18; Flatten 0; Dense 1; loss 1 = 230. In flight: the LSTM's gate and input gradients 6*(4 + 4*3) = 96
+    -- and 2*18 (its input needs none) = 132.
+    local model = nn.Sequential{nn.LSTM(3, {input_shape = {6, 4}, return_sequences = true}), nn.Dropout(0.5),
+                                nn.Flatten(), nn.Dense(1)}
+    local text = text_of(model, {batch_size = 2})
+    has(text, "  Activations kept for backward: 460 (")
+    has(text, "  Gradients in flight and workspace: 264 (")
+  end)
+
+  it("counts a convolution's im2col workspace, and refuses a bad batch_size", function()
+    -- Conv2D 3x3 over 5x5x2, valid: 9 positions x 18 floats of cols per example, 4 examples = 648
+    local model = nn.Sequential{nn.Conv2D(2, 3, {input_shape = {5, 5, 2}}), nn.Flatten(), nn.Dense(1)}
+    local text = text_of(model, {batch_size = 4})
+    -- in flight: the conv's 2*18 (its input needs none) = 36 per example, 144, plus 648
+    has(text, "  Gradients in flight and workspace: 792 (")
+    assert.has_error(function() model:summary{batch_size = 0} end,
+                     "summary: batch_size must be a positive integer, got 0")
+    assert.has_error(function() model:summary{batch_size = 2.5} end,
+                     "summary: batch_size must be a positive integer, got 2.5")
+  end)
 end)
