@@ -131,7 +131,7 @@ static void write_usage(FILE *out) {
           "  -i        enter interactive mode after executing 'script'\n"
           "  -l mod    require library 'mod' into global 'mod'\n"
           "  -l g=mod  require library 'mod' into global 'g'\n"
-          "  -v        show version information\n"
+          "  -v, --version  show version information\n"
           "  -E        ignore environment variables\n"
           "  -W        turn warnings on\n"
           "  -h, --help  show this help\n"
@@ -219,8 +219,12 @@ static int collect_args(char **argv, int *first) {
     *first = i;
     if (argv[i][0] != '-') return args; /* the script */
     switch (argv[i][1]) {
-      case '-': /* -- or --help */
+      case '-': /* --, --help or --version */
         if (strcmp(argv[i], "--help") == 0) return args | HAS_HELP;
+        if (strcmp(argv[i], "--version") == 0) {
+          args |= HAS_V;
+          break;
+        }
         if (argv[i][2] != '\0') return HAS_ERROR;
         *first = i + 1;
         return args;

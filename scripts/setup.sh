@@ -13,8 +13,10 @@ libedit-dev dataset-fashion-mnist"
 # The tests: busted for the Lua specs, a stock lua5.4 for dnn.so, PyTorch
 # and NumPy for the cross-checks and benchmarks, groff to check the man page,
 # fortunes (English text) for the sequence examples, clang-format for the
-# style check.
-TEST_PACKAGES="lua5.4 lua-busted python3-torch python3-numpy groff-base fortunes clang-format"
+# style check, and the packaging tools that scripts/luarocks_test.sh and
+# scripts/deb_test.sh build packages with.
+TEST_PACKAGES="lua5.4 lua-busted python3-torch python3-numpy groff-base fortunes clang-format
+luarocks dpkg-dev debhelper fakeroot lintian"
 testing=""
 case "${1:-}" in
   --test) PACKAGES="$PACKAGES $TEST_PACKAGES" testing=1 ;;

@@ -1,8 +1,11 @@
 #!/bin/sh
 # cmake --install the build into a temporary prefix, then build examples/embed
-# on its own against that prefix, with find_package(dnnlua) and with
-# pkg-config (shared and static), and run what was built: train a model from
-# a Lua configuration, save it, classify float inputs with it.
+# on its own against that prefix, with find_package(dnnlua) (shared and
+# static) and with pkg-config (shared and static), and run what was built:
+# train a model from a Lua configuration, save it, classify float inputs with
+# it. The hosts built with CMake are installed into a second prefix and run
+# from there (their RPATH finds libdnnlua); the build tree must hold no
+# package file that find_package or pkg-config would take.
 #   install_test.sh <build dir> <source dir> [extra C flags, e.g. the sanitizers']
 set -eu
 build=$1
@@ -23,8 +26,30 @@ if command -v groff >/dev/null 2>&1; then
 fi
 "$prefix/bin/dnnlua" --help | grep -q "^usage: " || { echo "install_test: dnnlua --help printed no usage"; exit 1; }
 libdir=$(dirname "$(find "$prefix" -name libdnnlua.a | head -n 1)")
-for f in libdnnlua.so libdnnlua.a pkgconfig/dnnlua.pc cmake/dnnlua/dnnluaConfig.cmake; do
+for f in libdnnlua.so libdnnlua.a pkgconfig/dnnlua.pc cmake/dnnlua/dnnluaConfig.cmake lua/5.4/dnn.so; do
   test -e "$libdir/$f" || { echo "install_test: $libdir/$f was not installed"; exit 1; }
+done
+# dnnlua carries the library in itself: no RPATH, no LD_LIBRARY_PATH needed
+if ldd "$prefix/bin/dnnlua" | grep -q libdnnlua; then echo "install_test: dnnlua needs libdnnlua.so"; exit 1; fi
+unset LD_LIBRARY_PATH
+# the installed dnn.so, from a stock lua5.4 (not under the sanitizers: lua5.4 would need their runtimes preloaded)
+if [ -z "$cflags" ] && command -v lua5.4 >/dev/null 2>&1; then
+  version=$(LUA_CPATH="$libdir/lua/5.4/?.so" lua5.4 -e 'local dnn = require "dnn"; io.write(dnn.version)')
+  "$prefix/bin/dnnlua" -v | grep -q "^dnnlua $version " ||
+    { echo "install_test: dnn.so says version '$version', dnnlua -v does not"; exit 1; }
+fi
+
+# The build tree: no dnnluaConfig.cmake or dnnlua.pc there (they would point at the wrong prefix)
+if PKG_CONFIG_PATH="$build" pkg-config --exists dnnlua; then
+  echo "install_test: pkg-config finds a dnnlua.pc in the build tree $build"; exit 1
+fi
+for hint in -Ddnnlua_DIR="$build" -DCMAKE_PREFIX_PATH="$build"; do
+  if cmake -S "$src/examples/embed" -B "$tmp/build-tree-config" "$hint" >"$tmp/build-tree.log" 2>&1; then
+    echo "install_test: find_package(dnnlua) found a config in the build tree ($hint)"; exit 1
+  fi
+  grep -q 'Could not find a package configuration file provided by "dnnlua"' "$tmp/build-tree.log" ||
+    { cat "$tmp/build-tree.log"; exit 1; }
+  rm -rf "$tmp/build-tree-config"
 done
 
 # the installed dnnlua runs from anywhere: write three points to classify
@@ -42,12 +67,21 @@ check_run() { # <train program> <classify program> <tag>
   echo "install_test: $3 ok"
 }
 
-# 1. CMake: find_package(dnnlua)
+# 1. CMake: find_package(dnnlua), dnnlua::dnnlua and dnnlua::dnnlua_static
 cmake -S "$src/examples/embed" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_C_FLAGS="$cflags" -DCMAKE_EXE_LINKER_FLAGS="$cflags" >"$tmp/configure.log" ||
   { cat "$tmp/configure.log"; exit 1; }
 cmake --build "$tmp/cmake-build" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
 check_run "$tmp/cmake-build/dnnlua_train" "$tmp/cmake-build/dnnlua_classify" find_package
+if ldd "$tmp/cmake-build/dnnlua_classify_static" | grep -q libdnnlua; then
+  echo "install_test: dnnlua::dnnlua_static links libdnnlua.so"; exit 1
+fi
+check_run "$tmp/cmake-build/dnnlua_train" "$tmp/cmake-build/dnnlua_classify_static" find_package_static
+# installed hosts run from their prefix: INSTALL_RPATH_USE_LINK_PATH keeps libdnnlua's folder
+cmake --install "$tmp/cmake-build" --prefix "$tmp/hosts" >"$tmp/install-hosts.log"
+readelf -d "$tmp/hosts/bin/dnnlua_classify" | grep -q "R.*PATH.*$libdir" ||
+  { echo "install_test: the installed host has no RPATH to $libdir"; readelf -d "$tmp/hosts/bin/dnnlua_classify"; exit 1; }
+check_run "$tmp/hosts/bin/dnnlua_train" "$tmp/hosts/bin/dnnlua_classify" installed_hosts
 
 # 2. pkg-config, the shared library
 export PKG_CONFIG_PATH="$libdir/pkgconfig"

@@ -8,7 +8,6 @@ for name, value in pairs(C) do
   dnn[name] = value
 end
 
-dnn.version = "0.1.0"
 require "dnn.tensor" -- Lua-side tensor methods (printing) on the C metatable
 dnn.autograd = require "dnn.autograd"
 dnn.activations = require "dnn.activations"
@@ -39,7 +38,8 @@ dnn.help = require("dnn.help").help
 -- 1-based; a negative dim counts from the end.
 
 --- dnn.version
--- The library's version string, e.g. `"0.1.0"`.
+-- The library's version string, e.g. `"0.1.0"` (from the C core, which
+-- takes it from `project(VERSION)` in CMakeLists.txt); `dnnlua -v` prints it.
 -- @example print(dnn.version)
 
 --- dnn.no_grad(fn, ...)

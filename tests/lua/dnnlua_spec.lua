@@ -44,10 +44,17 @@ local function dnnlua(args, env)
 end
 
 describe("dnnlua", function()
-  it("prints its version, Lua's and OpenBLAS's with -v", function()
-    local out, err, code = dnnlua("-v")
-    assert.are.equal(0, code, err)
-    assert.truthy(out:match("^dnnlua %d+%.%d+%.%d+ %(Lua 5%.4%.%d+, OpenBLAS"), out)
+  it("prints its version (dnn.version), Lua's and OpenBLAS's with -v and --version", function()
+    assert.truthy(dnn.version:match("^%d+%.%d+%.%d+$"), dnn.version)
+    for _, flag in ipairs{"-v", "--version"} do
+      local out, err, code = dnnlua(flag)
+      assert.are.equal(0, code, err)
+      local expected = "^dnnlua " .. dnn.version:gsub("%.", "%%.") .. " %(Lua 5%.4%.%d+, OpenBLAS"
+      assert.truthy(out:match(expected), out)
+    end
+    local _, bad, bad_code = dnnlua("--versio")
+    assert.are.equal(1, bad_code)
+    assert.truthy(bad:find("unrecognized option '--versio'", 1, true), bad)
   end)
 
   it("prints its options and where to go next with -h and --help (exit 0), and leaves a script's --help alone", function()
