@@ -6,9 +6,10 @@
 -- a later block sees an earlier block's locals, as a reader following the
 -- chapter would have them. The chunk keeps the Markdown file's line numbers
 -- (prose lines become empty lines), so an error names the .md file and line.
--- ```c blocks are compiled against the build tree (DNNLUA_INCLUDE, DNNLUA_LIB)
--- and run at their place in the chapter, from the current folder; they are
--- skipped with a message when those variables are not set. A block fenced
+-- ```c blocks are compiled against the build tree (DNNLUA_INCLUDE, DNNLUA_LIB;
+-- GUIDE_CFLAGS adds flags, e.g. a sanitizer's) and run at their place in the
+-- chapter, from the current folder; they are skipped with a message when
+-- those variables are not set. A block fenced
 -- ```lua norun (or ```c norun) is shown and not run: only for code that
 -- cannot run on its own. Pictures go to $GUIDE_IMG_DIR (the blocks read it;
 -- default docs/guide/img); the ctest points it at a folder of the build.
@@ -67,9 +68,9 @@ function __guide_c(line, source)
   local src = assert(io.open(name .. ".c", "w"))
   src:write(source)
   src:close()
-  local cc = os.getenv("CC") or "cc"
-  local compile = string.format("%s -std=c11 -Wall -Werror -I'%s' %s.c -o %s -L'%s' -Wl,-rpath,'%s' -ldnnlua",
-    cc, include, name, name, lib, lib)
+  local cc, cflags = os.getenv("CC") or "cc", os.getenv("GUIDE_CFLAGS") or ""
+  local compile = string.format("%s -std=c11 -Wall -Werror %s -I'%s' %s.c -o %s -L'%s' -Wl,-rpath,'%s' -ldnnlua",
+    cc, cflags, include, name, name, lib, lib)
   if not os.execute(compile) then error(string.format("the C block does not compile: %s", compile), 0) end
   if not os.execute("./" .. name) then error("the C program exited with an error", 0) end
 end
