@@ -3,20 +3,14 @@
 -- Usage: dnnlua examples/augmentation.lua [--out augmentation.png] [--index N] [--seed N] [--data DIR]
 local nn = dnn.nn
 
-local opts = {out = "augmentation.png", index = 1, seed = 42}
-local i = 1
-while arg and arg[i] do
-  local flag, value = arg[i], arg[i + 1]
-  if flag == "--out" then opts.out = value
-  elseif flag == "--index" then opts.index = math.tointeger(tonumber(value))
-  elseif flag == "--seed" then opts.seed = math.tointeger(tonumber(value))
-  elseif flag == "--data" then opts.data = value
-  else
-    io.stderr:write("usage: augmentation.lua [--out FILE] [--index N] [--seed N] [--data DIR]\n")
-    os.exit(2)
-  end
-  i = i + 2
-end
+local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
+local parser = args.parser("augmentation.lua",
+  "Saves a PNG grid of one Fashion-MNIST image under each augmentation, eight random draws per row.")
+parser:option("--out", "the PNG file", "augmentation.png"):argname("FILE")
+args.number_option(parser, "--index", "which training image (1-based)", 1, args.positive_integer)
+args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
+parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
+local opts = parser:parse(arg or {})
 
 local train = dnn.datasets.fashion_mnist{dir = opts.data, limit = math.max(opts.index, 16)}
 local img = train.x[opts.index]                                   -- (28, 28, 1) in [0, 1]

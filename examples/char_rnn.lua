@@ -25,41 +25,29 @@
 local dnn = require "dnn"
 local nn = dnn.nn
 
-local USAGE = "usage: char_rnn.lua [--epochs N] [--steps N] [--limit N] [--units N] [--batch-size N] [--seq-len N] " ..
-  "[--lr X] [--seed N] [--data DIR] [--out DIR] [--export DIR]\n"
+local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
 
 local function parse_args(argv)
-  local opts = {epochs = 20, steps = 100, units = 256, batch_size = 32, seq_len = 100, lr = 1e-2, seed = 42,
-                out = ".", data = "/usr/share/games/fortunes"}
-  local numeric = {["--epochs"] = "epochs", ["--steps"] = "steps", ["--limit"] = "limit", ["--units"] = "units",
-                   ["--batch-size"] = "batch_size", ["--seq-len"] = "seq_len", ["--lr"] = "lr", ["--seed"] = "seed"}
-  local i = 1
-  while i <= #argv do
-    local flag, value = argv[i], argv[i + 1]
-    if numeric[flag] and tonumber(value) then
-      opts[numeric[flag]] = tonumber(value)
-      i = i + 2
-    elseif (flag == "--data" or flag == "--out" or flag == "--export") and value then
-      opts[flag:sub(3)] = value
-      i = i + 2
-    else
-      io.stderr:write(USAGE)
-      os.exit(2)
-    end
-  end
-  for _, k in ipairs{"epochs", "steps", "units", "batch_size", "seq_len", "seed", "limit"} do
-    if opts[k] then
-      opts[k] = math.floor(opts[k])
-      if opts[k] < 1 then
-        io.stderr:write(USAGE)
-        os.exit(2)
-      end
-    end
-  end
+  local parser = args.parser("char_rnn.lua",
+    "Trains a character-level LSTM language model on Debian's fortunes and samples text from it.")
+  args.number_option(parser, "--epochs", "training epochs", 20, args.positive_integer)
+  args.number_option(parser, "--steps", "training steps per epoch (a validation pass after each)", 100,
+    args.positive_integer)
+  args.number_option(parser, "--limit", "cap the training text at N characters, the validation text at N/9", nil,
+    args.positive_integer)
+  args.number_option(parser, "--units", "LSTM units", 256, args.positive_integer)
+  args.number_option(parser, "--batch-size", "windows per training step", 32, args.positive_integer)
+  args.number_option(parser, "--seq-len", "characters per window", 100, args.positive_integer)
+  args.number_option(parser, "--lr", "peak learning rate (cosine-decayed)", 1e-2, args.positive_number):argname("X")
+  args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
+  parser:option("--data", "the fortunes folder", "/usr/share/games/fortunes"):argname("DIR")
+  parser:option("--out", "where the PNG goes", "."):argname("DIR")
+  parser:option("--export", "write the initial weights, the text's ids and the batches' window starts there " ..
+    "(for tests/torch/char_rnn_ref.py)"):argname("DIR")
+  local opts = parser:parse(argv)
   if opts.limit and opts.limit // 9 <= opts.seq_len then
-    io.stderr:write(string.format("char_rnn: --limit %d leaves no validation window of %d characters (needs --limit >= %d)\n",
+    parser:error(string.format("--limit %d leaves no validation window of %d characters (needs --limit >= %d)",
       opts.limit, opts.seq_len + 1, 9 * (opts.seq_len + 1)))
-    os.exit(2)
   end
   return opts
 end

@@ -17,35 +17,34 @@
 local dnn = require "dnn"
 local nn = dnn.nn
 
-local USAGE = "usage: char_transformer.lua [--seconds S] [--steps N] [--limit N] [--layers N] [--dim N] " ..
-  "[--heads N] [--batch-size N] [--seq-len N] [--lr X] [--seed N] [--data DIR] [--out DIR]\n"
+local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
 
 local function parse_args(argv)
-  local opts = {seconds = 330, steps = 100, layers = 3, dim = 128, heads = 4, batch_size = 32, seq_len = 128,
-                lr = 1e-3, seed = 42, out = ".", data = "/usr/share/games/fortunes"}
-  local numeric = {["--seconds"] = "seconds", ["--steps"] = "steps", ["--limit"] = "limit", ["--layers"] = "layers",
-                   ["--dim"] = "dim", ["--heads"] = "heads", ["--batch-size"] = "batch_size",
-                   ["--seq-len"] = "seq_len", ["--lr"] = "lr", ["--seed"] = "seed"}
-  local i = 1
-  while i <= #argv do
-    local flag, value = argv[i], argv[i + 1]
-    if numeric[flag] and tonumber(value) and tonumber(value) > 0 then
-      opts[numeric[flag]] = tonumber(value)
-      i = i + 2
-    elseif (flag == "--data" or flag == "--out") and value then
-      opts[flag:sub(3)] = value
-      i = i + 2
-    else
-      io.stderr:write(USAGE)
-      os.exit(2)
-    end
-  end
-  for _, k in ipairs{"steps", "layers", "dim", "heads", "batch_size", "seq_len", "seed", "limit"} do
-    if opts[k] then opts[k] = math.max(1, math.floor(opts[k])) end
-  end
+  local parser = args.parser("char_transformer.lua",
+    "Trains a character-level GPT on Debian's fortunes for a time budget and samples text from it.")
+  args.number_option(parser, "--seconds", "training time budget (stops at the first validation pass after it)",
+    330, args.positive_number):argname("S")
+  args.number_option(parser, "--steps", "training steps between validation passes", 100, args.positive_integer)
+  args.number_option(parser, "--limit", "cap the training text at N characters, the validation text at N/9", nil,
+    args.positive_integer)
+  args.number_option(parser, "--layers", "TransformerDecoder blocks", 3, args.positive_integer)
+  args.number_option(parser, "--dim", "embedding size", 128, args.positive_integer)
+  args.number_option(parser, "--heads", "attention heads (a divisor of --dim)", 4, args.positive_integer)
+  args.number_option(parser, "--batch-size", "windows per training step", 32, args.positive_integer)
+  args.number_option(parser, "--seq-len", "characters per window (and the longest sample)", 128,
+    args.positive_integer)
+  args.number_option(parser, "--lr", "peak learning rate (warm-up, then cosine-decayed)", 1e-3,
+    args.positive_number):argname("X")
+  args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
+  parser:option("--data", "the fortunes folder", "/usr/share/games/fortunes"):argname("DIR")
+  parser:option("--out", "where the PNG goes", "."):argname("DIR")
+  local opts = parser:parse(argv)
   if opts.dim % opts.heads ~= 0 then
-    io.stderr:write("char_transformer: --dim must be a multiple of --heads\n" .. USAGE)
-    os.exit(2)
+    parser:error(string.format("--dim %d is not a multiple of --heads %d", opts.dim, opts.heads))
+  end
+  if opts.limit and opts.limit // 9 <= opts.seq_len then
+    parser:error(string.format("--limit %d leaves no validation window of %d characters (needs --limit >= %d)",
+      opts.limit, opts.seq_len + 1, 9 * (opts.seq_len + 1)))
   end
   return opts
 end

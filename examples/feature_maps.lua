@@ -5,20 +5,14 @@
 -- Usage: dnnlua examples/feature_maps.lua [--epochs N] [--limit N] [--data DIR] [--out DIR]
 local nn = dnn.nn
 
-local opts = {epochs = 1, limit = 10000, out = "."}
-local i = 1
-while arg and arg[i] do
-  local flag, value = arg[i], arg[i + 1]
-  if (flag == "--epochs" or flag == "--limit") and tonumber(value) then
-    opts[flag:sub(3)] = tonumber(value)
-  elseif (flag == "--data" or flag == "--out") and value then
-    opts[flag:sub(3)] = value
-  else
-    io.stderr:write("usage: feature_maps.lua [--epochs N] [--limit N] [--data DIR] [--out DIR]\n")
-    os.exit(2)
-  end
-  i = i + 2
-end
+local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
+local parser = args.parser("feature_maps.lua",
+  "Trains a small CNN briefly on Fashion-MNIST and saves its first conv filters and feature maps as PNG files.")
+args.number_option(parser, "--epochs", "training epochs", 1, args.positive_integer)
+args.number_option(parser, "--limit", "train on the first N training images", 10000, args.positive_integer)
+parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
+parser:option("--out", "where the PNG files go", "."):argname("DIR")
+local opts = parser:parse(arg or {})
 
 dnn.manual_seed(7)
 local train, test = dnn.datasets.fashion_mnist{dir = opts.data, limit = opts.limit}

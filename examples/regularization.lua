@@ -5,19 +5,14 @@
 -- Usage: dnnlua examples/regularization.lua [--epochs N] [--limit N] [--data DIR]
 local nn = dnn.nn
 
-local opts = {epochs = 15, limit = 12000}
-local i = 1
-while arg and arg[i] do
-  local flag, value = arg[i], arg[i + 1]
-  if flag == "--epochs" then opts.epochs = tonumber(value)
-  elseif flag == "--limit" then opts.limit = tonumber(value)
-  elseif flag == "--data" then opts.data = value
-  else
-    io.stderr:write("usage: regularization.lua [--epochs N] [--limit N] [--data DIR]\n")
-    os.exit(2)
-  end
-  i = i + 2
-end
+local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
+local parser = args.parser("regularization.lua",
+  "Trains one MLP on Fashion-MNIST with no regularization, L2, dropout, batch norm and early stopping; compares them.")
+args.number_option(parser, "--epochs", "training epochs (at most, with early stopping)", 15, args.positive_integer)
+args.number_option(parser, "--limit", "train on N images (small, so that overfitting shows)", 12000,
+  args.positive_integer)
+parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
+local opts = parser:parse(arg or {})
 
 -- A small training set makes overfitting visible within a few epochs.
 local train = dnn.datasets.fashion_mnist{dir = opts.data, limit = opts.limit}

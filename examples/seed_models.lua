@@ -7,8 +7,11 @@
 -- Usage: dnnlua examples/seed_models.lua [--epochs N]
 local nn = dnn.nn
 
-local epochs = 20
-if arg and arg[1] == "--epochs" then epochs = tonumber(arg[2]) or epochs end
+local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
+local parser = args.parser("seed_models.lua",
+  "Builds, summarises and trains the models of the Keras course notes on small generated data.")
+args.number_option(parser, "--epochs", "training epochs of each model", 20, args.positive_integer)
+local epochs = parser:parse(arg or {}).epochs
 dnn.manual_seed(0)
 
 local function section(title)

@@ -13,7 +13,7 @@
 local dnn = dnn or require "dnn"
 local nn = dnn.nn
 
-local USAGE = "usage: text_classification.lua [--epochs N] [--limit N] [--seed N] [--data DIR] [--out DIR]\n"
+local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
 
 -- Four files of about 1,100 fortunes each, of four kinds of text.
 local CATEGORIES = {"computers", "cookie", "definitions", "people"}
@@ -22,27 +22,15 @@ local MAXLEN = 100 -- words per fortune: longer ones keep their first MAXLEN
 local BATCH = 32
 
 local function parse_args(argv)
-  local opts = {seed = 42, out = ".", data = "/usr/share/games/fortunes"}
-  local i = 1
-  while i <= #argv do
-    local flag, value = argv[i], argv[i + 1]
-    if (flag == "--epochs" or flag == "--limit" or flag == "--seed") and math.tointeger(tonumber(value)) then
-      opts[flag:sub(3)] = math.tointeger(tonumber(value))
-      i = i + 2
-    elseif (flag == "--data" or flag == "--out") and value then
-      opts[flag:sub(3)] = value
-      i = i + 2
-    else
-      io.stderr:write(USAGE)
-      os.exit(2)
-    end
-  end
-  opts.epochs = opts.epochs or 8
-  if opts.epochs < 1 or (opts.limit and opts.limit < 1) then
-    io.stderr:write(USAGE)
-    os.exit(2)
-  end
-  return opts
+  local parser = args.parser("text_classification.lua",
+    "Tells which of four Debian fortunes files a fortune comes from: a bag-of-words baseline, two neural models.")
+  args.number_option(parser, "--epochs", "training epochs of the neural models (3x for the baseline)", 8,
+    args.positive_integer)
+  args.number_option(parser, "--limit", "use at most N fortunes of each file (a quick run)", nil, args.positive_integer)
+  args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
+  parser:option("--data", "the fortunes folder", "/usr/share/games/fortunes"):argname("DIR")
+  parser:option("--out", "where the PNG goes", "."):argname("DIR")
+  return parser:parse(argv)
 end
 
 -- A fortunes file: fortunes separated by lines holding only "%".

@@ -21,7 +21,7 @@
 local dnn = require "dnn"
 local nn = dnn.nn
 
-local USAGE = "usage: timeseries.lua [--epochs N] [--units N] [--seed N] [--data FILE] [--out DIR]\n"
+local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
 
 local function default_data()
   local dir = os.getenv("DNN_DATA_DIR") or ((os.getenv("XDG_CACHE_HOME") or (os.getenv("HOME") or ".") .. "/.cache")
@@ -30,23 +30,16 @@ local function default_data()
 end
 
 local function parse_args(argv)
-  local opts = {epochs = 100, units = 32, seed = 42, out = ".", data = default_data()}
-  local numeric = {["--epochs"] = "epochs", ["--units"] = "units", ["--seed"] = "seed"}
-  local i = 1
-  while i <= #argv do
-    local flag, value = argv[i], argv[i + 1]
-    if numeric[flag] and tonumber(value) and tonumber(value) >= 1 then
-      opts[numeric[flag]] = math.floor(tonumber(value))
-      i = i + 2
-    elseif (flag == "--data" or flag == "--out") and value then
-      opts[flag:sub(3)] = value
-      i = i + 2
-    else
-      io.stderr:write(USAGE)
-      os.exit(2)
-    end
-  end
-  return opts
+  local parser = args.parser("timeseries.lua",
+    "Forecasts the yearly sunspot numbers one year ahead with an LSTM, beside two naive baselines.")
+  args.number_option(parser, "--epochs", "training epochs (the best validation epoch's weights are kept)", 100,
+    args.positive_integer)
+  args.number_option(parser, "--units", "LSTM units", 32, args.positive_integer)
+  args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
+  parser:option("--data", "the sunspots CSV (scripts/fetch_sunspots.sh puts it at the default)", default_data())
+    :argname("FILE")
+  parser:option("--out", "where the PNG files go", "."):argname("DIR")
+  return parser:parse(argv)
 end
 
 local opts = parse_args(arg or {})

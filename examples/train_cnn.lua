@@ -12,39 +12,23 @@
 local dnn = require "dnn"
 local nn = dnn.nn
 
-local USAGE = "usage: train_cnn.lua [--epochs N] [--batch-size N] [--lr X] [--limit N] [--data DIR] [--seed N] " ..
-  "[--validation] [--full] [--augment] [--out DIR]\n"
+local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
 
 local function parse_args(argv)
-  local opts = {batch_size = 64, lr = 2e-3, seed = 42, out = "."}
-  local numeric = {["--epochs"] = "epochs", ["--batch-size"] = "batch_size", ["--lr"] = "lr",
-                   ["--limit"] = "limit", ["--seed"] = "seed"}
-  local i = 1
-  while i <= #argv do
-    local flag, value = argv[i], argv[i + 1]
-    if numeric[flag] and tonumber(value) then
-      opts[numeric[flag]] = tonumber(value)
-      i = i + 2
-    elseif (flag == "--data" or flag == "--out") and value then
-      opts[flag:sub(3)] = value
-      i = i + 2
-    elseif flag == "--full" then
-      opts.full = true
-      i = i + 1
-    elseif flag == "--validation" or flag == "--augment" then
-      opts[flag:sub(3)] = true
-      i = i + 1
-    else
-      io.stderr:write(USAGE)
-      os.exit(2)
-    end
-  end
-  opts.epochs = math.floor(opts.epochs or (opts.full and 15 or 5))
-  opts.batch_size = math.floor(opts.batch_size)
-  if opts.epochs < 1 or opts.batch_size < 1 then
-    io.stderr:write(USAGE)
-    os.exit(2)
-  end
+  local parser = args.parser("train_cnn.lua",
+    "Trains a small Keras-style CNN on Fashion-MNIST, prints its test accuracy and saves its curves and filters.")
+  args.number_option(parser, "--epochs", "training epochs (default: 5, 15 with --full)", nil, args.positive_integer)
+  args.number_option(parser, "--batch-size", "images per training step", 64, args.positive_integer)
+  args.number_option(parser, "--lr", "peak learning rate (cosine-decayed)", 2e-3, args.positive_number):argname("X")
+  args.number_option(parser, "--limit", "train on the first N training images only", nil, args.positive_integer)
+  parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
+  args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
+  parser:flag("--validation", "hold out 10% of the training set and report its accuracy after each epoch")
+  parser:flag("--full", "a third conv block, trained longer (for >= 93%)")
+  parser:flag("--augment", "random flips and shifts of the training images")
+  parser:option("--out", "where the PNG files go", "."):argname("DIR")
+  local opts = parser:parse(argv)
+  opts.epochs = opts.epochs or (opts.full and 15 or 5)
   return opts
 end
 

@@ -1,27 +1,22 @@
 -- Trains a 784-512-512-10 ReLU MLP with Adam on Fashion-MNIST and prints the
 -- test accuracy. Usage: dnnlua examples/train_mlp.lua [--epochs N]
---   [--batch-size N] [--lr X] [--limit N] [--data DIR] [--seed N]
+--   [--batch-size N] [--lr X] [--limit N] [--data DIR] [--seed N]  (--help explains them)
 local dnn = require "dnn"
 local nn = dnn.nn
 
+local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
+
 local function parse_args(argv)
-  local opts = {epochs = 5, batch_size = 128, lr = 1e-3, seed = 42}
-  local numeric = {["--epochs"] = "epochs", ["--batch-size"] = "batch_size", ["--lr"] = "lr",
-                   ["--limit"] = "limit", ["--seed"] = "seed"}
-  local i = 1
-  while i <= #argv do
-    local flag, value = argv[i], argv[i + 1]
-    if numeric[flag] and tonumber(value) then
-      opts[numeric[flag]] = tonumber(value)
-    elseif flag == "--data" and value then
-      opts.data = value
-    else
-      io.stderr:write("usage: train_mlp.lua [--epochs N] [--batch-size N] [--lr X] [--limit N] [--data DIR] [--seed N]\n")
-      os.exit(2)
-    end
-    i = i + 2
-  end
-  return opts
+  local parser = args.parser("train_mlp.lua",
+    "Trains a 784-512-512-10 ReLU MLP with Adam on Fashion-MNIST and prints the test accuracy.")
+  args.number_option(parser, "--epochs", "training epochs", 5, args.positive_integer)
+  args.number_option(parser, "--batch-size", "images per training step", 128, args.positive_integer)
+  args.number_option(parser, "--lr", "peak learning rate (cosine-decayed to lr/20)", 1e-3, args.positive_number)
+    :argname("X")
+  args.number_option(parser, "--limit", "train on the first N training images only", nil, args.positive_integer)
+  parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
+  args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
+  return parser:parse(argv)
 end
 
 local opts = parse_args(arg or {})

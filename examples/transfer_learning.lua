@@ -21,27 +21,18 @@
 local dnn = require "dnn"
 local nn = dnn.nn
 
-local USAGE = "usage: transfer_learning.lua [--per-class N] [--draws N] [--pretrain N] [--epochs N] [--seed N] " ..
-  "[--test N] [--data DIR]\n"
-local opts = {per_class = 5, draws = 8, epochs = 3, seed = 7}
-do
-  local names = {["--per-class"] = "per_class", ["--draws"] = "draws", ["--pretrain"] = "pretrain",
-                 ["--epochs"] = "epochs", ["--seed"] = "seed", ["--test"] = "test"}
-  local argv, i = arg or {}, 1
-  while i <= #argv do
-    local key, value = names[argv[i]], argv[i + 1]
-    local n = math.tointeger(tonumber(value))
-    if key and n and n >= 1 then
-      opts[key] = n
-    elseif argv[i] == "--data" and value then
-      opts.data = value
-    else
-      io.stderr:write(USAGE)
-      os.exit(2)
-    end
-    i = i + 2
-  end
-end
+local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
+local parser = args.parser("transfer_learning.lua",
+  "Pre-trains a CNN on 5 Fashion-MNIST classes; compares transfer, fine-tuning and from-scratch on the other 5.")
+args.number_option(parser, "--per-class", "labelled examples per new class", 5, args.positive_integer)
+args.number_option(parser, "--draws", "how many draws of those examples (the means are printed)", 8,
+  args.positive_integer)
+args.number_option(parser, "--pretrain", "pre-training examples (default: all 30000)", nil, args.positive_integer)
+args.number_option(parser, "--epochs", "pre-training epochs", 3, args.positive_integer)
+args.number_option(parser, "--seed", "random seed", 7, args.nonnegative_integer)
+args.number_option(parser, "--test", "test examples per task (default: all 5000)", nil, args.positive_integer)
+parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
+local opts = parser:parse(arg or {})
 dnn.manual_seed(opts.seed)
 
 local train, test = dnn.datasets.fashion_mnist(opts.data)
