@@ -21,7 +21,7 @@ local function usage_error()
 end
 
 local function parse_args(argv)
-  local opts = {epochs = 10, batch_size = 128, lr = 2e-3, patch = 7, dim = 64, depth = 4, heads = 4, seed = 42,
+  local opts = {epochs = 12, batch_size = 128, lr = 2e-3, patch = 7, dim = 64, depth = 4, heads = 4, seed = 42,
                 out = "."}
   local numeric = {["--epochs"] = "epochs", ["--batch-size"] = "batch_size", ["--lr"] = "lr", ["--limit"] = "limit",
                    ["--test"] = "test", ["--patch"] = "patch", ["--dim"] = "dim", ["--depth"] = "depth",
@@ -60,16 +60,16 @@ end
 -- side is one linear map of each non-overlapping patch (the paper's
 -- flatten-then-Dense, in one op), reshaped to a sequence (batch, patches,
 -- dim); a learned position embedding is added. Pre-norm encoder blocks
--- (normalize_first, the paper's choice: it trains without a learning-rate
--- warm-up being critical, and the residual path stays an identity), a final
--- LayerNorm, then the mean over the patches and Dense(10).
+-- (normalize_first, the paper's choice: the residual path stays an identity,
+-- which trains more stably), a final LayerNorm (the residual stream is not
+-- normalized otherwise), then the mean over the patches and Dense(10).
 -- Mean pooling rather than a class token: Beyer et al. ("Better plain ViT
 -- baselines", 2022) found it as good or better for small ViTs, and it needs
 -- no layer beyond the library's (a class token is a learned row
 -- concatenated in front of the patches). Its attention maps are then the
 -- mean over all queries of where they look.
--- Returns the model and the layers the attention picture needs: the input
--- of the last block, and the last block itself.
+-- Returns the model, then what the attention picture needs: the model's
+-- input, the last block's input (both symbolic) and the last block.
 local function vision_transformer(opts)
   local patches_per_side = IMAGE_SIDE // opts.patch
   local patches = patches_per_side * patches_per_side
