@@ -39,6 +39,7 @@ local BAD_VALUES = {
   train_cnn = {"--lr", "0"},
   train_mlp = {"--batch-size", "0"},
   transfer_learning = {"--per-class", "x"},
+  vit = {"--patch", "0"},
 }
 
 describe("the examples' command lines", function()
