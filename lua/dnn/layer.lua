@@ -715,6 +715,20 @@ end
 
 -- ---- wrappers (TimeDistributed, Bidirectional) ----
 
+-- The __newindex of a layer made of other layers whose weights are its own
+-- (wrappers, transformer blocks): setting `trainable` sets it on them too.
+-- sublayers(self) lists them (those made so far).
+function M.composed_newindex(sublayers)
+  return function(self, k, v)
+    if k == "trainable" then
+      M.set_trainable(self, v)
+      for _, l in ipairs(sublayers(self)) do l.trainable = v end
+      return
+    end
+    rawset(self, k, v)
+  end
+end
+
 -- A wrapper's get_config: the wrapped layer as the one argument (a model
 -- file keeps it as {"__layer": ...}) and the wrapper's options as given (the
 -- generic get_config would read a lone layer argument as options).

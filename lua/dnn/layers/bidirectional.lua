@@ -103,17 +103,11 @@ local function check_pair(fwd, bwd, merge_mode)
 end
 
 -- trainable on the wrapper sets it on both directions (their weights are the wrapper's).
-Bidirectional.__newindex = function(self, k, v)
-  if k == "trainable" then
-    layer.set_trainable(self, v)
-    for _, key in ipairs{"forward_layer", "backward_layer"} do
-      local inner = rawget(self, key)
-      if inner then inner.trainable = v end
-    end
-    return
-  end
-  rawset(self, k, v)
-end
+Bidirectional.__newindex = layer.composed_newindex(function(self)
+  local list = {}
+  for _, key in ipairs{"forward_layer", "backward_layer"} do list[#list + 1] = rawget(self, key) end
+  return list
+end)
 
 -- Bidirectional(layer[, options]) or Bidirectional{layer = layer, ...}.
 function Bidirectional.new(...)

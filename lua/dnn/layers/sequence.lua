@@ -465,15 +465,7 @@ TimeDistributed.options = {"layer"}
 TimeDistributed.supports_masking = true
 
 -- trainable on the wrapper sets it on the inner layer too (their weights are the same tensors).
-TimeDistributed.__newindex = function(self, k, v)
-  if k == "trainable" then
-    layer.set_trainable(self, v)
-    local inner = rawget(self, "layer")
-    if inner then inner.trainable = v end
-    return
-  end
-  rawset(self, k, v)
-end
+TimeDistributed.__newindex = layer.composed_newindex(function(self) return {rawget(self, "layer")} end)
 
 function TimeDistributed.new(...)
   -- TimeDistributed(layer[, options]) or TimeDistributed{layer = layer, ...}: a layer is a table, never options

@@ -237,14 +237,7 @@ local function gather_weights(self, sublayers)
 end
 
 -- trainable on a composed layer reaches its sublayers (their weights are its own).
-local function set_composed_field(self, k, v)
-  if k == "trainable" then
-    layer.set_trainable(self, v)
-    for _, l in ipairs(rawget(self, "_sublayers") or {}) do l.trainable = v end
-    return
-  end
-  rawset(self, k, v)
-end
+local set_composed_field = layer.composed_newindex(function(self) return rawget(self, "_sublayers") or {} end)
 TokenAndPositionEmbedding.__newindex = set_composed_field
 
 function TokenAndPositionEmbedding.new(...)
