@@ -37,10 +37,18 @@ Symbolic.__index = function(t, k)
   return nil
 end
 
+-- Keras's operators between two symbolic tensors: a + b is nn.Add()({a, b}), and - and * likewise, so that
+-- x + nn.PositionEmbedding{...}(x) reads in a functional model as it does on real tensors. Other operators and
+-- operands (numbers, real tensors) would need a layer of their own and are refused.
+local merge_layer_of = {__add = "Add", __sub = "Subtract", __mul = "Multiply"}
 for _, event in ipairs{"__add", "__sub", "__mul", "__div", "__pow", "__unm", "__idiv", "__mod", "__concat"} do
-  Symbolic[event] = function()
-    error("arithmetic on a symbolic tensor: in a functional model, compute with layers (nn.Add, nn.Multiply, " ..
-      "nn.Activation, ...)", 2)
+  Symbolic[event] = function(a, b)
+    local merge = merge_layer_of[event]
+    if merge and getmetatable(a) == Symbolic and getmetatable(b) == Symbolic then
+      return require("dnn.nn")[merge]()({a, b})
+    end
+    error("arithmetic on a symbolic tensor" .. (merge and " and a value that is not one" or "") ..
+      ": in a functional model, compute with layers (nn.Add, nn.Multiply, nn.Activation, ...)", 2)
   end
 end
 

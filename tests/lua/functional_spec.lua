@@ -32,6 +32,24 @@ describe("nn.Input", function()
     errors_with(function() return x:relu() end, "'relu' is not defined on a symbolic tensor")
     errors_with(function() return x + 1 end, "arithmetic on a symbolic tensor")
     errors_with(function() return -x end, "arithmetic on a symbolic tensor")
+    errors_with(function() return x / x end, "arithmetic on a symbolic tensor")
+  end)
+
+  it("adds, subtracts and multiplies two symbolic tensors through the merge layers, as Keras", function()
+    local a, b = nn.Input{3}, nn.Input{3}
+    local sum, diff, prod = a + b, a - b, a * b
+    assert.are.equal("Add", sum.node.layer.type_name)
+    assert.are.equal("Subtract", diff.node.layer.type_name)
+    assert.are.equal("Multiply", prod.node.layer.type_name)
+    local model = nn.Model{inputs = {a, b}, outputs = {sum, diff, prod}}
+    local x, y = dnn.tensor{{1, 2, 3}}, dnn.tensor{{4, 5, 6}}
+    local s, d, p = model{x, y}
+    H.assert_close(s, x + y, 0)
+    H.assert_close(d, x - y, 0)
+    H.assert_close(p, x * y, 0)
+    local seq = nn.Input{5, 8}
+    local with_positions = seq + nn.PositionEmbedding{sequence_length = 5}(seq)
+    assert.are.same({-1, 5, 8}, with_positions.shape)
   end)
 end)
 
