@@ -25,6 +25,18 @@ local ARGMAX = {MaxPooling1D = true, MaxPooling2D = true}
 local RNN_TAPE = {LSTM = {gates = 4, states = 3}, GRU = {gates = 3, states = 2}, SimpleRNN = {gates = 1, states = 1}}
 local CONV = {Conv1D = true, Conv2D = true, Conv2DTranspose = true, SeparableConv2D = true}
 local WORKSPACE_FLOATS = 2 ^ 21 -- CONV_WORKSPACE_FLOATS in core/src/conv.c
+local TRANSFORMER_BLOCK = {TransformerEncoder = true, TransformerDecoder = true}
+
+-- A transformer block (lua/dnn/layers/transformer.lua, over the fused attention of attention.c, which keeps no
+-- T x T probabilities) keeps per step: its two LayerNorms' inputs and outputs (4d), the attention's q, k, v, output
+-- and merged heads (5d), the output projection and the two residual sums (3d), the feed-forward's intermediate
+-- before and after the activation (2I); a decoder's cross-attention adds its LayerNorm, queries, output and the
+-- encoder's keys and values (about 6d). In flight: the feed-forward's intermediate gradients and a few of d.
+local function transformer_block(l, input_shape)
+  local t, d, i = input_shape[2] or 1, input_shape[3] or 0, l.intermediate_dim or 0
+  local cross = rawget(l, "cross_attention") and 6 * d or 0
+  return t * (12 * d + 2 * i + cross), t * (2 * i + 4 * d)
+end
 
 -- Elements per example of a shape whose first dim is the batch.
 local function per_example(shape)
@@ -55,6 +67,10 @@ local function layer_floats(l, in_shapes, out_shapes, input_needs_no_grad)
   local grad_in = input_needs_no_grad and 0 or input
   if VIEWS[l.type_name] then return 0, 0 end
   if MASKED[l.type_name] or ARGMAX[l.type_name] then return outputs + out, out + grad_in end
+  if TRANSFORMER_BLOCK[l.type_name] and in_shapes and in_shapes[1] then
+    local saved, grads = transformer_block(l, in_shapes[1])
+    return outputs + saved, grads + grad_in
+  end
   if RNN_TAPE[l.type_name] and in_shapes and in_shapes[1] then
     local tape, grads = rnn_tape(l, in_shapes[1])
     return outputs + tape, grads + 2 * out + grad_in

@@ -54,4 +54,10 @@ describe("the training-memory estimate of summary{batch_size}", function()
     if not exists(TEXT) then return pending(TEXT .. " is missing") end
     assert_within(0.25, "lstm")
   end)
+
+  it("is within 25% of a character GPT (two blocks of examples/char_transformer.lua) at batch 32 x 128 steps",
+    function()
+      if not exists(TEXT) then return pending(TEXT .. " is missing") end
+      assert_within(0.25, "gpt")
+    end)
 end)

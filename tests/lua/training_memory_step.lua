@@ -3,7 +3,7 @@
 -- baseline): builds a model of the examples, prints summary{batch_size}'s
 -- estimate and the peak-RSS growth of one fit step with Adam, from before
 -- the model existed.
---   dnnlua training_memory_step.lua mlp|cnn|lstm
+--   dnnlua training_memory_step.lua mlp|cnn|lstm|gpt
 local H = require "helpers"
 local nn = dnn.nn
 
@@ -63,6 +63,17 @@ local MODELS = {
     return x, y, dnn.losses.sparse_categorical_crossentropy{from_logits = true}, function()
       return nn.Sequential{nn.Embedding(vocab, 32, {input_shape = {steps}}), nn.LSTM(256, {return_sequences = true}),
                            nn.Dense(vocab)}
+    end
+  end,
+  gpt = function() -- examples/char_transformer.lua's model, two blocks
+    local steps = 128
+    local x, y, vocab = text_windows(32, steps)
+    return x, y, dnn.losses.sparse_categorical_crossentropy{from_logits = true}, function()
+      return nn.Sequential{nn.Input{steps},
+        nn.TokenAndPositionEmbedding{vocabulary_size = vocab, sequence_length = steps, embedding_dim = 128},
+        nn.TransformerDecoder{intermediate_dim = 512, num_heads = 4, normalize_first = true, activation = "gelu"},
+        nn.TransformerDecoder{intermediate_dim = 512, num_heads = 4, normalize_first = true, activation = "gelu"},
+        nn.LayerNormalization(), nn.Dense(vocab)}
     end
   end,
 }
