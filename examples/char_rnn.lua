@@ -26,6 +26,7 @@ local dnn = require "dnn"
 local nn = dnn.nn
 
 local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
+local text = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/fortunes_text.lua")
 
 local function parse_args(argv)
   local parser = args.parser("char_rnn.lua",
@@ -33,22 +34,17 @@ local function parse_args(argv)
   args.number_option(parser, "--epochs", "training epochs", 20, args.positive_integer)
   args.number_option(parser, "--steps", "training steps per epoch (a validation pass after each)", 100,
     args.positive_integer)
-  args.number_option(parser, "--limit", "cap the training text at N characters, the validation text at N/9", nil,
-    args.positive_integer)
+  text.add_options(parser, args)
   args.number_option(parser, "--units", "LSTM units", 256, args.positive_integer)
   args.number_option(parser, "--batch-size", "windows per training step", 32, args.positive_integer)
   args.number_option(parser, "--seq-len", "characters per window", 100, args.positive_integer)
   args.number_option(parser, "--lr", "peak learning rate (cosine-decayed)", 1e-2, args.positive_number):argname("X")
   args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
-  parser:option("--data", "the fortunes folder", "/usr/share/games/fortunes"):argname("DIR")
   parser:option("--out", "where the PNG goes", "."):argname("DIR")
   parser:option("--export", "write the initial weights, the text's ids and the batches' window starts there " ..
     "(for tests/torch/char_rnn_ref.py)"):argname("DIR")
   local opts = parser:parse(argv)
-  if opts.limit and opts.limit // 9 <= opts.seq_len then
-    parser:error(string.format("--limit %d leaves no validation window of %d characters (needs --limit >= %d)",
-      opts.limit, opts.seq_len + 1, 9 * (opts.seq_len + 1)))
-  end
+  text.check_limit(parser, opts.limit, opts.seq_len)
   return opts
 end
 
@@ -57,7 +53,6 @@ dnn.manual_seed(opts.seed)
 
 -- ---- the text ----
 
-local text = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/fortunes_text.lua")
 local data = text.load("char_rnn", opts.data, opts.limit)
 local tok, vocab, baseline = data.tok, data.vocab, data.unigram_bits
 local train_tensor, val_tensor = data.train, data.val

@@ -18,6 +18,7 @@ local dnn = require "dnn"
 local nn = dnn.nn
 
 local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
+local text = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/fortunes_text.lua")
 
 local function parse_args(argv)
   local parser = args.parser("char_transformer.lua",
@@ -25,8 +26,7 @@ local function parse_args(argv)
   args.number_option(parser, "--seconds", "training time budget (stops at the first validation pass after it)",
     330, args.positive_number):argname("S")
   args.number_option(parser, "--steps", "training steps between validation passes", 100, args.positive_integer)
-  args.number_option(parser, "--limit", "cap the training text at N characters, the validation text at N/9", nil,
-    args.positive_integer)
+  text.add_options(parser, args)
   args.number_option(parser, "--layers", "TransformerDecoder blocks", 3, args.positive_integer)
   args.number_option(parser, "--dim", "embedding size", 128, args.positive_integer)
   args.number_option(parser, "--heads", "attention heads (a divisor of --dim)", 4, args.positive_integer)
@@ -36,23 +36,18 @@ local function parse_args(argv)
   args.number_option(parser, "--lr", "peak learning rate (warm-up, then cosine-decayed)", 1e-3,
     args.positive_number):argname("X")
   args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
-  parser:option("--data", "the fortunes folder", "/usr/share/games/fortunes"):argname("DIR")
   parser:option("--out", "where the PNG goes", "."):argname("DIR")
   local opts = parser:parse(argv)
   if opts.dim % opts.heads ~= 0 then
     parser:error(string.format("--dim %d is not a multiple of --heads %d", opts.dim, opts.heads))
   end
-  if opts.limit and opts.limit // 9 <= opts.seq_len then
-    parser:error(string.format("--limit %d leaves no validation window of %d characters (needs --limit >= %d)",
-      opts.limit, opts.seq_len + 1, 9 * (opts.seq_len + 1)))
-  end
+  text.check_limit(parser, opts.limit, opts.seq_len)
   return opts
 end
 
 local opts = parse_args(arg or {})
 dnn.manual_seed(opts.seed)
 
-local text = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/fortunes_text.lua")
 local data = text.load("char_transformer", opts.data, opts.limit)
 local tok, vocab, baseline = data.tok, data.vocab, data.unigram_bits
 local train_tensor, val_tensor = data.train, data.val
@@ -60,14 +55,14 @@ local train_tensor, val_tensor = data.train, data.val
 -- ---- the model ----
 
 local T, N = opts.seq_len, opts.batch_size
-local blocks = {nn.TokenAndPositionEmbedding{vocabulary_size = vocab, sequence_length = T, embedding_dim = opts.dim}}
+local blocks = {nn.Input{T},
+                nn.TokenAndPositionEmbedding{vocabulary_size = vocab, sequence_length = T, embedding_dim = opts.dim}}
 for i = 1, opts.layers do
   blocks[#blocks + 1] = nn.TransformerDecoder{intermediate_dim = 4 * opts.dim, num_heads = opts.heads,
     normalize_first = true, activation = "gelu", name = "decoder_" .. i}
 end
 blocks[#blocks + 1] = nn.LayerNormalization{name = "final_norm"} -- pre-norm blocks leave the residual unnormalized
 blocks[#blocks + 1] = nn.Dense(vocab, {name = "logits"})
-table.insert(blocks, 1, nn.Input{T})
 local model = nn.Sequential(blocks)
 model:summary()
 

@@ -45,6 +45,21 @@ local function unigram_bits(train, val, vocab)
   return bits / #val
 end
 
+-- The flags of the text, for an examples/lib/args.lua parser: --limit and --data.
+function M.add_options(parser, args)
+  args.number_option(parser, "--limit", "cap the training text at N characters, the validation text at N/9", nil,
+    args.positive_integer)
+  parser:option("--data", "the fortunes folder", "/usr/share/games/fortunes"):argname("DIR")
+end
+
+-- After parsing: a --limit must leave the validation text one window of seq_len + 1 characters.
+function M.check_limit(parser, limit, seq_len)
+  if limit and limit // 9 <= seq_len then
+    parser:error(string.format("--limit %d leaves no validation window of %d characters (needs --limit >= %d)",
+      limit, seq_len + 1, 9 * (seq_len + 1)))
+  end
+end
+
 -- The text of the files in data_dir (limit: at most that many training characters and limit/9 validation ones).
 -- Returns {tok, vocab, train_ids, val_ids (Lua arrays), train, val (1-d tensors), unigram_bits}. Characters are
 -- ids 1..vocab, case kept (the files are UTF-8); a validation character never seen in training is the OOV id.
