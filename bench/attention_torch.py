@@ -7,7 +7,6 @@ torch.nn.functional.scaled_dot_product_attention where this PyTorch has it
 Usage: python3 bench/attention_torch.py [THREADS] [BATCH]
        python3 bench/attention_torch.py THREADS BATCH T [causal]   (one run)"""
 import math
-import resource
 import subprocess
 import sys
 import time
@@ -15,14 +14,12 @@ import time
 import torch
 import torch.nn.functional as F
 
+from torch_common import rss_mb
+
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
 batch = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 heads, d = 4, 64
 has_sdpa = hasattr(F, "scaled_dot_product_attention")
-
-
-def peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def attention(q, k, v, causal):
@@ -40,7 +37,7 @@ def one_run(t, causal):
     torch.manual_seed(1)
     q, k, v = (torch.randn(batch, heads, t, d, requires_grad=True) for _ in range(3))
     gy = torch.randn(batch, heads, t, d)
-    base = peak_mb()
+    base = rss_mb()
 
     def step():
         (attention(q, k, v, causal) * gy).sum().backward()
@@ -52,8 +49,8 @@ def one_run(t, causal):
     for _ in range(reps):
         step()
     print("attention_ms %.2f" % ((time.perf_counter() - t0) / reps * 1000))
-    print("peak_rss_mb %.1f" % peak_mb())
-    print("extra_rss_mb %.1f" % (peak_mb() - base))
+    print("peak_rss_mb %.1f" % rss_mb())
+    print("extra_rss_mb %.1f" % (rss_mb() - base))
 
 
 def main():

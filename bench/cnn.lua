@@ -44,20 +44,12 @@ local function infer(count)
   end)
 end
 local infer_steps = math.max(4, steps // 4)
-infer(2)
-local infer_elapsed = common.seconds(infer, infer_steps)
-print(string.format("cnn_infer_samples_per_s %.1f", infer_steps * infer_batch / infer_elapsed))
-print(string.format("cnn_infer_peak_rss_mb %.1f", common.peak_rss_mb()))
+common.report("cnn_infer", infer, infer_steps, infer_batch)
 
 -- training
 model:train()
 local train_steps = common.trainer(model, opt, loss_fn, x, y, batch)
-train_steps(5) -- warm up: allocator, thread pool, page faults
-local elapsed = common.seconds(train_steps, steps)
-local step_ms = elapsed / steps * 1000
-print(string.format("cnn_train_samples_per_s %.1f", steps * batch / elapsed))
-print(string.format("cnn_train_ms_per_step %.3f", step_ms))
-print(string.format("cnn_train_peak_rss_mb %.1f", common.peak_rss_mb()))
+local step_ms = common.report("cnn_train", train_steps, steps, batch, 5) / steps * 1000
 
 -- GEMM share: {m, k, n} of every product a training step runs, timed alone.
 local B = batch

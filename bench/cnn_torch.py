@@ -6,12 +6,12 @@ Adam) and the peak RSS after it.
 Usage: python3 bench/cnn_torch.py STEPS TORCH_THREADS
 (OpenBLAS's own threads are set by OPENBLAS_NUM_THREADS in the environment.)"""
 import gzip
-import resource
 import sys
-import time
 
 import numpy as np
 import torch
+
+from torch_common import report
 
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 60
 torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
@@ -41,10 +41,6 @@ opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
 loss_fn = torch.nn.CrossEntropyLoss()
 
 
-def rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def infer(count):
     with torch.no_grad():
         for s in range(count):
@@ -54,12 +50,7 @@ def infer(count):
 
 model.eval()
 infer_steps = max(4, steps // 4)
-infer(2)
-t0 = time.perf_counter()
-infer(infer_steps)
-elapsed = time.perf_counter() - t0
-print("cnn_infer_samples_per_s %.1f" % (infer_steps * infer_batch / elapsed))
-print("cnn_infer_peak_rss_mb %.1f" % rss_mb())
+report("cnn_infer", infer, infer_steps, infer_batch)
 
 
 def train_steps(count):
@@ -73,10 +64,4 @@ def train_steps(count):
 
 
 model.train()
-train_steps(5)
-t0 = time.perf_counter()
-train_steps(steps)
-elapsed = time.perf_counter() - t0
-print("cnn_train_samples_per_s %.1f" % (steps * batch / elapsed))
-print("cnn_train_ms_per_step %.3f" % (elapsed / steps * 1000))
-print("cnn_train_peak_rss_mb %.1f" % rss_mb())
+report("cnn_train", train_steps, steps, batch, warmup=5)

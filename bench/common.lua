@@ -46,4 +46,16 @@ function common.seconds(fn, ...)
   return dnn.wall_time() - t0
 end
 
+-- Runs run(warmup) (allocator, thread pool, page faults; default 2), then times run(steps) of batch examples each
+-- and prints <prefix>_samples_per_s, <prefix>_ms_per_step and <prefix>_peak_rss_mb (bench/run.sh reads them by
+-- name). Returns the seconds.
+function common.report(prefix, run, steps, batch, warmup)
+  run(warmup or 2)
+  local elapsed = common.seconds(run, steps)
+  print(string.format("%s_samples_per_s %.1f", prefix, steps * batch / elapsed))
+  print(string.format("%s_ms_per_step %.3f", prefix, elapsed / steps * 1000))
+  print(string.format("%s_peak_rss_mb %.1f", prefix, common.peak_rss_mb()))
+  return elapsed
+end
+
 return common

@@ -30,15 +30,7 @@ local function infer(count)
     for s = 1, count do model(x:narrow(1, ((s - 1) * batch) % (n - batch) + 1, batch)) end
   end)
 end
-infer(2)
-local infer_elapsed = common.seconds(infer, steps)
-print(string.format("lstm_infer_samples_per_s %.1f", steps * batch / infer_elapsed))
-print(string.format("lstm_infer_peak_rss_mb %.1f", common.peak_rss_mb()))
+common.report("lstm_infer", infer, steps, batch)
 
 model:train()
-local train_steps = common.trainer(model, opt, loss_fn, x, y, batch)
-train_steps(2)
-local elapsed = common.seconds(train_steps, steps)
-print(string.format("lstm_train_samples_per_s %.1f", steps * batch / elapsed))
-print(string.format("lstm_train_ms_per_step %.3f", elapsed / steps * 1000))
-print(string.format("lstm_train_peak_rss_mb %.1f", common.peak_rss_mb()))
+common.report("lstm_train", common.trainer(model, opt, loss_fn, x, y, batch), steps, batch)

@@ -4,11 +4,11 @@ the last output: inference samples/s (no_grad) and its peak RSS, then
 training samples/s (cross-entropy, Adam) and the peak RSS after it.
 Usage: python3 bench/lstm_torch.py STEPS TORCH_THREADS
 (OpenBLAS's own threads are set by OPENBLAS_NUM_THREADS in the environment.)"""
-import resource
 import sys
-import time
 
 import torch
+
+from torch_common import report
 
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
@@ -35,10 +35,6 @@ opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
 loss_fn = torch.nn.CrossEntropyLoss()
 
 
-def rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def infer(count):
     with torch.no_grad():
         for s in range(count):
@@ -47,11 +43,7 @@ def infer(count):
 
 
 model.eval()
-infer(2)
-t0 = time.perf_counter()
-infer(steps)
-print("lstm_infer_samples_per_s %.1f" % (steps * batch / (time.perf_counter() - t0)))
-print("lstm_infer_peak_rss_mb %.1f" % rss_mb())
+report("lstm_infer", infer, steps, batch)
 
 
 def train_steps(count):
@@ -64,10 +56,4 @@ def train_steps(count):
 
 
 model.train()
-train_steps(2)
-t0 = time.perf_counter()
-train_steps(steps)
-elapsed = time.perf_counter() - t0
-print("lstm_train_samples_per_s %.1f" % (steps * batch / elapsed))
-print("lstm_train_ms_per_step %.3f" % (elapsed / steps * 1000))
-print("lstm_train_peak_rss_mb %.1f" % rss_mb())
+report("lstm_train", train_steps, steps, batch)

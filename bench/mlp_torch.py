@@ -3,12 +3,13 @@
 Usage: python3 bench/mlp_torch.py STEPS TORCH_THREADS
 (OpenBLAS's own threads are set by OPENBLAS_NUM_THREADS in the environment.)"""
 import gzip
-import resource
 import sys
 import time
 
 import numpy as np
 import torch
+
+from torch_common import rss_mb
 
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 300
 torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
@@ -62,4 +63,4 @@ a, b = torch.tensor([1.0]), torch.tensor([2.0])
 ga, gb = torch.tensor([1.0], requires_grad=True), torch.tensor([2.0], requires_grad=True)
 print("tiny_add_us %.3f" % time_op(lambda: a + b, 200000))
 print("tiny_add_grad_us %.3f" % time_op(lambda: ga + gb, 200000))
-print("peak_rss_mb %.1f" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+print("peak_rss_mb %.1f" % rss_mb())

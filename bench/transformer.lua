@@ -29,10 +29,7 @@ local function infer(count)
     for s = 1, count do model(batch_at(s)) end
   end)
 end
-infer(2)
-local infer_elapsed = common.seconds(infer, steps)
-print(string.format("transformer_infer_samples_per_s %.1f", steps * batch / infer_elapsed))
-print(string.format("transformer_infer_peak_rss_mb %.1f", common.peak_rss_mb()))
+common.report("transformer_infer", infer, steps, batch)
 
 model:train()
 local function train_steps(count)
@@ -44,8 +41,4 @@ local function train_steps(count)
     opt:step()
   end
 end
-train_steps(2)
-local elapsed = common.seconds(train_steps, steps)
-print(string.format("transformer_train_samples_per_s %.1f", steps * batch / elapsed))
-print(string.format("transformer_train_ms_per_step %.3f", elapsed / steps * 1000))
-print(string.format("transformer_train_peak_rss_mb %.1f", common.peak_rss_mb()))
+common.report("transformer_train", train_steps, steps, batch)

@@ -6,11 +6,11 @@ RSS, then training samples/s (Adam on the mean of the output squared) and the
 peak RSS after it.
 Usage: python3 bench/transformer_torch.py STEPS TORCH_THREADS
 (OpenBLAS's own threads are set by OPENBLAS_NUM_THREADS in the environment.)"""
-import resource
 import sys
-import time
 
 import torch
+
+from torch_common import report
 
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
@@ -21,10 +21,6 @@ x = torch.rand(n, timesteps, dim)
 model = torch.nn.TransformerEncoderLayer(dim, heads, intermediate, dropout=0.0, activation="relu",
                                          layer_norm_eps=1e-5, batch_first=True)
 opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-
-
-def rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def batch_at(s):
@@ -39,11 +35,7 @@ def infer(count):
 
 
 model.eval()
-infer(2)
-t0 = time.perf_counter()
-infer(steps)
-print("transformer_infer_samples_per_s %.1f" % (steps * batch / (time.perf_counter() - t0)))
-print("transformer_infer_peak_rss_mb %.1f" % rss_mb())
+report("transformer_infer", infer, steps, batch)
 
 
 def train_steps(count):
@@ -56,10 +48,4 @@ def train_steps(count):
 
 
 model.train()
-train_steps(2)
-t0 = time.perf_counter()
-train_steps(steps)
-elapsed = time.perf_counter() - t0
-print("transformer_train_samples_per_s %.1f" % (steps * batch / elapsed))
-print("transformer_train_ms_per_step %.3f" % (elapsed / steps * 1000))
-print("transformer_train_peak_rss_mb %.1f" % rss_mb())
+report("transformer_train", train_steps, steps, batch)
