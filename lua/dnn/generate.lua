@@ -48,17 +48,6 @@ local function last_scores(out, input)
   return out:select(2, out.shape[2])
 end
 
--- Runs the model on input with the decoding context set (nil: none), in inference, without a graph.
-local function run(model, input, context)
-  local was_forced = layer.force_training(false)
-  layer.decoding = context
-  local _ <close> = setmetatable({}, {__close = function()
-    layer.force_training(was_forced)
-    layer.decoding = nil
-  end})
-  return dnn.no_grad(function() return model(input) end)
-end
-
 function M.generate(model, prompt, options)
   options = strict.check("generate", options, OPTIONS)
   local ids, single = prompt_tensor(prompt)
@@ -71,17 +60,23 @@ function M.generate(model, prompt, options)
   if options.use_cache ~= nil and type(options.use_cache) ~= "boolean" then
     raise("generate: use_cache must be a boolean, got " .. describe(options.use_cache))
   end
-  local context = options.use_cache ~= false and model:is_step_wise() and {caches = {}} or nil
   local sampling = {temperature = temperature, top_k = top_k, from_logits = options.from_logits}
 
-  -- A seed draws as dnn.manual_seed(seed) would and leaves the global stream where it was; it starts after the
-  -- first run, which may build the model (drawing its initial weights).
-  local saved_rng
-  local _ <close> = setmetatable({}, {__close = function() if saved_rng then dnn.set_rng_state(saved_rng) end end})
+  -- While it decodes: inference mode, the decoding context (the cache) where the model allows it, and a seed's
+  -- stream, all put back at the end. A seed draws as dnn.manual_seed(seed) would and leaves the global stream
+  -- where it was; it starts after the first run, which may build the model (drawing its initial weights).
+  local was_forced, saved_rng = layer.force_training(false), nil
+  local _ <close> = setmetatable({}, {__close = function()
+    layer.force_training(was_forced)
+    layer.decoding = nil
+    if saved_rng then dnn.set_rng_state(saved_rng) end
+  end})
+  local context = options.use_cache ~= false and model:is_step_wise() and {caches = {}} or nil
+  layer.decoding = context
 
   local input = ids
   while ids.shape[2] < max_length do
-    local scores = last_scores(run(model, input, context), input)
+    local scores = last_scores(dnn.no_grad(function() return model(input) end), input)
     if seed and not saved_rng then
       saved_rng = dnn.get_rng_state()
       dnn.manual_seed(seed)
