@@ -30,23 +30,25 @@ local function ordered_keys(t)
 end
 
 local function scalar_text(v)
-  if type(v) == "string" then return string.format("%q", v):gsub("\\\n", "\\n") end
+  if type(v) == "string" then return (string.format("%q", v):gsub("\\\n", "\\n")) end
   if math.type(v) == "float" then return string.format("%.6g", v) end
   return tostring(v)
 end
 
 local format
 
--- A table with a metatable is an object: it names itself.
-local function object_text(v)
+local function tensor_text(v)
   local dnn = package.loaded.dnn
   if dnn and dnn.is_tensor and dnn.is_tensor(v) then
     return string.format("tensor(shape={%s})", table.concat(v.shape, ","))
   end
+  return nil
+end
+
+-- A table with a metatable is an object: it names itself.
+local function object_text(v)
   local mt = getmetatable(v)
-  if type(mt) == "table" and rawget(mt, "__tostring") or (type(mt) == "table" and mt.__tostring) then
-    return (tostring(v):gsub("\n.*", " ..."))
-  end
+  if type(mt) == "table" and mt.__tostring then return (tostring(v):gsub("\n.*", " ...")) end
   return nil
 end
 
@@ -76,15 +78,11 @@ local function table_text(t, depth, options, seen)
 end
 
 function format(v, depth, options, seen)
-  if type(v) ~= "table" then
-    if type(v) == "function" or type(v) == "userdata" or type(v) == "thread" then
-      local dnn = package.loaded.dnn
-      if type(v) == "userdata" and dnn and dnn.is_tensor and dnn.is_tensor(v) then return object_text(v) end
-      return "<" .. tostring(v) .. ">"
-    end
-    return scalar_text(v)
-  end
-  return object_text(v) or table_text(v, depth, options, seen)
+  local tensor = tensor_text(v)
+  if tensor then return tensor end
+  if type(v) == "table" then return object_text(v) or table_text(v, depth, options, seen) end
+  if type(v) == "function" or type(v) == "userdata" or type(v) == "thread" then return "<" .. tostring(v) .. ">" end
+  return scalar_text(v)
 end
 
 local function checked_options(options)
