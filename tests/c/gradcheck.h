@@ -34,6 +34,19 @@ static inline dnn_tensor *gc_weighted_sum(dnn_tensor *t) {
   return s;
 }
 
+/* gc_weighted_sum of each of n results, added: one scalar loss over several outputs. Takes over the references;
+ * NULL in any, NULL out. */
+static inline dnn_tensor *gc_weighted_sum_all(int n, dnn_tensor *const *ts) {
+  dnn_tensor *total = gc_weighted_sum(ts[0]);
+  for (int k = 1; k < n; k++) {
+    dnn_tensor *part = gc_weighted_sum(ts[k]), *sum = total && part ? dnn_add(total, part) : NULL;
+    dnn_tensor_release(total);
+    dnn_tensor_release(part);
+    total = sum;
+  }
+  return total;
+}
+
 static inline double gc_eval(gc_loss_fn f, dnn_tensor *const *in, void *ctx, bool *ok) {
   dnn_tensor *loss = f(in, ctx);
   if (!loss || dnn_numel(loss) != 1) {

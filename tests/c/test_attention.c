@@ -161,16 +161,12 @@ static dnn_tensor *att_loss(dnn_tensor *const *in, void *p) {
   const loss_ctx *lc = p;
   dnn_tensor *out[2] = {NULL, NULL};
   if (run(lc->c, in[0], in[1], in[2], lc->mask, out) != DNN_OK) return NULL;
-  dnn_tensor *total = gc_weighted_sum(out[0]);
-  if (lc->c->scores) {
-    dnn_tensor *ps = dnn_affine(out[1], 3, 0), *part = gc_weighted_sum(ps);
-    dnn_tensor *sum = total && part ? dnn_add(total, part) : NULL;
+  if (lc->c->scores) { /* the scores enter the loss scaled by 3 */
+    dnn_tensor *scaled = dnn_affine(out[1], 3, 0);
     dnn_tensor_release(out[1]);
-    dnn_tensor_release(total);
-    dnn_tensor_release(part);
-    total = sum;
+    out[1] = scaled;
   }
-  return total;
+  return gc_weighted_sum_all(lc->c->scores ? 2 : 1, out);
 }
 
 static void test_gradients(void) {

@@ -214,15 +214,7 @@ static dnn_tensor *rnn_loss(dnn_tensor *const *in, void *p) {
   for (int i = 0; i < 6; i++) full[i] = lc->a->in[i] ? in[j++] : NULL;
   dnn_tensor *out[3] = {NULL, NULL, NULL};
   if (run(lc->c, full, lc->a, out) != DNN_OK) return NULL;
-  int n_out = lc->c->cfg.cell == DNN_RNN_LSTM ? 3 : 2;
-  dnn_tensor *total = gc_weighted_sum(out[0]);
-  for (int k = 1; k < n_out; k++) {
-    dnn_tensor *part = gc_weighted_sum(out[k]), *sum = total && part ? dnn_add(total, part) : NULL;
-    dnn_tensor_release(total);
-    dnn_tensor_release(part);
-    total = sum;
-  }
-  return total;
+  return gc_weighted_sum_all(lc->c->cfg.cell == DNN_RNN_LSTM ? 3 : 2, out);
 }
 
 static void test_gradients(void) {
