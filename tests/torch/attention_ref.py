@@ -26,22 +26,14 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from tensor_text import emit
+from tensor_text import emit, read_cases
 
 
 def read(path):
-    cases, tensors = [], {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith("case "):
-                _, name, kind, causal, heads = line.split()
-                cases.append((name, kind, causal == "1", int(heads)))
-                continue
-            head, values = line.split(":")
-            key, shape = head.split()
-            dims = [int(d) for d in shape.split(",")]
-            t = torch.tensor([float(v) for v in values.split()], dtype=torch.float64).reshape(dims)
-            tensors[key] = t.requires_grad_(not key.endswith((".gy", ".mask")))
+    lines, tensors = read_cases(path)
+    cases = [(name, kind, causal == "1", int(heads)) for _, name, kind, causal, heads in lines]
+    for key, t in tensors.items():
+        t.requires_grad_(not key.endswith((".gy", ".mask")))
     return cases, tensors
 
 

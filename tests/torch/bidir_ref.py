@@ -18,24 +18,16 @@ import sys
 import torch
 
 from rnn_ref import gru_order, keras_order
-from tensor_text import emit
+from tensor_text import emit, read_cases
 
 DIRECTIONS = (("f", ""), ("b", "_reverse"))
 
 
 def read(path):
-    cases, tensors = [], {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith("case "):
-                _, name, cell, seq = line.split()
-                cases.append((name, cell, seq == "true"))
-                continue
-            head, values = line.split(":")
-            key, shape = head.split()
-            dims = [int(d) for d in shape.split(",")]
-            t = torch.tensor([float(v) for v in values.split()], dtype=torch.float64).reshape(dims)
-            tensors[key] = t.requires_grad_(not key.split(".")[1].startswith("g"))
+    lines, tensors = read_cases(path)
+    cases = [(name, cell, seq == "true") for _, name, cell, seq in lines]
+    for key, t in tensors.items():
+        t.requires_grad_(not key.split(".")[1].startswith("g"))
     return cases, tensors
 
 

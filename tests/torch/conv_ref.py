@@ -11,21 +11,13 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from tensor_text import emit
+from tensor_text import emit, read_cases
 
 
 def read(path):
-    cases, tensors = [], {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith("case "):
-                _, name, kind, sh, sw, dh, dw, padding, act = line.split()
-                cases.append((name, kind, (int(sh), int(sw)), (int(dh), int(dw)), padding, act))
-                continue
-            head, values = line.split(":")
-            key, shape = head.split()
-            dims = [int(d) for d in shape.split(",")]
-            tensors[key] = torch.tensor([float(v) for v in values.split()], dtype=torch.float64).reshape(dims)
+    lines, tensors = read_cases(path)
+    cases = [(name, kind, (int(sh), int(sw)), (int(dh), int(dw)), padding, act)
+             for _, name, kind, sh, sw, dh, dw, padding, act in lines]
     return cases, tensors
 
 

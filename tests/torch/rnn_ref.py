@@ -14,22 +14,14 @@ import sys
 
 import torch
 
-from tensor_text import emit
+from tensor_text import emit, read_cases
 
 
 def read(path):
-    cases, tensors = [], {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith("case "):
-                _, name, cell, seq, back = line.split()
-                cases.append((name, cell, seq == "true", back == "true"))
-                continue
-            head, values = line.split(":")
-            key, shape = head.split()
-            dims = [int(d) for d in shape.split(",")]
-            t = torch.tensor([float(v) for v in values.split()], dtype=torch.float64).reshape(dims)
-            tensors[key] = t.requires_grad_(not key.endswith((".gy", ".gh", ".gc")))
+    lines, tensors = read_cases(path)
+    cases = [(name, cell, seq == "true", back == "true") for _, name, cell, seq, back in lines]
+    for key, t in tensors.items():
+        t.requires_grad_(not key.endswith((".gy", ".gh", ".gc")))
     return cases, tensors
 
 

@@ -11,24 +11,12 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from tensor_text import emit
+from tensor_text import emit, read_cases
 
 
 def read(path):
-    runs, tensors = [], {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith("conv "):
-                _, name, stride, dilation, padding = line.split()
-                runs.append(("conv", name, int(stride), int(dilation), padding))
-                continue
-            if line.startswith("embedding "):
-                runs.append(("embedding", line.split()[1]))
-                continue
-            head, values = line.split(":")
-            key, shape = head.split()
-            dims = [int(d) for d in shape.split(",")]
-            tensors[key] = torch.tensor([float(v) for v in values.split()], dtype=torch.float64).reshape(dims)
+    lines, tensors = read_cases(path, ("conv", "embedding"))
+    runs = [("conv", w[1], int(w[2]), int(w[3]), w[4]) if w[0] == "conv" else ("embedding", w[1]) for w in lines]
     return runs, tensors
 
 

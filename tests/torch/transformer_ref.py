@@ -23,24 +23,14 @@ import sys
 
 import torch
 
-from tensor_text import emit
+from tensor_text import emit, read_cases
 
 WEIGHTS = ["wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo", "g1", "b1", "g2", "b2", "w1", "c1", "w2", "c2"]
 
 
 def read(path):
-    cases, tensors = [], {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith("case "):
-                _, name, heads, norm_first, lr = line.split()
-                cases.append((name, int(heads), norm_first == "1", float(lr)))
-                continue
-            head, values = line.split(":")
-            key, shape = head.split()
-            dims = [int(d) for d in shape.split(",")]
-            tensors[key] = torch.tensor([float(v) for v in values.split()], dtype=torch.float64).reshape(dims)
-    return cases, tensors
+    lines, tensors = read_cases(path)
+    return [(name, int(heads), norm_first == "1", float(lr)) for _, name, heads, norm_first, lr in lines], tensors
 
 
 def flat(kernel):
