@@ -14,6 +14,7 @@ local strict = require "dnn.options"
 
 local optim = {}
 optim.schedules = require "dnn.schedules"
+optim.LBFGS = require "dnn.lbfgs" -- the closure-driven optimizer: not a Keras class, not in get()
 
 -- Options every optimizer takes (Keras's base optimizer), besides its own.
 local common_options = {"learning_rate", "params", "clipnorm", "clipvalue", "global_clipnorm", "weight_decay", "name"}
