@@ -52,6 +52,7 @@ fi
 # The sunspot numbers for examples/timeseries.lua, from python3-statsmodels's package (not installed).
 if [ -n "$testing" ]; then
   scripts/fetch_sunspots.sh || echo "setup: no sunspot data: examples/timeseries.lua will not be tested" >&2
+  scripts/fetch_sample_images.sh || echo "setup: no sample photographs: examples/style_transfer.lua will not be tested" >&2
 fi
 
 mkdir -p build

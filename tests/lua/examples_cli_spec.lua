@@ -34,6 +34,7 @@ local BAD_VALUES = {
   feature_maps = {"--limit", "1.5"},
   regularization = {"--epochs", "many"},
   seed_models = {"--epochs", "0"},
+  style_transfer = {"--size", "0"},
   text_classification = {"--limit", "0"},
   timeseries = {"--units", "2.5"},
   train_cnn = {"--lr", "0"},
