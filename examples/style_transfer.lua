@@ -187,7 +187,7 @@ local function paint(optimizer, max_evals)
     total:backward()
     return total
   end
-  local start = os.clock()
+  local start = dnn.wall_time()
   if optimizer == "lbfgs" then
     local opt = dnn.optim.LBFGS{params = {img}, history_size = 20, line_search_fn = "strong_wolfe"}
     for _ = 1, opts.steps do
@@ -205,7 +205,7 @@ local function paint(optimizer, max_evals)
       dnn.no_grad(function() img:clamp_(0, 1) end)
     end
   end
-  return img:detach(), evals, os.clock() - start
+  return img:detach(), evals, dnn.wall_time() - start
 end
 
 local style0, content0 = measure(content)

@@ -29,6 +29,7 @@ end
 -- Each example with a flag it takes and a value that flag refuses.
 local BAD_VALUES = {
   augmentation = {"--index", "0"},
+  autoencoder = {"--noise", "0"},
   char_rnn = {"--seq-len", "0"},
   char_transformer = {"--heads", "0"},
   feature_maps = {"--limit", "1.5"},
