@@ -41,6 +41,7 @@ local BAD_VALUES = {
   train_cnn = {"--lr", "0"},
   train_mlp = {"--batch-size", "0"},
   transfer_learning = {"--per-class", "x"},
+  vae = {"--latent", "0"},
   vit = {"--patch", "0"},
 }
 
