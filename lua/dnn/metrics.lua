@@ -411,6 +411,8 @@ end
 -- matches Keras's to within the thresholds' grid, not the exact area.
 local AUC = Metric:extend("AUC", "auc", "up")
 M.AUC = AUC
+
+M.frechet_distance = require("dnn.frechet").frechet_distance
 local AUC_CHUNK = 4096 -- rows compared against every threshold at once
 function AUC.new(options) return init(AUC, options, {num_thresholds = true, curve = true}) end
 function AUC:_configure(options)
@@ -580,6 +582,13 @@ end
 
 
 -- ---- reference ----
+
+--- dnn.metrics.frechet_distance(a, b)
+-- The Fréchet distance between feature vectors `a (n, d)` and `b (m, d)`,
+-- each taken as a Gaussian: `|mu_a - mu_b|² + tr(S_a + S_b - 2 (S_a S_b)^½)`,
+-- the FID when the features are Inception's (a number; covariances over
+-- n - 1, eigenproblems in double precision).
+-- @example local fd = dnn.metrics.frechet_distance(features(real), features(fake))
 
 --- @module dnn.metrics Metrics (Keras's, stateful)
 -- A metric accumulates over an epoch: `m:reset()`, `m:update(y_true,
