@@ -4,7 +4,7 @@
 -- Saves its training curves and the first conv layer's filters as PNG files.
 -- Usage: dnnlua examples/train_cnn.lua [--epochs N] [--batch-size N] [--lr X]
 --   [--limit N] [--data DIR] [--seed N] [--validation] [--full] [--augment]
---   [--out DIR]
+--   [--out DIR] [--save FILE]
 --   --full trains longer (for >= 93%); --validation holds out 10% of the
 --   training set and reports its accuracy after each epoch; --augment adds
 --   random flips and shifts (Keras preprocessing layers, active in training
@@ -27,6 +27,7 @@ local function parse_args(argv)
   parser:flag("--full", "a third conv block, trained longer (for >= 93%)")
   parser:flag("--augment", "random flips and shifts of the training images")
   parser:option("--out", "where the PNG files go", "."):argname("DIR")
+  parser:option("--save", "save the trained model to FILE (examples/gan.lua scores samples with it)"):argname("FILE")
   local opts = parser:parse(argv)
   opts.epochs = opts.epochs or (opts.full and 15 or 5)
   return opts
@@ -109,4 +110,8 @@ local filters = opts.out .. "/train_cnn_filters.png"
 local grid = dnn.image.filters_grid(first_conv.kernel:detach())
 dnn.image.save(dnn.image.resize(grid, grid.shape[1] * 12, grid.shape[2] * 12, {method = "nearest"}), filters)
 print(string.format("saved %s and %s", curves, filters))
+if opts.save then
+  model:save(opts.save)
+  print("saved the model to " .. opts.save)
+end
 print(string.format("test accuracy %.4f", metrics.accuracy))

@@ -116,6 +116,35 @@ function Activation:compute_output_shape(input_shape)
   return copy_shape(input_shape)
 end
 
+-- ---- LeakyReLU ----
+local LeakyReLU = Layer:extend("LeakyReLU")
+LeakyReLU.step_wise = true -- acts on each step alone (model:generate)
+M.LeakyReLU = LeakyReLU
+LeakyReLU.options = {"negative_slope"}
+LeakyReLU.supports_masking = true
+
+function LeakyReLU.new(...)
+  local args, options = args_and_options(...)
+  local slope = args[1]
+  if slope == nil then slope = options.negative_slope end
+  if slope == nil then slope = 0.3 end -- Keras's layer default (the activation's is 0.2)
+  if type(slope) ~= "number" or slope ~= slope or slope < 0 or slope == math.huge then
+    error("LeakyReLU: expected negative_slope to be a finite number >= 0, got " .. describe(slope), 2)
+  end
+  local self = Layer.init(LeakyReLU, options, "leaky_re_lu")
+  self.negative_slope = slope
+  return self
+end
+getmetatable(LeakyReLU).__call = function(_, ...) return LeakyReLU.new(...) end
+
+function LeakyReLU:forward(x)
+  return x:leaky_relu(self.negative_slope)
+end
+
+function LeakyReLU:compute_output_shape(input_shape)
+  return copy_shape(input_shape)
+end
+
 -- ---- Dropout ----
 -- Inverted dropout (Keras): in training, each unit is zeroed with
 -- probability rate and the kept ones scaled by 1 / (1 - rate); the identity
@@ -402,6 +431,12 @@ end
 -- Reshapes each example (the batch dim is kept); one size may be -1.
 -- @param target_shape the new shape without the batch dim
 -- @example local r = nn.Reshape{7, 7, 64}
+
+--- dnn.nn.LeakyReLU([negative_slope])
+-- `x` where `x > 0`, else `negative_slope * x` (Keras's layer; the slope defaults to 0.3, the
+-- `"leaky_relu"` activation's to 0.2).
+-- @param negative_slope the slope for negative inputs, a number >= 0 (or the option)
+-- @example local act = nn.LeakyReLU(0.2)
 
 --- dnn.nn.PReLU([options])
 -- Leaky ReLU with a learned slope per element (`alpha`, shape of one example, or shared along `shared_axes`).
