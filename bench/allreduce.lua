@@ -4,10 +4,12 @@
 -- the bus bandwidth (2 (N-1)/N bytes / time: what each rank's link carries
 -- in a ring allreduce, comparable across N). Also times the gradient path
 -- fit uses (bucketed MPI_Iallreduce) on one tensor of each size.
---   mpirun -np N dnnlua bench/allreduce.lua [max MiB, default 64]
+--   mpirun -np N dnnlua bench/allreduce.lua [MAX_MIB=64 [BYTES]]
+-- With BYTES, that one size only (a model's gradient: 4 x its parameters).
 local D = dnn.distributed
 local rank, size = D.init()
 local max_mib = tonumber(arg[1]) or 64
+local only = tonumber(arg[2])
 local C = require "dnn.core"
 
 local function timed(t, reps, f)
@@ -27,8 +29,8 @@ if rank == 0 then
   print(string.format("%12s %12s %14s %14s %14s", "bytes", "us/allreduce", "algbw MB/s", "busbw MB/s",
     "grads us"))
 end
-local bytes = 4
-while bytes <= max_mib * 1024 * 1024 do
+local bytes = only or 4
+while bytes <= (only or max_mib * 1024 * 1024) do
   local n = bytes // 4
   local t = dnn.ones(n)
   local reps = math.max(3, math.min(200, (64 * 1024 * 1024) // bytes))
@@ -38,5 +40,5 @@ while bytes <= max_mib * 1024 * 1024 do
     print(string.format("%12d %12.1f %14.1f %14.1f %14.1f", bytes, dt * 1e6, bytes / dt / 1e6,
       2 * (size - 1) / size * bytes / dt / 1e6, g * 1e6))
   end
-  bytes = bytes * 8
+  bytes = only and math.huge or bytes * 8
 end

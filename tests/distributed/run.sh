@@ -12,6 +12,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 export DNN_NUM_THREADS=1 # the ranks share the cores; one thread each
+T=${DIST_TIMEOUT:-60}     # seconds for one mpirun (the ASan build sets more)
 MPIRUN="mpirun --oversubscribe"
 [ "$(id -u)" -eq 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
 
@@ -27,22 +28,22 @@ equivalence() {
   for model in mlp cnn; do
     for n in 2 4; do
       "$DNNLUA" "$HERE/equivalence.lua" reference $model $n 8 "$TMP/ref.safetensors"
-      timeout 60 $MPIRUN -np $n "$DNNLUA" "$HERE/equivalence.lua" distributed $model $n 8 "$TMP/ref.safetensors"
+      timeout $T $MPIRUN -np $n "$DNNLUA" "$HERE/equivalence.lua" distributed $model $n 8 "$TMP/ref.safetensors"
     done
   done
 }
 
 resume() {
-  timeout 60 $MPIRUN -np 2 "$DNNLUA" "$HERE/resume.lua" write 2 8 "$TMP/run.ckpt"
+  timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/resume.lua" write 2 8 "$TMP/run.ckpt"
   "$DNNLUA" "$HERE/resume.lua" reference 4 8 "$TMP/run.ckpt" "$TMP/ref.safetensors"
-  timeout 60 $MPIRUN -np 4 "$DNNLUA" "$HERE/resume.lua" resume 4 8 "$TMP/run.ckpt" "$TMP/ref.safetensors"
+  timeout $T $MPIRUN -np 4 "$DNNLUA" "$HERE/resume.lua" resume 4 8 "$TMP/run.ckpt" "$TMP/ref.safetensors"
 }
 
 # A failing rank: the job must end (non-zero) within 20 s, with the rank's own message.
 fault() {
   for how in error kill; do
     start=$(date +%s)
-    if timeout 60 $MPIRUN -np 2 "$DNNLUA" "$HERE/fault.lua" $how >"$TMP/out" 2>&1; then
+    if timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/fault.lua" $how >"$TMP/out" 2>&1; then
       cat "$TMP/out"
       fail "fault $how: the job succeeded"
     fi
@@ -61,7 +62,7 @@ fault() {
 
 # The example on 2 ranks, one short epoch ($3: examples/distributed/train_cnn_mpi.lua).
 example() {
-  timeout 100 $MPIRUN -np 2 "$DNNLUA" "$1" --epochs 1 --limit 3000 --out "$TMP"
+  timeout $((T + 40)) $MPIRUN -np 2 "$DNNLUA" "$1" --epochs 1 --limit 3000 --out "$TMP"
   [ -s "$TMP/train_cnn_mpi_curves.png" ] || fail "example: rank 0 wrote no curves"
 }
 
