@@ -104,13 +104,15 @@ function M.broadcast_parameters(x, opts)
   end)
 end
 
--- The gradients of params (those that have one), summed over the ranks with
--- each rank's weight `scale`; 1/size averages them.
-local function sync_grads(params, scale, bucket_bytes)
+-- The gradients of params (those that have one), and the tensors of
+-- `extra`, summed over the ranks with each rank's weight `scale`; 1/size
+-- averages them.
+local function sync_grads(params, scale, bucket_bytes, extra)
   local grads = {}
   for _, p in ipairs(params) do
     if p.grad then grads[#grads + 1] = p.grad end
   end
+  for _, t in ipairs(extra or {}) do grads[#grads + 1] = t end
   call(C._dist_allreduce_grads, grads, scale, bucket_bytes)
 end
 
@@ -218,21 +220,18 @@ function World:shard(step, n, batch_size)
 end
 
 -- After backward: the gradients summed over the ranks, each weighted by its
--- share len / global_len, which makes the mean loss's gradient over the
--- global batch.
-function World:sync_grads(params, len, global_len)
-  sync_grads(params, len / global_len, self.bucket_bytes)
-end
-
--- The step's loss and loss parts over the global batch (each rank's weighted
--- by its len) and the global batch's count: what the progress bar and
--- callbacks see.
-function World:reduce_step(loss, parts, len, n_parts)
+-- share scale = len / global_len, which makes the mean loss's gradient over
+-- the global batch. The step's loss and loss parts (numbers) ride along in
+-- the same exchange, as one more tensor divided by scale beforehand (so the
+-- sum is of len x loss): returned over the global batch, with its count, for
+-- the progress bar and the callbacks.
+function World:sync_grads(params, len, global_len, loss, parts, n_parts)
+  local scale = len / global_len
   local v = {len, loss * len}
   for i = 1, n_parts do v[2 + i] = (parts[i] or 0) * len end
-  local t = dnn.tensor(v)
-  call(C._dist_allreduce, t, "sum")
-  local s = t:totable()
+  local stats = dnn.tensor(v) / scale
+  sync_grads(params, scale, self.bucket_bytes, {stats})
+  local s = stats:totable()
   local total = s[1]
   local global_parts = {}
   for i = 1, n_parts do

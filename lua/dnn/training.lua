@@ -947,11 +947,12 @@ function M.fit(model, x, y, options)
         end
         optimizer:zero_grad()
         loss:backward()
-        if world then world:sync_grads(optimizer.params, len, global_len) end
-        optimizer:step()
         for i, part in pairs(parts) do parts[i] = part:item() end
         local loss_value, count = loss:item(), len
-        if world then loss_value, parts, count = world:reduce_step(loss_value, parts, len, c.n_outputs) end
+        if world then -- the gradients and the step's loss summed over the ranks (the global batch's)
+          loss_value, parts, count = world:sync_grads(optimizer.params, len, global_len, loss_value, parts, c.n_outputs)
+        end
+        optimizer:step()
         tracker:add(loss_value, parts, count)
         dnn.no_grad(function() tracker:update_metrics(yb, preds) end)
         cbs:on_train_batch_end(step, tracker:logs())

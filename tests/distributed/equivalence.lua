@@ -39,10 +39,23 @@ local h = model:fit(train.x:narrow(1, 1, n), train.y:narrow(1, 1, n), {epochs = 
 assert(model.compiled.optimizer.iterations == STEPS,
   string.format("expected %d steps, took %d", STEPS, model.compiled.optimizer.iterations))
 
+local loss, accuracy = h.history.loss[1], h.history.accuracy[1]
 if mode == "reference" then
   model:save_weights(path)
-  print(string.format("reference %s: loss %.6f", model_name, h.history.loss[1]))
+  local f = assert(io.open(path .. ".logs", "w"))
+  f:write(string.format("%.9g %.9g\n", loss, accuracy))
+  f:close()
+  print(string.format("reference %s: loss %.6f, accuracy %.4f", model_name, loss, accuracy))
   return
+end
+
+-- the epoch's logs are the global batch's (the loss) and all ranks' samples' (the metrics)
+local f = assert(io.open(path .. ".logs"))
+local ref_loss, ref_accuracy = f:read("n", "n")
+f:close()
+if math.abs(loss - ref_loss) > 1e-5 or math.abs(accuracy - ref_accuracy) > 1 / n then
+  error(string.format("equivalence %s N=%d: logs loss %.6f accuracy %.4f, one process: %.6f %.4f", model_name, N,
+    loss, accuracy, ref_loss, ref_accuracy))
 end
 
 local reference = dnn.load_safetensors(path)
@@ -58,7 +71,7 @@ local t = dnn.tensor({worst})
 dnn.distributed.allreduce(t, {op = "max"})
 worst = t:item()
 if dnn.distributed.rank() == 0 then
-  print(string.format("equivalence %s N=%d B=%d: max |w - w_ref| = %.3g after %d steps, loss %.6f", model_name, N, B,
-    worst, STEPS, h.history.loss[1]))
+  print(string.format("equivalence %s N=%d B=%d: max |w - w_ref| = %.3g after %d steps, loss %.6f, accuracy %.4f",
+    model_name, N, B, worst, STEPS, loss, accuracy))
 end
 if worst > 1e-5 then error(string.format("equivalence %s N=%d: max difference %.3g > 1e-5", model_name, N, worst)) end
