@@ -80,6 +80,17 @@ end
 
 function M.barrier() call(C._dist_barrier) end
 
+function M.abort(msg, code)
+  if type(msg) ~= "string" then
+    options.raise(string.format("dnn.distributed.abort: expected a message (string), got %s", options.describe(msg)))
+  end
+  if code ~= nil and (math.type(code) ~= "integer" or code < 1 or code > 255) then
+    options.raise(string.format("dnn.distributed.abort: expected an exit code in 1..255, got %s",
+      options.describe(code)))
+  end
+  C._dist_abort(msg, code or 1)
+end
+
 -- The parameters of a model, or a list of tensors as given.
 local function tensors_of(fname, x)
   if type(x) == "table" and type(x.parameters) == "function" then return x:parameters() end
@@ -376,6 +387,14 @@ end
 --- dnn.distributed.barrier()
 -- Returns on every rank once all ranks have called it.
 -- @example dnn.distributed.barrier()
+
+--- dnn.distributed.abort(msg[, code])
+-- Ends the whole job now: prints `msg` with this rank's number and calls
+-- `MPI_Abort`, which ends every rank (exit status `code`, default 1). Returns
+-- when the world has one process. The `dnnlua` runner does this by itself
+-- when a rank's script raises an error; a host of its own (`dnn.so` in a
+-- stock lua5.4, an embedding program) calls it from its error handler.
+-- @example local ok, err = pcall(train) if not ok then dnn.distributed.abort(tostring(err)) end
 
 --- dnn.distributed.broadcast_parameters(model_or_tensors[, options])
 -- Every weight of a model (trainable or not), or every tensor of a list, takes the root's values.

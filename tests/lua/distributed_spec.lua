@@ -82,6 +82,9 @@ describe("dnn.distributed in a world of one", function()
     H.assert_error({"dnn.distributed.all_gather", "expected t to be a tensor"}, D.all_gather, "x")
     H.assert_error({"dnn.distributed.broadcast_parameters", "expected a model or a list of tensors"},
       D.broadcast_parameters, 3)
+    H.assert_error({"dnn.distributed.abort", "expected a message (string), got nil"}, D.abort)
+    H.assert_error({"dnn.distributed.abort", "expected an exit code in 1..255, got number 0"}, D.abort, "x", 0)
+    D.abort("a world of one has nothing to end: abort returns") -- and the spec goes on
     H.assert_error({"DistributedOptimizer", "expected an optimizer"}, D.DistributedOptimizer, {})
     H.assert_error({"DistributedOptimizer", "bucket_bytes must be an integer >= 1"}, D.DistributedOptimizer,
       dnn.optim.SGD{learning_rate = 0.1}, {bucket_bytes = 0})
