@@ -11,11 +11,12 @@
 -- of S bytes over N ranks sends 2 (N - 1) messages of S / N bytes from each
 -- rank, so
 --   t_ring(S, N) = 2 (N - 1) alpha + 2 (N - 1) / N * S / beta
--- alpha the latency of one message, beta a link's bandwidth (bytes/s). fit
--- adds per step two latency-bound collectives (the step's loss, the stop
--- flag) and each call agrees on a header first (an allgather of 104 bytes
--- per rank), all of them ~ 2 log2(N) alpha:
---   t_step_comm = t_ring(4 P, N) + 6 * 2 log2(N) alpha      (P parameters)
+-- alpha the latency of one message, beta a link's bandwidth (bytes/s). A
+-- step of fit makes, besides the gradient's ring (which carries the step's
+-- loss too), three latency-bound collectives: the stop flag's allreduce and
+-- the header each of the two calls agrees on first (an allgather of 104
+-- bytes per rank), each ~ 2 log2(N) alpha:
+--   t_step_comm = t_ring(4 P, N) + 3 * 2 log2(N) alpha      (P parameters)
 -- fit does not overlap the exchange with the backward pass (docs/distributed.md),
 -- so a step costs t_compute + t_step_comm and the efficiency of N nodes
 -- against one (weak scaling, batch per node fixed) is
@@ -44,7 +45,7 @@ local NODES = {8, 64}
 
 local function ring(bytes, n, beta, alpha) return 2 * (n - 1) * alpha + 2 * (n - 1) / n * bytes / beta end
 local function step_comm(params, n, beta, alpha)
-  return ring(4 * params, n, beta, alpha) + 6 * 2 * math.log(n, 2) * alpha
+  return ring(4 * params, n, beta, alpha) + 3 * 2 * math.log(n, 2) * alpha
 end
 
 print("Bytes each rank sends per step (ring allreduce of the float gradients, 2 (N-1)/N x 4 P):")
