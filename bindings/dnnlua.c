@@ -63,6 +63,9 @@ static void l_message(const char *pname, const char *msg) {
 static int report(lua_State *L, int status) {
   if (status != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
+    /* Under mpirun (dnn.distributed.init() in a world of several): this rank's message, then the whole job ends
+     * (MPI_Abort) instead of the other ranks waiting for this one forever. Returns otherwise. */
+    dnn_dist_abort(msg ? msg : "(error object is not a string)", EXIT_FAILURE);
     l_message(progname, msg ? msg : "(error object is not a string)");
     lua_pop(L, 1);
   }

@@ -8,16 +8,19 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # Build deps, the Fashion-MNIST files (the main job trains on them) and
-# lua-argparse (the examples' command lines).
+# lua-argparse (the examples' command lines). libopenmpi-dev builds
+# dnn.distributed (MPI) into the binaries; a run without mpirun needs only its
+# libraries (libopenmpi3, which it brings).
 PACKAGES="pkg-config liblua5.4-dev libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev libstb-dev
-libedit-dev dataset-fashion-mnist lua-argparse"
+libedit-dev dataset-fashion-mnist lua-argparse libopenmpi-dev"
 # The tests: busted for the Lua specs, a stock lua5.4 for dnn.so, PyTorch
 # and NumPy for the cross-checks and benchmarks, groff to check the man page,
 # fortunes (English text) for the sequence examples, clang-format for the
 # style check, and the packaging tools that scripts/luarocks_test.sh and
-# scripts/deb_test.sh build packages with.
+# scripts/deb_test.sh build packages with; openmpi-bin (mpirun) for the
+# distributed tests (tests/distributed/run.sh).
 TEST_PACKAGES="lua5.4 lua-busted python3-torch python3-numpy groff-base fortunes clang-format
-luarocks dpkg-dev debhelper fakeroot lintian"
+luarocks dpkg-dev debhelper fakeroot lintian openmpi-bin"
 testing=""
 case "${1:-}" in
   --test) PACKAGES="$PACKAGES $TEST_PACKAGES" testing=1 ;;

@@ -38,6 +38,9 @@ end
 
 function M.save(path, options)
   local model, optimizer = check_options("save", path, options)
+  -- Under dnn.distributed every rank holds the same state: rank 0 writes, the others wait for the file.
+  local world = require("dnn.distributed").world()
+  if world and world.rank ~= 0 then return dnn.distributed.barrier() end
   local epoch = options.epoch
   if epoch ~= nil and math.type(epoch) ~= "integer" then
     fail("checkpoint.save: expected an integer epoch, got %s", tostring(epoch))
@@ -71,6 +74,7 @@ function M.save(path, options)
   meta[KEY] = doc
   local okw, err = pcall(dnn.save_safetensors, path, entries, meta)
   if not okw then fail("checkpoint.save: %s", tostring(err):gsub("^[^:\n]*:%d+: ", ""):gsub("^save_safetensors: ", "")) end
+  if world then dnn.distributed.barrier() end
 end
 
 local function to_plain(v)
@@ -143,7 +147,7 @@ end
 -- optimizer's state, the epoch, your extra data and the random generator's state.
 
 --- dnn.checkpoint.save(path, options)
--- Writes a checkpoint.
+-- Writes a checkpoint. Under `dnn.distributed`, rank 0 writes it and every rank returns once it is written.
 -- @option model the model (required)
 -- @option optimizer=model's the optimizer (default the compiled one)
 -- @option epoch=nil the epoch reached

@@ -875,7 +875,13 @@ function M.fit(model, x, y, options)
   end
   local val_batch = check_batch_size(options.validation_batch_size or batch_size, fname)
 
-  local steps = loader and #loader or math.ceil(n / batch_size)
+  -- Under mpirun after dnn.distributed.init(): this rank's share of each global batch (lua/dnn/distributed.lua).
+  local world = require("dnn.distributed").world()
+  if world then
+    if loader then error("fit: a DataLoader is not sharded across ranks; under dnn.distributed pass x and y", 2) end
+    if world.rank ~= 0 then verbose = 0 end
+  end
+  local steps = loader and #loader or world and world:steps(n, batch_size) or math.ceil(n / batch_size)
   local names = log_names(c)
   local all_names = {table.unpack(names)}
   if vxs then
@@ -895,12 +901,16 @@ function M.fit(model, x, y, options)
     extra[1] = history
   end
   if verbose ~= 0 then extra[#extra + 1] = M.ProgbarLogger() end
-  local cbs = callback_list(options.callbacks, extra, model, params, fname)
+  local cbs = callback_list(world and world:callbacks(options.callbacks) or options.callbacks, extra, model, params,
+    fname)
   model.history = history
   local optimizer = c.optimizer
   local fused = fused_outputs(model, c)
   return keeping_mode(model, function()
     model.stop_training = false
+    if world then
+      world:start(model, not model.built and function() model(model_arg(narrow_all(xs, 1, 1), x_was_list, model)) end)
+    end
     cbs:on_train_begin({})
     local logs = {}
     local first = true
@@ -909,11 +919,13 @@ function M.fit(model, x, y, options)
       local tracker = new_tracker(c)
       cbs:on_epoch_begin(epoch, {})
       local batches = loader and loader:iter()
-      local perm = not loader and shuffle and dnn.randperm(n) or nil
+      local perm = not loader and shuffle and (world and world:permutation(n) or dnn.randperm(n)) or nil
       for step = 1, steps do
         cbs:on_train_batch_begin(step, {})
         local start = (step - 1) * batch_size + 1
         local len = math.min(batch_size, n - start + 1)
+        local global_len
+        if world then start, len, global_len = world:shard(step, n, batch_size) end
         local xb, yb
         if batches then
           xb, yb, len = loader_batch(batches, fname)
@@ -935,19 +947,27 @@ function M.fit(model, x, y, options)
         end
         optimizer:zero_grad()
         loss:backward()
-        optimizer:step()
         for i, part in pairs(parts) do parts[i] = part:item() end
-        tracker:add(loss:item(), parts, len)
+        local loss_value, count = loss:item(), len
+        if world then -- the gradients and the step's loss summed over the ranks (the global batch's)
+          loss_value, parts, count = world:sync_grads(optimizer.params, len, global_len, loss_value, parts, c.n_outputs)
+        end
+        optimizer:step()
+        tracker:add(loss_value, parts, count)
         dnn.no_grad(function() tracker:update_metrics(yb, preds) end)
         cbs:on_train_batch_end(step, tracker:logs())
+        if world then model.stop_training = world:any(model.stop_training) end
         if model.stop_training then break end
       end
+      if world then world:end_epoch(model, c.metrics) end
       logs = tracker:logs()
       if vxs then
         local val = test_loop(model, c, fname, vxs, x_was_list, vys, nv, val_batch, cbs)
         for k, v in pairs(val) do logs["val_" .. k] = v end
       end
+      if world then logs = world:agree_logs(logs) end
       cbs:on_epoch_end(epoch, logs)
+      if world then model.stop_training = world:any(model.stop_training) end
       if model.stop_training then break end
     end
     cbs:on_train_end(logs)

@@ -1,0 +1,76 @@
+#!/bin/sh
+# The 2- and 4-rank tests of dnn.distributed (issue 19), run by ctest when mpirun is found:
+#   tests/distributed/run.sh DNNLUA [equivalence|resume|fault|all]
+#   tests/distributed/run.sh DNNLUA example examples/distributed/train_cnn_mpi.lua
+# Each mpirun gets a timeout, so a hang fails the test instead of stalling ctest.
+# What mpirun needs here (docs/distributed.md): --oversubscribe for 4 ranks on 2 cores, and
+# --allow-run-as-root when run as root (containers).
+set -eu
+DNNLUA=$1
+WHAT=${2:-all}
+HERE=$(cd "$(dirname "$0")" && pwd)
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+export DNN_NUM_THREADS=1 # the ranks share the cores; one thread each
+T=${DIST_TIMEOUT:-60}     # seconds for one mpirun (the ASan build sets more)
+MPIRUN="mpirun --oversubscribe"
+[ "$(id -u)" -eq 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
+
+export DIST_TEST_DATA="$TMP/data.safetensors"
+[ "$WHAT" = example ] || "$DNNLUA" "$HERE/data.lua" "$DIST_TEST_DATA"
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+equivalence() {
+  for model in mlp cnn; do
+    for n in 2 4; do
+      "$DNNLUA" "$HERE/equivalence.lua" reference $model $n 8 "$TMP/ref.safetensors"
+      timeout $T $MPIRUN -np $n "$DNNLUA" "$HERE/equivalence.lua" distributed $model $n 8 "$TMP/ref.safetensors"
+    done
+  done
+}
+
+resume() {
+  timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/resume.lua" write 2 8 "$TMP/run.ckpt"
+  "$DNNLUA" "$HERE/resume.lua" reference 4 8 "$TMP/run.ckpt" "$TMP/ref.safetensors"
+  timeout $T $MPIRUN -np 4 "$DNNLUA" "$HERE/resume.lua" resume 4 8 "$TMP/run.ckpt" "$TMP/ref.safetensors"
+}
+
+# A failing rank: the job must end (non-zero) within 20 s, with the rank's own message.
+fault() {
+  for how in error kill; do
+    start=$(date +%s)
+    if timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/fault.lua" $how >"$TMP/out" 2>&1; then
+      cat "$TMP/out"
+      fail "fault $how: the job succeeded"
+    fi
+    took=$(($(date +%s) - start))
+    grep -q "got past a barrier" "$TMP/out" && fail "fault $how: a rank went on"
+    [ $took -lt 20 ] || fail "fault $how: the job took $took s to end"
+    if [ $how = error ]; then
+      grep -q "rank 1 of 2.*rank 1 fails on purpose" "$TMP/out" || {
+        cat "$TMP/out"
+        fail "fault error: rank 1's message is not in the output"
+      }
+    fi
+    echo "fault $how: the job ended in $took s"
+  done
+}
+
+# The example on 2 ranks, one short epoch ($3: examples/distributed/train_cnn_mpi.lua).
+example() {
+  timeout $((T + 40)) $MPIRUN -np 2 "$DNNLUA" "$1" --epochs 1 --limit 3000 --out "$TMP"
+  [ -s "$TMP/train_cnn_mpi_curves.png" ] || fail "example: rank 0 wrote no curves"
+}
+
+case "$WHAT" in
+  equivalence) equivalence ;;
+  resume) resume ;;
+  fault) fault ;;
+  example) example "$3" ;;
+  all) equivalence && resume && fault ;;
+  *) fail "unknown test $WHAT" ;;
+esac
