@@ -51,4 +51,26 @@ function M.export(model, path, options)
   if not ok then error(string.format("onnx.export: %s: %s", path, clean(err)), 2) end
 end
 
+--- dnn.onnx.load(path)
+-- A dnnlua model from an ONNX file: PyTorch's `torch.onnx.export`, our
+-- own exports, any graph of the operators docs/onnx.md lists. The model
+-- takes the inputs the graph declares (in its layout: NCHW for PyTorch's
+-- CNNs), predicts, and can be compiled and fine-tuned: the graph's float
+-- initializers are its weights, converted once to dnnlua's layouts. The
+-- file is checked as it is read (sizes before allocating; tensors in
+-- external files are refused); an unsupported operator is an error naming
+-- the op, its node and the opset.
+-- @param path the .onnx file
+-- @example local m = dnn.onnx.load("model.onnx")
+function M.load(path)
+  if type(path) ~= "string" then error("onnx.load: expected a path (string), got " .. type(path), 2) end
+  local ok, model = pcall(function()
+    local proto = dnn._onnx.read(path)
+    local name = path:match("([^/]+)$"):gsub("%.onnx$", ""):gsub("[^%w_]", "_")
+    return require("dnn.onnx.import").model(proto, name)
+  end)
+  if not ok then error(string.format("onnx.load: %s: %s", path, clean(model):gsub("^" .. path:gsub("%p", "%%%0") .. ": ", "")), 2) end
+  return model
+end
+
 return M
