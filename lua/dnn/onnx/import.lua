@@ -410,6 +410,15 @@ ops.Constant = function(g, node, _, attrs)
   return g.constant(v)
 end
 
+ops.ConstantOfShape = function(_, node, ins, attrs)
+  local shape = ints_of(node, ins[1], "the shape")
+  local v = attrs.value
+  local fill = 0
+  if type(v) == "table" then fill = v.values and v.values:reshape(-1):totable()[1] or v.ints[1] end
+  if #shape == 0 then return {t = dnn.tensor(fill):reshape()} end
+  return {t = dnn.zeros(table.unpack(shape)) + fill}
+end
+
 ops.Cast = function(_, node, ins, attrs)
   local to = attr(attrs, "to")
   if ins[1].ints then return ins[1] end
@@ -428,7 +437,16 @@ ops.Gather = function(_, node, ins, attrs)
     if idx.scalar then return {ints = out, scalar = true} end
     return {ints = out}
   end
-  if axis ~= 0 then fail(node, "Gather on axis %d of a tensor is not supported (axis 0: embeddings)", axis) end
+  if idx.ints then -- constant indices: rows (or one row) along the axis
+    local x = logical(data)
+    local a = (axis < 0 and axis + x.ndim or axis) + 1
+    local n = x.shape[a]
+    local picked = {}
+    for k, j in ipairs(idx.ints) do picked[k] = (j < 0 and j + n or j) + 1 end
+    if idx.scalar then return {t = x:select(a, picked[1])} end
+    return {t = x:index_select(a, dnn.tensor(picked))}
+  end
+  if axis ~= 0 then fail(node, "Gather of computed indices on axis %d is not supported (axis 0: embeddings)", axis) end
   local table_ = logical(data)
   if table_.ndim ~= 2 then fail(node, "expected a 2-d table for an embedding lookup") end
   local ids = idx.ints and dnn.tensor(idx.ints) or logical(idx)
@@ -643,9 +661,13 @@ end
 
 -- GELU as PyTorch and dnn.onnx.export write it: Div(x, sqrt 2) -> Erf -> Add 1 -> Mul x -> Mul 0.5 (either operand
 -- order). Returns the nodes with each such pattern replaced by one Gelu node.
-local function fuse_gelu(nodes, consts)
-  local producer, consumers = {}, {}
+local function fuse_gelu(nodes, initializers)
+  local producer, consumers, consts = {}, {}, {}
+  for name, t in pairs(initializers) do consts[name] = t end
   for i, n in ipairs(nodes) do
+    if n.op_type == "Constant" and n.attrs[1] and type(n.attrs[1].value) == "table" then
+      consts[n.outputs[1]] = n.attrs[1].value
+    end
     for _, o in ipairs(n.outputs) do producer[o] = i end
     for _, x in ipairs(n.inputs) do
       consumers[x] = consumers[x] or {}
