@@ -478,10 +478,7 @@ static int l_onnx_serialize(lua_State *L) {
 }
 
 static const luaL_Reg onnx_funcs[] = {
-    {"read", l_onnx_read},
-    {"parse", l_onnx_parse},
-    {"write", l_onnx_write},
-    {"serialize", l_onnx_serialize},
+    {"read", l_onnx_read}, {"parse", l_onnx_parse}, {"write", l_onnx_write}, {"serialize", l_onnx_serialize},
     {NULL, NULL},
 };
 

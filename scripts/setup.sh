@@ -8,16 +8,19 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # Build deps, the Fashion-MNIST files (the main job trains on them) and
-# lua-argparse (the examples' command lines).
+# lua-argparse (the examples' command lines). ONNX files: protobuf-c and
+# protoc-c over libonnx-dev's onnx.proto.
 PACKAGES="pkg-config liblua5.4-dev libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev libstb-dev
-libedit-dev dataset-fashion-mnist lua-argparse"
+libedit-dev dataset-fashion-mnist lua-argparse libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
 # The tests: busted for the Lua specs, a stock lua5.4 for dnn.so, PyTorch
 # and NumPy for the cross-checks and benchmarks, groff to check the man page,
 # fortunes (English text) for the sequence examples, clang-format for the
 # style check, and the packaging tools that scripts/luarocks_test.sh and
-# scripts/deb_test.sh build packages with.
+# scripts/deb_test.sh build packages with. python3-onnx (onnx.checker) and
+# node (ONNX Runtime from npm: scripts/setup_onnxruntime.sh, where npm is) for
+# tests/lua/onnx_spec.lua.
 TEST_PACKAGES="lua5.4 lua-busted python3-torch python3-numpy groff-base fortunes clang-format
-luarocks dpkg-dev debhelper fakeroot lintian"
+luarocks dpkg-dev debhelper fakeroot lintian python3-onnx nodejs"
 testing=""
 case "${1:-}" in
   --test) PACKAGES="$PACKAGES $TEST_PACKAGES" testing=1 ;;
@@ -52,6 +55,7 @@ fi
 # The sunspot numbers for examples/timeseries.lua, from python3-statsmodels's package (not installed).
 if [ -n "$testing" ]; then
   scripts/fetch_sunspots.sh || echo "setup: no sunspot data: examples/timeseries.lua will not be tested" >&2
+  scripts/setup_onnxruntime.sh || echo "setup: no ONNX Runtime: tests/lua/onnx_spec.lua will skip it" >&2
 fi
 
 mkdir -p build

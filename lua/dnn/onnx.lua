@@ -13,7 +13,11 @@ local layer = require "dnn.layer"
 
 local M = {}
 
-M.MIN_OPSET, M.MAX_OPSET = 13, 17
+--- @module dnn.onnx ONNX files: export for ONNX Runtime, import (PyTorch's exports too)
+-- `dnn.onnx.export(model, path, {opset})` and `dnn.onnx.load(path)`; the
+-- operator tables and limits are in docs/onnx.md.
+
+local MIN_OPSET, MAX_OPSET = 13, 17
 
 local function clean(msg)
   return (tostring(msg):gsub("^[^:\n]*:%d+: ", ""):gsub("^onnx%.%a+: ", ""))
@@ -39,9 +43,9 @@ function M.export(model, path, options)
   end
   options = options or {}
   require("dnn.options").check("onnx.export", options, {"opset"})
-  local opset = options.opset or M.MAX_OPSET
-  if math.type(opset) ~= "integer" or opset < M.MIN_OPSET or opset > M.MAX_OPSET then
-    error(string.format("onnx.export: expected opset an integer from %d to %d, got %s", M.MIN_OPSET, M.MAX_OPSET,
+  local opset = options.opset or MAX_OPSET
+  if math.type(opset) ~= "integer" or opset < MIN_OPSET or opset > MAX_OPSET then
+    error(string.format("onnx.export: expected opset an integer from %d to %d, got %s", MIN_OPSET, MAX_OPSET,
       tostring(opset)), 2)
   end
   local ok, err = pcall(function()
