@@ -348,6 +348,9 @@ ops.Transpose = function(_, node, ins, attrs)
   if #p == 4 and p[1] == 1 and p[2] == 4 and p[3] == 2 and p[4] == 3 and not ins[1].nhwc then
     return {t = ins[1].t, nhwc = true}
   end
+  if #p == 4 and p[1] == 1 and p[2] == 3 and p[3] == 4 and p[4] == 2 and ins[1].nhwc then
+    return {t = ins[1].t}
+  end
   return {t = x:permute(table.unpack(p)):contiguous()}
 end
 
