@@ -809,6 +809,12 @@ function OnnxGraph.new(proto, options)
   return self
 end
 
+-- Model files hold layers by their arguments; an imported graph's are its .onnx file.
+function OnnxGraph:get_config()
+  error(string.format("OnnxGraph '%s' is an imported ONNX graph, which a dnnlua model file cannot hold: keep the " ..
+    ".onnx file and load it with dnn.onnx.load (save_weights and load_weights work)", self.name), 0)
+end
+
 -- Inside forward: the weight for a node's input i (a trainable initializer).
 function OnnxGraph:weight_of(node, i)
   local t = self._weight_of[node.inputs[i]]
