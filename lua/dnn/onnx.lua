@@ -55,6 +55,21 @@ function M.export(model, path, options)
   if not ok then error(string.format("onnx.export: %s: %s", path, clean(err)), 2) end
 end
 
+--- dnn.onnx.read(path)
+-- An ONNX file's contents as plain Lua tables, to look inside one:
+-- `{opset, ir_version, producer_name, nodes = {{name, op_type, inputs,
+-- outputs, attrs = {{name, type, value}}}}, initializers = {{name, dims,
+-- values (a tensor) or ints}}, inputs = {{name, elem_type, dims}}, outputs}`.
+-- The same checked reader as `dnn.onnx.load`.
+-- @param path the .onnx file
+-- @example for _, node in ipairs(dnn.onnx.read("model.onnx").nodes) do print(node.op_type) end
+function M.read(path)
+  if type(path) ~= "string" then error("onnx.read: expected a path (string), got " .. type(path), 2) end
+  local ok, proto = pcall(dnn._onnx.read, path)
+  if not ok then error("onnx.read: " .. clean(proto), 2) end
+  return proto
+end
+
 --- dnn.onnx.load(path)
 -- A dnnlua model from an ONNX file: PyTorch's `torch.onnx.export`, our
 -- own exports, any graph of the operators docs/onnx.md lists. The model

@@ -13,9 +13,14 @@ local TOL = 1e-5 -- max |a - b| / max |b| over an output
 local function sh_ok(cmd) return os.execute(cmd .. " >/dev/null 2>&1") == true end
 
 local build_dir = (os.getenv("DNNLUA") or ""):match("^(.*)/[^/]+$") or "../../build"
+local function has_ort(dir) return sh_ok("test -f '" .. dir .. "/onnxruntime-node/package.json'") end
+-- this build's, else build/'s (build-asan/ shares it): scripts/setup_onnxruntime.sh installs it there
 local ort_modules = os.getenv("DNN_ONNXRUNTIME_MODULES") or (build_dir .. "/onnxruntime/node_modules")
+if not os.getenv("DNN_ONNXRUNTIME_MODULES") and not has_ort(ort_modules) then
+  ort_modules = H.source_dir .. "/build/onnxruntime/node_modules"
+end
 local have_node = sh_ok("command -v node")
-local have_ort = have_node and sh_ok("test -f " .. ort_modules .. "/onnxruntime-node/package.json")
+local have_ort = have_node and has_ort(ort_modules)
 local have_checker = sh_ok(H.python .. " -c 'import onnx'")
 
 local tmp = os.tmpname()
@@ -167,7 +172,44 @@ function models.vit() -- examples/vit.lua (functional)
   return nn.Model{inputs = inputs, outputs = outputs, name = "vit"}, {dnn.rand(2, 28, 28, 1)}
 end
 
-local order = {"mlp", "cnn", "transfer", "lstm_text", "conv_text", "char_transformer", "vit"}
+-- Beyond the examples: the other layers with an ONNX form.
+function models.spatial()
+  return nn.Sequential{
+    nn.Input{7, 7, 2}, nn.Rescaling(0.5, {offset = 0.1}), nn.ZeroPadding2D({{1, 2}, {0, 1}}), nn.Cropping2D({{1, 0}, {2, 1}}),
+    nn.UpSampling2D(2), nn.AveragePooling2D(3, {padding = "same", strides = 2}),
+    nn.DepthwiseConv2D(3, {depth_multiplier = 2, padding = "same", strides = 2}),
+    nn.Conv2DTranspose(3, 2, {strides = 3, activation = "elu"}), nn.Conv2DTranspose(2, {3, 1}, {strides = 2, padding = "same"}),
+    nn.UpSampling2D{size = 2, interpolation = "bilinear"}, nn.Conv2D(2, 3, {dilation_rate = 2, activation = "selu"}),
+    nn.GlobalMaxPooling2D(),
+  }, {dnn.randn(2, 7, 7, 2)}
+end
+
+function models.recurrent()
+  return nn.Sequential{
+    nn.Input{6, 3}, nn.Normalization{mean = {0.5, 0, -0.5}, variance = {1, 4, 0.25}},
+    nn.GRU(5, {return_sequences = true}), nn.GRU(4, {return_sequences = true, reset_after = false, go_backwards = true}),
+    nn.Bidirectional(nn.SimpleRNN(3, {return_sequences = true}), {merge_mode = "ave"}),
+    nn.Conv1D(4, 3, {padding = "causal", dilation_rate = 2}), nn.MaxPooling1D(2), nn.UpSampling1D(2),
+    nn.LSTM(4, {go_backwards = true}), nn.Dense(3, {activation = "hard_sigmoid"}),
+  }, {dnn.randn(3, 6, 3)}
+end
+
+function models.merges() -- functional: two inputs, a nested model, every merge, attention with a causal mask
+  local a, b = nn.Input{5, 4}, nn.Input{5, 4}
+  local inner = nn.Sequential{nn.Dense(4, {input_shape = {5, 4}, activation = "swish"}), nn.PReLU()}
+  local h = nn.Dense(4, {activation = "softplus"})(a)
+  local k = inner(b)
+  local mha = nn.MultiHeadAttention{num_heads = 2, key_dim = 3}
+  local att = mha(h, k, {use_causal_mask = true})
+  local merged = nn.Concatenate()({nn.Add()({h, k, att}), nn.Multiply()({h, k}), nn.Subtract()({h, k}),
+                                   nn.Maximum()({h, k}), nn.Minimum()({h, k}), nn.Average()({h, k})})
+  local y = nn.TimeDistributed(nn.Dense(2, {activation = "leaky_relu"}))(merged)
+  local z = nn.LayerNormalization{center = false}(nn.Flatten()(y))
+  return nn.Model{inputs = {a, b}, outputs = nn.Activation("gelu")(z)}, {dnn.randn(2, 5, 4), dnn.randn(2, 5, 4)}
+end
+
+local order = {"mlp", "cnn", "transfer", "lstm_text", "conv_text", "char_transformer", "vit", "spatial", "recurrent",
+               "merges"}
 
 local function predict(model, inputs)
   return dnn.no_grad(function()
@@ -221,7 +263,7 @@ describe("dnn.onnx.export", function()
     local model = models.transfer()
     local path = path_of("names.onnx")
     dnn.onnx.export(model, path, {opset = 13})
-    local proto = dnn._onnx.read(path)
+    local proto = dnn.onnx.read(path)
     local names = {}
     for _, t in ipairs(proto.initializers) do names[t.name] = t end
     assert.is_truthy(names["conv1/kernel"])
@@ -357,6 +399,7 @@ describe("dnn.onnx.load of bad files", function()
   local good = assert(io.open(good_path, "rb")):read("a")
 
   it("says which file is missing", function()
+    H.assert_error({"onnx.read: ", "/no/such/file.onnx", "No such file"}, function() dnn.onnx.read("/no/such/file.onnx") end)
     H.assert_error({"onnx.load", "/no/such/file.onnx", "No such file"}, function() dnn.onnx.load("/no/such/file.onnx") end)
     H.assert_error({"onnx.load: expected a path (string), got number"}, function() dnn.onnx.load(3) end)
   end)

@@ -201,19 +201,19 @@ emit.Conv2DTranspose = function(G, l, xs)
   local x = xs[1]
   if l.dilation_rate[1] ~= 1 or l.dilation_rate[2] ~= 1 then fail(l, "dilated transposed convolutions are not exported") end
   local attrs = {strides = INTS{l.strides[1], l.strides[2]}, kernel_shape = INTS{l.kernel_size[1], l.kernel_size[2]}}
-  if l.padding == "same" then
-    -- TensorFlow's: output = input * stride, the padding's extra row or column at the end
-    local pads_begin, pads_end = {}, {}
-    for d = 1, 2 do
-      local n = x.shape[d + 1]
-      if n < 0 then fail(l, "\"same\" padding needs a known image size") end
-      local total = math.max(l.kernel_size[d] - l.strides[d], 0)
-      pads_begin[d], pads_end[d] = total // 2, total - total // 2
-      if l.kernel_size[d] < l.strides[d] then attrs.output_padding = INTS{l.strides[1] - l.kernel_size[1],
-                                                                            l.strides[2] - l.kernel_size[2]} end
+  -- Keras's output: n * s + max(k - s, 0) ("valid"), n * s ("same": the padding's extra row at the end). ONNX's:
+  -- (n - 1) * s + k - pads + output_padding.
+  local pads, extra = {0, 0, 0, 0}, {}
+  for d = 1, 2 do
+    local k, s = l.kernel_size[d], l.strides[d]
+    extra[d] = math.max(s - k, 0) -- a kernel smaller than its stride: the last rows come from no input
+    if l.padding == "same" then
+      local total = math.max(k - s, 0)
+      pads[d], pads[d + 2] = total // 2, total - total // 2
     end
-    attrs.pads = INTS{pads_begin[1], pads_begin[2], pads_end[1], pads_end[2]}
   end
+  if extra[1] > 0 or extra[2] > 0 then attrs.output_padding = INTS(extra) end
+  if l.padding == "same" then attrs.pads = INTS(pads) end
   local inputs = {transpose(G, x.name, TO_NCHW), G:weight("kernel", l.kernel:permute(4, 3, 1, 2))}
   if l.bias then inputs[3] = G:weight("bias", l.bias) end
   local y = transpose(G, G:node("ConvTranspose", inputs, attrs), TO_NHWC)

@@ -91,6 +91,10 @@ ops.LeakyRelu = function(_, _, ins, attrs)
   local x = ins[1].t
   return {t = x:relu() - (-x):relu() * a, nhwc = ins[1].nhwc}
 end
+ops.PRelu = function(_, _, ins)
+  local x, slope = logical(ins[1]), logical(ins[2])
+  return {t = x:relu() - (-x):relu() * slope}
+end
 ops.HardSigmoid = function(_, _, ins, attrs)
   local a, b = attr(attrs, "alpha", 0.2), attr(attrs, "beta", 0.5)
   return {t = (ins[1].t * a + b):clamp(0, 1), nhwc = ins[1].nhwc}
@@ -221,15 +225,16 @@ ops.ConvTranspose = function(g, node, ins, attrs)
   local pads = attr(attrs, "pads", {0, 0, 0, 0})
   local out_pad = attr(attrs, "output_padding", {0, 0})
   local bias = ins[3] and g:weight_of(node, 3)
-  local y = Cconv.conv2d_transpose(x, kernel, bias, strides[1], strides[2], 1, 1, "valid", "linear")
+  local y = Cconv.conv2d_transpose(x, kernel, nil, strides[1], strides[2], 1, 1, "valid", "linear")
   -- valid output: (n - 1) * s + k; ONNX's: that - pads + output_padding
   local h, w = y.shape[2], y.shape[3]
   local top, left = pads[1], pads[2]
   local hh = h - pads[1] - pads[3] + out_pad[1]
   local ww = w - pads[2] - pads[4] + out_pad[2]
-  if top + hh > h or left + ww > w then y = P.zero_pad2d(y, 0, top + hh - h, 0, left + ww - w) end
+  if top + hh > h or left + ww > w then y = P.zero_pad2d(y, 0, math.max(top + hh - h, 0), 0, math.max(left + ww - w, 0)) end
   y = y:narrow(2, top + 1, hh):narrow(3, left + 1, ww)
   if kh < 1 or kw < 1 then fail(node, "empty kernel") end
+  if bias then y = y + bias end -- after the output padding, which gets the bias too
   return {t = y, nhwc = true}
 end
 
@@ -295,21 +300,29 @@ ops.LayerNormalization = function(_, node, ins, attrs)
   return {t = L.layer_norm(x, gamma, beta, naxes, attr(attrs, "epsilon", 1e-5))}
 end
 
-ops.Resize = function(g, node, ins, attrs)
+ops.Resize = function(_, node, ins, attrs)
   local mode = attr(attrs, "mode", "nearest")
   local ctm = attr(attrs, "coordinate_transformation_mode", "half_pixel")
   local scales = ins[3] and ins[3].t and ins[3].t:totable()
-  if not scales or #scales ~= 4 then fail(node, "expected 4 constant scales (sizes are not supported)") end
-  local x = logical(ins[1])
-  local nhwc_scales = {scales[1], scales[3], scales[4], scales[2]}
-  local sh, sw = math.tointeger(scales[3]), math.tointeger(scales[4])
   local bilinear = mode == "linear" and (ctm == "half_pixel" or ctm == "pytorch_half_pixel")
   local nearest = mode == "nearest" and ctm == "asymmetric" and attr(attrs, "nearest_mode", "round_prefer_floor") == "floor"
-  if scales[1] ~= 1 or scales[2] ~= 1 or not sh or not sw or not (bilinear or nearest) then
-    fail(node, "only integer upsampling of H and W, nearest (asymmetric, floor) or linear (half_pixel), is supported")
+  local function whole(v) return math.tointeger(v) and v >= 1 end
+  if scales and #scales == 3 and scales[1] == 1 and nearest then -- 1-d: (N, T, C) or (N, C, T), one axis scaled
+    local x = logical(ins[1])
+    if scales[3] == 1 and whole(scales[2]) then
+      return {t = P.upsample2d(x:unsqueeze(2), 1, math.tointeger(scales[2]), false):squeeze(2)}
+    elseif scales[2] == 1 and whole(scales[3]) then
+      local y = P.upsample2d(x:transpose(2, 3):unsqueeze(2), 1, math.tointeger(scales[3]), false):squeeze(2)
+      return {t = y:transpose(2, 3)}
+    end
   end
-  local _ = nhwc_scales
-  return {t = P.upsample2d(to_nhwc({t = x}), sh, sw, bilinear), nhwc = true}
+  if not scales or #scales ~= 4 or scales[1] ~= 1 or scales[2] ~= 1 or not whole(scales[3]) or not whole(scales[4])
+      or not (bilinear or nearest) then
+    fail(node, "only integer upsampling by constant scales (of H and W, or of one axis of a 1-d sequence), nearest " ..
+      "(asymmetric, floor) or linear (half_pixel, 2-d), is supported")
+  end
+  local y = P.upsample2d(to_nhwc(ins[1]), math.tointeger(scales[3]), math.tointeger(scales[4]), bilinear)
+  return {t = y, nhwc = true}
 end
 
 -- ---- shapes ----
@@ -759,6 +772,7 @@ function OnnxGraph.new(proto, options)
   self._onnx_nodes = nodes
   self._onnx_inputs, self._onnx_outputs = {}, {}
   for i, v in ipairs(proto.inputs) do self._onnx_inputs[i] = v.name end
+  if #proto.inputs > 1 then self.min_inputs, self.max_inputs = #proto.inputs, #proto.inputs end -- g{a, b}
   for i, v in ipairs(proto.outputs) do self._onnx_outputs[i] = v.name end
   -- the conversions made once: weights derived from initializers, trainable in their new layout
   self._converted = {}
