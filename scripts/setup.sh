@@ -10,17 +10,20 @@ cd "$(dirname "$0")/.."
 # Build deps, the Fashion-MNIST files (the main job trains on them) and
 # lua-argparse (the examples' command lines). libopenmpi-dev builds
 # dnn.distributed (MPI) into the binaries; a run without mpirun needs only its
-# libraries (libopenmpi3, which it brings).
+# libraries (libopenmpi3, which it brings). ONNX files: protobuf-c and
+# protoc-c over libonnx-dev's onnx.proto.
 PACKAGES="pkg-config liblua5.4-dev libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev libstb-dev
-libedit-dev dataset-fashion-mnist lua-argparse libopenmpi-dev"
+libedit-dev dataset-fashion-mnist lua-argparse libopenmpi-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
 # The tests: busted for the Lua specs, a stock lua5.4 for dnn.so, PyTorch
 # and NumPy for the cross-checks and benchmarks, groff to check the man page,
 # fortunes (English text) for the sequence examples, clang-format for the
 # style check, and the packaging tools that scripts/luarocks_test.sh and
 # scripts/deb_test.sh build packages with; openmpi-bin (mpirun) for the
-# distributed tests (tests/distributed/run.sh).
+# distributed tests (tests/distributed/run.sh). python3-onnx (onnx.checker)
+# and node (ONNX Runtime from npm: scripts/setup_onnxruntime.sh, where npm
+# is) for tests/lua/onnx_spec.lua.
 TEST_PACKAGES="lua5.4 lua-busted python3-torch python3-numpy groff-base fortunes clang-format
-luarocks dpkg-dev debhelper fakeroot lintian openmpi-bin"
+luarocks dpkg-dev debhelper fakeroot lintian openmpi-bin python3-onnx nodejs"
 testing=""
 case "${1:-}" in
   --test) PACKAGES="$PACKAGES $TEST_PACKAGES" testing=1 ;;
@@ -37,6 +40,13 @@ for p in $PACKAGES; do
   [ "$status" = installed ] || missing="$missing $p"
 done
 
+# npm, for ONNX Runtime in the tests: Debian's npm package where no npm is on
+# PATH (a node from elsewhere that ships its own npm would conflict with it).
+if [ -n "$testing" ] && ! command -v npm >/dev/null 2>&1; then
+  missing="$missing npm"
+  PACKAGES="$PACKAGES npm"
+fi
+
 if [ -n "$missing" ]; then
   echo "setup: installing$missing"
   if [ "$(id -u)" -eq 0 ]; then
@@ -52,10 +62,12 @@ if [ -n "$missing" ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $PACKAGES
 fi
 
-# The sunspot numbers for examples/timeseries.lua, from python3-statsmodels's package (not installed).
+# Test data and tools outside apt's reach: the sunspot numbers and three photographs (from Debian packages, not
+# installed), ONNX Runtime (npm).
 if [ -n "$testing" ]; then
   scripts/fetch_sunspots.sh || echo "setup: no sunspot data: examples/timeseries.lua will not be tested" >&2
   scripts/fetch_sample_images.sh || echo "setup: no sample photographs: examples/style_transfer.lua will not be tested" >&2
+  scripts/setup_onnxruntime.sh || echo "setup: no ONNX Runtime: tests/lua/onnx_spec.lua will skip it" >&2
 fi
 
 mkdir -p build

@@ -28,6 +28,7 @@ dnn.inspect = require("dnn.inspect").inspect
 dnn.load_model = require("dnn.serialize").load_model
 dnn.checkpoint = require "dnn.checkpoint"
 dnn.distributed = require "dnn.distributed"
+dnn.onnx = require "dnn.onnx"
 dnn.help = require("dnn.help").help
 
 -- ---- reference: dnn's own functions (bindings/l_autograd.c, l_runtime.c, l_io.c) ----

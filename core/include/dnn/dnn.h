@@ -12,6 +12,7 @@
 #include "dnn/io.h"
 #include "dnn/losses.h"
 #include "dnn/nn.h"
+#include "dnn/onnx.h"
 #include "dnn/ops.h"
 #include "dnn/optim.h"
 #include "dnn/parallel.h"
