@@ -196,7 +196,7 @@ end
 
 function models.merges() -- functional: two inputs, a nested model, every merge, attention with a causal mask
   local a, b = nn.Input{5, 4}, nn.Input{5, 4}
-  local inner = nn.Sequential{nn.Dense(4, {input_shape = {5, 4}, activation = "swish"}), nn.PReLU()}
+  local inner = nn.Sequential{nn.Dense(4, {input_shape = {5, 4}, activation = "swish"}), nn.PReLU(), nn.LeakyReLU(0.1)}
   local h = nn.Dense(4, {activation = "softplus"})(a)
   local k = inner(b)
   local mha = nn.MultiHeadAttention{num_heads = 2, key_dim = 3}

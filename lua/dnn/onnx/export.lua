@@ -80,6 +80,10 @@ emit.Reshape = function(G, l, xs)
   return G:node("Reshape", {xs[1].name, G:ints("shape", shape)})
 end
 
+emit.LeakyReLU = function(G, l, xs)
+  return G:node("LeakyRelu", {xs[1].name}, {alpha = F(l.negative_slope)})
+end
+
 emit.PReLU = function(G, l, xs)
   return G:node("PRelu", {xs[1].name, G:weight("alpha", l.alpha)})
 end
