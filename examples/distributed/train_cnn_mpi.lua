@@ -39,18 +39,7 @@ if opts.limit then
 end
 
 -- train_cnn's model: two conv-bn-relu-pool blocks, dropout and a dense head.
-local layers = {nn.Input{28, 28, 1}}
-for _, filters in ipairs{16, 32} do
-  for _, l in ipairs{nn.Conv2D(filters, 3, {padding = "same", use_bias = false}), nn.BatchNormalization{momentum = 0.9},
-                     nn.Activation("relu"), nn.MaxPooling2D(2)} do
-    layers[#layers + 1] = l
-  end
-end
-for _, l in ipairs{nn.Flatten(), nn.Dropout(0.2), nn.Dense(128, {activation = "relu"}), nn.Dropout(0.2),
-                   nn.Dense(10, {activation = "softmax"})} do
-  layers[#layers + 1] = l
-end
-local model = nn.Sequential(layers)
+local model = dofile((arg[0]:match("^(.*)/") or ".") .. "/../lib/fashion_cnn.lua")()
 -- fit starts every rank from rank 0's weights; each rank's own seed from here
 -- on gives the ranks different dropout masks.
 dnn.manual_seed(opts.seed + 1 + rank)

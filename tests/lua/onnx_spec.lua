@@ -89,18 +89,8 @@ function models.mlp() -- examples/train_mlp.lua
 end
 
 function models.cnn() -- examples/train_cnn.lua (--augment: identities at inference)
-  local layers = {nn.Input{28, 28, 1}, nn.RandomFlip("horizontal"), nn.RandomTranslation(0.1, 0.1)}
-  for _, filters in ipairs{16, 32} do
-    for _, l in ipairs{nn.Conv2D(filters, 3, {padding = "same", use_bias = false}), nn.BatchNormalization{momentum = 0.9},
-                       nn.Activation("relu"), nn.MaxPooling2D(2)} do
-      layers[#layers + 1] = l
-    end
-  end
-  for _, l in ipairs{nn.Flatten(), nn.Dropout(0.2), nn.Dense(128, {activation = "relu"}), nn.Dropout(0.2),
-                     nn.Dense(10, {activation = "softmax"})} do
-    layers[#layers + 1] = l
-  end
-  return nn.Sequential(layers), {dnn.rand(3, 28, 28, 1)}
+  local fashion_cnn = dofile(H.source_dir .. "/examples/lib/fashion_cnn.lua")
+  return fashion_cnn{augment = true}, {dnn.rand(3, 28, 28, 1)}
 end
 
 function models.transfer() -- examples/transfer_learning.lua: the base's layers and a new head

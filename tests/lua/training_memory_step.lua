@@ -42,20 +42,7 @@ local MODELS = {
   end,
   cnn = function() -- examples/train_cnn.lua
     local x, y = fashion(512, {28, 28, 1})
-    return x, y, "sparse_categorical_crossentropy", function()
-      local layers = {nn.Input{28, 28, 1}}
-      for _, filters in ipairs{16, 32} do
-        for _, l in ipairs{nn.Conv2D(filters, 3, {padding = "same", use_bias = false}),
-                           nn.BatchNormalization{momentum = 0.9}, nn.Activation("relu"), nn.MaxPooling2D(2)} do
-          layers[#layers + 1] = l
-        end
-      end
-      for _, l in ipairs{nn.Flatten(), nn.Dropout(0.2), nn.Dense(128, {activation = "relu"}), nn.Dropout(0.2),
-                         nn.Dense(10, {activation = "softmax"})} do
-        layers[#layers + 1] = l
-      end
-      return nn.Sequential(layers)
-    end
+    return x, y, "sparse_categorical_crossentropy", dofile(H.source_dir .. "/examples/lib/fashion_cnn.lua")
   end,
   lstm = function() -- examples/char_rnn.lua's model
     local steps = 100
