@@ -34,6 +34,7 @@ local BAD_VALUES = {
   char_transformer = {"--heads", "0"},
   ["distributed/train_cnn_mpi"] = {"--batch-size", "0"},
   feature_maps = {"--limit", "1.5"},
+  gan = {"--score", "0"},
   regularization = {"--epochs", "many"},
   seed_models = {"--epochs", "0"},
   style_transfer = {"--size", "0"},
