@@ -27,6 +27,7 @@ dnn.plot = require "dnn.plot"
 dnn.inspect = require("dnn.inspect").inspect
 dnn.load_model = require("dnn.serialize").load_model
 dnn.checkpoint = require "dnn.checkpoint"
+dnn.rl = require "dnn.rl"
 dnn.help = require("dnn.help").help
 
 -- ---- reference: dnn's own functions (bindings/l_autograd.c, l_runtime.c, l_io.c) ----
