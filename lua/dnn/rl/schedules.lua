@@ -41,7 +41,8 @@ function M.linear_schedule(opts)
   local stop = check_number(fn, "stop", opts.stop == nil and 0.05 or opts.stop)
   local steps = checked_steps(fn, "steps", opts.steps)
   return schedule(fn, {start = start, stop = stop, steps = steps}, function(self, step)
-    local frac = math.min(math.max(step / self.steps, 0), 1)
+    local frac = math.max(step / self.steps, 0)
+    if frac >= 1 then return self.stop end
     return self.start + (self.stop - self.start) * frac
   end)
 end
