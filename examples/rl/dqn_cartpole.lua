@@ -23,7 +23,7 @@ local function parse_args(argv)
   args.number_option(parser, "--seed", "random seed (network, exploration, replay and the environment)", 1,
     args.nonnegative_integer)
   args.number_option(parser, "--steps", "most environment steps to train for (the learning rate decays to 0 over them)",
-    120000, args.positive_integer)
+    100000, args.positive_integer)
   args.number_option(parser, "--lr", "Adam's initial learning rate", 1e-3, args.positive_number):argname("X")
   args.number_option(parser, "--batch-size", "transitions per update", 64, args.positive_integer)
   args.number_option(parser, "--units", "units of each of the two hidden layers", 128, args.positive_integer)
@@ -40,10 +40,10 @@ if opts.play then
   return
 end
 
-local GAMMA = 0.99
+local GAMMA = tonumber(os.getenv("RL_GAMMA") or 0.99)
 local BUFFER = 100000
 local LEARNING_STARTS = 1000 -- random steps before the first update
-local TARGET_EVERY = 500 -- steps between copies of the online network into the target
+local TARGET_EVERY = 500 -- steps between copies of the online network into the target network
 local epsilon = dnn.rl.linear_schedule{start = 1, stop = 0.02, steps = 10000}
 
 dnn.manual_seed(opts.seed)
@@ -66,9 +66,8 @@ end
 update_target()
 -- The learning rate falls linearly to 0 over the run: late updates are small,
 -- so a policy that balances is not unlearnt (DQN's usual collapse).
-local function learning_rate(update_step)
-  return opts.lr * math.max(0, 1 - update_step / math.max(opts.steps - LEARNING_STARTS, 1))
-end
+local env_step = 0
+local function learning_rate() return opts.lr * math.max(0, 1 - env_step / opts.steps) end
 local opt = dnn.optim.Adam{learning_rate = learning_rate, params = online_params, global_clipnorm = 10}
 local buffer = dnn.rl.ReplayBuffer{capacity = BUFFER, observation_size = env.observation_size}
 
@@ -107,6 +106,7 @@ print(string.format("DQN%s on CartPole-v1, seed %d, %d threads", opts.double and
 local rec = runs.recorder()
 local obs, ret = env:reset(), 0
 for step = 1, opts.steps do
+  env_step = step
   local a = act(obs, step)
   local next_obs, reward, terminated, truncated = env:step(a)
   buffer:add(obs, a, reward, next_obs, terminated)

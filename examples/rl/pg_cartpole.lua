@@ -28,8 +28,9 @@ local function parse_args(argv)
   parser:option("--algo", "ppo or reinforce", "ppo"):choices{"ppo", "reinforce"}
   args.number_option(parser, "--seed", "random seed (networks, actions and the environments)", 1,
     args.nonnegative_integer)
-  args.number_option(parser, "--steps", "most environment steps to train for (the learning rate decays to 0 over them)",
-    400000, args.positive_integer)
+  args.number_option(parser, "--steps",
+    "most environment steps to train for; the learning rate decays to 0 over them (default: 400000 for ppo, 1000000 for reinforce)",
+    nil, args.positive_integer)
   args.number_option(parser, "--lr", "Adam's initial learning rate (default: 1e-3 for ppo, 2e-3 for reinforce)", nil,
     args.positive_number):argname("X")
   args.number_option(parser, "--envs", "environments stepped side by side", 8, args.positive_integer)
@@ -50,8 +51,12 @@ end
 
 local GAMMA, LAMBDA = 0.99, 0.95
 local CLIP, EPOCHS, MINIBATCH = 0.2, 4, 256 -- PPO
-local VALUE_COEF, ENTROPY_COEF = 0.5, 0.01
+local VALUE_COEF = 0.5
+-- PPO's entropy bonus keeps it exploring between its many updates per
+-- rollout; REINFORCE's one update per batch of episodes needs none.
+local ENTROPY_COEF = opts.algo == "ppo" and 0.01 or 0
 local lr0 = opts.lr or (opts.algo == "ppo" and 1e-3 or 2e-3)
+opts.steps = opts.steps or (opts.algo == "ppo" and 400000 or 1000000)
 
 dnn.manual_seed(opts.seed)
 local N = opts.envs
