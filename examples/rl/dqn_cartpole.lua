@@ -4,7 +4,8 @@
 -- a linear decay; --double uses Double DQN's target (van Hasselt et al.
 -- 2016: the online network picks the next action, the target network values
 -- it). Episodes that hit the time limit are bootstrapped (truncated is not
--- terminal). Training stops when the mean return of the last 100 episodes
+-- terminal). The learning rate shrinks as the agent improves (see
+-- learning_rate below). Training stops when the mean return of the last 100 episodes
 -- reaches 475 (Gym's threshold for v1) or after --steps steps; the network is
 -- saved and --play evaluates a saved one greedily for 100 episodes.
 --
@@ -22,8 +23,7 @@ local function parse_args(argv)
     "Trains a DQN (target network, Huber loss, epsilon-greedy) on CartPole-v1 until the 100-episode mean return reaches 475.")
   args.number_option(parser, "--seed", "random seed (network, exploration, replay and the environment)", 1,
     args.nonnegative_integer)
-  args.number_option(parser, "--steps", "most environment steps to train for (the learning rate decays to 0 over them)",
-    100000, args.positive_integer)
+  args.number_option(parser, "--steps", "most environment steps to train for", 200000, args.positive_integer)
   args.number_option(parser, "--lr", "Adam's initial learning rate", 1e-3, args.positive_number):argname("X")
   args.number_option(parser, "--batch-size", "transitions per update", 64, args.positive_integer)
   args.number_option(parser, "--units", "units of each of the two hidden layers", 128, args.positive_integer)
@@ -40,7 +40,7 @@ if opts.play then
   return
 end
 
-local GAMMA = tonumber(os.getenv("RL_GAMMA") or 0.99)
+local GAMMA = 0.99
 local BUFFER = 100000
 local LEARNING_STARTS = 1000 -- random steps before the first update
 local TARGET_EVERY = 500 -- steps between copies of the online network into the target network
@@ -64,10 +64,12 @@ local function update_target()
   end)
 end
 update_target()
--- The learning rate falls linearly to 0 over the run: late updates are small,
--- so a policy that balances is not unlearnt (DQN's usual collapse).
-local env_step = 0
-local function learning_rate() return opts.lr * math.max(0, 1 - env_step / opts.steps) end
+-- The learning rate shrinks as the agent gets better and never grows back:
+-- lr * max(0.03, 1 - best/500), best the highest mean return of 20
+-- consecutive episodes so far. Once it balances, updates are small, so one
+-- does not unlearn the policy (DQN's usual collapse on CartPole).
+local best_mean = 0
+local function learning_rate() return opts.lr * math.max(0.03, 1 - best_mean / 500) end
 local opt = dnn.optim.Adam{learning_rate = learning_rate, params = online_params, global_clipnorm = 10}
 local buffer = dnn.rl.ReplayBuffer{capacity = BUFFER, observation_size = env.observation_size}
 
@@ -106,7 +108,6 @@ print(string.format("DQN%s on CartPole-v1, seed %d, %d threads", opts.double and
 local rec = runs.recorder()
 local obs, ret = env:reset(), 0
 for step = 1, opts.steps do
-  env_step = step
   local a = act(obs, step)
   local next_obs, reward, terminated, truncated = env:step(a)
   buffer:add(obs, a, reward, next_obs, terminated)
@@ -115,6 +116,7 @@ for step = 1, opts.steps do
   if step % TARGET_EVERY == 0 then update_target() end
   if terminated or truncated then
     rec.add(ret, step)
+    if #rec.returns >= 20 then best_mean = math.max(best_mean, dnn.rl.running_mean(rec.returns, 20)) end
     if rec.solved then break end
     obs, ret = env:reset(), 0
   end
