@@ -66,8 +66,10 @@ end
 update_target()
 -- The learning rate shrinks as the agent gets better and never grows back:
 -- lr * max(0.03, 1 - best/500), best the highest mean return of 20
--- consecutive episodes so far. Once it balances, updates are small, so one
--- does not unlearn the policy (DQN's usual collapse on CartPole).
+-- consecutive episodes so far. Once it balances, updates are small: meant to
+-- damp DQN's usual collapse on CartPole (an update that unlearns a policy
+-- that balanced). It damps it, it does not remove it: see
+-- docs/guide/13_reinforcement.md for the runs.
 local best_mean = 0
 local function learning_rate() return opts.lr * math.max(0.03, 1 - best_mean / 500) end
 local opt = dnn.optim.Adam{learning_rate = learning_rate, params = online_params, global_clipnorm = 10}
