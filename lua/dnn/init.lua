@@ -29,6 +29,7 @@ dnn.load_model = require("dnn.serialize").load_model
 dnn.checkpoint = require "dnn.checkpoint"
 dnn.distributed = require "dnn.distributed"
 dnn.onnx = require "dnn.onnx"
+dnn.rl = require "dnn.rl"
 dnn.help = require("dnn.help").help
 
 -- ---- reference: dnn's own functions (bindings/l_autograd.c, l_runtime.c, l_io.c) ----

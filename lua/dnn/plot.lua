@@ -83,7 +83,7 @@ local function panels_of(series)
   return list
 end
 
-local function draw_panel(cv, x0, y0, pw, ph, name, train, val)
+local function draw_panel(cv, x0, y0, pw, ph, name, train, val, xlabel, legend)
   -- plot area inside the panel: room for tick labels, axis labels and legend
   local left, right, top, bottom = x0 + 62, x0 + pw - 14, y0 + 26, y0 + ph - 40
   image.draw_text(cv, x0 + (pw - image.text_width(name, 2)) / 2, y0 + 6, name, BLACK, {scale = 2})
@@ -123,7 +123,7 @@ local function draw_panel(cv, x0, y0, pw, ph, name, train, val)
     image.draw_text(cv, x - image.text_width(s) / 2, bottom + 7, s, BLACK)
   end
   image.draw_rect(cv, left, top, right - left + 1, bottom - top + 1, BLACK)
-  image.draw_text(cv, (left + right - image.text_width("epoch")) / 2, bottom + 20, "epoch", BLACK)
+  image.draw_text(cv, (left + right - image.text_width(xlabel)) / 2, bottom + 20, xlabel, BLACK)
   image.draw_text(cv, x0 + 4, (top + bottom + image.text_width(name)) / 2, name, BLACK, {vertical = true})
   -- the curves: train solid, validation dashed
   local points = {}
@@ -145,8 +145,8 @@ local function draw_panel(cv, x0, y0, pw, ph, name, train, val)
   if val then curve(val, VAL, 6) end
   -- legend, top or bottom right inside the plot: where fewer points lie
   local entries = {}
-  if train then entries[#entries + 1] = {"train", TRAIN, 0} end
-  if val then entries[#entries + 1] = {"validation", VAL, 6} end
+  if train then entries[#entries + 1] = {legend[1], TRAIN, 0} end
+  if val then entries[#entries + 1] = {legend[2], VAL, 6} end
   local lw = 0
   for _, e in ipairs(entries) do lw = math.max(lw, image.text_width(e[1])) end
   local lx, boxh = right - lw - 40, #entries * 12 + 6
@@ -186,12 +186,20 @@ function M.history(history, path, opts)
   local cols = math.min(#panels, opts.columns or 2)
   local rows = math.ceil(#panels / cols)
   local title = opts.title or "Training history"
+  local xlabel = opts.xlabel or "epoch"
+  local legend = opts.legend or {"train", "validation"}
+  if type(xlabel) ~= "string" then
+    error(("dnn.plot.history: expected xlabel a string, got %s"):format(type(xlabel)), 2)
+  end
+  if type(legend) ~= "table" or type(legend[1]) ~= "string" or type(legend[2]) ~= "string" then
+    error("dnn.plot.history: expected legend a table of two strings {solid, dashed}", 2)
+  end
   local head = 36
   local cv = image.canvas(head + rows * ph, cols * pw)
   image.draw_text(cv, (cols * pw - image.text_width(title, 2)) / 2, 10, title, BLACK, {scale = 2})
   for i, name in ipairs(panels) do
     local c, r = (i - 1) % cols, (i - 1) // cols
-    draw_panel(cv, c * pw, head + r * ph, pw, ph, name, series[name], series["val_" .. name])
+    draw_panel(cv, c * pw, head + r * ph, pw, ph, name, series[name], series["val_" .. name], xlabel, legend)
   end
   image.save(cv, path)
   return cv
@@ -303,6 +311,8 @@ end
 -- @option title="Training history" the title
 -- @option width=480 pixels per chart
 -- @option height=320 pixels per chart
+-- @option xlabel="epoch" the x axis's label
+-- @option legend={"train", "validation"} the legend's names for the solid and the dashed curve
 -- @example dnn.plot.history(model:fit(x, y, {epochs = 5, validation_split = 0.2}), "curves.png")
 
 --- dnn.plot.confusion_matrix(cm, labels, path[, options])

@@ -75,6 +75,20 @@ describe("dnn.plot.history", function()
     H.assert_error({"History"}, dnn.plot.history, 5, dir .. "/x.png")
   end)
 
+  it("names the x axis and the two curves as told (xlabel, legend)", function()
+    local h = {["return"] = {10, 20, 30}, val_return = {10, 15, 20}}
+    local plain = dnn.plot.history(h, dir .. "/plain.png")
+    local named = dnn.plot.history(h, dir .. "/named.png", {xlabel = "episode", legend = {"return", "mean"}})
+    H.assert_shape(named, plain.shape)
+    assert.is_true((named - plain):abs():sum():item() > 0) -- other words drawn
+    local again = dnn.plot.history(h, dir .. "/named2.png", {xlabel = "episode", legend = {"return", "mean"}})
+    assert.are.equal(0, (named - again):abs():sum():item())
+    H.assert_error({"dnn.plot.history: expected legend a table of two strings"}, dnn.plot.history, h, dir .. "/x.png",
+      {legend = {"one"}})
+    H.assert_error({"dnn.plot.history: expected xlabel a string, got number"}, dnn.plot.history, h, dir .. "/x.png",
+      {xlabel = 5})
+  end)
+
   it("keeps going with NaN and infinite values (gaps in the curve)", function()
     local path = dir .. "/nan.png"
     dnn.plot.history({loss = {1, 0 / 0, 0.5, math.huge, 0.2}}, path)
