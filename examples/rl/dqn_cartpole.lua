@@ -19,7 +19,7 @@ local args = dofile(here .. "/../lib/args.lua")
 local runs = dofile(here .. "/../lib/rl_runs.lua")
 
 local function parse_args(argv)
-  local parser = args.parser("rl/dqn_cartpole.lua",
+  local parser = args.parser("dqn_cartpole.lua",
     "Trains a DQN (target network, Huber loss, epsilon-greedy) on CartPole-v1 until the 100-episode mean return reaches 475.")
   args.number_option(parser, "--seed", "random seed (network, exploration, replay and the environment)", 1,
     args.nonnegative_integer)

@@ -23,7 +23,7 @@ local args = dofile(here .. "/../lib/args.lua")
 local runs = dofile(here .. "/../lib/rl_runs.lua")
 
 local function parse_args(argv)
-  local parser = args.parser("rl/pg_cartpole.lua",
+  local parser = args.parser("pg_cartpole.lua",
     "Trains a policy by PPO or REINFORCE with a baseline on CartPole-v1 until the 100-episode mean return reaches 475.")
   parser:option("--algo", "ppo or reinforce", "ppo"):choices{"ppo", "reinforce"}
   args.number_option(parser, "--seed", "random seed (networks, actions and the environments)", 1,
