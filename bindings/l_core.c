@@ -12,8 +12,12 @@
  * runs finalizers in reverse order, so another finalizer (or a script at
  * exit) can still reach it. Every fetch goes through here. */
 static dnn_tensor *live_tensor(lua_State *L, int idx, dnn_tensor **p) {
-  if (!*p) luaL_argerror(L, idx, "tensor was freed by its __gc or __close");
-  return *p;
+  if (*p) return *p;
+  if (idx > 0) luaL_argerror(L, idx, "tensor was freed by its __gc or __close");
+  /* a tensor taken from a table (cat's list, a file's tensors): no argument number */
+  lua_Debug ar;
+  const char *fn = lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name ? ar.name : "?";
+  return luaL_error(L, "bad argument to '%s' (a tensor in it was freed by its __gc or __close)", fn), NULL;
 }
 
 dnn_tensor *ldnn_to_tensor(lua_State *L, int idx) {

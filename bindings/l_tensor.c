@@ -410,6 +410,7 @@ static int l_unary(lua_State *L) {
   dnn_tensor *t = ldnn_check_tensor(L, 1);
   dnn_unary_op op = (dnn_unary_op)lua_tointeger(L, lua_upvalueindex(1));
   double param = luaL_optnumber(L, 2, lua_tonumber(L, lua_upvalueindex(2)));
+  if (!isfinite(param)) luaL_argerror(L, 2, lua_pushfstring(L, "expected a finite number, got %f", param));
   ldnn_push_tensor(L, dnn_unary(op, t, (float)param));
   return 1;
 }

@@ -94,7 +94,7 @@ function M.describe(v)
     if #v > 40 then v = v:sub(1, 37) .. "..." end
     return string.format("string '%s'", v)
   end
-  if t == "number" then return "number " .. tostring(v) end
+  if t == "number" then return "number " .. (v ~= v and "nan" or tostring(v)) end
   if t == "boolean" then return "boolean " .. tostring(v) end
   if is_tensor(v) then return string.format("tensor of shape (%s)", table.concat(v.shape, ", ")) end
   if t == "table" and getmetatable(v) and type(v.type_name) == "string" and type(v.name) == "string" then
@@ -125,7 +125,7 @@ local function rule_text(rule)
 end
 
 local function fits(v, rule)
-  if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then return false end
+  if not M.is_finite(v) then return false end
   if rule.integer and v ~= math.floor(v) then return false end
   return not ((rule.min and v < rule.min) or (rule.above and v <= rule.above) or (rule.max and v > rule.max)
     or (rule.below and v >= rule.below))
@@ -136,6 +136,11 @@ local function shown(v)
   if type(v) ~= "number" then return M.describe(v) end
   if v ~= v then return "nan" end
   return tostring(v)
+end
+
+-- Whether v is a number other than nan and +-inf.
+function M.is_finite(v)
+  return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge
 end
 
 -- v when it keeps rule, else "<fn>: <key> must be <rule> (got <v>)" (level
