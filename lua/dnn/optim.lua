@@ -430,11 +430,16 @@ end
 -- `compile`, pass a name (`"adam"`) or an object; `fit` sets its params.
 -- `learning_rate` may be a number, a schedule (`dnn.optim.schedules`) or a
 -- function of the 0-based step.
+-- Numbers are checked as Keras checks them, from the API and from model
+-- files alike: all finite; `learning_rate`, `epsilon`, `weight_decay` >= 0;
+-- `beta_1`, `beta_2`, `rho` in [0, 1); `momentum` in [0, 1]; the clips > 0
+-- ("SGD: learning_rate must be a finite number >= 0 (got nan)"); a
+-- schedule's rate is checked at each step.
 
 --- dnn.optim.Optimizer
 -- The base of the optimizers. Every optimizer takes these options besides its own.
 -- @option learning_rate=class's a number, a schedule or a function of the step
--- @option params={} the tensors to update (`model:parameters()`)
+-- @option params=nil the tensors to update (`model:parameters()`); not an empty array (`compile` binds them when left out)
 -- @option clipnorm=nil clip each gradient's L2 norm to this
 -- @option clipvalue=nil clip each gradient element to [-v, v]
 -- @option global_clipnorm=nil clip the norm of all gradients together (one of the three clips at most)
@@ -444,7 +449,8 @@ end
 
 --- dnn.optim.Optimizer:step()
 -- One update of every parameter that has a gradient: clipping, then the
--- class's rule; counts `iterations`.
+-- class's rule; counts `iterations`. An error when the optimizer has no
+-- parameters (none given, or a model without trainable weights).
 -- @example opt:step()
 
 --- dnn.optim.Optimizer:zero_grad()

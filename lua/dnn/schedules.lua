@@ -171,6 +171,8 @@ class("CosineDecay",
 --- @module dnn.optim.schedules Learning-rate schedules (Keras's)
 -- A schedule is a callable object of the optimizer's 0-based step; pass it
 -- as `learning_rate`. Model files keep it (its class and arguments).
+-- Its numbers must be finite: rates >= 0, `decay_steps` > 0, `decay_rate`
+-- >= 0, `alpha` in [0, 1], boundaries increasing.
 
 --- dnn.optim.schedules.LearningRateSchedule
 -- The base of the schedules.
