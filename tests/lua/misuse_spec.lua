@@ -508,6 +508,11 @@ local cases = {
       return (t:gsub('"trainable":true', '"trainable":"AAAA"', 1))
     end))
   end, {"trainable"}},
+  {"a model file whose model-level trainable is 0", function()
+    return dnn.load_model(edited_model_file("model_trainable.st", function(t)
+      return (t:gsub('("name":"sequential[_%d]*"),"trainable":true', '%1,"trainable":0'))
+    end))
+  end, {"model.trainable: expected a boolean"}},
   {"a model file whose activation is unknown", function()
     return dnn.load_model(edited_model_file("act.st", function(t) return (t:gsub('"relu"', '"relux"')) end))
   end, {"relux"}},
