@@ -78,9 +78,9 @@ dnn_status atomic_open(atomic_file *f, const char *path, const char *fn) {
   snprintf(f->tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
   remove_stale(dir, base);
   f->fd = open_unnamed(dir);
-  f->linked = f->fd >= 0;
+  f->unnamed = f->fd >= 0;
   free(dir);
-  if (!f->linked) f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (!f->unnamed) f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (f->fd < 0) {
     dnn_status st =
         dnn_error(DNN_EIO, fn, "%s: cannot create the temporary file %s: %s", path, f->tmp, strerror(errno));
@@ -107,9 +107,9 @@ static dnn_status commit_error(atomic_file *f, const char *fn, const char *verb,
 
 dnn_status atomic_commit(atomic_file *f, const char *fn) {
   if (fsync(f->fd) != 0) return commit_error(f, fn, "error writing", "", errno);
-  if (f->linked) {
+  if (f->unnamed) {
     if (link_unnamed(f) != 0) return commit_error(f, fn, "cannot link the written file as", "", errno);
-    f->linked = false; /* from here on the name is ours to remove */
+    f->unnamed = false; /* from here on the name is ours to remove */
   }
   int fd = f->fd;
   f->fd = -1;
@@ -126,7 +126,7 @@ dnn_status atomic_commit(atomic_file *f, const char *fn) {
 
 void atomic_abort(atomic_file *f) {
   if (f->fd >= 0) close(f->fd);
-  if (f->tmp && !f->linked) (void)unlink(f->tmp);
+  if (f->tmp && !f->unnamed) (void)unlink(f->tmp);
   free(f->path), free(f->tmp);
   *f = (atomic_file){.fd = -1};
 }

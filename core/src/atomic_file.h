@@ -14,8 +14,8 @@
 typedef struct {
   int fd; /* where to write */
   char *path; /* the target */
-  char *tmp; /* "<path>.tmp.<pid>": the file written, or the name it is linked to */
-  bool linked; /* fd is an O_TMPFILE inode with no name yet */
+  char *tmp; /* "<path>.tmp.<pid>": the file written, or the name an unnamed one is linked to */
+  bool unnamed; /* fd is an O_TMPFILE inode with no name yet */
 } atomic_file;
 
 /* Opens a new file that is to become path; removes the stale temporaries
