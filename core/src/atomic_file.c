@@ -80,7 +80,10 @@ dnn_status atomic_open(atomic_file *f, const char *path, const char *fn) {
   f->fd = open_unnamed(dir);
   f->unnamed = f->fd >= 0;
   free(dir);
-  if (!f->unnamed) f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (!f->unnamed) { /* a new file, never one planted under the name (a link elsewhere) */
+    (void)unlink(f->tmp);
+    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  }
   if (f->fd < 0) {
     dnn_status st =
         dnn_error(DNN_EIO, fn, "%s: cannot create the temporary file %s: %s", path, f->tmp, strerror(errno));
