@@ -3,7 +3,7 @@
 -- first tenth of the steps) the footprint must stay flat: the drift is the
 -- largest sample after it against the sample that ends it.
 --
---   dnnlua bench/soak.lua [steps = 10000] [every = 100] [max_drift = 0.05]
+--   dnnlua bench/soak.lua [steps = 10000] [every = 100] [max_drift = 0.05] [steps_per_epoch = 100]
 --
 -- Prints one line per phase and exits 1 when a phase drifts by more than
 -- max_drift (a fraction).
@@ -13,6 +13,7 @@ local nn = dnn.nn
 local steps = tonumber(arg and arg[1]) or 10000
 local every = tonumber(arg and arg[2]) or 100
 local max_drift = tonumber(arg and arg[3]) or 0.05
+local per_epoch = tonumber(arg and arg[4]) or 100
 local batch, features, classes = 32, 64, 10
 
 local function rss_kb()
@@ -47,7 +48,7 @@ local function report(name, s, t)
 end
 
 dnn.manual_seed(1)
-local n = batch * 100 -- 100 steps per epoch
+local n = batch * per_epoch
 local x = dnn.randn(n, features)
 local labels = {}
 for i = 1, n do labels[i] = i % classes + 1 end
@@ -63,7 +64,7 @@ local sampler = dnn.callbacks.LambdaCallback{on_train_batch_end = function()
   if step % every == 0 then fit_samples[#fit_samples + 1] = rss_kb() end
 end}
 local t0 = dnn.wall_time()
-m:fit(x, y, {epochs = math.ceil(steps / 100), batch_size = batch, verbose = 0, callbacks = {sampler}})
+m:fit(x, y, {epochs = math.ceil(steps / per_epoch), batch_size = batch, verbose = 0, callbacks = {sampler}})
 local fit = summary(fit_samples)
 report("fit", fit, dnn.wall_time() - t0)
 
