@@ -17,7 +17,7 @@
 struct dnnlua_Tensor {
   dnnlua_State *S;
   int ref; /* the tensor's userdata in the registry */
-  dnn_tensor *t; /* borrowed from the userdata, alive while ref is */
+  dnn_tensor *t; /* a reference of its own: a script that closes the userdata (<close>) leaves it valid */
   dnn_tensor *contig; /* a contiguous version for dnnlua_tensor_data, owned */
   dnnlua_Tensor *prev, *next;
 };
@@ -118,6 +118,7 @@ void dnnlua_close(dnnlua_State *S) {
   for (dnnlua_Tensor *h = S->tensors, *next; h; h = next) {
     next = h->next;
     dnn_tensor_release(h->contig);
+    dnn_tensor_release(h->t);
     free(h);
   }
   lua_close(S->L); /* collects every tensor: borrowed buffers are released here at the latest */
@@ -157,7 +158,7 @@ static dnnlua_Tensor *new_handle(dnnlua_State *S, lua_State *L) {
   dnnlua_Tensor *h = calloc(1, sizeof *h);
   if (!h) luaL_error(L, "dnnlua: out of memory");
   h->S = S;
-  h->t = ldnn_to_tensor(L, -1);
+  h->t = dnn_tensor_retain(ldnn_to_tensor(L, -1));
   h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   h->next = S->tensors;
   if (S->tensors) S->tensors->prev = h;
@@ -174,6 +175,7 @@ void dnnlua_tensor_free(dnnlua_State *S, dnnlua_Tensor *h) {
   if (h->next) h->next->prev = h->prev;
   luaL_unref(S->L, LUA_REGISTRYINDEX, h->ref);
   dnn_tensor_release(h->contig);
+  dnn_tensor_release(h->t);
   free(h);
 }
 

@@ -8,15 +8,27 @@
 
 /* ---- tensors as userdata ---- */
 
+/* A tensor userdata's handle is NULL once its __gc or __close has run: Lua
+ * runs finalizers in reverse order, so another finalizer (or a script at
+ * exit) can still reach it. Every fetch goes through here. */
+static dnn_tensor *live_tensor(lua_State *L, int idx, dnn_tensor **p) {
+  if (*p) return *p;
+  if (idx > 0) luaL_argerror(L, idx, "tensor was freed by its __gc or __close");
+  /* a tensor taken from a table (cat's list, a file's tensors): no argument number */
+  lua_Debug ar;
+  const char *fn = lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name ? ar.name : "?";
+  return luaL_error(L, "bad argument to '%s' (a tensor in it was freed by its __gc or __close)", fn), NULL;
+}
+
 dnn_tensor *ldnn_to_tensor(lua_State *L, int idx) {
   dnn_tensor **p = luaL_testudata(L, idx, LDNN_TENSOR_MT);
-  return p ? *p : NULL;
+  return p ? live_tensor(L, idx, p) : NULL;
 }
 
 dnn_tensor *ldnn_check_tensor(lua_State *L, int idx) {
   dnn_tensor **p = luaL_testudata(L, idx, LDNN_TENSOR_MT);
   if (!p) luaL_typeerror(L, idx, "tensor");
-  return *p;
+  return live_tensor(L, idx, p);
 }
 
 dnn_tensor *ldnn_check_tensor_or_number(lua_State *L, int idx) {

@@ -49,6 +49,16 @@ static int count_entries(lua_State *L, int idx) {
   return n;
 }
 
+/* The string at top (a tensor name or a metadata entry of the table at
+ * idx): the file keeps C strings, so a NUL byte would cut it short. */
+static const char *check_no_nul(lua_State *L, int idx, const char *what) {
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);
+  if (strlen(s) != len)
+    luaL_argerror(L, idx, lua_pushfstring(L, "%s '%s...' holds a NUL byte (a file's names are C strings)", what, s));
+  return s;
+}
+
 /* Fills entries from a map name -> tensor (sorted by name: pairs has no
  * order) or an array of {name, tensor} (kept in its order). */
 static int check_tensor_table(lua_State *L, int idx, named_tensor **out) {
@@ -70,7 +80,9 @@ static int check_tensor_table(lua_State *L, int idx, named_tensor **out) {
       if (lua_type(L, -2) != LUA_TSTRING)
         luaL_argerror(L, idx,
                       lua_pushfstring(L, "expected a name (string) at [%d][1], got %s", i + 1, luaL_typename(L, -2)));
-      e[i].name = lua_tostring(L, -2);
+      lua_pushvalue(L, -2);
+      e[i].name = check_no_nul(L, idx, "tensor name");
+      lua_pop(L, 1);
       e[i].tensor = ldnn_to_tensor(L, -1);
       if (!e[i].tensor)
         luaL_argerror(L, idx,
@@ -84,7 +96,9 @@ static int check_tensor_table(lua_State *L, int idx, named_tensor **out) {
   while (lua_next(L, idx)) {
     if (lua_type(L, -2) != LUA_TSTRING)
       luaL_argerror(L, idx, lua_pushfstring(L, "expected names (strings) as keys, got %s", luaL_typename(L, -2)));
-    e[i].name = lua_tostring(L, -2);
+    lua_pushvalue(L, -2);
+    e[i].name = check_no_nul(L, idx, "tensor name");
+    lua_pop(L, 1);
     e[i].tensor = ldnn_to_tensor(L, -1);
     if (!e[i].tensor)
       luaL_argerror(L, idx, lua_pushfstring(L, "expected a tensor for '%s', got %s", e[i].name, luaL_typename(L, -1)));
@@ -123,9 +137,12 @@ static int l_save_safetensors(lua_State *L) {
         luaL_argerror(L, 3,
                       lua_pushfstring(L, "metadata '%s': expected a string or number, got %s", lua_tostring(L, -2),
                                       luaL_typename(L, -1)));
-      meta[i].key = lua_tostring(L, -2);
+      lua_pushvalue(L, -2);
+      meta[i].key = check_no_nul(L, 3, "metadata key");
+      lua_pop(L, 1);
       lua_pushvalue(L, -1);
-      meta[i].value = lua_tostring(L, -1); /* converts the copy, never the key lua_next walks */
+      lua_tostring(L, -1); /* converts the copy, never the key lua_next walks */
+      meta[i].value = check_no_nul(L, 3, "metadata value");
       lua_rawseti(L, 4, i + 1);
       i++;
       lua_pop(L, 1);

@@ -329,8 +329,9 @@ static int l_one_hot(lua_State *L) {
   return 1;
 }
 
+/* A freed tensor is still a tensor (using it raises "tensor was freed"). */
 static int l_is_tensor(lua_State *L) {
-  lua_pushboolean(L, ldnn_to_tensor(L, 1) != NULL);
+  lua_pushboolean(L, luaL_testudata(L, 1, LDNN_TENSOR_MT) != NULL);
   return 1;
 }
 
@@ -409,6 +410,7 @@ static int l_unary(lua_State *L) {
   dnn_tensor *t = ldnn_check_tensor(L, 1);
   dnn_unary_op op = (dnn_unary_op)lua_tointeger(L, lua_upvalueindex(1));
   double param = luaL_optnumber(L, 2, lua_tonumber(L, lua_upvalueindex(2)));
+  if (!isfinite(param)) luaL_argerror(L, 2, lua_pushfstring(L, "expected a finite number, got %f", param));
   ldnn_push_tensor(L, dnn_unary(op, t, (float)param));
   return 1;
 }
@@ -853,6 +855,8 @@ static int l_requires_grad_(lua_State *L) {
 
 /* ---- the metatable ---- */
 
+/* __gc, and __close (`local t <close> = ...` frees the handle at the end of
+ * the scope); either may run twice. Later uses raise "tensor was freed". */
 static int t_gc(lua_State *L) {
   dnn_tensor **p = luaL_checkudata(L, 1, LDNN_TENSOR_MT);
   dnn_tensor_release(*p);
@@ -1124,10 +1128,14 @@ void ldnn_open_tensor(lua_State *L) {
   lua_pushvalue(L, meths);
   lua_setfield(L, -2, "__methods");
   static const luaL_Reg meta[] = {
-      {"__gc", t_gc},    {"__newindex", t_newindex}, {"__len", t_len},           {"__unm", l_unm}, {"__eq", t_eq},
-      {"__lt", t_order}, {"__le", t_order},          {"__tostring", t_tostring}, {NULL, NULL},
+      {"__gc", t_gc}, {"__close", t_gc}, {"__newindex", t_newindex}, {"__len", t_len},           {"__unm", l_unm},
+      {"__eq", t_eq}, {"__lt", t_order}, {"__le", t_order},          {"__tostring", t_tostring}, {NULL, NULL},
   };
   luaL_setfuncs(L, meta, 0);
+  /* getmetatable(t) gives false, so no script can call __gc itself; the
+   * library reaches the table through the registry (debug.getregistry()) */
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
   for (size_t i = 0; i < sizeof ariths / sizeof *ariths; i++)
     set_closure(L, ariths[i].metamethod, l_arith, ariths[i].op);
   luaL_newmetatable(L, LDNN_SHAPE_MT);

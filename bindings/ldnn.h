@@ -10,9 +10,11 @@
 
 #define LDNN_TENSOR_MT "dnn.Tensor"
 
-/* The tensor at idx, or a Lua error naming the argument. */
+/* The tensor at idx, or a Lua error naming the argument (also for a tensor
+ * whose handle was freed: "tensor was freed"). */
 dnn_tensor *ldnn_check_tensor(lua_State *L, int idx);
-/* The tensor at idx, or NULL when the value is not a tensor. */
+/* The tensor at idx, or NULL when the value is not a tensor; a freed one
+ * raises as in ldnn_check_tensor. */
 dnn_tensor *ldnn_to_tensor(lua_State *L, int idx);
 /* The tensor at idx; a number becomes a new 0-d tensor that is released
  * with the call's stack (it is pushed as userdata at the top). */

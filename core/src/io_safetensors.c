@@ -10,8 +10,9 @@
  * A file is untrusted input: the header is parsed by a strict parser of just
  * the JSON this format uses (objects, arrays, strings, non-negative integers)
  * and every size in it is checked against the file before a tensor is
- * allocated. Writing goes to a temporary file that is fsync'd and renamed
- * into place, so a crash or a failed write never leaves half a file. */
+ * allocated. Writing goes through atomic_file.h (an unnamed or temporary
+ * file, fsync'd and renamed into place), so a crash or a failed write never
+ * leaves half a file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "dnn/io.h"
 
 #define SAVE_FN "save_safetensors"
@@ -275,27 +277,6 @@ static bool write_tensor(int fd, const dnn_tensor *t, unsigned char *chunk) {
   return ok;
 }
 
-/* Makes the rename itself durable; a directory that cannot be opened or
- * synced (some file systems) loses nothing but that guarantee. */
-static void sync_parent_dir(const char *path) {
-  char *dir = strdup(path);
-  if (!dir) return;
-  char *slash = strrchr(dir, '/');
-  const char *d = ".";
-  if (slash == dir)
-    d = "/";
-  else if (slash) {
-    *slash = '\0';
-    d = dir;
-  }
-  int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
-  free(dir);
-}
-
 dnn_status dnn_safetensors_save(const char *path, int n, const char *const *names, dnn_tensor *const *tensors,
                                 int n_meta, const char *const *meta_keys, const char *const *meta_values) {
   dnn_status st = check_save_args(path, n, names, tensors, n_meta, meta_keys, meta_values);
@@ -303,41 +284,26 @@ dnn_status dnn_safetensors_save(const char *path, int n, const char *const *name
 
   text h = {0};
   build_header(&h, n, names, tensors, n_meta, meta_keys, meta_values);
-  size_t tmp_len = strlen(path) + 32;
-  char *tmp = malloc(tmp_len);
   unsigned char *chunk = HOST_LITTLE_ENDIAN ? NULL : malloc(IO_CHUNK);
-  if (h.failed || !tmp || (!HOST_LITTLE_ENDIAN && !chunk)) {
-    free(h.p), free(tmp), free(chunk);
+  if (h.failed || (!HOST_LITTLE_ENDIAN && !chunk)) {
+    free(h.p), free(chunk);
     return dnn_error(DNN_ENOMEM, SAVE_FN, "%s: out of memory building the header", path);
   }
-  snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
-
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) {
-    st = dnn_error(DNN_EIO, SAVE_FN, "%s: cannot create the temporary file %s: %s", path, tmp, strerror(errno));
-    goto done;
+  atomic_file f;
+  st = atomic_open(&f, path, SAVE_FN);
+  if (st == DNN_OK) {
+    unsigned char len8[8];
+    store_le64(len8, h.len);
+    bool ok = write_all(f.fd, len8, 8) && write_all(f.fd, h.p, h.len);
+    for (int i = 0; ok && i < n; i++) ok = write_tensor(f.fd, tensors[i], chunk);
+    if (ok) {
+      st = atomic_commit(&f, SAVE_FN);
+    } else {
+      st = dnn_error(DNN_EIO, SAVE_FN, "%s: error writing %s: %s", path, f.tmp, strerror(errno));
+      atomic_abort(&f);
+    }
   }
-  unsigned char len8[8];
-  store_le64(len8, h.len);
-  bool ok = write_all(fd, len8, 8) && write_all(fd, h.p, h.len);
-  for (int i = 0; ok && i < n; i++) ok = write_tensor(fd, tensors[i], chunk);
-  if (ok) ok = fsync(fd) == 0;
-  int saved_errno = errno;
-  if (close(fd) != 0 && ok) ok = false, saved_errno = errno;
-  if (!ok) {
-    unlink(tmp);
-    st = dnn_error(DNN_EIO, SAVE_FN, "%s: error writing %s: %s", path, tmp, strerror(saved_errno));
-    goto done;
-  }
-  if (rename(tmp, path) != 0) {
-    saved_errno = errno;
-    unlink(tmp);
-    st = dnn_error(DNN_EIO, SAVE_FN, "%s: cannot rename %s into place: %s", path, tmp, strerror(saved_errno));
-    goto done;
-  }
-  sync_parent_dir(path);
-done:
-  free(h.p), free(tmp), free(chunk);
+  free(h.p), free(chunk);
   return st;
 }
 

@@ -174,10 +174,10 @@ dnn_tensor *dnn_from_buffer(float *data, int ndim, const int64_t *shape, void (*
 dnn_tensor *dnn_scalar(float value) { return dnn_full(0, NULL, value); }
 
 dnn_tensor *dnn_arange(double start, double stop, double step) {
-  if (step == 0 || !isfinite(start) || !isfinite(stop) || !isfinite(step)) {
-    dnn_argerror(3, "arange", "expected a finite, non-zero step, got %g", step);
-    return NULL;
-  }
+  if (!isfinite(start) || !isfinite(stop))
+    return dnn_argerror(isfinite(start) ? 2 : 1, "arange", "expected finite bounds, got %g and %g", start, stop), NULL;
+  if (step == 0 || !isfinite(step))
+    return dnn_argerror(3, "arange", "expected a finite, non-zero step, got %g", step), NULL;
   double count = ceil((stop - start) / step);
   if (count > (double)((int64_t)1 << 40)) /* before the cast, which would overflow */
     return dnn_argerror(2, "arange", "expected at most 2^40 elements, got %g", count), NULL;
@@ -194,6 +194,8 @@ dnn_tensor *dnn_linspace(double start, double stop, int64_t n) {
     dnn_argerror(3, "linspace", "expected a count >= 0, got %" PRId64, n);
     return NULL;
   }
+  if (!isfinite(start) || !isfinite(stop))
+    return dnn_argerror(isfinite(start) ? 2 : 1, "linspace", "expected finite ends, got %g and %g", start, stop), NULL;
   dnn_tensor *t = empty_for("linspace", 1, &n);
   if (!t) return NULL;
   float *p = dnn_data(t);

@@ -292,6 +292,8 @@ function EarlyStopping.new(options)
       "start_from_epoch"))
   local self = setmetatable({}, EarlyStopping)
   self.monitor = options.monitor or "val_loss"
+  strict.check_numbers("EarlyStopping", options, {min_delta = {}, patience = {min = 0, integer = true},
+    start_from_epoch = {min = 0, integer = true}})
   self.min_delta = math.abs(options.min_delta or 0)
   self.patience = options.patience or 0
   self.verbose = options.verbose or 0
@@ -497,9 +499,11 @@ function ReduceLROnPlateau.new(options)
   local self = setmetatable({}, ReduceLROnPlateau)
   self.monitor = options.monitor or "val_loss"
   self.factor = options.factor or 0.1
-  if self.factor >= 1 then
+  if type(self.factor) == "number" and self.factor >= 1 then
     error(string.format("ReduceLROnPlateau: factor must be < 1, got %s", tostring(self.factor)), 2)
   end
+  strict.check_numbers("ReduceLROnPlateau", options, {factor = {min = 0, below = 1}, patience = {min = 0, integer = true},
+    cooldown = {min = 0, integer = true}, min_lr = {min = 0}, min_delta = {min = 0}})
   self.patience = options.patience or 10
   self.verbose = options.verbose or 0
   self.mode = options.mode or "auto"

@@ -173,7 +173,7 @@ local function is_class(v)
   return type(mt) == "table" and mt.__call ~= nil and rawget(v, "__index") ~= nil
 end
 
-local function is_tensor(v) return getmetatable(v) == TENSOR_MT end
+local function is_tensor(v) return debug.getmetatable(v) == TENSOR_MT end
 
 -- What the chain gives, without calling anything: {value = v},
 -- {instance_of = class}, {tensor = true}, or nil when it cannot be known.

@@ -52,6 +52,9 @@ end
 -- initializer object when called with options and fills a tensor (with the
 -- defaults) when called with one.
 local snake_names = {}
+-- Every number an initializer takes is finite; these have a range too.
+local number_rules = {stddev = {min = 0}, scale = {above = 0}}
+
 local function class(class_name, snake, args, draw)
   local cls = setmetatable({class_name = class_name}, {__index = Initializer})
   cls.__index = cls
@@ -80,7 +83,11 @@ local function class(class_name, snake, args, draw)
       if type(v) ~= type(a[2]) then
         error(string.format("%s: expected %s to be a %s, got %s", class_name, a[1], type(a[2]), strict.describe(v)), 3)
       end
+      if type(v) == "number" then strict.check_number(class_name, a[1], v, number_rules[a[1]] or {}, 3) end
       self[a[1]] = v
+    end
+    if self.minval and self.minval > self.maxval then
+      error(string.format("%s: expected minval <= maxval, got %s and %s", class_name, self.minval, self.maxval), 3)
     end
     if self.check then self:check() end
     return self

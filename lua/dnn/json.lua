@@ -200,9 +200,13 @@ local function decoder(text)
     local exp = text:match("^[eE][-+]?%d+", pos + #num)
     if text:match("^[eE]", pos + #num) and not exp then fail("bad number") end
     num = num .. (exp or "")
+    local v = tonumber(num)
+    if v == math.huge or v == -math.huge then -- 1e999: JSON has no infinity, and encode refuses to write it back
+      fail(string.format("number %s%s overflows a double", num:sub(1, 24), #num > 24 and "..." or ""))
+    end
     pos = pos + #num
-    if frac or exp then return tonumber(num) + 0.0 end
-    return math.tointeger(tonumber(num)) or tonumber(num)
+    if frac or exp then return v + 0.0 end
+    return math.tointeger(v) or v
   end
   return function()
     local v = value()

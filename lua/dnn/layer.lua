@@ -255,7 +255,13 @@ end
 
 function Layer.init(cls, options, base_name)
   local self = setmetatable({}, cls)
-  self.name = options.name or unique_name(base_name)
+  local name = options.name
+  if name ~= nil and (type(name) ~= "string" or name == "" or name:find("\0", 1, true)) then
+    strict.raise(string.format("%s: name must be a non-empty string without NUL bytes (got %s)", cls.type_name,
+      strict.describe(name)))
+  end
+  self.name = name or unique_name(base_name)
+  if options.trainable ~= nil then strict.check_boolean(cls.type_name, "trainable", options.trainable) end
   self.trainable = options.trainable ~= false
   self.training = true
   self.created_at = creation_site()

@@ -32,11 +32,35 @@ local function is_callable(v)
   return mt and mt.__call ~= nil or false
 end
 
-local function check_nonnegative(cls_name, options, key)
-  local v = options[key]
-  if v ~= nil and (type(v) ~= "number" or v < 0) then
-    error(string.format("%s: expected %s to be a number >= 0, got %s", cls_name, key, strict.describe(v)), 4)
+-- The range of each number an optimizer takes (Keras's checks, and what
+-- keeps the update finite): a rate or epsilon below 0, a beta of 1 or a NaN
+-- anywhere would make every weight NaN a step later.
+local number_rules = {
+  learning_rate = {min = 0}, momentum = {min = 0, max = 1}, rho = {min = 0, below = 1},
+  beta_1 = {min = 0, below = 1}, beta_2 = {min = 0, below = 1}, epsilon = {min = 0},
+  clipnorm = {above = 0}, clipvalue = {above = 0}, global_clipnorm = {above = 0}, weight_decay = {min = 0},
+  initial_accumulator_value = {min = 0}, learning_rate_power = {max = 0}, l1_regularization_strength = {min = 0},
+  l2_regularization_strength = {min = 0}, l2_shrinkage_regularization_strength = {min = 0}, beta = {min = 0},
+  beta_2_decay = {max = 0}, epsilon_1 = {min = 0}, epsilon_2 = {min = 0}, clip_threshold = {above = 0},
+}
+
+-- params: nil (compile binds them later) or a non-empty array of tensors.
+local function check_params(cls_name, params)
+  if params == nil then return {} end
+  if type(params) ~= "table" or dnn.is_tensor(params) then
+    strict.raise(string.format("%s: expected params to be an array of tensors, got %s", cls_name,
+      strict.describe(params)))
   end
+  if #params == 0 then
+    strict.raise(string.format("%s: params is empty: there is nothing to optimize (a model's parameters() before "
+      .. "it is built? leave params out and let compile bind them)", cls_name))
+  end
+  for i, p in ipairs(params) do
+    if not dnn.is_tensor(p) then
+      strict.raise(string.format("%s: expected params[%d] to be a tensor, got %s", cls_name, i, strict.describe(p)))
+    end
+  end
+  return params
 end
 
 -- A new optimizer of class cls from the constructor's arguments: each
@@ -63,10 +87,13 @@ local function new_optimizer(cls, defaults, ...)
       cls.name, strict.describe(lr)), 3)
   end
   self.learning_rate = lr
+  for key, rule in pairs(number_rules) do
+    local v = options[key]
+    if v ~= nil and not (key == "learning_rate" and is_callable(v)) then strict.check_number(cls.name, key, v, rule) end
+  end
   local clips = 0
-  for _, key in ipairs{"clipnorm", "clipvalue", "global_clipnorm", "weight_decay"} do
-    check_nonnegative(cls.name, options, key)
-    if key ~= "weight_decay" and options[key] then clips = clips + 1 end
+  for _, key in ipairs{"clipnorm", "clipvalue", "global_clipnorm"} do
+    if options[key] then clips = clips + 1 end
   end
   if clips > 1 then
     error(cls.name .. ": only one of clipnorm, clipvalue and global_clipnorm can be set", 3)
@@ -74,7 +101,7 @@ local function new_optimizer(cls, defaults, ...)
   self.clipnorm, self.clipvalue, self.global_clipnorm = options.clipnorm, options.clipvalue, options.global_clipnorm
   if options.weight_decay ~= nil then self.weight_decay = options.weight_decay end
   self.weight_decay = self.weight_decay or 0
-  self.params = options.params or {}
+  self.params = check_params(cls.name, options.params)
   self.iterations = 0
   self.state = {}
   return self
@@ -88,7 +115,7 @@ function Optimizer:current_learning_rate()
   if type(lr) ~= "number" then
     error(string.format("%s: the learning rate schedule returned %s, expected a number", self.name, type(lr)), 2)
   end
-  return lr
+  return strict.check_number(self.name, "the learning rate of step " .. self.iterations, lr, number_rules.learning_rate)
 end
 
 function Optimizer:zero_grad()
@@ -121,6 +148,10 @@ end
 
 -- One update of every parameter with a grad: clip, then the class's rule.
 function Optimizer:step()
+  if #self.params == 0 then
+    strict.raise(string.format("%s:step: no parameters to update (give params = model:parameters(), or compile a "
+      .. "model that has trainable weights)", self.name))
+  end
   local lr = self:current_learning_rate()
   self:clip()
   self:update(lr)
@@ -315,23 +346,6 @@ local Ftrl = class("Ftrl", {learning_rate = 0.001, learning_rate_power = -0.5, i
                             l1_regularization_strength = 0, l2_regularization_strength = 0,
                             l2_shrinkage_regularization_strength = 0, beta = 0})
 
-local ftrl_new = Ftrl.new
-function Ftrl.new(...)
-  local self = ftrl_new(...)
-  if self.initial_accumulator_value < 0 then
-    error("Ftrl: expected initial_accumulator_value >= 0, got " .. self.initial_accumulator_value, 2)
-  end
-  if self.learning_rate_power > 0 then
-    error("Ftrl: expected learning_rate_power <= 0, got " .. self.learning_rate_power, 2)
-  end
-  for _, key in ipairs{"l1_regularization_strength", "l2_regularization_strength",
-                       "l2_shrinkage_regularization_strength"} do
-    if self[key] < 0 then error(string.format("Ftrl: expected %s >= 0, got %s", key, self[key]), 2) end
-  end
-  return self
-end
-getmetatable(Ftrl).__call = function(_, ...) return Ftrl.new(...) end
-
 function Ftrl:build_state()
   self:slot("accumulator", filled(self.initial_accumulator_value))
   self:slot("linear")
@@ -388,10 +402,10 @@ function optim.get(spec, params)
   if type(spec) == "string" then
     local cls = classes[spec:lower()]
     if not cls then strict.raise(strict.unknown_name("optimizer", spec, optim.names())) end
-    return cls.new{params = params}
+    return cls.new{params = params and #params > 0 and params or nil}
   end
   if type(spec) == "table" and spec.update and rawget(spec, "defaults") then
-    return spec.new{params = params}
+    return spec.new{params = params and #params > 0 and params or nil}
   end
   if type(spec) ~= "table" or not spec.step then
     strict.raise(strict.unknown_name("optimizer", spec, optim.names(), "an optimizer object or class"))
@@ -417,11 +431,16 @@ end
 -- `compile`, pass a name (`"adam"`) or an object; `fit` sets its params.
 -- `learning_rate` may be a number, a schedule (`dnn.optim.schedules`) or a
 -- function of the 0-based step.
+-- Numbers are checked as Keras checks them, from the API and from model
+-- files alike: all finite; `learning_rate`, `epsilon`, `weight_decay` >= 0;
+-- `beta_1`, `beta_2`, `rho` in [0, 1); `momentum` in [0, 1]; the clips > 0
+-- ("SGD: learning_rate must be a finite number >= 0 (got nan)"); a
+-- schedule's rate is checked at each step.
 
 --- dnn.optim.Optimizer
 -- The base of the optimizers. Every optimizer takes these options besides its own.
 -- @option learning_rate=class's a number, a schedule or a function of the step
--- @option params={} the tensors to update (`model:parameters()`)
+-- @option params=nil the tensors to update (`model:parameters()`); not an empty array (`compile` binds them when left out)
 -- @option clipnorm=nil clip each gradient's L2 norm to this
 -- @option clipvalue=nil clip each gradient element to [-v, v]
 -- @option global_clipnorm=nil clip the norm of all gradients together (one of the three clips at most)
@@ -431,7 +450,8 @@ end
 
 --- dnn.optim.Optimizer:step()
 -- One update of every parameter that has a gradient: clipping, then the
--- class's rule; counts `iterations`.
+-- class's rule; counts `iterations`. An error when the optimizer has no
+-- parameters (none given, or a model without trainable weights).
 -- @example opt:step()
 
 --- dnn.optim.Optimizer:zero_grad()

@@ -7,6 +7,8 @@
 --   options.describe("64")  -> "string '64'"    (for "expected ..., got %s")
 --   options.unknown_name("optimizer", "adamm", {"adam", "sgd"})
 --     -> "unknown optimizer 'adamm' (did you mean 'adam'? expected one of: adam, sgd)"
+--   options.check_number("SGD", "learning_rate", 0/0, {min = 0})
+--     -> SGD: learning_rate must be a finite number >= 0 (got nan)
 local is_tensor = require("dnn.core").is_tensor
 
 local M = {}
@@ -92,7 +94,7 @@ function M.describe(v)
     if #v > 40 then v = v:sub(1, 37) .. "..." end
     return string.format("string '%s'", v)
   end
-  if t == "number" then return "number " .. tostring(v) end
+  if t == "number" then return "number " .. (v ~= v and "nan" or tostring(v)) end
   if t == "boolean" then return "boolean " .. tostring(v) end
   if is_tensor(v) then return string.format("tensor of shape (%s)", table.concat(v.shape, ", ")) end
   if t == "table" and getmetatable(v) and type(v.type_name) == "string" and type(v.name) == "string" then
@@ -103,6 +105,66 @@ function M.describe(v)
     return text and ("table " .. text) or "table"
   end
   return t
+end
+
+-- ---- numbers: the one check every hyperparameter passes ----
+-- A rule: {min = a} (>= a), {above = a} (> a), {max = b} (<= b), {below = b}
+-- (< b), integer = true; every number must be finite.
+
+-- "a finite number >= 0", "a finite number in [0, 1)", "an integer >= 1"
+local function rule_text(rule)
+  local kind = rule.integer and "an integer" or "a finite number"
+  local lo, hi = rule.min or rule.above, rule.max or rule.below
+  if lo and hi then
+    return string.format("%s in %s%s, %s%s", kind, rule.min and "[" or "(", tostring(lo), tostring(hi),
+      rule.max and "]" or ")")
+  end
+  if lo then return string.format("%s %s %s", kind, rule.min and ">=" or ">", tostring(lo)) end
+  if hi then return string.format("%s %s %s", kind, rule.max and "<=" or "<", tostring(hi)) end
+  return kind
+end
+
+local function fits(v, rule)
+  if not M.is_finite(v) then return false end
+  if rule.integer and v ~= math.floor(v) then return false end
+  return not ((rule.min and v < rule.min) or (rule.above and v <= rule.above) or (rule.max and v > rule.max)
+    or (rule.below and v >= rule.below))
+end
+
+-- v as it reads after "got": nan, inf, 2, string 'a'
+local function shown(v)
+  if type(v) ~= "number" then return M.describe(v) end
+  if v ~= v then return "nan" end
+  return tostring(v)
+end
+
+-- Whether v is a number other than nan and +-inf.
+function M.is_finite(v)
+  return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge
+end
+
+-- v when it keeps rule, else "<fn>: <key> must be <rule> (got <v>)" (level
+-- as in check; nil: the user's line).
+function M.check_number(fn, key, v, rule, level)
+  if not fits(v, rule) then
+    M.raise(string.format("%s: %s must be %s (got %s)", fn, key, rule_text(rule), shown(v)), level and level + 1)
+  end
+  return v
+end
+
+-- check_number for each key of rules that values holds (nil passes).
+function M.check_numbers(fn, values, rules, level)
+  for key, rule in pairs(rules) do
+    if values[key] ~= nil then M.check_number(fn, key, values[key], rule, level and level + 1) end
+  end
+end
+
+-- v when it is a boolean, else "<fn>: <key> must be true or false (got <v>)".
+function M.check_boolean(fn, key, v, level)
+  if type(v) ~= "boolean" then
+    M.raise(string.format("%s: %s must be true or false (got %s)", fn, key, shown(v)), level and level + 1)
+  end
+  return v
 end
 
 local function sorted(list)

@@ -41,10 +41,7 @@ function Regularizer:get_config()
 end
 
 local function strength(class_name, key, v)
-  if type(v) ~= "number" or v < 0 or v ~= v then
-    error(string.format("%s: expected %s to be a number >= 0, got %s", class_name, key, strict.describe(v)), 4)
-  end
-  return v
+  return strict.check_number(class_name, key, v, {min = 0}, 4)
 end
 
 local function make(class_name, l1, l2)

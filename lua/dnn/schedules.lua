@@ -31,6 +31,13 @@ function schedules.is_schedule(v)
   return cls ~= nil and cls ~= false and type(cls.name) == "string" and schedules[cls.name] == cls
 end
 
+-- The range of each number a schedule takes: a rate stays finite and >= 0.
+local rules = {
+  initial_learning_rate = {min = 0}, decay_steps = {above = 0}, decay_rate = {min = 0},
+  end_learning_rate = {min = 0}, power = {}, alpha = {min = 0, max = 1}, warmup_target = {min = 0},
+  warmup_steps = {min = 0},
+}
+
 -- A schedule class: args are its Keras arguments in positional order, each
 -- {name, default}; a nil default makes the argument required.
 local function class(name, args, call)
@@ -53,8 +60,10 @@ local function class(name, args, call)
       end
       self[key] = v
     end
-    if self.decay_steps ~= nil and not (type(self.decay_steps) == "number" and self.decay_steps > 0) then
-      error(string.format("%s: expected decay_steps > 0, got %s", name, strict.describe(self.decay_steps)), 3)
+    for _, a in ipairs(args) do
+      local key, v = a[1], self[a[1]]
+      if v ~= nil and rules[key] then strict.check_number(name, key, v, rules[key]) end
+      if v ~= nil and type(a[2]) == "boolean" then strict.check_boolean(name, key, v) end
     end
     return self
   end
@@ -95,6 +104,13 @@ function Piecewise.new(...)
     error(string.format("PiecewiseConstantDecay: expected one more value than boundaries, got %d boundaries and "
       .. "%d values", type(self.boundaries) == "table" and #self.boundaries or 0,
       type(self.values) == "table" and #self.values or 0), 2)
+  end
+  for i, b in ipairs(self.boundaries) do
+    strict.check_number("PiecewiseConstantDecay", string.format("boundaries[%d]", i), b,
+      i > 1 and {above = self.boundaries[i - 1]} or {})
+  end
+  for i, v in ipairs(self.values) do
+    strict.check_number("PiecewiseConstantDecay", string.format("values[%d]", i), v, {min = 0})
   end
   return self
 end
@@ -155,6 +171,8 @@ class("CosineDecay",
 --- @module dnn.optim.schedules Learning-rate schedules (Keras's)
 -- A schedule is a callable object of the optimizer's 0-based step; pass it
 -- as `learning_rate`. Model files keep it (its class and arguments).
+-- Its numbers must be finite: rates >= 0, `decay_steps` > 0, `decay_rate`
+-- >= 0, `alpha` in [0, 1], boundaries increasing.
 
 --- dnn.optim.schedules.LearningRateSchedule
 -- The base of the schedules.

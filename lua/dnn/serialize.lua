@@ -258,7 +258,9 @@ local function build_sequential(path, config, where)
     local ok, err = pcall(model.build_from_input_shape, model)
     if not ok then fail(path, "%s: %s", where, tostring(err)) end
   end
-  if config.trainable == false then model.trainable = false end
+  if config.trainable ~= nil and not expect(path, config.trainable, "boolean", where .. ".trainable") then
+    model.trainable = false
+  end
   return model
 end
 
@@ -311,7 +313,9 @@ local function build_functional(path, config, where)
     outputs = (config.single_output == true and #outputs == 1) and outputs[1] or outputs,
     name = expect(path, config.name, "string", where .. ".name")})
   if not ok then fail(path, "%s: %s", where, tostring(model)) end
-  if config.trainable == false then model.trainable = false end
+  if config.trainable ~= nil and not expect(path, config.trainable, "boolean", where .. ".trainable") then
+    model.trainable = false
+  end
   return model
 end
 

@@ -160,7 +160,10 @@ if type(dnn) == "table" then dnn.set_printoptions = M.set_printoptions end
 -- writes), `a == b` (the same tensor; `eq` compares values; `a < b` is an
 -- error: use `lt`, `le`, `gt`, `ge`). Methods named
 -- with a trailing `_` write in place. Most methods are also functions of
--- `dnn`: `dnn.exp(t)` is `t:exp()`.
+-- `dnn`: `dnn.exp(t)` is `t:exp()`. `local t <close> = ...` releases the
+-- handle at the end of the scope (views and clones taken from it stay
+-- valid); a released or finalized handle raises "tensor was freed" on any
+-- use. `getmetatable(t)` is false (the metatable is protected).
 
 --- dnn.Tensor.shape
 -- The dims as a Lua array (`{3, 2}`); a new table each read.

@@ -131,6 +131,22 @@ static void test_buffers(void) {
   CHECK(released == 1);
 }
 
+/* A script that closes (<close>) or finalizes a tensor the host holds a
+ * handle to: the handle keeps its own reference, and Lua code that reaches
+ * the closed userdata gets "tensor was freed", never freed memory. */
+static void test_closed_by_script(void) {
+  dnnlua_State *S = dnnlua_open();
+  CHECK(dnnlua_dostring(S, "held = dnn.arange(1, 5)") == DNNLUA_OK);
+  dnnlua_Tensor *h = dnnlua_get_global_tensor(S, "held");
+  CHECK(h != NULL);
+  CHECK(dnnlua_dostring(S, "do local t <close> = held end; collectgarbage()") == DNNLUA_OK);
+  CHECK(dnnlua_tensor_numel(h) == 4 && dnnlua_tensor_data(S, h)[3] == 4);
+  CHECK(dnnlua_dostring(S, "return held:sum()") == DNNLUA_ERRRUN);
+  CHECK(strstr(dnnlua_errmsg(S), "tensor was freed") != NULL);
+  dnnlua_tensor_free(S, h);
+  dnnlua_close(S);
+}
+
 static void test_two_states(void) {
   dnnlua_State *a = dnnlua_open(), *b = dnnlua_open();
   CHECK(a && b);
@@ -198,6 +214,7 @@ static void test_threads(void) {
 int main(void) {
   test_run_and_errors();
   test_buffers();
+  test_closed_by_script();
   test_two_states();
   test_threads();
   return check_report("test_embed");

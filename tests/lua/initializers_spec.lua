@@ -165,8 +165,9 @@ describe("initializers.get", function()
     assert.has_error(function() I.RandomNormal{stddev = "big"} end,
       "RandomNormal: expected stddev to be a number, got string 'big'")
     assert.has_error(function() I.he_normal({1, 2}) end)
-    local ok2, err2 = pcall(I.RandomNormal{stddev = -1}, dnn.zeros(2))
-    assert.is_false(ok2)
-    assert.truthy(err2:find("stddev >= 0", 1, true), err2)
+    assert.has_error(function() I.RandomNormal{stddev = -1} end,
+      "RandomNormal: stddev must be a finite number >= 0 (got -1)")
+    assert.has_error(function() I.RandomUniform{minval = 0 / 0} end,
+      "RandomUniform: minval must be a finite number (got nan)")
   end)
 end)

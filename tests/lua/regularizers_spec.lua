@@ -55,8 +55,8 @@ describe("regularizers", function()
     assert.has_error(function() R.get("l3") end,
       "unknown regularizer 'l3' (did you mean 'l1'? expected one of: l1, l2, l1_l2; or a function or a " ..
       "regularizer object)")
-    assert.has_error(function() R.l2(-1) end, "L2: expected l2 to be a number >= 0, got number -1")
-    assert.has_error(function() R.l1_l2{l1 = "a"} end, "L1L2: expected l1 to be a number >= 0, got string 'a'")
+    assert.has_error(function() R.l2(-1) end, "L2: l2 must be a finite number >= 0 (got -1)")
+    assert.has_error(function() R.l1_l2{l1 = "a"} end, "L1L2: l1 must be a finite number >= 0 (got string 'a')")
     assert.has_error(function() R.l1(0.1)("x") end, "L1: expected a tensor, got string 'x'")
   end)
 end)

@@ -4,7 +4,8 @@ local dnn = require "dnn"
 local L = require("dnn.core")._layers
 local layer = require "dnn.layer"
 local initializers = require "dnn.initializers"
-local describe = require("dnn.options").describe
+local strict = require "dnn.options"
+local describe = strict.describe
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
@@ -15,7 +16,7 @@ local shape_text = layer.shape_text
 local function check_number(who, options, name, default, ok, wanted)
   local v = options[name]
   if v == nil then return default end
-  if type(v) ~= "number" or not ok(v) then
+  if not strict.is_finite(v) or not ok(v) then
     error(string.format("%s: expected %s %s, got %s", who, name, wanted, describe(v)), 4)
   end
   return v

@@ -9,7 +9,8 @@
 local dnn = require "dnn"
 local layer = require "dnn.layer"
 local D = require("dnn.core")._data
-local describe = require("dnn.options").describe
+local strict = require "dnn.options"
+local describe = strict.describe
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
@@ -22,11 +23,12 @@ end
 -- around one), a pair {lo, hi} is taken as is.
 local function range_of(v, what, fname, around_one)
   if type(v) == "number" then
+    if not strict.is_finite(v) then error(string.format("%s: %s must be finite, got %s", fname, what, describe(v)), 4) end
     if v < 0 then error(string.format("%s: %s must be >= 0, got %g", fname, what, v), 4) end
     if around_one then return 1 - v, 1 + v end
     return -v, v
   end
-  if type(v) == "table" and type(v[1]) == "number" and type(v[2]) == "number" and v[1] <= v[2] then
+  if type(v) == "table" and strict.is_finite(v[1]) and strict.is_finite(v[2]) and v[1] <= v[2] then
     return v[1], v[2]
   end
   error(string.format("%s: %s must be a number or a pair {lower, upper}, got %s", fname, what, describe(v)), 4)
@@ -213,10 +215,7 @@ end
 
 -- GaussianNoise(stddev): x + N(0, stddev^2) noise in training (any shape).
 local GaussianNoise = define("GaussianNoise", "gaussian_noise", {"stddev"}, function(self, args, options)
-  self.stddev = args[1] or options.stddev
-  if type(self.stddev) ~= "number" or self.stddev < 0 then
-    error("GaussianNoise: stddev must be a number >= 0, got " .. describe(self.stddev), 4)
-  end
+  self.stddev = strict.check_number("GaussianNoise", "stddev", args[1] or options.stddev, {min = 0}, 4)
 end)
 GaussianNoise.supports_masking = true
 
@@ -229,8 +228,8 @@ end
 local Rescaling = define("Rescaling", "rescaling", {"scale", "offset"}, function(self, args, options)
   self.scale = args[1] or options.scale
   self.offset = args[2] or options.offset or 0
-  if type(self.scale) ~= "number" or type(self.offset) ~= "number" then
-    error(string.format("Rescaling: expected a number scale and offset, got %s and %s", describe(self.scale),
+  if not strict.is_finite(self.scale) or not strict.is_finite(self.offset) then
+    error(string.format("Rescaling: expected a finite number scale and offset, got %s and %s", describe(self.scale),
       describe(self.offset)), 4)
   end
 end)
