@@ -31,7 +31,7 @@ local constructions = {
   GlobalAveragePooling2D = {args = {}}, GlobalMaxPooling2D = {args = {}},
   LayerNormalization = {args = {}},
   Normalization = {args = {}},
-  PReLU = {args = {}},
+  PReLU = {args = {}}, LeakyReLU = {args = {}},
   RandomBrightness = {args = {0.1}}, RandomContrast = {args = {0.1}}, RandomCrop = {args = {2, 2}},
   RandomFlip = {args = {}}, RandomRotation = {args = {0.1}}, RandomTranslation = {args = {0.1, 0.1}},
   RandomZoom = {args = {0.1}},
