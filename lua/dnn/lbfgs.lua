@@ -27,15 +27,9 @@ end
 
 -- ---- construction ----
 
-local function check_number(key, v, ok, expected)
-  if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge or not ok(v) then
-    error(string.format("LBFGS: expected %s to be %s, got %s", key, expected, strict.describe(v)), 4)
-  end
-  return v
-end
-
-local function positive_integer(v)
-  return math.type(v) == "integer" and v > 0
+local function check_number(key, v, default, rule)
+  if v == nil then return default end
+  return strict.check_number("LBFGS", key, v, rule, 3)
 end
 
 local function check_params(params)
@@ -57,16 +51,12 @@ function LBFGS.new(...)
     "history_size", "line_search_fn", "params", "name"})
   local self = setmetatable({}, LBFGS)
   self.params = check_params(o.params)
-  self.learning_rate = check_number("learning_rate", o.learning_rate or 1, function(v) return v > 0 end,
-    "a finite number > 0")
-  self.max_iter = check_number("max_iter", o.max_iter or 20, positive_integer, "an integer > 0")
-  self.max_eval = check_number("max_eval", o.max_eval or self.max_iter * 5 // 4, positive_integer,
-    "an integer > 0")
-  self.tolerance_grad = check_number("tolerance_grad", o.tolerance_grad or 1e-7, function(v) return v >= 0 end,
-    "a finite number >= 0")
-  self.tolerance_change = check_number("tolerance_change", o.tolerance_change or 1e-9,
-    function(v) return v >= 0 end, "a finite number >= 0")
-  self.history_size = check_number("history_size", o.history_size or 100, positive_integer, "an integer > 0")
+  self.learning_rate = check_number("learning_rate", o.learning_rate, 1, {above = 0})
+  self.max_iter = check_number("max_iter", o.max_iter, 20, {integer = true, min = 1})
+  self.max_eval = check_number("max_eval", o.max_eval, self.max_iter * 5 // 4, {integer = true, min = 1})
+  self.tolerance_grad = check_number("tolerance_grad", o.tolerance_grad, 1e-7, {min = 0})
+  self.tolerance_change = check_number("tolerance_change", o.tolerance_change, 1e-9, {min = 0})
+  self.history_size = check_number("history_size", o.history_size, 100, {integer = true, min = 1})
   local search = o.line_search_fn
   if search ~= nil and search ~= "strong_wolfe" then
     error("LBFGS: expected line_search_fn to be nil or \"strong_wolfe\", got " .. strict.describe(search), 3)

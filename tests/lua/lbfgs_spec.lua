@@ -125,11 +125,13 @@ for name, ls, lr in (("wolfe", "strong_wolfe", 1.0), ("fixed", None, 0.1)):
     H.assert_error({"params[1] to be a tensor that requires grad, got a tensor without requires_grad"}, LBFGS,
       {params = {dnn.zeros(2)}})
     H.assert_error({"params[2] to be a tensor that requires grad, got string"}, LBFGS, {params = {x, "w"}})
-    H.assert_error({"learning_rate to be a finite number > 0, got number 0"}, LBFGS, {params = {x}, learning_rate = 0})
-    H.assert_error({"learning_rate to be a finite number > 0"}, LBFGS, {params = {x}, learning_rate = 0 / 0})
-    H.assert_error({"history_size to be an integer > 0"}, LBFGS, {params = {x}, history_size = 1.5})
-    H.assert_error({"max_iter to be an integer > 0"}, LBFGS, {params = {x}, max_iter = "5"})
-    H.assert_error({"tolerance_grad to be a finite number >= 0"}, LBFGS, {params = {x}, tolerance_grad = -1})
+    H.assert_error({"LBFGS: learning_rate must be a finite number > 0 (got 0)"}, LBFGS, {params = {x}, learning_rate = 0})
+    H.assert_error({"LBFGS: learning_rate must be a finite number > 0 (got nan)"}, LBFGS,
+      {params = {x}, learning_rate = 0 / 0})
+    H.assert_error({"LBFGS: history_size must be an integer >= 1 (got 1.5)"}, LBFGS, {params = {x}, history_size = 1.5})
+    H.assert_error({"LBFGS: max_iter must be an integer >= 1 (got string '5')"}, LBFGS, {params = {x}, max_iter = "5"})
+    H.assert_error({"LBFGS: tolerance_grad must be a finite number >= 0 (got -1)"}, LBFGS,
+      {params = {x}, tolerance_grad = -1})
     H.assert_error({"line_search_fn to be nil or \"strong_wolfe\", got string 'armijo'"}, LBFGS,
       {params = {x}, line_search_fn = "armijo"})
     H.assert_error({"LBFGS: unknown option 'histroy_size'", "history_size"}, LBFGS, {params = {x}, histroy_size = 5})

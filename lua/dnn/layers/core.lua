@@ -5,7 +5,8 @@ local layer = require "dnn.layer"
 local initializers = require "dnn.initializers"
 local activations = require "dnn.activations"
 local L = require("dnn.core")._layers
-local describe = require("dnn.options").describe
+local options_check = require "dnn.options"
+local describe = options_check.describe
 
 local Layer, args_and_options = layer.Layer, layer.args_and_options
 local M = {}
@@ -128,9 +129,7 @@ function LeakyReLU.new(...)
   local slope = args[1]
   if slope == nil then slope = options.negative_slope end
   if slope == nil then slope = 0.3 end -- Keras's layer default (the activation's is 0.2)
-  if type(slope) ~= "number" or slope ~= slope or slope < 0 or slope == math.huge then
-    error("LeakyReLU: expected negative_slope to be a finite number >= 0, got " .. describe(slope), 2)
-  end
+  options_check.check_number("LeakyReLU", "negative_slope", slope, {min = 0}, 2)
   local self = Layer.init(LeakyReLU, options, "leaky_re_lu")
   self.negative_slope = slope
   return self
