@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 # Build deps, the Fashion-MNIST files (the main job trains on them) and
 # lua-argparse (the examples' command lines).
-PACKAGES="pkg-config liblua5.4-dev libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev libstb-dev
+PACKAGES="pkg-config liblua5.4-dev libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev libjpeg62-turbo-dev libstb-dev
 libedit-dev dataset-fashion-mnist lua-argparse"
 # The tests: busted for the Lua specs, a stock lua5.4 for dnn.so, PyTorch
 # and NumPy for the cross-checks and benchmarks, groff to check the man page,
