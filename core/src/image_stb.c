@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdalign.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,6 +131,61 @@ static dnn_status check_pnm(const char *name, const unsigned char *d, size_t n) 
   return DNN_OK;
 }
 
+/* ---- HDR: the run-length scanlines, walked before stb decodes them ---- */
+
+/* stb's RLE loop never ends on a run of length 0, and the data running out
+ * reads as zeros, that is as such runs: those files are refused here. The
+ * walk follows stbi__hdr_load: header lines up to an empty one, the
+ * resolution line, then per scanline 2, 2, the width in 2 bytes and per
+ * component runs (count > 128: one value count - 128 times) and dumps. Other
+ * layouts (flat pixels, old-style runs, a wrong width) stb reads with
+ * bounded loops or refuses itself. */
+static size_t line_end(const unsigned char *d, size_t n, size_t pos) {
+  while (pos < n && d[pos] != '\n') pos++;
+  return pos < n ? pos + 1 : n;
+}
+
+static bool hdr_runs_end(const unsigned char *d, size_t n, size_t pos, long w, long h) {
+  for (long j = 0; j < h; j++) {
+    if (n - pos < 4 || d[pos] != 2 || d[pos + 1] != 2 || (d[pos + 2] & 0x80)) return true;
+    if ((d[pos + 2] << 8 | d[pos + 3]) != w) return true;
+    pos += 4;
+    for (int k = 0; k < 4; k++) {
+      for (long i = 0; i < w;) {
+        if (pos >= n) return false;
+        int count = d[pos++];
+        if (count > 128) {
+          count -= 128, pos++;
+        } else if (count == 0) {
+          return false;
+        } else {
+          pos += (size_t)count;
+        }
+        if (count > w - i) return true; /* stb refuses it */
+        i += count;
+      }
+    }
+  }
+  return true;
+}
+
+static dnn_status check_hdr(const char *name, const unsigned char *d, size_t n) {
+  /* stb reads a line into a C string: one starting with NUL is empty too. */
+  size_t pos = line_end(d, n, 0);
+  while (pos < n && d[pos] != '\n' && d[pos] != '\0') pos = line_end(d, n, pos);
+  if (pos >= n) return DNN_OK; /* no resolution line: stb says so */
+  size_t start = line_end(d, n, pos), end = line_end(d, n, start);
+  char line[64];
+  size_t len = end - start < sizeof line - 1 ? end - start : sizeof line - 1;
+  memcpy(line, d + start, len);
+  line[len] = '\0';
+  long h, w;
+  if (sscanf(line, "-Y %ld +X %ld", &h, &w) != 2 || w < 8 || w >= 32768 || h < 1) return DNN_OK;
+  if (!hdr_runs_end(d, n, end, w, h))
+    return dnn_error(DNN_EFORMAT, LOAD, "%s: corrupt HDR: a run-length scanline is empty or cut short", name);
+  return DNN_OK;
+}
+
 /* ---- decoding ---- */
 
 /* The most pixels a file of `size` bytes in `format` can decode to: raw
@@ -169,20 +225,29 @@ static dnn_status decode(const char *name, const char *format, const unsigned ch
   if (st != DNN_OK) return st;
   void *raw;
   bool hdr = stbi_is_hdr_from_memory(data, size), wide = !hdr && stbi_is_16_bit_from_memory(data, size);
+  /* PIC asks for RGBA (its own channels are taken from it below): with the
+   * file's count, stb converts a failed decode's NULL pixels and crashes. */
+  bool pic = strcmp(format, "PIC") == 0;
   if (hdr)
     raw = stbi_loadf_from_memory(data, size, &w, &h, &c, 0);
   else if (wide)
     raw = stbi_load_16_from_memory(data, size, &w, &h, &c, 0);
   else
-    raw = stbi_load_from_memory(data, size, &w, &h, &c, 0);
+    raw = stbi_load_from_memory(data, size, &w, &h, &c, pic ? 4 : 0);
   if (!raw) return dnn_error(DNN_EFORMAT, LOAD, "%s: corrupt %s: %s", name, format, stbi_failure_reason());
-  size_t n = (size_t)w * (size_t)h * (size_t)c;
-  float *pixels = malloc(sizeof(float) * n);
+  int stride = pic ? 4 : c;
+  size_t n = (size_t)w * (size_t)h;
+  float *pixels = malloc(sizeof(float) * n * (size_t)c);
   if (!pixels) return dnn_error(DNN_ENOMEM, LOAD, "%s: out of memory", name);
-  for (size_t i = 0; i < n; i++)
-    pixels[i] = hdr ? ((const float *)raw)[i]
-        : wide      ? ((const uint16_t *)raw)[i] * (scale / 65535.0f)
+  for (size_t p = 0; p < n; p++) {
+    for (int k = 0; k < c; k++) {
+      size_t i = p * (size_t)stride + (size_t)k;
+      float v = hdr ? ((const float *)raw)[i]
+          : wide    ? ((const uint16_t *)raw)[i] * (scale / 65535.0f)
                     : ((const uint8_t *)raw)[i] * (scale / 255.0f);
+      pixels[p * (size_t)c + (size_t)k] = v;
+    }
+  }
   *out = (dnn_decoded){pixels, h, w, c};
   return DNN_OK;
 }
@@ -191,10 +256,10 @@ dnn_status dnn_decode_stb(const char *name, const char *format, const unsigned c
                           dnn_decoded *out) {
   if (size > (size_t)INT32_MAX)
     return dnn_error(DNN_EFORMAT, LOAD, "%s: %s file too large for stb_image", name, format);
-  if (strcmp(format, "PNM") == 0) {
-    dnn_status st = check_pnm(name, data, size);
-    if (st != DNN_OK) return st;
-  }
+  dnn_status checked = strcmp(format, "PNM") == 0 ? check_pnm(name, data, size)
+      : strcmp(format, "HDR") == 0                ? check_hdr(name, data, size)
+                                                  : DNN_OK;
+  if (checked != DNN_OK) return checked;
   jmp_buf here;
   escape = &here;
   volatile dnn_status st;
