@@ -541,15 +541,24 @@ function DataLoader:_batch(order, b)
   return xb, yb
 end
 
--- An iterator over one epoch, independent of any other loop over the loader.
-function DataLoader:iter()
-  local order = self:_order()
-  local b, count = 0, #self
+-- An iterator over one epoch, independent of any other loop over the loader,
+-- and a function giving its position ({epoch, order, batch}: what fit's
+-- backup keeps); iter(position) goes on from such a position.
+function DataLoader:iter(from)
+  local order, b
+  if from then
+    self.epoch, b = from.epoch, from.batch
+    order = from.order and core.tensor(from.order) or nil
+  else
+    order, b = self:_order(), 0
+  end
+  local count = #self
+  local function position() return {epoch = self.epoch, order = order and order:totable() or nil, batch = b} end
   return function()
     b = b + 1
     if b > count then return nil end
     return self:_batch(order, b)
-  end
+  end, position
 end
 
 -- for xb, yb in loader do: Lua calls loader(nil, control); control is nil on
