@@ -14,10 +14,11 @@ libedit-dev dataset-fashion-mnist lua-argparse"
 # The tests: busted for the Lua specs, a stock lua5.4 for dnn.so, PyTorch
 # and NumPy for the cross-checks and benchmarks, groff to check the man page,
 # fortunes (English text) for the sequence examples, clang-format for the
-# style check, and the packaging tools that scripts/luarocks_test.sh and
-# scripts/deb_test.sh build packages with.
+# style check, the packaging tools that scripts/luarocks_test.sh and
+# scripts/deb_test.sh build packages with, and clang with its libFuzzer
+# runtime and OpenMP for the fuzz targets (tests/fuzz).
 TEST_PACKAGES="lua5.4 lua-busted python3-torch python3-numpy groff-base fortunes clang-format
-luarocks dpkg-dev debhelper fakeroot lintian"
+luarocks dpkg-dev debhelper fakeroot lintian clang libclang-rt-14-dev libomp-dev"
 testing=""
 case "${1:-}" in
   --test) PACKAGES="$PACKAGES $TEST_PACKAGES" testing=1 ;;

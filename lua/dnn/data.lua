@@ -764,8 +764,10 @@ end
 -- @option pad=nil pad_sequences's options for list samples
 -- @example local loader = dnn.data.DataLoader{x, y, batch_size = 64, shuffle = true}
 
---- dnn.data.DataLoader:iter()
--- An iterator over one epoch, independent of other loops over the loader.
+--- dnn.data.DataLoader:iter([position])
+-- An iterator over one epoch, independent of other loops over the loader, and a second result: a function
+-- giving the iterator's position (`{epoch, order, batch}`, what fit's backup keeps); `iter(position)` goes on
+-- from such a position.
 -- @example for xb, yb in loader:iter() do end
 
 --- dnn.data.DataLoader:map(fn)

@@ -31,7 +31,7 @@ local CHILD = [[
 local dir, out, csv = arg[1], arg[2], arg[3]
 local nn = dnn.nn
 dnn.manual_seed(7)
-local train = dnn.datasets.fashion_mnist()
+local train = dnn.datasets.fashion_mnist{limit = 600}
 local n = 600
 local x, y = train.x:narrow(1, 1, n):reshape(n, 784), train.y:narrow(1, 1, n)
 local model = nn.Sequential{nn.Dense(32, {input_shape = {784}, activation = "relu"}), nn.Dropout(0.25),
