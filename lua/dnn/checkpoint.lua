@@ -134,6 +134,13 @@ function M.load(path, options)
   local info, err = json.decode(meta[KEY])
   if type(info) ~= "table" then fail("checkpoint.load: %s: bad checkpoint metadata (%s)", path, tostring(err or "not an object")) end
   check_fields(path, meta, info)
+  -- the rng state, tried (and the generator put back) before anything changes
+  if info.rng and options.rng ~= false then
+    local now = dnn.get_rng_state()
+    local okr, rerr = pcall(dnn.set_rng_state, info.rng)
+    dnn.set_rng_state(now)
+    if not okr then fail("checkpoint.load: %s: bad rng state (%s)", path, tostring(rerr)) end
+  end
   -- the optimizer's state, checked against the optimizer before anything changes
   local state
   if meta.optimizer ~= nil then
