@@ -130,6 +130,36 @@ describe("fit{backup_dir}", function()
     os.remove(dir)
   end)
 
+  it("resumes a shuffled DataLoader mid-epoch, with validation: same weights and history", function()
+    local dirs = {}
+    local function run(name, crash_at)
+      dirs[name] = dirs[name] or tmp(name)
+      dnn.manual_seed(5)
+      local x, y = dnn.randn(90, 4), dnn.randn(90, 2)
+      local loader = dnn.data.DataLoader{x, y, batch_size = 8, shuffle = true}
+      local m = nn.Sequential{nn.Dense(6, {input_shape = {4}, activation = "relu"}), nn.Dropout(0.3), nn.Dense(2)}
+      m:compile{optimizer = dnn.optim.Adam{learning_rate = 0.01}, loss = "mse", metrics = {"mae"}}
+      local steps = 0
+      local crash = dnn.callbacks.Callback{on_train_batch_end = function()
+        steps = steps + 1
+        if steps == crash_at then error("crash") end
+      end}
+      local ok, h = pcall(m.fit, m, loader, {epochs = 3, verbose = 0,
+        validation_data = {x:narrow(1, 1, 20), y:narrow(1, 1, 20)},
+        callbacks = {dnn.callbacks.BackupAndRestore{backup_dir = dirs[name], save_freq = 5}, crash}})
+      return ok, m, h
+    end
+    local _, a, ha = run("straight")
+    assert.is_false((run("crashed", 13))) -- in epoch 2 (12 steps an epoch): resumes from its end
+    assert.is_false((run("crashed", 9))) -- at step 21 overall: resumes from step 20, inside epoch 2
+    local ok, b, hb = run("crashed")
+    assert.is_true(ok)
+    for i, w in ipairs(a:get_weights()) do assert.is_true(w:eq(b:get_weights()[i]):min():item() == 1) end
+    assert.are.same(ha.epoch, hb.epoch)
+    assert.are.same(ha.history, hb.history) -- the mid-epoch loss and mae sums were restored too
+    for _, d in pairs(dirs) do os.remove(d) end
+  end)
+
   it("refuses bad settings and a backup made with other callbacks", function()
     assert.has_error(function() dnn.callbacks.BackupAndRestore{} end, nil)
     local ok, err = pcall(dnn.callbacks.BackupAndRestore, {backup_dir = "d", save_freq = 0})
