@@ -147,7 +147,7 @@ static size_t line_end(const unsigned char *d, size_t n, size_t pos) {
 
 static bool hdr_runs_end(const unsigned char *d, size_t n, size_t pos, long w, long h) {
   for (long j = 0; j < h; j++) {
-    if (n - pos < 4 || d[pos] != 2 || d[pos + 1] != 2 || (d[pos + 2] & 0x80)) return true;
+    if (pos > n || n - pos < 4 || d[pos] != 2 || d[pos + 1] != 2 || (d[pos + 2] & 0x80)) return true;
     if ((d[pos + 2] << 8 | d[pos + 3]) != w) return true;
     pos += 4;
     for (int k = 0; k < 4; k++) {
