@@ -81,9 +81,12 @@ describe("fit{backup_dir}", function()
         assert.is_true(code == 9 or code == 137, string.format("killed by %s %s", how, tostring(code)))
         assert.is_true(exists(dir .. "/backup.safetensors"), "a backup after a kill at step " .. at)
       end
-      local delay = math.random(0, 400) / 1000
-      os.execute(string.format("DNN_NUM_THREADS=1 '%s' '%s' '%s' '%s' '%s' & pid=$!; sleep %g; kill -9 $pid; " ..
-        "wait $pid 2>/dev/null", DNNLUA, script, dir, w, csv, delay))
+      -- the fourth kill: once this run has written its first backup (the file's time changes), a random moment later
+      local delay = math.random(0, 300) / 1000
+      local backup = dir .. "/backup.safetensors"
+      os.execute(string.format("old=$(stat -c %%y '%s'); DNN_NUM_THREADS=1 '%s' '%s' '%s' '%s' '%s' & pid=$!; " ..
+        "while [ \"$(stat -c %%y '%s')\" = \"$old\" ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done; " ..
+        "sleep %g; kill -9 $pid; wait $pid 2>/dev/null", backup, DNNLUA, script, dir, w, csv, backup, delay))
       assert.is_true(child(dir, w, csv), "the last run, after kills at steps " .. table.concat(kills, ", "))
       assert.is_false(exists(dir .. "/backup.safetensors"))
       assert.are.equal(read(w0), read(w)) -- the weights file, byte for byte
