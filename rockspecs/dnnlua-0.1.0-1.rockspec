@@ -1,7 +1,7 @@
 -- dnn.so for Lua 5.4 (require "dnn"): `luarocks make` in a clone of dnnlua.
 -- The Lua library is compiled into dnn.so, so the module is that one file.
 -- Needs a C compiler, CMake, pkg-config and the development files of
--- OpenBLAS, OpenMP (GCC's), libpng, zlib and stb (Debian: scripts/setup.sh).
+-- OpenBLAS, OpenMP (GCC's), libpng, libjpeg, zlib and stb's header (Debian: scripts/setup.sh).
 rockspec_format = "3.0"
 package = "dnnlua"
 version = "0.1.0-1"

@@ -11,19 +11,21 @@ cd "$(dirname "$0")/.."
 # lua-argparse (the examples' command lines). libopenmpi-dev builds
 # dnn.distributed (MPI) into the binaries; a run without mpirun needs only its
 # libraries (libopenmpi3, which it brings). ONNX files: protobuf-c and
-# protoc-c over libonnx-dev's onnx.proto.
-PACKAGES="pkg-config liblua5.4-dev libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev libstb-dev
-libedit-dev dataset-fashion-mnist lua-argparse libopenmpi-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
+# protoc-c over libonnx-dev's onnx.proto. JPEG: libjpeg-turbo.
+PACKAGES="pkg-config liblua5.4-dev libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev libjpeg62-turbo-dev
+libstb-dev libedit-dev dataset-fashion-mnist lua-argparse libopenmpi-dev libprotobuf-c-dev protobuf-c-compiler
+libonnx-dev"
 # The tests: busted for the Lua specs, a stock lua5.4 for dnn.so, PyTorch
 # and NumPy for the cross-checks and benchmarks, groff to check the man page,
 # fortunes (English text) for the sequence examples, clang-format for the
-# style check, and the packaging tools that scripts/luarocks_test.sh and
+# style check, the packaging tools that scripts/luarocks_test.sh and
 # scripts/deb_test.sh build packages with; openmpi-bin (mpirun) for the
-# distributed tests (tests/distributed/run.sh). python3-onnx (onnx.checker)
+# distributed tests (tests/distributed/run.sh); python3-onnx (onnx.checker)
 # and node (ONNX Runtime from npm: scripts/setup_onnxruntime.sh, where npm
-# is) for tests/lua/onnx_spec.lua.
+# is) for tests/lua/onnx_spec.lua; clang with its libFuzzer runtime and
+# OpenMP for the fuzz targets (tests/fuzz).
 TEST_PACKAGES="lua5.4 lua-busted python3-torch python3-numpy groff-base fortunes clang-format
-luarocks dpkg-dev debhelper fakeroot lintian openmpi-bin python3-onnx nodejs"
+luarocks dpkg-dev debhelper fakeroot lintian openmpi-bin python3-onnx nodejs clang libclang-rt-14-dev libomp-dev"
 testing=""
 case "${1:-}" in
   --test) PACKAGES="$PACKAGES $TEST_PACKAGES" testing=1 ;;

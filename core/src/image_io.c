@@ -1,13 +1,12 @@
-/* Image files: PNG through libpng (read and write), the formats stb_image
- * reads (JPEG, BMP, TGA, GIF, PSD, HDR, PNM, PIC) through Debian's libstb,
- * which carries stb_image's implementation (so no STB_IMAGE_IMPLEMENTATION
- * here). The file is read into memory once; its size bounds what the header
- * may declare, so a small file cannot make us allocate gigabytes. */
+/* Image files: PNG through libpng (read and write), JPEG through
+ * libjpeg-turbo (image_jpeg.c), the other formats stb_image reads (BMP, TGA,
+ * GIF, PSD, HDR, PNM, PIC) through stb_image built in image_stb.c. The file
+ * is read into memory once; its size bounds what the header may declare, so
+ * a small file cannot make us allocate gigabytes. */
 #include <errno.h>
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
-#include <stb/stb_image.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "dnn/image.h"
+#include "image_decode.h"
 
 static const char *LOAD = "dnn.image.load";
 static const char *SAVE = "dnn.image.save";
@@ -93,13 +93,17 @@ static dnn_tensor *to_tensor(const float *src, int64_t h, int64_t w, int src_c, 
   return t;
 }
 
-static dnn_status check_pixels(const char *path, const char *format, int64_t w, int64_t h) {
+dnn_status dnn_image_check_pixels(const char *name, const char *format, int64_t w, int64_t h, double max_pixels,
+                                  size_t size) {
   if (w < 1 || h < 1)
-    return dnn_error(DNN_EFORMAT, LOAD, "%s: %s declares an empty %lldx%lld image", path, format, (long long)w,
+    return dnn_error(DNN_EFORMAT, LOAD, "%s: %s declares an empty %lldx%lld image", name, format, (long long)w,
                      (long long)h);
   if (w > DNN_IMAGE_MAX_PIXELS / h)
-    return dnn_error(DNN_EFORMAT, LOAD, "%s: %s declares %lldx%lld pixels, more than the %lld an image may have", path,
+    return dnn_error(DNN_EFORMAT, LOAD, "%s: %s declares %lldx%lld pixels, more than the %lld an image may have", name,
                      format, (long long)w, (long long)h, (long long)DNN_IMAGE_MAX_PIXELS);
+  if ((double)w * (double)h > max_pixels)
+    return dnn_error(DNN_EFORMAT, LOAD, "%s: corrupt %s: declares %lldx%lld pixels, more than its %zu bytes can hold",
+                     name, format, (long long)w, (long long)h, size);
   return DNN_OK;
 }
 
@@ -157,7 +161,7 @@ static dnn_tensor *load_png(const char *path, const unsigned char *data, size_t 
   png_set_user_limits(png, 1 << 20, 1 << 20);
   png_read_info(png, info);
   png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
-  if (check_pixels(path, "the PNG header", w, h) != DNN_OK) {
+  if (dnn_image_check_pixels(path, "the PNG header", w, h, (double)DNN_IMAGE_MAX_PIXELS, size) != DNN_OK) {
     png_destroy_read_struct(&png, &info, NULL);
     return NULL;
   }
@@ -193,72 +197,6 @@ static dnn_tensor *load_png(const char *path, const unsigned char *data, size_t 
   return out;
 }
 
-/* ---- everything else through stb_image ---- */
-
-static int64_t rd16le(const unsigned char *p) { return p[0] | p[1] << 8; }
-
-/* The most pixels a file of `size` bytes in `format` can decode to: raw
- * formats need their bytes, compressed ones have a bounded ratio: TGA, PSD
- * and HDR runs pack at most 128 pixels in 2 bytes, JPEG needs a Huffman
- * code (>= 1 bit) per 8x8 block even in progressive DC scans, GIF's LZW
- * 4095 pixels per 12-bit code, PIC a 65535-pixel run in 4 bytes. */
-static double max_pixels_for(const char *format, const unsigned char *data, size_t size) {
-  if (strcmp(format, "BMP") == 0 && size >= 30) {
-    int64_t bpp = rd16le(data + 28);
-    if (bpp >= 1 && rd16le(data + 30) == 0) return (double)size * 8 / (double)bpp; /* BI_RGB: uncompressed */
-  }
-  if (strcmp(format, "PNM") == 0) return (double)size;
-  if (strcmp(format, "GIF") == 0) return (double)size * 4096;
-  if (strcmp(format, "PIC") == 0) return (double)size * 65536; /* a 4-byte run may hold 65535 pixels */
-  return (double)size * 1024;
-}
-
-static dnn_tensor *load_stb(const char *path, const char *format, const unsigned char *data, size_t size, int channels,
-                            float scale) {
-  int w, h, c;
-  if (size > (size_t)INT32_MAX)
-    return dnn_error(DNN_EFORMAT, LOAD, "%s: %s file too large for stb_image", path, format), NULL;
-  if (!stbi_info_from_memory(data, (int)size, &w, &h, &c))
-    return dnn_error(DNN_EFORMAT, LOAD, "%s: corrupt %s: %s", path, format, stbi_failure_reason()), NULL;
-  if (check_pixels(path, format, w, h) != DNN_OK) return NULL;
-  if ((double)w * h > max_pixels_for(format, data, size))
-    return dnn_error(DNN_EFORMAT, LOAD, "%s: corrupt %s: declares %dx%d pixels, more than its %zu bytes can hold", path,
-                     format, w, h, size),
-           NULL;
-  size_t n = (size_t)w * (size_t)h;
-  float *pixels = NULL;
-  void *raw = NULL;
-  if (stbi_is_hdr_from_memory(data, (int)size)) {
-    /* Linear radiance as stored. */
-    raw = stbi_loadf_from_memory(data, (int)size, &w, &h, &c, 0);
-    pixels = raw;
-  } else if (stbi_is_16_bit_from_memory(data, (int)size)) {
-    raw = stbi_load_16_from_memory(data, (int)size, &w, &h, &c, 0);
-  } else {
-    raw = stbi_load_from_memory(data, (int)size, &w, &h, &c, 0);
-  }
-  if (!raw) return dnn_error(DNN_EFORMAT, LOAD, "%s: corrupt %s: %s", path, format, stbi_failure_reason()), NULL;
-  if (!pixels) {
-    pixels = malloc(sizeof(float) * n * (size_t)c);
-    if (!pixels) {
-      stbi_image_free(raw);
-      return dnn_error(DNN_ENOMEM, LOAD, "%s: out of memory", path), NULL;
-    }
-    bool wide = stbi_is_16_bit_from_memory(data, (int)size);
-    for (size_t i = 0; i < n * (size_t)c; i++)
-      pixels[i] = wide ? ((const uint16_t *)raw)[i] * (scale / 65535.0f) : ((const uint8_t *)raw)[i] * (scale / 255.0f);
-    stbi_image_free(raw);
-    raw = NULL;
-  }
-  dnn_tensor *out = to_tensor(pixels, h, w, c, channels, scale);
-  if (raw)
-    stbi_image_free(raw);
-  else
-    free(pixels);
-  if (!out) return dnn_error(DNN_ENOMEM, LOAD, "%s: out of memory", path), NULL;
-  return out;
-}
-
 /* ---- format detection by the first bytes ---- */
 
 static const char *sniff(const unsigned char *d, size_t n) {
@@ -272,10 +210,40 @@ static const char *sniff(const unsigned char *d, size_t n) {
   if (n >= 2 && d[0] == 'P' && (d[1] == '5' || d[1] == '6')) return "PNM";
   if (n >= 4 && d[0] == 0x53 && d[1] == 0x80 && d[2] == 0xf6 && d[3] == 0x34) return "PIC";
   /* TGA has no magic: stb's own test (header fields in range) decides. */
-  int w, h, c;
-  if (n >= 18 && n <= (size_t)INT32_MAX && (d[1] == 0 || d[1] == 1) && stbi_info_from_memory(d, (int)n, &w, &h, &c))
-    return "TGA";
+  if (n >= 18 && (d[1] == 0 || d[1] == 1) && dnn_stb_is_tga(d, n)) return "TGA";
   return NULL;
+}
+
+/* The decoders other than PNG give floats; into a tensor of `channels`. */
+static dnn_tensor *from_decoded(const char *name, dnn_status st, dnn_decoded d, int channels, float scale) {
+  if (st != DNN_OK) return NULL;
+  dnn_tensor *out = to_tensor(d.pixels, d.h, d.w, d.c, channels, scale);
+  free(d.pixels);
+  if (!out) return dnn_error(DNN_ENOMEM, LOAD, "%s: out of memory", name), NULL;
+  return out;
+}
+
+dnn_tensor *dnn_image_load_memory(const void *bytes, size_t size, const char *name, int channels, bool uint8_range) {
+  if (!name) name = "(memory)";
+  if (!bytes && size) return dnn_argerror(1, LOAD, "expected image bytes, got nothing"), NULL;
+  if (channels != 0 && channels != 1 && channels != 3 && channels != 4)
+    return dnn_argerror(2, LOAD, "expected channels 1, 3 or 4, got %d", channels), NULL;
+  const unsigned char *data = bytes;
+  const char *format = sniff(data, size);
+  float scale = uint8_range ? 255.0f : 1.0f;
+  dnn_decoded d = {0};
+  if (!format) {
+    char head[64] = "";
+    size_t k = 0;
+    for (size_t i = 0; i < size && i < 8; i++) k += (size_t)snprintf(head + k, sizeof head - k, " %02x", data[i]);
+    dnn_error(DNN_EFORMAT, LOAD, "%s: not a PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PNM or PIC file (%s%s)", name,
+              size ? "starts with" : "the file is empty", head);
+    return NULL;
+  }
+  if (strcmp(format, "PNG") == 0) return load_png(name, data, size, channels, scale);
+  if (strcmp(format, "JPEG") == 0)
+    return from_decoded(name, dnn_decode_jpeg(name, data, size, scale, &d), d, channels, scale);
+  return from_decoded(name, dnn_decode_stb(name, format, data, size, scale, &d), d, channels, scale);
 }
 
 dnn_tensor *dnn_image_load(const char *path, int channels, bool uint8_range) {
@@ -285,20 +253,7 @@ dnn_tensor *dnn_image_load(const char *path, int channels, bool uint8_range) {
   size_t size = 0;
   unsigned char *data = read_file(path, &size);
   if (!data) return NULL;
-  const char *format = sniff(data, size);
-  dnn_tensor *out = NULL;
-  float scale = uint8_range ? 255.0f : 1.0f;
-  if (!format) {
-    char head[64] = "";
-    size_t k = 0;
-    for (size_t i = 0; i < size && i < 8; i++) k += (size_t)snprintf(head + k, sizeof head - k, " %02x", data[i]);
-    dnn_error(DNN_EFORMAT, LOAD, "%s: not a PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PNM or PIC file (%s%s)", path,
-              size ? "starts with" : "the file is empty", head);
-  } else if (strcmp(format, "PNG") == 0) {
-    out = load_png(path, data, size, channels, scale);
-  } else {
-    out = load_stb(path, format, data, size, channels, scale);
-  }
+  dnn_tensor *out = dnn_image_load_memory(data, size, path, channels, uint8_range);
   free(data);
   return out;
 }

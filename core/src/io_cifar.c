@@ -21,21 +21,10 @@ static void planes_to_hwc(const unsigned char *restrict src, float *restrict dst
     for (int c = 0; c < 3; c++) dst[3 * p + c] = (float)src[c * PLANE + p] * (1.0f / 255.0f);
 }
 
-dnn_status dnn_read_cifar10(const char *path, dnn_tensor **x, dnn_tensor **y) {
-  if (!path) return dnn_argerror(1, FN, "expected a path, got NULL");
-  if (!x || !y) return dnn_argerror(2, FN, "expected places for x and y, got NULL");
-  *x = *y = NULL;
-  errno = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return dnn_error(DNN_EIO, FN, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    fclose(f);
-    return dnn_error(DNN_EIO, FN, "%s: not a regular file", path);
-  }
-  int64_t size = (int64_t)st.st_size;
+/* The records of an open file of `size` bytes (closed here; NULL when empty). */
+static dnn_status read_records(FILE *f, const char *path, int64_t size, dnn_tensor **x, dnn_tensor **y) {
   if (size == 0 || size % RECORD != 0) {
-    fclose(f);
+    if (f) fclose(f);
     return dnn_error(DNN_EFORMAT, FN,
                      "%s: expected a multiple of %d bytes (1 label byte + 32*32*3 pixel bytes per image), got %" PRId64
                      " bytes",
@@ -73,4 +62,30 @@ fail:
   dnn_tensor_release(tx);
   dnn_tensor_release(ty);
   return status;
+}
+
+dnn_status dnn_read_cifar10(const char *path, dnn_tensor **x, dnn_tensor **y) {
+  if (!path) return dnn_argerror(1, FN, "expected a path, got NULL");
+  if (!x || !y) return dnn_argerror(2, FN, "expected places for x and y, got NULL");
+  *x = *y = NULL;
+  errno = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) return dnn_error(DNN_EIO, FN, "%s: cannot open: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    fclose(f);
+    return dnn_error(DNN_EIO, FN, "%s: not a regular file", path);
+  }
+  return read_records(f, path, (int64_t)st.st_size, x, y);
+}
+
+dnn_status dnn_read_cifar10_memory(const void *bytes, size_t size, const char *name, dnn_tensor **x, dnn_tensor **y) {
+  if (!name) name = "(memory)";
+  if (!bytes && size) return dnn_argerror(1, FN, "expected bytes, got NULL");
+  if (!x || !y) return dnn_argerror(2, FN, "expected places for x and y, got NULL");
+  *x = *y = NULL;
+  if (size == 0) return read_records(NULL, name, 0, x, y);
+  FILE *f = fmemopen((void *)bytes, size, "rb"); /* read only: the cast drops const for fmemopen's signature */
+  if (!f) return dnn_error(DNN_ENOMEM, FN, "%s: cannot read from memory: %s", name, strerror(errno));
+  return read_records(f, name, (int64_t)size, x, y);
 }

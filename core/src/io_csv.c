@@ -310,19 +310,19 @@ static dnn_status build(const char *path, const csv_rows *r, const dnn_csv_optio
   return convert_rows(path, r, first, o, csv);
 }
 
-dnn_csv *dnn_read_csv(const char *path, const dnn_csv_options *options) {
-  if (!path) {
-    dnn_argerror(1, FN, "expected a path, got NULL");
-    return NULL;
-  }
-  dnn_csv_options o = options ? *options : (dnn_csv_options){.header = 1, .separator = ','};
-  if (o.separator == '"' || o.separator == '\n' || o.separator == '\r' || o.separator == '\0') {
+/* The options, defaulted and checked; false with the error set. */
+static bool take_options(const dnn_csv_options *options, dnn_csv_options *o) {
+  *o = options ? *options : (dnn_csv_options){.header = 1, .separator = ','};
+  if (o->separator == '"' || o->separator == '\n' || o->separator == '\r' || o->separator == '\0') {
     dnn_argerror(2, FN, "expected a separator other than a quote or a line break");
-    return NULL;
+    return false;
   }
-  csv_rows r = {0};
-  size_t len = 0;
-  if (read_file(path, &r.buf, &len) != DNN_OK) return NULL;
+  return true;
+}
+
+/* Parses buf (len bytes and a terminating NUL), which it takes over. */
+static dnn_csv *parse(const char *path, const dnn_csv_options *o, char *buf, size_t len) {
+  csv_rows r = {.buf = buf};
   dnn_csv *csv = calloc(1, sizeof *csv);
   if (!csv) {
     nomem();
@@ -331,12 +331,37 @@ dnn_csv *dnn_read_csv(const char *path, const dnn_csv_options *options) {
   }
   dnn_status st = add_row(&r, 0); /* reserve, then forget: keeps row_start non-NULL for an empty file */
   r.n_rows = 0;
-  if (st == DNN_OK) st = split(path, o.separator, &r, len);
-  if (st == DNN_OK) st = build(path, &r, &o, csv);
+  if (st == DNN_OK) st = split(path, o->separator, &r, len);
+  if (st == DNN_OK) st = build(path, &r, o, csv);
   rows_free(&r);
   if (st != DNN_OK) {
     dnn_csv_free(csv);
     return NULL;
   }
   return csv;
+}
+
+dnn_csv *dnn_read_csv(const char *path, const dnn_csv_options *options) {
+  if (!path) {
+    dnn_argerror(1, FN, "expected a path, got NULL");
+    return NULL;
+  }
+  dnn_csv_options o;
+  if (!take_options(options, &o)) return NULL;
+  char *buf = NULL;
+  size_t len = 0;
+  if (read_file(path, &buf, &len) != DNN_OK) return NULL;
+  return parse(path, &o, buf, len);
+}
+
+dnn_csv *dnn_read_csv_memory(const void *bytes, size_t size, const char *name, const dnn_csv_options *options) {
+  if (!name) name = "(memory)";
+  if (!bytes && size) return dnn_argerror(1, FN, "expected bytes, got NULL"), NULL;
+  dnn_csv_options o;
+  if (!take_options(options, &o)) return NULL;
+  char *buf = malloc(size + 1);
+  if (!buf) return nomem(), NULL;
+  if (size) memcpy(buf, bytes, size);
+  buf[size] = '\0';
+  return parse(name, &o, buf, size);
 }

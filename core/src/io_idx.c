@@ -5,10 +5,13 @@
  * big-endian uint32; then prod(dims) values of the type, big-endian. The
  * header is checked before anything is allocated, and the data must fill the
  * rest of the file exactly. */
+#define _GNU_SOURCE /* memfd_create */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "dnn/io.h"
@@ -169,11 +172,9 @@ static dnn_status read_header(gzFile f, const char *path, idx_header *h) {
 
 /* Before allocating: the size the header declares must fit the file on disk
  * (exactly for a plain file; within deflate's best ratio for a gzip'd one). */
-static dnn_status check_file_size(gzFile f, const char *path, const idx_header *h) {
-  struct stat st;
-  if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return DNN_OK; /* a pipe or device: the reads will tell */
+static dnn_status check_file_size(gzFile f, const char *path, int64_t file_bytes, const idx_header *h) {
+  if (file_bytes < 0) return DNN_OK; /* a pipe or device: the reads will tell */
   int64_t data_bytes = h->numel * h->type->size;
-  int64_t file_bytes = (int64_t)st.st_size;
   if (gzdirect(f)) {
     int64_t found = file_bytes - h->header_bytes;
     if (found != data_bytes)
@@ -215,6 +216,24 @@ static dnn_status read_data(gzFile f, const char *path, const idx_header *h, flo
   return DNN_OK;
 }
 
+/* The reader proper, from an open gzFile (closed here); file_bytes: the
+ * file's size, or -1 when unknown. */
+static dnn_tensor *read_gz(gzFile f, const char *path, int64_t file_bytes) {
+  gzbuffer(f, 1 << 18); /* zlib's default 8 KiB input buffer makes big files slower */
+  idx_header h;
+  dnn_tensor *t = NULL;
+  if (read_header(f, path, &h) != DNN_OK || check_file_size(f, path, file_bytes, &h) != DNN_OK) goto done;
+  t = dnn_empty(h.ndim, h.shape);
+  if (!t) goto done;
+  if (read_data(f, path, &h, dnn_data(t)) != DNN_OK || check_end(f, path, h.numel * h.type->size) != DNN_OK) {
+    dnn_tensor_release(t);
+    t = NULL;
+  }
+done:
+  gzclose(f);
+  return t;
+}
+
 dnn_tensor *dnn_read_idx(const char *path) {
   if (!path) {
     dnn_argerror(1, "read_idx", "expected a path, got NULL");
@@ -226,17 +245,29 @@ dnn_tensor *dnn_read_idx(const char *path) {
     dnn_error(DNN_EIO, "read_idx", "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
     return NULL;
   }
-  gzbuffer(f, 1 << 18); /* zlib's default 8 KiB input buffer makes big files slower */
-  idx_header h;
-  dnn_tensor *t = NULL;
-  if (read_header(f, path, &h) != DNN_OK || check_file_size(f, path, &h) != DNN_OK) goto done;
-  t = dnn_empty(h.ndim, h.shape);
-  if (!t) goto done;
-  if (read_data(f, path, &h, dnn_data(t)) != DNN_OK || check_end(f, path, h.numel * h.type->size) != DNN_OK) {
-    dnn_tensor_release(t);
-    t = NULL;
+  struct stat st;
+  return read_gz(f, path, stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1);
+}
+
+dnn_tensor *dnn_read_idx_memory(const void *bytes, size_t size, const char *name) {
+  if (!name) name = "(memory)";
+  if (!bytes && size) return dnn_argerror(1, "read_idx", "expected bytes, got NULL"), NULL;
+  /* zlib reads gzip from a descriptor: an anonymous in-memory file holds the bytes. */
+  int fd = memfd_create("dnn_idx", MFD_CLOEXEC);
+  if (fd < 0)
+    return dnn_error(DNN_EIO, "read_idx", "%s: cannot make an in-memory file: %s", name, strerror(errno)), NULL;
+  for (size_t done = 0; done < size;) {
+    ssize_t w = write(fd, (const char *)bytes + done, size - done);
+    if (w <= 0) {
+      close(fd);
+      return dnn_error(DNN_EIO, "read_idx", "%s: cannot fill an in-memory file: %s", name, strerror(errno)), NULL;
+    }
+    done += (size_t)w;
   }
-done:
-  gzclose(f);
-  return t;
+  gzFile f = lseek(fd, 0, SEEK_SET) == 0 ? gzdopen(fd, "rb") : NULL;
+  if (!f) {
+    close(fd);
+    return dnn_error(DNN_EIO, "read_idx", "%s: cannot read an in-memory file", name), NULL;
+  }
+  return read_gz(f, name, (int64_t)size);
 }

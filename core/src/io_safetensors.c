@@ -914,6 +914,8 @@ static dnn_status read_header(FILE *f, const char *path, uint64_t file_bytes, pa
   return p->status;
 }
 
+static dnn_safetensors *load_stream(FILE *f, const char *path, uint64_t file_bytes);
+
 dnn_safetensors *dnn_safetensors_load(const char *path) {
   if (!path) {
     dnn_argerror(1, LOAD_FN, "expected a path, got NULL");
@@ -930,7 +932,24 @@ dnn_safetensors *dnn_safetensors_load(const char *path) {
     fclose(f);
     return NULL;
   }
-  uint64_t file_bytes = (uint64_t)sb.st_size, header_bytes = 0;
+  return load_stream(f, path, (uint64_t)sb.st_size);
+}
+
+dnn_safetensors *dnn_safetensors_load_memory(const void *bytes, size_t size, const char *name) {
+  if (!name) name = "(memory)";
+  if (!bytes && size) return dnn_argerror(1, LOAD_FN, "expected bytes, got NULL"), NULL;
+  if (size < 8) {
+    format_error(name, "not a safetensors file: %zu bytes, too short for the 8-byte header length", size);
+    return NULL;
+  }
+  FILE *f = fmemopen((void *)bytes, size, "rb"); /* read only: the cast drops const for fmemopen's signature */
+  if (!f) return dnn_error(DNN_ENOMEM, LOAD_FN, "%s: cannot read from memory: %s", name, strerror(errno)), NULL;
+  return load_stream(f, name, size);
+}
+
+/* The loader proper, from an open file of file_bytes bytes (closed here). */
+static dnn_safetensors *load_stream(FILE *f, const char *path, uint64_t file_bytes) {
+  uint64_t header_bytes = 0;
   parser p = {.path = path};
   dnn_safetensors *st = NULL;
   unsigned char *chunk = NULL;

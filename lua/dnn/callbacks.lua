@@ -210,6 +210,13 @@ function History:on_epoch_end(epoch, logs)
   end
 end
 
+-- What fit's backup (BackupAndRestore) keeps of it: the epochs and their logs.
+function History:get_state() return {history = self.history, epoch = self.epoch} end
+
+function History:set_state(state)
+  self.history, self.epoch = state.history or {}, state.epoch or {}
+end
+
 -- ---- monitoring a logged value ----
 
 -- Names of values where bigger is better (Keras reads each metric's own
@@ -662,10 +669,19 @@ function CSVLogger:on_train_begin()
       self.append_header = not (first and #first > 0)
     end
   end
+  -- opened (and emptied, unless append) at the first row: a resumed fit's
+  -- set_state still finds the rows of the run it continues
+  local probe, err = io.open(self.filename, "a")
+  if not probe then error(string.format("CSVLogger: cannot open %s: %s", self.filename, err), 0) end
+  probe:close()
+  if self.file then self.file:close() end
+  self.file, self.keys, self.began = nil, nil, true
+end
+
+function CSVLogger:_open()
   local file, err = io.open(self.filename, self.append and "a" or "w")
   if not file then error(string.format("CSVLogger: cannot open %s: %s", self.filename, err), 0) end
   self.file = file
-  self.keys = nil
 end
 
 local function csv_field(v, sep)
@@ -676,7 +692,8 @@ end
 
 function CSVLogger:on_epoch_end(epoch, logs)
   logs = logs or {}
-  if not self.file then self:on_train_begin() end
+  if not self.began then self:on_train_begin() end
+  if not self.file then self:_open() end
   if not self.keys then
     self.keys = sorted_keys(logs)
     local has_val = false
@@ -702,7 +719,29 @@ end
 
 function CSVLogger:on_train_end()
   if self.file then self.file:close() end
-  self.file = nil
+  self.file, self.began = nil, nil
+end
+
+-- What a resumed fit needs: the columns and the bytes written so far (a row
+-- written after the last backup is cut off on resume, so it is not doubled).
+function CSVLogger:get_state()
+  return {keys = self.keys, size = self.file and self.file:seek("cur") or nil}
+end
+
+function CSVLogger:set_state(state)
+  if not state.size then return end -- saved before its first row: nothing to keep
+  if self.file then self.file:close() end
+  local kept = ""
+  local f = io.open(self.filename, "rb")
+  if f then
+    kept = f:read(state.size) or ""
+    f:close()
+  end
+  local file, err = io.open(self.filename, "wb")
+  if not file then error(string.format("CSVLogger: cannot open %s: %s", self.filename, err), 0) end
+  file:write(kept)
+  file:flush()
+  self.file, self.keys, self.append_header = file, state.keys, #kept == 0
 end
 
 -- ---- TerminateOnNaN ----
@@ -723,6 +762,42 @@ function TerminateOnNaN:on_batch_end(batch, logs)
   end
 end
 
+
+-- ---- BackupAndRestore ----
+-- Keras's BackupAndRestore: fit saves everything it needs to go on into
+-- backup_dir (at each epoch's end, and every save_freq steps when that is a
+-- number), and a fit run again with the same directory continues from
+-- there; the backup is deleted when fit ends normally (delete_checkpoint).
+-- The saving and restoring are fit's (lua/dnn/backup.lua); this object
+-- holds the settings. fit{backup_dir = dir} makes one.
+local BackupAndRestore = Callback:extend("BackupAndRestore")
+M.BackupAndRestore = BackupAndRestore
+
+function BackupAndRestore.new(options)
+  if type(options) == "string" then options = {backup_dir = options} end
+  options = options_of("BackupAndRestore", options, known("backup_dir", "save_freq", "delete_checkpoint"))
+  local dir = options.backup_dir
+  if type(dir) ~= "string" or dir == "" then
+    error(string.format("BackupAndRestore: expected backup_dir, a directory (string), got %s", strict.describe(dir)), 2)
+  end
+  local freq = options.save_freq or "epoch"
+  if freq ~= "epoch" and (math.type(freq) ~= "integer" or freq < 1) then
+    error(string.format("BackupAndRestore: save_freq must be \"epoch\" or a number of steps >= 1, got %s",
+      strict.describe(freq)), 2)
+  end
+  local self = setmetatable({}, BackupAndRestore)
+  self.backup_dir, self.save_freq = dir, freq
+  self.delete_checkpoint = options.delete_checkpoint ~= false
+  return self
+end
+
+-- The one file of the backup (written atomically: a kill mid-write leaves the previous one).
+function BackupAndRestore:path() return self.backup_dir .. "/backup.safetensors" end
+
+-- fit ran to its end: the backup has served.
+function BackupAndRestore:on_train_end()
+  if self.delete_checkpoint then os.remove(self:path()) end
+end
 
 -- ---- reference ----
 
@@ -912,5 +987,35 @@ end
 --- dnn.callbacks.TerminateOnNaN()
 -- Stops training at the first batch whose loss is NaN or infinite.
 -- @example local t = dnn.callbacks.TerminateOnNaN()
+
+--- dnn.callbacks.History:get_state()
+-- The epochs and their logs so far (fit's backup keeps them).
+-- @example local s = model.history:get_state()
+
+--- dnn.callbacks.History:set_state(state)
+-- Restores `get_state`'s table.
+-- @example model.history:set_state(s)
+
+--- dnn.callbacks.CSVLogger:get_state()
+-- The columns and the bytes written (fit's backup keeps them; a resumed run appends after them).
+-- @example local s = logger:get_state()
+
+--- dnn.callbacks.CSVLogger:set_state(state)
+-- Reopens the file at `get_state`'s size, to append the next rows.
+-- @example logger:set_state(s)
+
+--- dnn.callbacks.BackupAndRestore(options)
+-- Fault tolerance, as Keras's: fit saves into `backup_dir` everything it needs to go on (weights, optimizer
+-- state, learning rate, random generator, the epoch's sample order and position, each callback's `get_state`,
+-- the history), and the same fit run again after a crash or a kill continues where the last backup was, to
+-- the weights an uninterrupted run gives, bit for bit. `fit{backup_dir = dir}` is the short form.
+-- @option backup_dir the directory (made if missing)
+-- @option save_freq="epoch" `"epoch"`: at each epoch's end; a number N: also every N steps
+-- @option delete_checkpoint=true remove the backup when fit ends normally
+-- @example model:fit(x, y, {epochs = 10, callbacks = {dnn.callbacks.BackupAndRestore{backup_dir = "run1", save_freq = 100}}})
+
+--- dnn.callbacks.BackupAndRestore:path()
+-- The backup file, `backup_dir/backup.safetensors` (a `dnn.checkpoint`).
+-- @example print(cb:path())
 
 return M

@@ -17,6 +17,7 @@ local json = require "dnn.json"
 local M = {}
 local KEY = "dnnlua_checkpoint"
 local PREFIX = "optimizer/"
+local FORMAT = 1
 
 local function fail(fmt, ...)
   error(string.format(fmt, ...), 3)
@@ -42,8 +43,8 @@ function M.save(path, options)
   local world = require("dnn.distributed").world()
   if world and world.rank ~= 0 then return dnn.distributed.barrier() end
   local epoch = options.epoch
-  if epoch ~= nil and math.type(epoch) ~= "integer" then
-    fail("checkpoint.save: expected an integer epoch, got %s", tostring(epoch))
+  if epoch ~= nil and (math.type(epoch) ~= "integer" or epoch < 0) then
+    fail("checkpoint.save: expected epoch to be a non-negative integer, got %s", tostring(epoch))
   end
   local entries, seen = {}, {}
   for _, w in ipairs(model:named_weights()) do
@@ -68,7 +69,7 @@ function M.save(path, options)
     end
     meta.optimizer = optimizer.name
   end
-  local ok, doc = pcall(json.encode, {format = 1, epoch = epoch, extra = options.extra,
+  local ok, doc = pcall(json.encode, {format = FORMAT, epoch = epoch, extra = options.extra,
                                       rng = options.rng ~= false and dnn.get_rng_state() or nil})
   if not ok then fail("checkpoint.save: %s: extra: %s", path, tostring(doc)) end
   meta[KEY] = doc
@@ -87,6 +88,48 @@ local function to_plain(v)
   return v
 end
 
+-- Every field a checkpoint file holds, checked before anything changes: the
+-- metadata's format and optimizer entries, and the checkpoint's own JSON
+-- (format 1, epoch a non-negative integer, rng a string, nothing else).
+local INFO_FIELDS = {format = true, epoch = true, extra = true, rng = true}
+
+local function check_fields(path, meta, info)
+  if meta.format ~= nil and meta.format ~= "dnnlua" then
+    fail("checkpoint.load: %s: expected metadata format \"dnnlua\", got %q", path, meta.format)
+  end
+  if info[1] ~= nil then fail("checkpoint.load: %s: expected the checkpoint metadata to be an object, got an array", path) end
+  for k in pairs(info) do
+    if not INFO_FIELDS[k] then
+      fail("checkpoint.load: %s: unknown field '%s' in the checkpoint metadata (expected format, epoch, extra, rng)",
+        path, tostring(k))
+    end
+  end
+  if info.format ~= FORMAT then
+    fail("checkpoint.load: %s: expected checkpoint format %d, got %s", path, FORMAT, tostring(info.format))
+  end
+  if info.epoch ~= nil and (math.type(info.epoch) ~= "integer" or info.epoch < 0) then
+    fail("checkpoint.load: %s: expected epoch to be a non-negative integer, got %s", path, tostring(info.epoch))
+  end
+  if info.rng ~= nil and type(info.rng) ~= "string" then
+    fail("checkpoint.load: %s: expected the rng state to be a string, got %s", path, type(info.rng))
+  end
+  if meta.optimizer ~= nil and not tostring(meta.optimizer):match("^[%a_][%w_]*$") then
+    fail("checkpoint.load: %s: expected an optimizer class name, got %q", path, tostring(meta.optimizer))
+  end
+  for key, value in pairs(meta) do
+    if key:sub(1, #PREFIX) == PREFIX then
+      local n = tonumber(value)
+      if not n or n ~= n or n == math.huge or n == -math.huge then
+        fail("checkpoint.load: %s: expected optimizer counter '%s' to be a finite number, got %q", path, key, value)
+      end
+      if key:match("iterations$") and (not math.tointeger(n) or n < 0) then
+        fail("checkpoint.load: %s: expected optimizer counter '%s' to be a non-negative integer, got %q", path, key,
+          value)
+      end
+    end
+  end
+end
+
 function M.load(path, options)
   local model, optimizer = check_options("load", path, options)
   local ok, tensors, meta, names = pcall(dnn.load_safetensors, path)
@@ -94,10 +137,14 @@ function M.load(path, options)
   if meta[KEY] == nil then fail("checkpoint.load: %s is not a checkpoint (no '%s' metadata)", path, KEY) end
   local info, err = json.decode(meta[KEY])
   if type(info) ~= "table" then fail("checkpoint.load: %s: bad checkpoint metadata (%s)", path, tostring(err or "not an object")) end
-  if info.epoch ~= nil and math.type(info.epoch) ~= "integer" then
-    fail("checkpoint.load: %s: bad epoch %s", path, tostring(info.epoch))
+  check_fields(path, meta, info)
+  -- the rng state, tried (and the generator put back) before anything changes
+  if info.rng and options.rng ~= false then
+    local now = dnn.get_rng_state()
+    local okr, rerr = pcall(dnn.set_rng_state, info.rng)
+    dnn.set_rng_state(now)
+    if not okr then fail("checkpoint.load: %s: bad rng state (%s)", path, tostring(rerr)) end
   end
-  if info.rng ~= nil and type(info.rng) ~= "string" then fail("checkpoint.load: %s: bad rng state", path) end
   -- the optimizer's state, checked against the optimizer before anything changes
   local state
   if meta.optimizer ~= nil then

@@ -541,15 +541,24 @@ function DataLoader:_batch(order, b)
   return xb, yb
 end
 
--- An iterator over one epoch, independent of any other loop over the loader.
-function DataLoader:iter()
-  local order = self:_order()
-  local b, count = 0, #self
+-- An iterator over one epoch, independent of any other loop over the loader,
+-- and a function giving its position ({epoch, order, batch}: what fit's
+-- backup keeps); iter(position) goes on from such a position.
+function DataLoader:iter(from)
+  local order, b
+  if from then
+    self.epoch, b = from.epoch, from.batch
+    order = from.order and core.tensor(from.order) or nil
+  else
+    order, b = self:_order(), 0
+  end
+  local count = #self
+  local function position() return {epoch = self.epoch, order = order and order:totable() or nil, batch = b} end
   return function()
     b = b + 1
     if b > count then return nil end
     return self:_batch(order, b)
-  end
+  end, position
 end
 
 -- for xb, yb in loader do: Lua calls loader(nil, control); control is nil on
@@ -755,8 +764,10 @@ end
 -- @option pad=nil pad_sequences's options for list samples
 -- @example local loader = dnn.data.DataLoader{x, y, batch_size = 64, shuffle = true}
 
---- dnn.data.DataLoader:iter()
--- An iterator over one epoch, independent of other loops over the loader.
+--- dnn.data.DataLoader:iter([position])
+-- An iterator over one epoch, independent of other loops over the loader, and a second result: a function
+-- giving the iterator's position (`{epoch, order, batch}`, what fit's backup keeps); `iter(position)` goes on
+-- from such a position.
 -- @example for xb, yb in loader:iter() do end
 
 --- dnn.data.DataLoader:map(fn)

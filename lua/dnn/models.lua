@@ -436,6 +436,7 @@ end
 -- @option class_weight=nil `{[class_id] = weight}` for the loss
 -- @option initial_epoch=0 the epoch to resume from (epochs counts from 0 as Keras)
 -- @option callbacks=nil an array of callbacks (`dnn.callbacks`)
+-- @option backup_dir=nil a folder for a backup at each epoch's end: the same fit run again after a kill continues from it (`dnn.callbacks.BackupAndRestore`)
 -- @option verbose=1 0 silent, 1 a progress bar, 2 one line per epoch
 -- @example local h = model:fit(x, y, {epochs = 10, batch_size = 32, validation_split = 0.2})
 

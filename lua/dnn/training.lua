@@ -774,7 +774,7 @@ local function test_loop(model, c, fname, xs, x_was_list, ys, n, batch_size, cbs
 end
 
 local fit_options = set_of{"epochs", "batch_size", "validation_split", "validation_data", "shuffle", "class_weight",
-  "initial_epoch", "callbacks", "verbose", "validation_batch_size"}
+  "initial_epoch", "callbacks", "verbose", "validation_batch_size", "backup_dir"}
 
 -- model:fit(x, y, {epochs, batch_size = 32, validation_split, validation_data = {x, y},
 -- shuffle = true, class_weight = {[id] = w}, initial_epoch = 0, callbacks, verbose = 1}) -> History
@@ -901,6 +901,19 @@ function M.fit(model, x, y, options)
     extra[1] = history
   end
   if verbose ~= 0 then extra[#extra + 1] = M.ProgbarLogger() end
+  -- fault tolerance (lua/dnn/backup.lua): the user's BackupAndRestore, or one for backup_dir.
+  local backup
+  for _, cb in ipairs(is_array(options.callbacks) and options.callbacks or {}) do
+    if getmetatable(cb) == callbacks.BackupAndRestore then backup = cb end
+  end
+  if not backup and options.backup_dir ~= nil then
+    backup = callbacks.BackupAndRestore{backup_dir = options.backup_dir}
+    extra[#extra + 1] = backup
+  end
+  local Backup = backup and require "dnn.backup"
+  if backup and world then
+    error("fit: backup_dir and BackupAndRestore do not work under MPI yet (one backup per rank would be needed)", 2)
+  end
   local cbs = callback_list(world and world:callbacks(options.callbacks) or options.callbacks, extra, model, params,
     fname)
   model.history = history
@@ -914,13 +927,24 @@ function M.fit(model, x, y, options)
     cbs:on_train_begin({})
     local logs = {}
     local first = true
-    for epoch = initial_epoch + 1, epochs do
+    local resume = backup and Backup.restore(backup, model, optimizer, cbs)
+    local from_epoch = initial_epoch + 1
+    if resume then
+      from_epoch = resume.epoch_done and resume.epoch + 1 or resume.epoch
+      if resume.stopped then from_epoch = epochs + 1 end
+    end
+    for epoch = from_epoch, epochs do
       model:train(true)
       local tracker = new_tracker(c)
       cbs:on_epoch_begin(epoch, {})
-      local batches = loader and loader:iter()
-      local perm = not loader and shuffle and (world and world:permutation(n) or dnn.randperm(n)) or nil
-      for step = 1, steps do
+      local within = resume and not resume.epoch_done and resume.epoch == epoch and resume or nil
+      resume = nil
+      local batches, position = nil, nil
+      if loader then batches, position = loader:iter(within and within.loader) end
+      local perm = within and within.perm
+        or (not loader and shuffle and (world and world:permutation(n) or dnn.randperm(n)) or nil)
+      if within and within.tracker then Backup.set_tracker_state(tracker, within.tracker) end
+      for step = within and within.step + 1 or 1, steps do
         cbs:on_train_batch_begin(step, {})
         local start = (step - 1) * batch_size + 1
         local len = math.min(batch_size, n - start + 1)
@@ -958,6 +982,10 @@ function M.fit(model, x, y, options)
         cbs:on_train_batch_end(step, tracker:logs())
         if world then model.stop_training = world:any(model.stop_training) end
         if model.stop_training then break end
+        if backup and backup.save_freq ~= "epoch" and ((epoch - 1) * steps + step) % backup.save_freq == 0 then
+          Backup.save(backup, model, optimizer, cbs, {epoch = epoch, step = step, perm = perm,
+                                                      loader = position and position(), tracker = tracker})
+        end
       end
       if world then world:end_epoch(model, c.metrics) end
       logs = tracker:logs()
@@ -968,6 +996,10 @@ function M.fit(model, x, y, options)
       if world then logs = world:agree_logs(logs) end
       cbs:on_epoch_end(epoch, logs)
       if world then model.stop_training = world:any(model.stop_training) end
+      if backup then
+        Backup.save(backup, model, optimizer, cbs,
+          {epoch = epoch, step = steps, epoch_done = true, stopped = model.stop_training})
+      end
       if model.stop_training then break end
     end
     cbs:on_train_end(logs)

@@ -123,6 +123,62 @@ describe("dnn.checkpoint", function()
     os.remove(path)
   end)
 
+  it("checks every field of the file on load: format, epoch, rng, optimizer entries, unknown fields", function()
+    local json = require "dnn.json"
+    dnn.manual_seed(14)
+    local model = make_model()
+    model:fit(dnn.randn(8, 4), dnn.tensor{1, 2, 3, 1, 2, 3, 1, 2}, {epochs = 1, batch_size = 4, verbose = 0})
+    local path = tmp("fields.safetensors")
+    dnn.checkpoint.save(path, {model = model, epoch = 2})
+    local tensors, meta, names = dnn.load_safetensors(path)
+    local entries = {}
+    for _, name in ipairs(names) do entries[#entries + 1] = {name, tensors[name]} end
+    local good = json.decode(meta.dnnlua_checkpoint)
+    -- each case: what changes in the metadata, and what the error names
+    local function with_info(changes)
+      local info = {}
+      for k, v in pairs(good) do info[k] = v end
+      for k, v in pairs(changes) do info[k] = v end
+      return {dnnlua_checkpoint = json.encode(info)}
+    end
+    local cases = {
+      {with_info{format = 2}, "expected checkpoint format 1, got 2"},
+      {with_info{format = json.null}, "expected checkpoint format 1, got"},
+      {with_info{epoch = -1}, "epoch to be a non-negative integer, got -1"},
+      {with_info{epoch = 1.5}, "epoch to be a non-negative integer, got 1.5"},
+      {with_info{epoch = "3"}, "epoch to be a non-negative integer"},
+      {with_info{rng = 7}, "rng state to be a string, got number"},
+      {with_info{rng = "not a state"}, "bad rng state"},
+      {with_info{steps = 3}, "unknown field 'steps'"},
+      {{dnnlua_checkpoint = "[1, 2]"}, "an object, got an array"},
+      {{dnnlua_checkpoint = "{"}, "bad checkpoint metadata"},
+      {{format = "other"}, "expected metadata format \"dnnlua\""},
+      {{["optimizer/iterations"] = "-3"}, "'optimizer/iterations' to be a non-negative integer"},
+      {{["optimizer/iterations"] = "2.5"}, "'optimizer/iterations' to be a non-negative integer"},
+      {{["optimizer/iterations"] = "1e999"}, "to be a finite number"},
+      {{["optimizer/iterations"] = "many"}, "to be a finite number"},
+      {{optimizer = "Adam; rm"}, "expected an optimizer class name"},
+    }
+    local before = model:get_weights()[1]
+    for i, case in ipairs(cases) do
+      local m = {}
+      for k, v in pairs(meta) do m[k] = v end
+      for k, v in pairs(case[1]) do m[k] = v end
+      local bad = tmp("bad" .. i .. ".safetensors")
+      dnn.save_safetensors(bad, entries, m)
+      local ok, err = pcall(dnn.checkpoint.load, bad, {model = model})
+      os.remove(bad)
+      assert.is_false(ok, "case " .. i)
+      assert.matches("checkpoint.load", tostring(err))
+      assert.is_truthy(tostring(err):find(case[2], 1, true), "case " .. i .. ": " .. tostring(err))
+      assert.is_true(identical(before, model:get_weights()[1]), "case " .. i .. " changed a weight")
+    end
+    -- the unchanged file loads, and save refuses a negative epoch
+    assert.are.equal(2, dnn.checkpoint.load(path, {model = model}).epoch)
+    assert.has_error(function() dnn.checkpoint.save(path, {model = model, epoch = -1}) end)
+    os.remove(path)
+  end)
+
   it("resumes in a new process to the weights of one uninterrupted run, bit for bit", function()
     if not DNNLUA then
       pending("DNNLUA is not set (run under ctest)")

@@ -153,6 +153,21 @@ for name in ("noise.png", "noise.jpg", "noise_q50.jpg"):
     H.assert_shape(named, {23, 37, 3})
   end)
 
+  it("refuses the hostile files of issue 21 cleanly (no out-of-bounds access, no abort)", function()
+    -- a JPEG DHT segment declaring more than 256 codes (stb_image wrote past its table)
+    H.assert_error({"dnn.image.load", "dht.jpg", "corrupt JPEG"}, dnn.image.load,
+      write("dht.jpg", string.char(0xff, 0xd8, 0xff, 0xc4, 0x00, 0xb5, 0x11, 0xb8, 0xc2)))
+    -- a PNM maximum value past INT_MAX (stb_image's integer reader overflowed)
+    H.assert_error({"dnn.image.load", "big.ppm", "corrupt PNM", "maximum value in 1..65535"}, dnn.image.load,
+      write("big.ppm", "P6\n1 1\n99999999999\n"))
+    -- found by tests/fuzz: an HDR run of length 0 (stb_image looped forever), a PIC that fails to decode
+    -- (stb_image converted its NULL pixels)
+    H.assert_error({"zero.hdr", "corrupt HDR"}, dnn.image.load,
+      write("zero.hdr", "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 1 +X 8\n\2\2\0\8\0"))
+    H.assert_error({"corrupt PIC"}, dnn.image.load,
+      fixtures .. "../fuzz/corpus/image_pic/failed_decode_null_convert.pic")
+  end)
+
   it("refuses corrupt, truncated, misnamed and oversized files with the path in the message", function()
     local good = read(fixtures .. "pil_rgb.png")
     H.assert_error({"dnn.image.load", "truncated.png", "corrupt PNG"}, dnn.image.load,

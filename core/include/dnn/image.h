@@ -1,5 +1,5 @@
-/* Images: files in and out (PNG through libpng, JPEG/BMP/TGA/GIF/PSD/HDR/PNM/
- * PIC through stb_image), image operations and a small raster canvas for plots.
+/* Images: files in and out (PNG through libpng, JPEG through libjpeg-turbo,
+ * BMP/TGA/GIF/PSD/HDR/PNM/PIC through stb_image built in core/), image operations and a small raster canvas for plots.
  *
  * Layout is Keras's: an image is (H, W, C), a batch (N, H, W, C); the ops also
  * take a 2-d (H, W) gray image and return the rank they were given. Every op
@@ -35,6 +35,10 @@ typedef enum dnn_fill_mode { DNN_FILL_CONSTANT, DNN_FILL_NEAREST, DNN_FILL_REFLE
  * checked against DNN_IMAGE_MAX_PIXELS and against what the file's size
  * could decode to before the pixels are allocated. Errors name the path. */
 dnn_tensor *dnn_image_load(const char *path, int channels, bool uint8_range);
+
+/* The same from `size` bytes in memory; `name` (may be NULL) stands for the
+ * path in errors. The bytes are only read. */
+dnn_tensor *dnn_image_load_memory(const void *bytes, size_t size, const char *name, int channels, bool uint8_range);
 
 /* Writes a 2-d (H, W) gray or 3-d (H, W, C) image, C in 1..4, as an 8-bit
  * PNG: v -> round(255 * clamp(v, 0, 1)) (NaN -> 0). Written to a temporary

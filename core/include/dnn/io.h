@@ -8,6 +8,10 @@
  * values as stored (0..255 for ubyte). Magic, dims and sizes are checked
  * against the file; errors name the path. */
 dnn_tensor *dnn_read_idx(const char *path);
+/* The same from `size` bytes in memory (plain or gzip'd); `name` (may be
+ * NULL) stands for the path in errors. Readers of bytes in memory, here and
+ * below, only read them: for embedders and the fuzz targets (tests/fuzz). */
+dnn_tensor *dnn_read_idx_memory(const void *bytes, size_t size, const char *name);
 
 /* ---- safetensors (https://github.com/huggingface/safetensors) ----
  * An 8-byte little-endian header length N, N bytes of JSON header
@@ -40,6 +44,7 @@ dnn_status dnn_safetensors_save(const char *path, int n, const char *const *name
  * BF16 and F64 are converted to float32; other dtypes are refused. NULL and
  * a message naming the path and the problem on error. */
 dnn_safetensors *dnn_safetensors_load(const char *path);
+dnn_safetensors *dnn_safetensors_load_memory(const void *bytes, size_t size, const char *name);
 void dnn_safetensors_free(dnn_safetensors *st); /* NULL is fine; releases the tensors still held */
 
 /* ---- CSV (RFC 4180) and the CIFAR-10 binary batches ---- */
@@ -75,6 +80,7 @@ typedef struct dnn_csv {
  * of another width, a non-number in a number column or an unclosed quote is
  * an error naming the path, the row (and line) and the column. */
 dnn_csv *dnn_read_csv(const char *path, const dnn_csv_options *options);
+dnn_csv *dnn_read_csv_memory(const void *bytes, size_t size, const char *name, const dnn_csv_options *options);
 void dnn_csv_free(dnn_csv *csv); /* NULL is fine */
 
 /* Reads a CIFAR-10 binary batch (data_batch_1.bin...): records of 1 label
@@ -83,5 +89,6 @@ void dnn_csv_free(dnn_csv *csv); /* NULL is fine */
  * y gets (N) class ids 1..10. The size must be a multiple of 3073 bytes and
  * labels at most 9. */
 dnn_status dnn_read_cifar10(const char *path, dnn_tensor **x, dnn_tensor **y);
+dnn_status dnn_read_cifar10_memory(const void *bytes, size_t size, const char *name, dnn_tensor **x, dnn_tensor **y);
 
 #endif

@@ -1,0 +1,7 @@
+/* Fuzz target: dnn.image.load of GIF files, from memory. */
+#include "image_target.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static const unsigned char magic[] = {'G', 'I', 'F', '8'};
+  return fuzz_image(data, size, magic, 4);
+}
