@@ -1,7 +1,9 @@
 -- dnn.so for Lua 5.4 (require "dnn"): `luarocks make` in a clone of dnnlua.
 -- The Lua library is compiled into dnn.so, so the module is that one file.
 -- Needs a C compiler, CMake, pkg-config and the development files of
--- OpenBLAS, OpenMP (GCC's), libpng, libjpeg, zlib and stb's header (Debian: scripts/setup.sh).
+-- OpenBLAS, OpenMP (GCC's), libpng, libjpeg, zlib, stb's header, protobuf-c
+-- with protoc-c and ONNX's onnx.proto (libonnx-dev), and optionally Open MPI
+-- (Debian: scripts/setup.sh).
 rockspec_format = "3.0"
 package = "dnnlua"
 version = "0.1.0-1"
