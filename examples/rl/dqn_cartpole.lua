@@ -122,7 +122,12 @@ for step = 1, opts.steps do
   if step % TARGET_EVERY == 0 then update_target() end
   if terminated or truncated then
     rec.add(ret, step)
-    if #rec.returns >= 20 then best_mean = math.max(best_mean, dnn.rl.running_mean(rec.returns, 20)) end
+    if #rec.returns >= 20 and best_mean < 500 then
+      best_mean = math.max(best_mean, dnn.rl.running_mean(rec.returns, 20))
+      if best_mean >= 500 then
+        print(string.format("20 episodes of 500 in a row: learning rate 0 from episode %d (step %d) on", #rec.returns, step))
+      end
+    end
     if rec.solved then break end
     obs, ret = env:reset(), 0
   end
