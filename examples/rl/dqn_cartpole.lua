@@ -6,9 +6,10 @@
 -- --vanilla uses the original max instead). Episodes that hit the time limit
 -- are bootstrapped (truncated is not terminal). The learning rate shrinks as
 -- the agent improves and is 0 once 20 consecutive episodes reach 500: from
--- then on the network no longer changes (see learning_rate below). Training stops when the mean return of the last 100 episodes
--- reaches 475 (Gym's threshold for v1) or after --steps steps; the network is
--- saved and --play evaluates a saved one greedily for 100 episodes.
+-- then on the network no longer changes (see learning_rate below). Training
+-- stops when the mean return of the last 100 episodes reaches 475 (Gym's
+-- threshold for v1) or after --steps steps; the network is saved and --play
+-- evaluates a saved one greedily for 100 episodes.
 --
 -- Usage: dnnlua examples/rl/dqn_cartpole.lua [--seed N] [--steps N] [--vanilla]
 --   [--out DIR] [--play]  (--help explains them)
