@@ -3,6 +3,7 @@
 -- run again continues to the weights of one uninterrupted run, bit for bit;
 -- the callbacks' state, the history and a CSVLogger file go on too.
 local dnn = dnn or require "dnn"
+local H = require "helpers"
 local nn = dnn.nn
 
 local DNNLUA = os.getenv("DNNLUA")
@@ -14,13 +15,7 @@ local function tmp(name)
   return base .. "_" .. name
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = H.read_file
 
 local function exists(path) return read(path) ~= nil end
 

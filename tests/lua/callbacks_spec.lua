@@ -2,6 +2,7 @@
 -- numbers, an optimizer with learning_rate), so they are tested without fit;
 -- then ModelCheckpoint with a real Sequential model's save_weights.
 local dnn = dnn or require "dnn"
+local H = require "helpers"
 local cb = dnn.callbacks
 
 local function fake_model()
@@ -301,10 +302,7 @@ end)
 
 describe("CSVLogger", function()
   local function read(path)
-    local f = assert(io.open(path))
-    local s = f:read("a")
-    f:close()
-    return s
+    return assert(H.read_file(path), "cannot read " .. path)
   end
 
   it("writes a header and a row per epoch, sorted keys, val_ columns, NA", function()

@@ -1,6 +1,7 @@
 -- The dnnlua program, spawned as a user would: options, arg, errors with
 -- tracebacks, stdin scripts, the REPL (piped, and on a pseudo-terminal for
 -- completion and history), Ctrl-C, any working directory.
+local H = require "helpers"
 local DNNLUA = assert(os.getenv("DNNLUA"), "DNNLUA (the dnnlua binary) must be set; ctest sets it")
 
 local function quote(s)
@@ -13,13 +14,7 @@ local function tmpname()
   return p
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = H.read_file
 
 local function write_file(path, s)
   local f = assert(io.open(path, "wb"))

@@ -191,4 +191,13 @@ function H.assert_close_to_reference(t, expected, tol, what)
   end
 end
 
+-- The bytes of a file, or nil when it cannot be opened.
+function H.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 return H

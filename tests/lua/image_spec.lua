@@ -20,10 +20,7 @@ local function write(name, bytes)
 end
 
 local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
+  return assert(H.read_file(path), "cannot read " .. path)
 end
 
 -- The fixtures' picture (see tests/fixtures/make_fixtures.py), 0..255.
