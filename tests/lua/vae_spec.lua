@@ -5,7 +5,7 @@
 local H = require "helpers"
 local DNNLUA = assert(os.getenv("DNNLUA"), "DNNLUA (the dnnlua binary) must be set; ctest sets it")
 local FASHION = "/usr/share/datasets/fashion-mnist"
-local SCHEDULE = {limit = 2000, test = 500, epochs = 2, batch = 64, lr = 0.001, latent = 2}
+local SCHEDULE = {limit = 1000, test = 300, epochs = 1, batch = 64, lr = 0.001, latent = 2}
 
 local function have_data()
   local f = io.open(FASHION .. "/train-images-idx3-ubyte.gz", "rb")
