@@ -7,6 +7,8 @@
 # seeded from tests/fuzz/corpus/<reader>; a crash leaves its input in
 # build/fuzz/work/ and stops the script with libFuzzer's report. The last
 # line of each run (executions, cov:, ft:) goes to build/fuzz/summary.txt.
+# ASan's allocator returns NULL for a huge request (as malloc does) instead of
+# aborting, so a file that asks for terabytes tests our out-of-memory error.
 set -eu
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
@@ -18,7 +20,7 @@ readers=${*:-$(for f in tests/fuzz/fuzz_*.c; do basename "$f" .c | sed 's/^fuzz_
 for r in $readers; do
   mkdir -p "$out/work/$r"
   echo "fuzz_$r: $seconds s ($(uptime | sed 's/.*load/load/'))"
-  DNN_NUM_THREADS=1 "$out/fuzz_$r" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+  DNN_NUM_THREADS=1 ASAN_OPTIONS=allocator_may_return_null=1 "$out/fuzz_$r" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$out/work/fuzz_$r-" "$out/work/$r" "tests/fuzz/corpus/$r" >"$out/work/$r.log" 2>&1 || {
     tail -60 "$out/work/$r.log"
     exit 1
