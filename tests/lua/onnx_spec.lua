@@ -49,7 +49,7 @@ local function run_ort(path, inputs)
   local outputs = {}
   for data in out:gmatch('"data":%[(.-)%]') do
     local values = {}
-    for v in data:gmatch("[^,]+") do values[#values + 1] = tonumber(v) end
+    for v in data:gmatch("[^,]+") do values[#values + 1] = v == "null" and 0 / 0 or tonumber(v) end -- NaN: null
     outputs[#outputs + 1] = values
   end
   assert(#outputs > 0, "ONNX Runtime failed: " .. out)
@@ -121,14 +121,37 @@ local function ids(n, steps, vocab)
   return dnn.tensor(rows)
 end
 
-function models.lstm_text() -- examples/text_classification.lua's Bidirectional LSTM (no mask: see docs/onnx.md)
+-- ids with padding (0): post-padded rows of several lengths (text_classification.lua pads so), a pre-padded
+-- row (pad_sequences's default), a row with no padding and one of padding only.
+local function padded_ids(steps, vocab)
+  local x = ids(6, steps, vocab)
+  for i, len in ipairs{steps, 7, 3, 1} do x[i]:narrow(1, len + 1, steps - len):fill(0) end
+  x[5]:narrow(1, 1, steps - 4):fill(0)
+  x[6]:fill(0)
+  return x
+end
+
+function models.lstm_text() -- examples/text_classification.lua's Bidirectional LSTM over masked (mask_zero) ids
   return nn.Sequential{
     nn.Input{20},
-    nn.Embedding(50, 16),
+    nn.Embedding(50, 16, {mask_zero = true}),
     nn.Bidirectional(nn.LSTM(8)),
     nn.Dropout(0.3),
     nn.Dense(4, {activation = "softmax"}),
-  }, {ids(3, 20, 50)}
+  }, {padded_ids(20, 50)}
+end
+
+function models.masked() -- masks through sequences, the reverse direction, Masking and masked average pooling
+  local x = dnn.randn(4, 9, 3)
+  x[1]:narrow(1, 6, 4):fill(0)
+  x[2]:narrow(1, 1, 2):fill(0)
+  x[4]:fill(0)
+  return nn.Sequential{
+    nn.Input{9, 3}, nn.Masking(), nn.Dense(5, {activation = "tanh"}),
+    nn.Bidirectional(nn.GRU(4, {return_sequences = true}), {merge_mode = "sum"}),
+    nn.SimpleRNN(4, {return_sequences = true, go_backwards = true}), nn.LayerNormalization(),
+    nn.LSTM(3, {return_sequences = true}), nn.GlobalAveragePooling1D(), nn.Dense(2, {activation = "softmax"}),
+  }, {x}
 end
 
 function models.conv_text() -- text_classification.lua's Conv1D model
@@ -199,7 +222,7 @@ function models.merges() -- functional: two inputs, a nested model, every merge,
 end
 
 local order = {"mlp", "cnn", "transfer", "lstm_text", "conv_text", "char_transformer", "vit", "spatial", "recurrent",
-               "merges"}
+               "merges", "masked"}
 
 local function predict(model, inputs)
   return dnn.no_grad(function()
@@ -230,6 +253,23 @@ describe("dnn.onnx.export in ONNX Runtime", function()
         end)
     end
   end
+end)
+
+describe("dnn.onnx.export of masks", function()
+  it("gives NaN, never a different number, for a row whose mask has gaps (sequence lengths cannot say it)", function()
+    dnn.manual_seed(15)
+    local model = nn.Sequential{nn.Input{6}, nn.Embedding(9, 4, {mask_zero = true}), nn.LSTM(3)}
+    local x = dnn.tensor{{3, 0, 5, 0, 0, 0}, {0, 3, 4, 5, 0, 0}}
+    local path = path_of("gaps.onnx")
+    dnn.onnx.export(model, path)
+    local want = flat(predict(model, x))
+    local rows = {flat(predict(dnn.onnx.load(path), {x}))}
+    if have_ort then rows[2] = run_ort(path, {x})[1] end
+    for _, got in ipairs(rows) do
+      for i = 1, 3 do assert.is_true(got[i] ~= got[i], "row 1 (a gap) is NaN") end
+      for i = 4, 6 do assert.is_true(math.abs(got[i] - want[i]) <= 1e-6 * math.max(1, math.abs(want[i]))) end
+    end
+  end)
 end)
 
 describe("dnn.onnx.export and onnx.checker", function()
@@ -265,16 +305,28 @@ describe("dnn.onnx.export", function()
   end)
 
   it("refuses a layer without an ONNX form, naming it", function()
-    local model = nn.Sequential{nn.Input{4, 3}, nn.Masking(), nn.LSTM(2)}
-    H.assert_error({"onnx.export", "Masking 'masking", "has no ONNX export"}, function()
-      dnn.onnx.export(model, path_of("masking.onnx"))
+    local Doubler = nn.Layer:extend("Doubler") -- a user's own layer: its forward is Lua code
+    getmetatable(Doubler).__call = function(cls) return nn.Layer.init(cls, {}, "doubler") end
+    function Doubler:forward(x) return x * 2 end
+    local model = nn.Sequential{nn.Input{4, 3}, Doubler(), nn.LSTM(2)}
+    H.assert_error({"onnx.export", "Doubler 'doubler", "has no ONNX export"}, function()
+      dnn.onnx.export(model, path_of("custom.onnx"))
     end)
   end)
 
-  it("refuses mask_zero and a Lua activation with a clear error", function()
-    H.assert_error({"Embedding", "mask_zero = true"}, function()
-      dnn.onnx.export(nn.Sequential{nn.Input{5}, nn.Embedding(9, 4, {mask_zero = true}), nn.LSTM(2)}, path_of("m.onnx"))
+  it("refuses a mask reaching a layer that would be exported ignoring it, naming the layer", function()
+    local ids_in = nn.Input{6}
+    local e = nn.Embedding(9, 4, {mask_zero = true})(ids_in)
+    local model = nn.Model{inputs = ids_in, outputs = nn.Add(){e, nn.Dense(4)(e)}}
+    H.assert_error({"onnx.export", "Add 'add", "gets a mask", "not exported for this layer"}, function()
+      dnn.onnx.export(model, path_of("masked_add.onnx"))
     end)
+    local att = nn.Sequential{nn.Input{6}, nn.Embedding(9, 4, {mask_zero = true}),
+                              nn.TransformerEncoder{intermediate_dim = 8, num_heads = 2}}
+    H.assert_error({"TransformerEncoder", "gets a mask"}, function() dnn.onnx.export(att, path_of("masked_att.onnx")) end)
+  end)
+
+  it("refuses a Lua activation with a clear error", function()
     H.assert_error({"Dense", "Lua function"}, function()
       dnn.onnx.export(nn.Sequential{nn.Input{3}, nn.Dense(2, {activation = function(x) return x end})}, path_of("f.onnx"))
     end)

@@ -272,7 +272,17 @@ local function global_pool(op, axes)
 end
 emit.GlobalAveragePooling2D = global_pool("ReduceMean", {1, 2})
 emit.GlobalMaxPooling2D = global_pool("ReduceMax", {1, 2})
-emit.GlobalAveragePooling1D = global_pool("ReduceMean", {1})
+local global_average1d = global_pool("ReduceMean", {1})
+-- With a mask, as dnnlua: the mean of the unmasked steps, zeros where every step is masked.
+emit.GlobalAveragePooling1D = function(G, l, xs)
+  local mask = xs[1].mask
+  if not mask then return global_average1d(G, l, xs) end
+  local m = G:node("Unsqueeze", {mask, G:ints("axes", {2})})
+  local keep = I(l.keepdims and 1 or 0)
+  local sum = G:node("ReduceSum", {G:node("Mul", {xs[1].name, m}), G:ints("axes", {1})}, {keepdims = keep})
+  local count = G:node("ReduceSum", {m, G:ints("axes", {1})}, {keepdims = keep})
+  return G:node("Div", {sum, G:node("Max", {count, G:scalar("one", 1)})})
+end
 emit.GlobalMaxPooling1D = global_pool("ReduceMax", {1})
 
 -- ---- spatial ----
@@ -319,10 +329,12 @@ end
 
 -- ---- embeddings ----
 
--- dnnlua's ids are floats counted from 1: Gather wants int64 from 0.
+-- dnnlua's ids are floats counted from 1: Gather wants int64 from 0. With mask_zero, id 0 is padding and
+-- embeds to zeros: the table gets a zero row in front and the ids index it as they are.
 local function gather_rows(G, l, table_, ids)
   if l.mask_zero then
-    fail(l, "mask_zero = true: masks are not exported (ONNX's recurrent ops take sequence lengths, not masks)")
+    local padded = dnn.no_grad(function() return dnn.cat({dnn.zeros(1, table_.shape[2]), table_}) end)
+    return G:node("Gather", {G:weight("embeddings", padded), G:node("Cast", {ids}, {to = I(7)})}, {axis = I(0)})
   end
   local idx = G:node("Cast", {G:node("Sub", {ids, G:scalar("one", 1)})}, {to = I(7)})
   return G:node("Gather", {G:weight("embeddings", table_), idx}, {axis = I(0)})
@@ -365,6 +377,95 @@ emit.TokenAndPositionEmbedding = function(G, l, xs)
   return G:node("Add", {tokens.name, sublayer(G, l.position_embedding, {tokens})})
 end
 
+-- ---- masks ----
+-- A value may carry a mask as dnnlua's layers pass it: the name of a float (N, T) tensor, 1 where a step
+-- counts and 0 where it is padding, made by Embedding{mask_zero}, TokenAndPositionEmbedding's embedding and
+-- Masking (emit_mask). Layers that act on each step alone pass it on; the recurrent layers and
+-- GlobalAveragePooling1D use it; any other layer that gets a mask is refused rather than exported ignoring it.
+
+local MASK_PASSES = {Dense = true, Activation = true, LeakyReLU = true, PReLU = true, Dropout = true,
+                     GaussianNoise = true, BatchNormalization = true, LayerNormalization = true,
+                     TimeDistributed = true, SinePositionEncoding = true, PositionEmbedding = true, Masking = true}
+local MASK_USES = {SimpleRNN = true, LSTM = true, GRU = true, Bidirectional = true, GlobalAveragePooling1D = true}
+
+local emit_mask = {}
+
+-- float 1 where x ~= value, else 0
+local function not_equal(G, x, value)
+  local eq = G:node("Equal", {x, G:scalar("mask_value", value)})
+  return G:node("Cast", {G:node("Not", {eq})}, {to = I(1)})
+end
+
+emit_mask.Embedding = function(G, _, xs) return not_equal(G, xs[1].name, 0) end
+emit_mask.TokenAndPositionEmbedding = emit_mask.Embedding
+emit_mask.Masking = function(G, l, xs) -- a step counts where any feature differs from mask_value
+  return G:node("ReduceMax", {not_equal(G, xs[1].name, l.mask_value)}, {axes = INTS{-1}, keepdims = I(0)})
+end
+
+-- Masked steps give zeros (xs.out_mask is the mask emit_mask made for this call).
+emit.Masking = function(G, _, xs)
+  return G:node("Mul", {xs[1].name, G:node("Unsqueeze", {xs.out_mask, G:ints("axes", {2})})})
+end
+
+-- What ONNX's recurrent ops need from a mask (N, T), made once per mask. Their sequence_lens count steps
+-- from the start, while a mask may also pad at the front (pad_sequences's default). A mask that is one
+-- run of counting steps, from `first` for `count` steps, gives the same states as that run alone: masked
+-- steps before it keep the zero initial state, those after it keep the run's last state. So the input is
+-- rotated by `first` (the run moved to the front) and the run's length is the sequence length. A row
+-- whose counting steps have gaps has no such form: its outputs are NaN, never a silently different number.
+local function mask_runs(G, mask, steps)
+  G.mask_runs = G.mask_runs or {}
+  if G.mask_runs[mask] then return G.mask_runs[mask] end
+  local r = {}
+  local count = G:node("Cast", {G:node("ReduceSum", {mask, G:ints("axes", {1})}, {keepdims = I(0)})}, {to = I(7)})
+  r.first = G:node("ArgMax", {mask}, {axis = I(1), keepdims = I(0)})
+  local last = G:node("ArgMax", {mask}, {axis = I(1), keepdims = I(0), select_last_index = I(1)})
+  local one, zero = G:ints("one", {1}, true), G:ints("zero", {0}, true)
+  local span = G:node("Add", {G:node("Sub", {last, r.first}), one})
+  r.one_run = G:node("Or", {G:node("Equal", {span, count}), G:node("Equal", {count, zero})})
+  r.lens = G:node("Cast", {G:node("Max", {count, one})}, {to = I(6)}) -- int32, at least 1 (ONNX Runtime's rule)
+  r.any = G:node("Cast", {G:node("Greater", {count, zero})}, {to = I(1)})
+  local time = {}
+  for t = 1, steps do time[t] = t - 1 end
+  local range = G:node("Unsqueeze", {G:ints("time", time), G:ints("axes", {0})}) -- (1, T)
+  local first = G:node("Unsqueeze", {r.first, G:ints("axes", {1})})            -- (N, 1)
+  r.rotate = G:node("Mod", {G:node("Add", {range, first}), G:ints("steps", {steps}, true)})
+  -- Back in time order, step t reads the run's output at t - first, clamped into the run: the run's last
+  -- output after it, its first before it (what the reverse direction carries there).
+  r.rel = G:node("Sub", {range, first})
+  r.last_in_run = G:node("Unsqueeze", {G:node("Sub", {G:node("Max", {count, one}), one}), G:ints("axes", {1})})
+  r.unrotate = G:node("Max", {G:node("Min", {r.rel, r.last_in_run}), zero})
+  G.mask_runs[mask] = r
+  return r
+end
+
+-- x (N, T, C) with step t replaced by step index[n, t] (N, T).
+local function gather_steps(G, x, index)
+  local full = G:node("Expand", {G:node("Unsqueeze", {index, G:ints("axes", {2})}), G:node("Shape", {x})})
+  return G:node("GatherElements", {x, full}, {axis = I(1)})
+end
+
+-- t where the forward direction has seen no counting step yet (t < first), or the reverse one (t > the run's
+-- last step), and rows with no counting step at all: dnnlua's outputs there are zeros. (N, T, 1) floats.
+local function seen_steps(G, r, reverse)
+  local seen
+  if reverse then
+    seen = G:node("LessOrEqual", {r.rel, r.last_in_run})
+  else
+    seen = G:node("GreaterOrEqual", {r.rel, G:ints("zero", {0}, true)})
+  end
+  local rows = G:node("Unsqueeze", {r.any, G:ints("axes", {1})})
+  return G:node("Unsqueeze", {G:node("Mul", {G:node("Cast", {seen}, {to = I(1)}), rows}), G:ints("axes", {2})})
+end
+
+-- NaN in the rows whose mask is not one run; rank is that of x.
+local function nan_unless_one_run(G, r, x, rank)
+  local axes = {}
+  for d = 1, rank - 1 do axes[d] = d end
+  local ok = G:node("Unsqueeze", {r.one_run, G:ints("axes", axes)})
+  return G:node("Where", {ok, x, G:scalar("nan", 0 / 0)})
+end
+
 -- ---- recurrent layers: ONNX's RNN, LSTM and GRU ----
 
 local onnx_activation = {sigmoid = "Sigmoid", tanh = "Tanh", relu = "Relu", linear = "Affine"}
@@ -376,9 +477,9 @@ local function gates(t, order, units)
   return dnn.cat(parts, -1):transpose(1, 2):contiguous()
 end
 
--- One direction of a recurrent layer over x (N, T, F) in dnnlua's layout. Returns the output
--- (N, T, U) or (N, U), and the final states (N, U).
-local function recurrent(G, l, x)
+-- One direction of a recurrent layer over x (N, T, F) in dnnlua's layout, with an optional mask
+-- (see mask_runs). Returns the output (N, T, U) or (N, U), and the final states (N, U).
+local function recurrent(G, l, x, mask, steps)
   local units, order, op = l.units, {1}, "RNN"
   if l.cell == "lstm" then order, op = {1, 4, 2, 3}, "LSTM" end -- Keras i f c o -> ONNX i o f c
   if l.cell == "gru" then order, op = {1, 2, 3}, "GRU" end      -- z r h in both
@@ -395,6 +496,14 @@ local function recurrent(G, l, x)
     end
     local function reorder(b) return gates(b:reshape(1, -1), order, units):reshape(-1) end
     inputs[4] = G:weight("bias", dnn.cat({reorder(wb), reorder(rb)}):unsqueeze(1))
+  end
+  local runs
+  if mask then
+    if steps < 0 then fail(l, "a mask needs a known sequence length") end
+    runs = mask_runs(G, mask, steps)
+    x = gather_steps(G, x, runs.rotate)
+    inputs[4] = inputs[4] or ""
+    inputs[5] = runs.lens
   end
   local acts
   if l.cell == "lstm" then
@@ -414,9 +523,20 @@ local function recurrent(G, l, x)
   local axis0 = G:ints("axes", {0})
   local h = G:node("Squeeze", {y_h, axis0})
   local c = y_c and G:node("Squeeze", {y_c, axis0})
+  if runs then -- rows with no counting step keep the zero initial state
+    local function final(state)
+      local any = G:node("Unsqueeze", {runs.any, G:ints("axes", {1})})
+      return nan_unless_one_run(G, runs, G:node("Mul", {state, any}), 2)
+    end
+    h, c = final(h), c and final(c)
+  end
   local out = h
   if l.return_sequences then -- Y (T, 1, N, U) -> (N, T, U)
     out = transpose(G, G:node("Squeeze", {y, G:ints("axes", {1})}), {1, 0, 2})
+    if runs then
+      out = G:node("Mul", {gather_steps(G, out, runs.unrotate), seen_steps(G, runs, l.go_backwards)})
+      out = nan_unless_one_run(G, runs, out, 3)
+    end
     if l.go_backwards then out = slice(G, out, {-1}, {math.mininteger}, {1}, {-1}) end -- Keras: reversed order
   end
   return out, h, c
@@ -424,7 +544,7 @@ end
 
 local function recurrent_emitter(G, l, xs, opts)
   if opts.initial_state then fail(l, "initial states given in the call are not exported") end
-  local out, h, c = recurrent(G, l, xs[1].name)
+  local out, h, c = recurrent(G, l, xs[1].name, xs[1].mask, xs[1].shape[2])
   if not l.return_state then return out end
   return out, h, c
 end
@@ -434,10 +554,11 @@ emit.Bidirectional = function(G, l, xs, opts)
   if opts.initial_state then fail(l, "initial states given in the call are not exported") end
   local f, b = l.forward_layer, l.backward_layer
   G:push(f.name)
-  local yf, hf, cf = recurrent(G, f, xs[1].name)
+  local x = xs[1]
+  local yf, hf, cf = recurrent(G, f, x.name, x.mask, x.shape[2])
   G:pop()
   G:push(b.name)
-  local yb, hb, cb = recurrent(G, b, xs[1].name)
+  local yb, hb, cb = recurrent(G, b, x.name, x.mask, x.shape[2])
   G:pop()
   if l.return_sequences then yb = slice(G, yb, {-1}, {math.mininteger}, {1}, {-1}) end -- back in input order
   local results
@@ -581,17 +702,34 @@ local function call_layer(G, l, xs, opts)
   if l.type_name == "Sequential" or l.type_name == "Functional" then return walk(G, l, xs) end
   local fn = emit[l.type_name]
   if not fn then fail(l, "has no ONNX export (see docs/onnx.md for the layers that have)") end
-  local probes = {}
-  for i, x in ipairs(xs) do probes[i] = x.probe end
-  local results
-  if l.type_name == "MultiHeadAttention" then
-    results = table.pack(l(probes, opts))
-  elseif #xs == 1 and not l.min_inputs then
-    results = table.pack(l(probes[1], opts))
-  else
-    results = table.pack(l(probes, opts))
+  local probes, probe_mask = {}, nil
+  for i, x in ipairs(xs) do
+    probes[i] = x.probe
+    if x.probe_mask then
+      if #xs > 1 or not (MASK_PASSES[l.type_name] or MASK_USES[l.type_name]) then
+        fail(l, "gets a mask (from mask_zero or Masking), which is not exported for this layer")
+      end
+      probe_mask = x.probe_mask
+    end
   end
+  local call_opts = opts
+  if probe_mask then
+    call_opts = {mask = probe_mask}
+    for k, v in pairs(opts) do call_opts[k] = v end
+  end
+  local results, arg
+  if #xs == 1 and not l.min_inputs and l.type_name ~= "MultiHeadAttention" then
+    arg = probes[1]
+  else
+    arg = probes
+  end
+  results = table.pack(l(arg, call_opts))
+  local masks = table.pack(l:compute_mask(arg, probe_mask))
   G:push(l.name)
+  if masks[1] then -- the masks of the outputs: made here, or the input's passed on
+    xs.out_mask = emit_mask[l.type_name] and emit_mask[l.type_name](G, l, xs) or xs[1].mask
+    if not xs.out_mask then fail(l, "makes a mask, which is not exported for this layer") end
+  end
   local names = table.pack(fn(G, l, xs, opts))
   G:pop()
   local out = {}
@@ -599,6 +737,7 @@ local function call_layer(G, l, xs, opts)
     local shape = {table.unpack(results[i].shape)}
     shape[1] = -1
     out[i] = {name = names[i], shape = shape, probe = results[i]}
+    if masks[i] then out[i].mask, out[i].probe_mask = xs.out_mask, masks[i] end
   end
   return out
 end

@@ -113,10 +113,23 @@ local binary = {
   Pow = function(a, b) return a:pow(b) end,
 }
 local function is_scalar(v) return v.t and v.t:numel() == 1 end
+
+-- Constant integers (a shape, an index) met by a computed tensor: as a float tensor of them.
+local function as_tensor(v)
+  if not v.ints then return v end
+  local t = dnn.tensor(v.ints)
+  return {t = v.scalar and t:reshape() or t}
+end
+
+local function two_operands(node, ins)
+  if not (ins[1] and ins[2]) then fail(node, "expected 2 inputs") end
+  if ins[1].ints and ins[2].ints then fail(node, "integer arithmetic on constants is not supported") end
+  return as_tensor(ins[1]), as_tensor(ins[2])
+end
+
 for op, fn in pairs(binary) do
   ops[op] = function(_, node, ins)
-    if ins[1].ints or ins[2].ints then fail(node, "integer arithmetic is not supported") end
-    local a, b = ins[1], ins[2]
+    local a, b = two_operands(node, ins)
     for i = 3, #ins do if op ~= "Max" and op ~= "Min" then fail(node, "expected 2 inputs") end end
     local y
     if (a.nhwc and (b.nhwc or is_scalar(b))) or (b.nhwc and is_scalar(a)) then
@@ -132,6 +145,55 @@ for op, fn in pairs(binary) do
   end
 end
 ops.Sum = ops.Add
+
+-- Comparisons and logic: booleans are float 0/1 tensors (what dnnlua's eq, gt, ... give).
+local compare = {Equal = "eq", Greater = "gt", GreaterOrEqual = "ge", Less = "lt", LessOrEqual = "le"}
+for op, method in pairs(compare) do
+  ops[op] = function(_, node, ins)
+    local a, b = two_operands(node, ins)
+    return {t = logical(a)[method](logical(a), logical(b))}
+  end
+end
+ops.Not = function(_, _, ins) return {t = 1 - logical(ins[1])} end
+ops.Or = function(_, node, ins)
+  local a, b = two_operands(node, ins)
+  return {t = dnn.maximum(logical(a), logical(b))}
+end
+ops.And = function(_, node, ins)
+  local a, b = two_operands(node, ins)
+  return {t = logical(a) * logical(b)}
+end
+
+-- The shape tensors ts broadcast to (NumPy's rule), and each of them expanded to it.
+local function broadcast(node, ts)
+  local ndim = 0
+  for _, t in ipairs(ts) do ndim = math.max(ndim, t.ndim) end
+  local shape = {}
+  for d = 1, ndim do
+    shape[d] = 1
+    for _, t in ipairs(ts) do
+      local n = t.shape[d - ndim + t.ndim] or 1
+      if n ~= 1 then
+        if shape[d] ~= 1 and shape[d] ~= n then fail(node, "shapes that do not broadcast") end
+        shape[d] = n
+      end
+    end
+  end
+  local out = {}
+  for i, t in ipairs(ts) do
+    while t.ndim < ndim do t = t:unsqueeze(1) end
+    out[i] = ndim == 0 and t or t:expand(table.unpack(shape))
+  end
+  return out, shape
+end
+
+-- x where cond, else y: picked (by gather), not blended, so an inf or NaN in the branch not taken stays out.
+ops.Where = function(_, node, ins)
+  if not (ins[1] and ins[2] and ins[3]) then fail(node, "expected 3 inputs") end
+  local full = broadcast(node, {logical(as_tensor(ins[1])), logical(as_tensor(ins[2])), logical(as_tensor(ins[3]))})
+  local pick = (full[1]:detach():ne(0) + 1):unsqueeze(-1)
+  return {t = dnn.cat({full[3]:unsqueeze(-1), full[2]:unsqueeze(-1)}, -1):gather(-1, pick):squeeze(-1)}
+end
 
 -- ---- linear algebra ----
 
@@ -438,7 +500,7 @@ end
 ops.Cast = function(_, node, ins, attrs)
   local to = attr(attrs, "to")
   if ins[1].ints then return ins[1] end
-  if to == 7 or to == 6 then return {t = logical(ins[1])} end -- ids stay whole floats
+  if to == 7 or to == 6 or to == 9 then return {t = logical(ins[1])} end -- ids and booleans stay floats
   if to == 1 then return ins[1] end
   fail(node, "cast to type %s is not supported", tostring(to))
 end
@@ -524,7 +586,7 @@ ops.Pad = function(_, node, ins, attrs)
   return {t = P.zero_pad2d(x, pads[2], pads[6], pads[3], pads[7])}
 end
 
-local function reduce(max)
+local function reduce(kind)
   return function(_, node, ins, attrs)
     local x = logical(ins[1])
     local axes = attrs.axes or (ins[2] and ints_of(node, ins[2], "the axes"))
@@ -538,7 +600,7 @@ local function reduce(max)
     table.sort(dims, function(a, b) return a > b end)
     local y = x
     for _, d in ipairs(dims) do
-      if max then y = y:max(d, true) else y = y:mean(d, true) end
+      y = y[kind](y, d, true)
     end
     if not keep then
       local shape = {}
@@ -550,7 +612,52 @@ local function reduce(max)
     return {t = y}
   end
 end
-ops.ReduceMean, ops.ReduceMax = reduce(false), reduce(true)
+ops.ReduceMean, ops.ReduceMax, ops.ReduceSum = reduce("mean"), reduce("max"), reduce("sum")
+
+-- The 0-based index of the first (or, with select_last_index, the last) largest value along an axis.
+ops.ArgMax = function(_, _, ins, attrs)
+  local x = logical(ins[1])
+  local axis = attr(attrs, "axis", 0)
+  local d = (axis < 0 and axis + x.ndim or axis) + 1
+  local keep = attr(attrs, "keepdims", 1) == 1
+  local idx
+  if attr(attrs, "select_last_index", 0) == 1 then
+    local n = x.shape[d]
+    local reversed = {}
+    for k = 1, n do reversed[k] = n - k + 1 end
+    idx = (n - x:index_select(d, dnn.tensor(reversed)):argmax(d, keep))
+  else
+    idx = x:argmax(d, keep) - 1
+  end
+  return {t = idx}
+end
+
+-- Integer remainders (index arithmetic), computed as whole numbers: fmod = 0 takes the divisor's sign
+-- (Python's %), fmod = 1 the dividend's (C's fmod).
+ops.Mod = function(_, node, ins, attrs)
+  local a, b = two_operands(node, ins)
+  local full, shape = broadcast(node, {logical(a):detach(), logical(b):detach()})
+  local av, bv = full[1]:contiguous():reshape(-1):totable(), full[2]:contiguous():reshape(-1):totable()
+  local c_style = attr(attrs, "fmod", 0) == 1
+  local out = {}
+  for i = 1, #av do
+    if bv[i] == 0 then fail(node, "division by zero") end
+    out[i] = c_style and math.fmod(av[i], bv[i]) or av[i] - bv[i] * math.floor(av[i] / bv[i])
+  end
+  if #shape == 0 then return {t = dnn.tensor(out[1]):reshape()} end
+  return {t = dnn.tensor(out):reshape(table.unpack(shape))}
+end
+
+-- out[...] = x[...] with the axis's coordinate replaced by index[...] (0-based): PyTorch's gather.
+ops.GatherElements = function(_, node, ins, attrs)
+  local x, idx = logical(ins[1]), logical(as_tensor(ins[2]))
+  if idx.ndim ~= x.ndim then fail(node, "expected indices of rank %d, got %d", x.ndim, idx.ndim) end
+  local axis = attr(attrs, "axis", 0)
+  local n = x.shape[(axis < 0 and axis + x.ndim or axis) + 1]
+  idx = idx:detach()
+  idx = idx + idx:lt(0) * n -- negative indices count from the end
+  return {t = x:gather((axis < 0 and axis + x.ndim or axis) + 1, idx + 1)}
+end
 
 -- ---- recurrent ops ----
 
@@ -558,7 +665,14 @@ local function recurrent_op(cell)
   return function(g, node, ins, attrs)
     local x = logical(ins[1]) -- (T, N, F)
     if attr(attrs, "layout", 0) ~= 0 then fail(node, "layout 1 is not supported") end
-    if ins[5] and (ins[5].t or ins[5].ints) then fail(node, "sequence_lens are not supported") end
+    -- sequence_lens (N): step t of sample n counts while t < lens[n]: dnnlua's mask (N, T)
+    local mask
+    if ins[5] and (ins[5].t or ins[5].ints) then
+      local lens = logical(as_tensor(ins[5])):detach():reshape(-1, 1)
+      local steps = {}
+      for t = 1, x.shape[1] do steps[t] = t - 1 end
+      mask = dnn.tensor(steps):reshape(1, -1):lt(lens)
+    end
     if attrs.clip then fail(node, "clip is not supported") end
     if cell == "lstm" and ins[8] then fail(node, "peepholes are not supported") end
     local dir = attr(attrs, "direction", "forward")
@@ -588,13 +702,14 @@ local function recurrent_op(cell)
       else
         cfg.activation = act(k + 1, "Tanh")
       end
-      local y, h, c = R.rnn(xs, w.kernel, w.recurrent_kernel, w.bias, state(6), state(7), nil, nil, cfg)
+      local y, h, c = R.rnn(xs, w.kernel, w.recurrent_kernel, w.bias, state(6), state(7), mask, nil, cfg)
       if cfg.go_backwards then -- dnnlua's output comes in reading order; ONNX's in input order
         local n = y.shape[2]
         local idx = {}
         for i = 1, n do idx[i] = n - i + 1 end
         y = y:index_select(2, dnn.tensor(idx))
       end
+      if mask then y = y * mask:unsqueeze(3) end -- ONNX: zeros after a sequence's end, where dnnlua keeps the state
       ys[d], hs[d], cs[d] = y:transpose(1, 2):unsqueeze(2), h:unsqueeze(1), c and c:unsqueeze(1)
     end
     local y = n_dir == 1 and ys[1] or dnn.cat(ys, 2)
