@@ -35,14 +35,9 @@ end
 local opts = parse_args(arg or {})
 dnn.manual_seed(opts.seed)
 
-local train, test = dnn.datasets.fashion_mnist(opts.data)
-local x_train, y_train = train.x, train.y
-if opts.limit then
-  local n = math.min(opts.limit, x_train.shape[1])
-  x_train, y_train = x_train:narrow(1, 1, n), y_train:narrow(1, 1, n)
-end
-
 local fashion_cnn = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/fashion_cnn.lua")
+local x_train, y_train, test = fashion_cnn.load_data(opts.data, opts.limit)
+
 local model = fashion_cnn{full = opts.full, augment = opts.augment}
 model:summary()
 

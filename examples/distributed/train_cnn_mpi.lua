@@ -31,15 +31,11 @@ local rank, size = dnn.distributed.init()
 local main = rank == 0
 dnn.manual_seed(opts.seed)
 
-local train, test = dnn.datasets.fashion_mnist(opts.data)
-local x_train, y_train = train.x, train.y
-if opts.limit then
-  local n = math.min(opts.limit, x_train.shape[1])
-  x_train, y_train = x_train:narrow(1, 1, n), y_train:narrow(1, 1, n)
-end
+local fashion_cnn = dofile((arg[0]:match("^(.*)/") or ".") .. "/../lib/fashion_cnn.lua")
+local x_train, y_train, test = fashion_cnn.load_data(opts.data, opts.limit)
 
 -- train_cnn's model: two conv-bn-relu-pool blocks, dropout and a dense head.
-local model = dofile((arg[0]:match("^(.*)/") or ".") .. "/../lib/fashion_cnn.lua")()
+local model = fashion_cnn()
 -- fit starts every rank from rank 0's weights; each rank's own seed from here
 -- on gives the ranks different dropout masks.
 dnn.manual_seed(opts.seed + 1 + rank)

@@ -1,7 +1,9 @@
--- train_cnn.lua's model, built in one place for the examples and the tests
--- that use it (the MPI example, the ONNX and memory specs). Loaded with dofile:
+-- train_cnn.lua's model and data, in one place for the examples and the
+-- tests that use them (the MPI example, the ONNX and memory specs). Loaded
+-- with dofile:
 --   local fashion_cnn = dofile(".../examples/lib/fashion_cnn.lua")
 --   local model = fashion_cnn{full = false, augment = false}
+--   local x_train, y_train, test = fashion_cnn.load_data(dir, limit)
 --
 -- Conv (3x3, "same") -> batch norm -> relu -> 2x2 max pooling, twice (16
 -- then 32 filters); the convolutions have no bias, as the batch norm after
@@ -16,9 +18,23 @@
 -- last at 7x7) with dropout 0.4: 93.15% after 15 epochs.
 -- augment puts random flips and shifts in front (Keras's preprocessing
 -- layers: active in training, identities in evaluate and predict).
-local nn = require("dnn").nn
+local dnn = require "dnn"
+local nn = dnn.nn
 
-return function(options)
+-- Fashion-MNIST from dir (nil: Debian's dataset-fashion-mnist): the training
+-- images and labels, cut to the first `limit` when given, and the whole test
+-- split ({x, y}), which a limit never cuts so that every run reports on it.
+local function load_data(dir, limit)
+  local train, test = dnn.datasets.fashion_mnist(dir)
+  local x, y = train.x, train.y
+  if limit then
+    local n = math.min(limit, x.shape[1])
+    x, y = x:narrow(1, 1, n), y:narrow(1, 1, n)
+  end
+  return x, y, test
+end
+
+local function build(options)
   options = options or {}
   local layers = {nn.Input{28, 28, 1}}
   if options.augment then
@@ -38,3 +54,5 @@ return function(options)
   end
   return nn.Sequential(layers)
 end
+
+return setmetatable({load_data = load_data}, {__call = function(_, options) return build(options) end})
