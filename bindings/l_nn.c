@@ -83,11 +83,12 @@ static int l_cce(lua_State *L) {
   return 1;
 }
 
-/* sparse_categorical_crossentropy(labels (1-based ids), y_pred, ..., from_logits) */
+/* sparse_categorical_crossentropy(labels (1-based ids), y_pred, ..., from_logits, label_smoothing = 0) */
 static int l_sparse_cce(lua_State *L) {
   dnn_tensor *y = ldnn_check_tensor(L, 1), *p = ldnn_check_tensor(L, 2);
   dnn_loss_options opt = check_loss_options(L);
-  ldnn_push_tensor(L, dnn_sparse_categorical_crossentropy(y, p, lua_toboolean(L, 6), 1, &opt));
+  float ls = (float)luaL_optnumber(L, 7, 0);
+  ldnn_push_tensor(L, dnn_sparse_categorical_crossentropy(y, p, lua_toboolean(L, 6), 1, ls, &opt));
   return 1;
 }
 

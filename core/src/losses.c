@@ -239,8 +239,8 @@ static double kld_row(const loss_job *j, int64_t r, float scale) {
   return sum;
 }
 
-/* -sum_c y_c log p_c over one row of classes z. Targets: y_true's row t (smoothed to t (1 - ls) + ls / classes),
- * or, for sparse labels, one-hot at the row's label.
+/* -sum_c y_c log p_c over one row of classes z. Targets: y_true's row t, or for sparse labels one-hot at the row's
+ * label, smoothed to y (1 - ls) + ls / classes.
  * From logits: lse(z) sum(y) - sum(y z); dz = softmax(z) sum(y) - y; dy_c = lse - z_c.
  * From probabilities: q = p / sum(p), clipped; dq_c = -y_c / q_c (0 outside the clip) and
  * dp_k = (dq_k - sum_c dq_c q_c) / sum(p), through the division; dy_c = -log q_c. */
@@ -248,7 +248,7 @@ static double xent_row(const loss_job *j, int64_t r, float scale) {
   ROW_POINTERS(j, r);
   const float keep = 1 - j->label_smoothing, spread = j->label_smoothing / (float)n;
   const int64_t label = j->ids ? (int64_t)j->ids[r] - j->base : -1;
-#define TARGET(c) (t ? t[c] * keep + spread : (float)((c) == label))
+#define TARGET(c) ((t ? t[c] : (float)((c) == label)) * keep + spread)
   double loss = 0;
   if (j->from_logits) {
     float mx = -INFINITY, se = 0, sum_y = 0;
@@ -494,13 +494,14 @@ static dnn_status check_labels(dnn_tensor *labels, const float *ids, const dnn_t
 }
 
 dnn_tensor *dnn_sparse_categorical_crossentropy(dnn_tensor *labels, dnn_tensor *y_pred, bool from_logits, int base,
-                                                const dnn_loss_options *opt) {
+                                                float label_smoothing, const dnn_loss_options *opt) {
   const char *fn = "sparse_categorical_crossentropy";
+  if (check_label_smoothing(fn, label_smoothing) != DNN_OK) return NULL;
   float *ids = values_of(fn, labels);
   if (!ids) return NULL;
   dnn_tensor *out = NULL;
   if (check_labels(labels, ids, y_pred, base) == DNN_OK) {
-    loss_job job = {.from_logits = from_logits, .base = base};
+    loss_job job = {.from_logits = from_logits, .base = base, .label_smoothing = label_smoothing};
     out = run_loss(fn, NULL, ids, y_pred, xent_row, job, opt);
   }
   free(ids);

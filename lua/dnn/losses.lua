@@ -63,8 +63,10 @@ local specs = {
     options = {from_logits = false, label_smoothing = 0},
   },
   sparse_categorical_crossentropy = {
-    kernel = function(y, p, w, m, o) return C.sparse_categorical_crossentropy(y, p, w, m, o.reduction, o.from_logits) end,
-    options = {from_logits = false},
+    kernel = function(y, p, w, m, o)
+      return C.sparse_categorical_crossentropy(y, p, w, m, o.reduction, o.from_logits, o.label_smoothing)
+    end,
+    options = {from_logits = false, label_smoothing = 0},
   },
   kl_divergence = {kernel = function(y, p, w, m, o) return C.kl_divergence(y, p, w, m, o.reduction) end, options = {}},
 }
@@ -205,6 +207,7 @@ end
 --- dnn.losses.sparse_categorical_crossentropy(y_true, y_pred[, sample_weight[, mask]])
 -- Cross-entropy of 1-based class ids `(batch)` and class probabilities `(batch, classes)`.
 -- @option from_logits=false y_pred are logits
+-- @option label_smoothing=0 mix the one-hot targets with the uniform distribution (PyTorch's CrossEntropyLoss option)
 -- @option reduction="sum_over_batch_size" as above
 -- @example local loss = dnn.losses.sparse_categorical_crossentropy(yb, model(xb))
 

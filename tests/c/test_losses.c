@@ -51,7 +51,7 @@ static void test_crossentropy_values(void) {
   double cce = (-log(0.95) - log(0.1)) / 2;
   CHECK_NEAR(value_of(dnn_categorical_crossentropy(yc, pc, false, 0, NULL)), cce, 1e-6);
   dnn_tensor *ids = dnn_from_data((float[]){1, 2}, 1, (int64_t[]){2});
-  CHECK_NEAR(value_of(dnn_sparse_categorical_crossentropy(ids, pc, false, 0, NULL)), cce, 1e-6);
+  CHECK_NEAR(value_of(dnn_sparse_categorical_crossentropy(ids, pc, false, 0, 0.0f, NULL)), cce, 1e-6);
   /* probabilities are normalised per row first, as Keras */
   dnn_tensor *y1 = mat(1, 2, (float[]){0, 1}), *p1 = mat(1, 2, (float[]){1, 3});
   CHECK_NEAR(value_of(dnn_categorical_crossentropy(y1, p1, false, 0, NULL)), -log(0.75), 1e-6);
@@ -184,7 +184,7 @@ static void test_reductions_every_loss(void) {
           : k == 2     ? value_of(dnn_huber_loss(yr, pr, 0.3f, NULL))
           : k == 3     ? value_of(dnn_binary_crossentropy(yr, pr, false, 0.1f, NULL))
           : k == 4     ? value_of(dnn_categorical_crossentropy(yr, pr, true, 0.1f, NULL))
-          : k == 5     ? value_of(dnn_sparse_categorical_crossentropy(ir, pr, false, 1, NULL))
+          : k == 5     ? value_of(dnn_sparse_categorical_crossentropy(ir, pr, false, 1, 0.0f, NULL))
                        : value_of(dnn_kl_divergence(yr, pr, NULL));
       RELEASE(yr, pr, ir);
     }
@@ -196,7 +196,7 @@ static void test_reductions_every_loss(void) {
           : k == 2    ? dnn_huber_loss(y, p, 0.3f, &opt)
           : k == 3    ? dnn_binary_crossentropy(y, p, false, 0.1f, &opt)
           : k == 4    ? dnn_categorical_crossentropy(y, p, true, 0.1f, &opt)
-          : k == 5    ? dnn_sparse_categorical_crossentropy(ids, p, false, 1, &opt)
+          : k == 5    ? dnn_sparse_categorical_crossentropy(ids, p, false, 1, 0.0f, &opt)
                       : dnn_kl_divergence(y, p, &opt);
     }
     double a = 3 * rows[0], b = 0.5 * rows[1];
@@ -280,7 +280,7 @@ static dnn_tensor *case_loss(dnn_tensor *const *in, void *ctx) {
       break;
     case SCCE:
     case SCCE_LOGITS:
-      out = dnn_sparse_categorical_crossentropy(c->labels, x, c->kind == SCCE_LOGITS, 0, o);
+      out = dnn_sparse_categorical_crossentropy(c->labels, x, c->kind == SCCE_LOGITS, 0, 0.0f, o);
       break;
     default:
       out = dnn_kl_divergence(t, x, o);
@@ -332,7 +332,7 @@ static void test_errors(void) {
   CHECK(dnn_huber_loss(a, a, 0, NULL) == NULL && errmsg_has("'huber'", "delta > 0"));
   CHECK(dnn_categorical_crossentropy(b, b, false, 1.5f, NULL) == NULL && errmsg_has("label_smoothing in [0, 1]"));
   dnn_tensor *ids = dnn_from_data((float[]){0, 3, 1, 2}, 1, (int64_t[]){4});
-  CHECK(dnn_sparse_categorical_crossentropy(ids, b, false, 0, NULL) == NULL &&
+  CHECK(dnn_sparse_categorical_crossentropy(ids, b, false, 0, 0.0f, NULL) == NULL &&
         errmsg_has("class ids in [0, 2], got 3"));
   dnn_tensor *s = dnn_scalar(1);
   CHECK(dnn_categorical_crossentropy(s, s, false, 0, NULL) == NULL && errmsg_has("0-d"));
@@ -355,12 +355,12 @@ static void test_errors(void) {
         errmsg_has("'mean_squared_error'", "sample_weight that does not require grad"));
   dnn_tensor *labels = dnn_from_data((float[]){0, 1, 1, 2}, 1, (int64_t[]){4});
   dnn_set_requires_grad(labels, true);
-  CHECK(dnn_sparse_categorical_crossentropy(labels, b, false, 0, NULL) == NULL &&
+  CHECK(dnn_sparse_categorical_crossentropy(labels, b, false, 0, 0.0f, NULL) == NULL &&
         errmsg_has("#1 to 'sparse_categorical_crossentropy'", "labels that do not require grad"));
   /* under no_grad a weight or labels that require grad are fine (nothing is recorded) */
   dnn_set_grad_enabled(false);
   CHECK_NEAR(value_of(dnn_mse_loss(a, a, &(dnn_loss_options){.sample_weight = w4})), 0, 0);
-  CHECK(!isnan(value_of(dnn_sparse_categorical_crossentropy(labels, b, true, 0, NULL))));
+  CHECK(!isnan(value_of(dnn_sparse_categorical_crossentropy(labels, b, true, 0, 0.0f, NULL))));
   dnn_set_grad_enabled(true);
   RELEASE(a, b, ids, s, w3, half, w4, labels);
 }

@@ -117,6 +117,32 @@ describe("cross-entropies", function()
     assert_near(dense, losses.sparse_categorical_crossentropy(dnn.tensor{{2}, {3}}, p):item())
   end)
 
+  it("sparse_categorical_crossentropy smooths labels as the one-hot form does (PyTorch's label_smoothing)", function()
+    local z = dnn.tensor{{1.5, -0.3, 0.2}, {0.1, 0.4, -2}}
+    local ids, onehot = dnn.tensor{2, 3}, dnn.tensor{{0, 1, 0}, {0, 0, 1}}
+    for _, ls in ipairs{0.1, 0.5} do
+      local want = losses.categorical_crossentropy{from_logits = true, label_smoothing = ls}(onehot, z):item()
+      assert_near(want, losses.sparse_categorical_crossentropy{from_logits = true, label_smoothing = ls}(ids, z):item())
+      local p = z:softmax(-1)
+      assert_near(losses.categorical_crossentropy{label_smoothing = ls}(onehot, p):item(),
+        losses.sparse_categorical_crossentropy{label_smoothing = ls}(ids, p):item())
+    end
+    -- PyTorch's definition: 0.9 * CE + 0.1 * the mean over classes of -log softmax; its
+    -- CrossEntropyLoss(label_smoothing=0.1)(z, [1, 2]) gives 2.4708121 for these logits
+    local expected = 0
+    for r, label in ipairs{2, 3} do
+      local row = z[r]:log_softmax(-1):totable()
+      local mean = (row[1] + row[2] + row[3]) / 3
+      expected = expected - (0.9 * row[label] + 0.1 * mean) / 2
+    end
+    local got = losses.sparse_categorical_crossentropy{from_logits = true, label_smoothing = 0.1}(ids, z):item()
+    assert_near(expected, got)
+    assert_near(2.4708121, got, 1e-6)
+    local ok, err = pcall(losses.sparse_categorical_crossentropy{label_smoothing = -0.1}, ids, z)
+    assert.is_false(ok)
+    assert.truthy(err:find("sparse_categorical_crossentropy", 1, true) and err:find("label_smoothing in [0, 1]", 1, true), err)
+  end)
+
   it("see no hidden logits: a saturated softmax / sigmoid output gives Keras's clipped value", function()
     -- Keras: categorical_crossentropy([[0, 1, 0]], softmax([[300, -300, 0]])) = -log(1e-7) = 16.118095
     local z = dnn.tensor{{300, -300, 0}}
@@ -171,6 +197,12 @@ describe("loss gradients", function()
       scce_probs = function(z) return losses.sparse_categorical_crossentropy(dnn.tensor{3, 1}, z:sigmoid() + 0.1) end,
       scce_logits = function(z)
         return losses.sparse_categorical_crossentropy{from_logits = true}(dnn.tensor{3, 1}, z)
+      end,
+      scce_logits_ls = function(z)
+        return losses.sparse_categorical_crossentropy{from_logits = true, label_smoothing = 0.2}(dnn.tensor{3, 1}, z)
+      end,
+      scce_probs_ls = function(z)
+        return losses.sparse_categorical_crossentropy{label_smoothing = 0.2}(dnn.tensor{3, 1}, z:softmax(-1))
       end,
       kld = function(z) return losses.kl_divergence(soft, z:softmax(-1) + 0) end,
     }

@@ -60,9 +60,10 @@ dnn_tensor *dnn_binary_crossentropy(dnn_tensor *y_true, dnn_tensor *y_pred, bool
  * clipped; y smoothed to y (1 - ls) + ls / classes. y_true (batch..., classes) one-hot or soft. */
 dnn_tensor *dnn_categorical_crossentropy(dnn_tensor *y_true, dnn_tensor *y_pred, bool from_logits,
                                          float label_smoothing, const dnn_loss_options *opt);
-/* -log p[label]; labels (batch...) or (batch..., 1) of class ids from base; y_pred (batch..., classes). */
+/* categorical_crossentropy of one-hot targets at the labels: -log p[label] when label_smoothing is 0; labels
+ * (batch...) or (batch..., 1) of class ids from base; y_pred (batch..., classes). */
 dnn_tensor *dnn_sparse_categorical_crossentropy(dnn_tensor *labels, dnn_tensor *y_pred, bool from_logits, int base,
-                                                const dnn_loss_options *opt);
+                                                float label_smoothing, const dnn_loss_options *opt);
 /* sum over the last dim of t log(t / p), t and p clipped to [eps, 1] */
 dnn_tensor *dnn_kl_divergence(dnn_tensor *y_true, dnn_tensor *y_pred, const dnn_loss_options *opt);
 
