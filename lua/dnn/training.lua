@@ -970,11 +970,15 @@ function M.fit(model, x, y, options)
           first = false
         end
         optimizer:zero_grad()
-        loss:backward()
+        if world then -- the gradients summed over the ranks while backward runs (the global batch's)
+          world:backward(loss, optimizer.params, len, global_len)
+        else
+          loss:backward()
+        end
         for i, part in pairs(parts) do parts[i] = part:item() end
         local loss_value, count = loss:item(), len
-        if world then -- the gradients and the step's loss summed over the ranks (the global batch's)
-          loss_value, parts, count = world:sync_grads(optimizer.params, len, global_len, loss_value, parts, c.n_outputs)
+        if world then -- the step's loss summed over the ranks
+          loss_value, parts, count = world:sync_loss(len, global_len, loss_value, parts, c.n_outputs)
         end
         optimizer:step()
         tracker:add(loss_value, parts, count)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The 2- and 4-rank tests of dnn.distributed (issue 19), run by ctest when mpirun is found:
-#   tests/distributed/run.sh DNNLUA [equivalence|resume|fault|all]
+#   tests/distributed/run.sh DNNLUA [equivalence|resume|fault|all] (equivalence runs the custom loop's too)
 #   tests/distributed/run.sh DNNLUA example examples/distributed/train_cnn_mpi.lua
 # Each mpirun gets a timeout, so a hang fails the test instead of stalling ctest.
 # What mpirun needs here (docs/distributed.md): --oversubscribe for 4 ranks on 2 cores, and
@@ -31,6 +31,18 @@ equivalence() {
       timeout $T $MPIRUN -np $n "$DNNLUA" "$HERE/equivalence.lua" distributed $model $n 8 "$TMP/ref.safetensors"
     done
   done
+  # a smaller last global batch (shards of 4, 4 and 5 samples), with the exchanges during and after backward
+  "$DNNLUA" "$HERE/equivalence.lua" reference cnn 3 8 "$TMP/ref.safetensors" 13
+  timeout $T $MPIRUN -np 3 "$DNNLUA" "$HERE/equivalence.lua" distributed cnn 3 8 "$TMP/ref.safetensors" 13
+  timeout $T $MPIRUN -np 3 -x DNN_DIST_OVERLAP=0 "$DNNLUA" "$HERE/equivalence.lua" distributed cnn 3 8 \
+    "$TMP/ref.safetensors" 13
+}
+
+# DistributedOptimizer:backward in a custom loop, exchanges during and after backward.
+custom() {
+  "$DNNLUA" "$HERE/custom_loop.lua" reference 2 8 "$TMP/ref.safetensors"
+  timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/custom_loop.lua" distributed 2 8 "$TMP/ref.safetensors"
+  timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/custom_loop.lua" distributed 2 8 "$TMP/ref.safetensors" after
 }
 
 resume() {
@@ -67,10 +79,10 @@ example() {
 }
 
 case "$WHAT" in
-  equivalence) equivalence ;;
+  equivalence) equivalence && custom ;;
   resume) resume ;;
   fault) fault ;;
   example) example "$3" ;;
-  all) equivalence && resume && fault ;;
+  all) equivalence && custom && resume && fault ;;
   *) fail "unknown test $WHAT" ;;
 esac
