@@ -144,11 +144,12 @@ static int l_reducer_buckets(lua_State *L) {
   return 1;
 }
 
-/* _dist_timings(reset): {steps, backward, after, wait, early, late} */
+/* _dist_timings(reset): {steps, backward, after_backward, wait, buckets_during, buckets_after,
+ * buckets_done_in_backward} */
 static int l_timings(lua_State *L) {
   dnn_dist_timings t;
   dnn_dist_get_timings(&t, lua_toboolean(L, 1));
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 7);
   lua_pushinteger(L, t.steps);
   lua_setfield(L, -2, "steps");
   lua_pushnumber(L, t.backward);
@@ -161,6 +162,8 @@ static int l_timings(lua_State *L) {
   lua_setfield(L, -2, "buckets_during");
   lua_pushinteger(L, t.late);
   lua_setfield(L, -2, "buckets_after");
+  lua_pushinteger(L, t.done_in_backward);
+  lua_setfield(L, -2, "buckets_done_in_backward");
   return 1;
 }
 

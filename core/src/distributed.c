@@ -596,6 +596,12 @@ dnn_status dnn_dist_reducer_backward(dnn_dist_reducer *r, dnn_tensor *root, floa
   dnn_backward_opts opts = {.leaf_ready = overlap ? on_leaf_ready : NULL, .leaf_ready_ud = r};
   st = dnn_backward_ex(1, &root, NULL, &opts);
   double t1 = MPI_Wtime();
+  /* The exchanges that finished during backward (each test also moves the others on). */
+  for (int k = 0; k < r->next && st == DNN_OK; k++) {
+    int done = 0, rc = MPI_Test(&r->b[k].req, &done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) st = mpi_error(fn, rc);
+    g_timings.done_in_backward += done;
+  }
   /* What backward did not reach (or all, without overlap) is final now. */
   for (int i = 0; i < r->n && st == DNN_OK; i++) st = mark_ready(r, i);
   if (st == DNN_OK) st = start_ready(r, false);

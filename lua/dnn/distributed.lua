@@ -490,8 +490,7 @@ end
 -- its gradients are final, while backward still runs on the earlier layers.
 -- @option bucket_bytes=4194304 the size of the buckets after the first
 -- @option first_bucket_bytes=262144 the size of the first bucket (the last layers'), small so that it starts early
--- @option overlap=true whether exchanges start during backward (false: all after it, the same sums; the environment's
--- `DNN_DIST_OVERLAP=0` sets false as the default)
+-- @option overlap=true whether exchanges start during backward (false: all after it, the same sums; `DNN_DIST_OVERLAP=0` in the environment makes false the default)
 -- @example dnn.distributed.configure{bucket_bytes = 1024 * 1024}
 
 --- dnn.distributed.timings([options])
@@ -501,7 +500,8 @@ end
 -- included), `after_backward` (seconds after it until the gradients were
 -- summed), `wait` (the part of that spent waiting for the exchanges), and
 -- `buckets_during` and `buckets_after` (buckets whose exchange started
--- during or after backward).
+-- during or after backward), `buckets_done_in_backward` (those whose
+-- exchange had ended by the end of backward).
 -- @option reset=false start the sums again from 0 (the values before are returned)
 -- @example local t = dnn.distributed.timings() print(t.after_backward / t.steps)
 
@@ -514,10 +514,9 @@ end
 -- Everything else is the wrapped optimizer's. With one process it is the
 -- optimizer itself.
 -- @option bucket_bytes=4194304 the size of the buckets the gradients are exchanged in (the first: at most 256 KiB)
--- @option overlap=true whether `backward` starts exchanges before it ends (false, or the environment's
--- `DNN_DIST_OVERLAP=0`: every bucket after it, the same sums)
+-- @option overlap=true whether `backward` starts exchanges before it ends (false, or `DNN_DIST_OVERLAP=0` in the environment: every bucket after it, the same sums)
 -- @example local opt = dnn.distributed.DistributedOptimizer(dnn.optim.Adam{params = model:parameters()})
--- opt:zero_grad(); opt:backward(loss); opt:step()
+-- @example opt:zero_grad(); opt:backward(loss); opt:step()
 
 --- dnn.distributed.world()
 -- What `fit` uses: nil unless `init` has run in a world of more than one

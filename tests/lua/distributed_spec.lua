@@ -111,11 +111,12 @@ describe("dnn.distributed in a world of one", function()
 
   it("timings start at zero and reset", function()
     local t = D.timings{reset = true}
-    for _, k in ipairs{"steps", "backward", "after_backward", "wait", "buckets_during", "buckets_after"} do
+    for _, k in ipairs{"steps", "backward", "after_backward", "wait", "buckets_during", "buckets_after",
+                       "buckets_done_in_backward"} do
       assert.are.equal("number", type(t[k]), k)
     end
-    assert.are.same({steps = 0, backward = 0, after_backward = 0, wait = 0, buckets_during = 0, buckets_after = 0},
-      D.timings())
+    assert.are.same({steps = 0, backward = 0, after_backward = 0, wait = 0, buckets_during = 0, buckets_after = 0,
+                     buckets_done_in_backward = 0}, D.timings())
   end)
 
   it("DistributedOptimizer steps as its optimizer does, and passes the rest through", function()

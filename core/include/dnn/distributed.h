@@ -86,6 +86,7 @@ typedef struct {
   double wait; /* of which waiting for the exchanges (MPI_Waitall) */
   int64_t early; /* buckets started during a backward */
   int64_t late; /* buckets started after it */
+  int64_t done_in_backward; /* buckets whose exchange had ended when backward did */
 } dnn_dist_timings;
 void dnn_dist_get_timings(dnn_dist_timings *out, bool reset);
 
