@@ -47,6 +47,26 @@ if mode == "reference" then
   return
 end
 
+-- A parameter only rank 0's loss uses gets the sum on every rank (the others
+-- count as zeros); one no rank uses keeps no gradient; a leaf that is not a
+-- parameter (x) is left alone.
+if mode == "distributed" then
+  local w, v, u = dnn.ones(3):requires_grad_(), dnn.ones(2):requires_grad_(), dnn.ones(4):requires_grad_()
+  local x = dnn.tensor({1, 2, 3}):requires_grad_()
+  local opt2 = dnn.distributed.DistributedOptimizer(dnn.optim.SGD{learning_rate = 1, params = {w, v, u}},
+    {bucket_bytes = 8, overlap = how ~= "after"})
+  local loss = (w * x):sum() * (rank + 1)
+  if rank == 0 then loss = loss + (v * 3):sum() end
+  opt2:backward(loss)
+  local want_w = (N + 1) / 2 -- the mean of rank + 1 over the ranks
+  assert(w.grad and (w.grad - dnn.tensor({1, 2, 3}) * want_w):abs():max():item() < 1e-6,
+    "w's gradient is not the mean over the ranks")
+  assert(v.grad and (v.grad - 3 / N):abs():max():item() < 1e-6,
+    string.format("rank %d: v's gradient is not rank 0's over %d", rank, N))
+  assert(u.grad == nil, "u, which no rank used, got a gradient")
+  assert((x.grad - (rank + 1)):abs():max():item() == 0, "x, not a parameter, was summed")
+end
+
 local reference = dnn.load_safetensors(path)
 local worst = 0
 for _, w in ipairs(model:named_weights()) do
