@@ -1,6 +1,7 @@
 #!/bin/sh
 # The 2- and 4-rank tests of dnn.distributed (issue 19), run by ctest when mpirun is found:
-#   tests/distributed/run.sh DNNLUA [equivalence|resume|fault|all] (equivalence runs the custom loop's too)
+#   tests/distributed/run.sh DNNLUA [equivalence|resume|fault|all] (equivalence runs the custom loop's too,
+#   resume the killed fit's resume from its backup)
 #   tests/distributed/run.sh DNNLUA example examples/distributed/train_cnn_mpi.lua
 # Each mpirun gets a timeout, so a hang fails the test instead of stalling ctest.
 # What mpirun needs here (docs/distributed.md): --oversubscribe for 4 ranks on 2 cores, and
@@ -51,6 +52,21 @@ resume() {
   timeout $T $MPIRUN -np 4 "$DNNLUA" "$HERE/resume.lua" resume 4 8 "$TMP/run.ckpt" "$TMP/ref.safetensors"
 }
 
+# A 2-rank fit killed in its second epoch resumes from its backup to the weights of a run never killed, bit for bit.
+backup() {
+  timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/backup.lua" full "$TMP/full" "$TMP/full.safetensors"
+  if timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/backup.lua" killed "$TMP/run" >"$TMP/out" 2>&1; then
+    cat "$TMP/out"
+    fail "backup: the killed run succeeded"
+  fi
+  grep -q "rank 1 fails on purpose" "$TMP/out" || {
+    cat "$TMP/out"
+    fail "backup: the killed run failed otherwise"
+  }
+  [ -s "$TMP/run/backup.safetensors" ] || fail "backup: the killed run left no backup"
+  timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/backup.lua" resume "$TMP/run" "$TMP/full.safetensors"
+}
+
 # A failing rank: the job must end (non-zero) within 20 s, with the rank's own message.
 fault() {
   for how in error kill; do
@@ -80,9 +96,9 @@ example() {
 
 case "$WHAT" in
   equivalence) equivalence && custom ;;
-  resume) resume ;;
+  resume) resume && backup ;;
   fault) fault ;;
   example) example "$3" ;;
-  all) equivalence && custom && resume && fault ;;
+  all) equivalence && custom && resume && backup && fault ;;
   *) fail "unknown test $WHAT" ;;
 esac
