@@ -6,12 +6,14 @@
 -- batch is smaller. Run by tests/distributed/run.sh:
 --   mpirun -np 2 dnnlua backup.lua full DIR OUT     2 epochs; rank 0 writes OUT
 --   mpirun -np 2 dnnlua backup.lua killed DIR       rank 1 fails at epoch 2, step 7 (the job ends)
+--   dnnlua backup.lua one DIR                       one process: refused, the backup is of 2 ranks
 --   mpirun -np 2 dnnlua backup.lua resume DIR OUT   the same fit again: resumes, compares with OUT
 local mode, dir, out = arg[1], arg[2], arg[3]
-assert(mode == "full" or mode == "killed" or mode == "resume", "usage: backup.lua full|killed|resume DIR [OUT]")
+assert(mode == "full" or mode == "killed" or mode == "resume" or mode == "one",
+  "usage: backup.lua full|killed|one|resume DIR [OUT]")
 local nn = dnn.nn
 local rank, size = dnn.distributed.init()
-assert(size == 2, "expected 2 ranks, got " .. size)
+assert(size == (mode == "one" and 1 or 2), "expected 2 ranks, got " .. size)
 
 local B, n = 8, 2 * 8 * 10 + 5 -- 10 global batches of 16, then one of 5
 local train = dnn.load_safetensors(assert(os.getenv("DIST_TEST_DATA"), "set DIST_TEST_DATA (tests/distributed/run.sh)"))
@@ -34,8 +36,18 @@ local watch = dnn.callbacks.Callback{
     end
   end,
 }
-local h = model:fit(x, y, {epochs = 2, batch_size = B, verbose = 0,
-                           callbacks = {watch, dnn.callbacks.BackupAndRestore{backup_dir = dir, save_freq = 3}}})
+local function fit()
+  return model:fit(x, y, {epochs = 2, batch_size = B, verbose = 0,
+                          callbacks = {watch, dnn.callbacks.BackupAndRestore{backup_dir = dir, save_freq = 3}}})
+end
+if mode == "one" then
+  local ok, err = pcall(fit)
+  assert(not ok and tostring(err):find("was written by 2 ranks and this run has 1: resume it with 2", 1, true),
+    "one process resuming a backup of 2 ranks: " .. tostring(err))
+  print("one process refuses the backup of 2 ranks: " .. tostring(err))
+  return
+end
+local h = fit()
 assert(mode ~= "killed", "the killed run went on")
 local iterations = model.compiled.optimizer.iterations
 assert(iterations == 22, "expected 22 steps in all, took " .. iterations)

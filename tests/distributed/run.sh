@@ -64,6 +64,7 @@ backup() {
     fail "backup: the killed run failed otherwise"
   }
   [ -s "$TMP/run/backup.safetensors" ] || fail "backup: the killed run left no backup"
+  "$DNNLUA" "$HERE/backup.lua" one "$TMP/run"
   timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/backup.lua" resume "$TMP/run" "$TMP/full.safetensors"
 }
 
