@@ -98,6 +98,32 @@ describe("dnn.datasets.fashion_scenes", function()
     end
   end)
 
+  it("goes through the detector's targets and back: perfect predictions give mAP 1", function()
+    if not installed() then return pending("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)") end
+    local size = 96
+    local s = dnn.datasets.fashion_scenes{n = 8, size = size, seed = 9, split = "test"}
+    local anchors = dnn.ops.anchor_boxes{feature_size = 6, sizes = {0.25, 0.4}, aspect_ratios = {1, 2, 0.5}}
+    local detections, truth = {}, {}
+    for i = 1, 8 do
+      local boxes = s.boxes[i] / size -- the unit square of the anchors
+      local offsets, labels = dnn.ops.box_targets(boxes, s.labels[i], anchors, {iou_threshold = 0.5})
+      -- a detector that predicts its targets exactly: every positive anchor, score 1
+      local decoded = dnn.ops.decode_boxes(offsets, anchors)
+      local ids, scores = labels:totable(), {}
+      for k, l in ipairs(ids) do scores[k] = l > 0 and 1 or 0 end
+      local keep = dnn.ops.nms(decoded, dnn.tensor(scores), {score_threshold = 0.5, classes = labels})
+      local kept = keep:numel() > 0 and decoded:index_select(1, keep) or dnn.zeros(0, 4)
+      local kept_labels = keep:numel() > 0 and labels:index_select(1, keep) or dnn.zeros(0)
+      -- every object kept once: anchors of one object decode to the same box
+      assert.are.equal(s.num_objects[i]:item(), keep:numel())
+      detections[i] = {boxes = kept * size, labels = kept_labels, scores = dnn.ones(keep:numel())}
+      truth[i] = {boxes = s.boxes[i], labels = s.labels[i]}
+    end
+    local map50 = dnn.metrics.mean_average_precision(detections, truth, {iou_thresholds = 0.5})
+    local map = dnn.metrics.mean_average_precision(detections, truth)
+    assert.is_true(math.abs(map50 - 1) < 1e-9 and math.abs(map - 1) < 1e-9, map50 .. " " .. map)
+  end)
+
   it("refuses bad options, naming the function", function()
     local err = error_of(dnn.datasets.fashion_scenes, {size = 64})
     assert.truthy(err:find("fashion_scenes: n", 1, true), err)
