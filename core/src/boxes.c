@@ -248,14 +248,14 @@ dnn_tensor *dnn_box_encode(const dnn_tensor *boxes, const dnn_tensor *anchors, c
   for (int64_t k = 0; k < na; k++) {
     center ca = center_of(a + 4 * k);
     if (!(ca.h > 0 && ca.w > 0)) {
-      dnn_argerror(2, fn, "anchor %" PRId64 " has zero height or width", k + 1);
+      dnn_argerror(2, fn, "anchor %" PRId64 " has zero or NaN height or width", k + 1);
       goto done;
     }
   }
   for (int64_t i = 0; i < n; i++) {
     center cb = center_of(p + 4 * i);
     if (!(cb.h > 0 && cb.w > 0)) {
-      dnn_argerror(1, fn, "box %" PRId64 " has zero height or width (offsets need a positive size)", i + 1);
+      dnn_argerror(1, fn, "box %" PRId64 " has zero or NaN height or width (offsets need a positive size)", i + 1);
       goto done;
     }
   }
