@@ -192,8 +192,9 @@ end
 -- A mask holds 0 for background and the class id 1..10 where an item's
 -- pixel (above 0.1 after scaling) shows; a sparse loss or `MeanIoU` wants ids
 -- from 1, so give them `masks + 1` (11 classes, 1 = background). Boxes are
--- `(y1, x1, y2, x2)` in pixels, the tight box around the item's pixels
--- (edges: rows y1..y2-1 are inside; divide by `size` for the unit square);
+-- `(y1, x1, y2, x2)` in pixel edges from 0, the tight box around the item's
+-- pixels (it covers rows `y1 + 1 .. y2` counted from 1: `narrow(1, y1 + 1,
+-- y2 - y1)`; divide by `size` for the unit square of `dnn.ops.anchor_boxes`);
 -- rows past `num_objects` are zeros with label 0 (padding, which
 -- `dnn.ops.box_targets` and `mean_average_precision` skip). The same options
 -- give the same scenes; dnn's random generators are left as they were.
