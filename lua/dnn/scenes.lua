@@ -122,7 +122,7 @@ function S.fashion_scenes(options)
 
   local src = source(split, o.dir)
   local n_src = src.x.shape[1]
-  local labels_src = src.y
+  local labels_src = src.y:totable()
   -- one stream per (seed, split): the test scenes differ from the train ones
   local random = splitmix(seed * 2 + (split == "test" and 1 or 0))
   local x = dnn.zeros(n, size, size, 1)
@@ -147,7 +147,7 @@ function S.fashion_scenes(options)
           local left = math.floor(random() * (size - side + 1))
           local box = {top + r0, left + c0, top + r1 + 1, left + c1 + 1}
           if overlap_ok(box, placed, max_overlap) then
-            local label = labels_src[index]:item()
+            local label = labels_src[index]
             local region = canvas:narrow(1, top + 1, side):narrow(2, left + 1, side)
             region:copy(item * ink + region * (1 - ink))
             local mregion = mask:narrow(1, top + 1, side):narrow(2, left + 1, side)
