@@ -117,6 +117,7 @@ function M.fashion_mnist(opts)
 end
 
 M.fashion_mnist_class_names = FASHION_CLASSES
+M.fashion_scenes = require("dnn.scenes").fashion_scenes -- scenes of Fashion-MNIST items (segmentation, detection)
 
 
 -- ---- reference ----

@@ -30,6 +30,7 @@ dnn.checkpoint = require "dnn.checkpoint"
 dnn.distributed = require "dnn.distributed"
 dnn.onnx = require "dnn.onnx"
 dnn.rl = require "dnn.rl"
+dnn.ops = require "dnn.ops"
 dnn.help = require("dnn.help").help
 
 -- ---- reference: dnn's own functions (bindings/l_autograd.c, l_runtime.c, l_io.c) ----

@@ -413,6 +413,7 @@ local AUC = Metric:extend("AUC", "auc", "up")
 M.AUC = AUC
 
 M.frechet_distance = require("dnn.frechet").frechet_distance
+require("dnn.metrics_vision").install(M) -- MeanIoU, mean_average_precision
 local AUC_CHUNK = 4096 -- rows compared against every threshold at once
 function AUC.new(options) return init(AUC, options, {num_thresholds = true, curve = true}) end
 function AUC:_configure(options)

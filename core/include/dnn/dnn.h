@@ -4,6 +4,7 @@
 
 #include "dnn/attention.h"
 #include "dnn/autograd.h"
+#include "dnn/boxes.h"
 #include "dnn/conv.h"
 #include "dnn/distributed.h"
 #include "dnn/error.h"
