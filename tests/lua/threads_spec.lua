@@ -111,9 +111,30 @@ describe("the thread count", function()
 
   it("reports the team a parallel region really gets under OMP_THREAD_LIMIT", function()
     if not DNNLUA then return pending("DNNLUA is not set (run through ctest)") end
-    local p = assert(io.popen("OMP_THREAD_LIMIT=2 '" .. DNNLUA .. "' -e 'dnn.set_num_threads(4) print(dnn.get_num_threads())'"))
+    local cmd = "OMP_THREAD_LIMIT=2 '" .. DNNLUA .. "' -e 'dnn.set_num_threads(4) print(dnn.get_num_threads())'"
+    local p = assert(io.popen(cmd))
     local out = p:read("a")
     p:close()
     assert.are.equal("2\n", out)
+  end)
+
+  -- libgomp prints its settings with OMP_DISPLAY_ENV=verbose (on stderr).
+  local function omp_settings(env)
+    local cmd = env .. " OMP_DISPLAY_ENV=verbose '" .. DNNLUA .. "' -e 'print(arg[1], arg[2])' - x y </dev/null 2>&1"
+    local p = assert(io.popen(cmd))
+    local out = p:read("a")
+    p:close()
+    return out
+  end
+
+  it("has dnnlua's threads spin briefly before they sleep, unless the user chose a policy", function()
+    if not DNNLUA then return pending("DNNLUA is not set (run through ctest)") end
+    local out = omp_settings("env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY")
+    assert.truthy(out:find("GOMP_SPINCOUNT = '1000'", 1, true), out)
+    assert.truthy(out:find("x\ty\n", 1, true), out) -- the arguments survive the second start
+    out = omp_settings("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active")
+    assert.falsy(out:find("GOMP_SPINCOUNT = '1000'", 1, true), out)
+    out = omp_settings("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=5")
+    assert.truthy(out:find("GOMP_SPINCOUNT = '5'", 1, true), out)
   end)
 end)
