@@ -564,9 +564,14 @@ static int open_dnn(lua_State *L) {
  * initializer, which runs before main and even before an executable's
  * .preinit_array can set the environment (libc resets it after that): so
  * dnnlua sets the variable and runs itself again, once. A failed exec leaves
- * libgomp's default. */
+ * libgomp's default. On one thread nobody waits, and the second start (a few
+ * ms) is skipped. */
 static void default_wait_policy(char **argv) {
   if (getenv("OMP_WAIT_POLICY") != NULL || getenv("GOMP_SPINCOUNT") != NULL) return;
+  const char *dnn_threads = getenv("DNN_NUM_THREADS"), *omp_threads = getenv("OMP_NUM_THREADS");
+  if ((dnn_threads && strcmp(dnn_threads, "1") == 0) ||
+      (!dnn_threads && omp_threads && strcmp(omp_threads, "1") == 0) || sysconf(_SC_NPROCESSORS_ONLN) == 1)
+    return; /* one thread: nobody waits */
   if (setenv("GOMP_SPINCOUNT", "1000", 0) != 0) return;
   execv("/proc/self/exe", argv);
 }

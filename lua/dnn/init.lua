@@ -89,10 +89,13 @@ function dnn.help(...) return require("dnn.help").help(...) end
 
 --- dnn.set_num_threads(n)
 -- The number of threads every parallel kernel (OpenMP and OpenBLAS) uses.
+-- Results do not depend on it: training with a seed gives the same bits at
+-- any thread count.
 -- @example dnn.set_num_threads(4)
 
 --- dnn.get_num_threads()
--- The number of threads kernels use.
+-- The number of threads kernels use: the team a parallel region really gets
+-- (OMP_THREAD_LIMIT may give fewer than asked for).
 -- @example print(dnn.get_num_threads())
 
 --- dnn.randperm(n)
