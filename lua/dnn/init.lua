@@ -37,6 +37,12 @@ setmetatable(dnn, {
     if not load then return nil end
     local v = load()
     rawset(t, name, v)
+    -- A module is long-lived data that arrives after dnnlua switched the
+    -- collector to generational mode; there, such growth makes the next major
+    -- collections "bad" and Lua keeps running full collections for a while
+    -- (a 1-element add took twice as long). Re-entering generational mode
+    -- makes the new module old at once. An incremental host stays so.
+    if collectgarbage("incremental") == "generational" then collectgarbage("generational") end
     return v
   end,
 })
