@@ -129,12 +129,15 @@ describe("the thread count", function()
 
   it("has dnnlua's threads spin briefly before they sleep, unless the user chose a policy", function()
     if not DNNLUA then return pending("DNNLUA is not set (run through ctest)") end
-    local out = omp_settings("env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY")
+    -- two threads (the suite runs with DNN_NUM_THREADS=1, where nothing waits and nothing is set)
+    local out = omp_settings("env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY DNN_NUM_THREADS=2")
     assert.truthy(out:find("GOMP_SPINCOUNT = '1000'", 1, true), out)
     assert.truthy(out:find("x\ty\n", 1, true), out) -- the arguments survive the second start
-    out = omp_settings("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active")
+    out = omp_settings("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active DNN_NUM_THREADS=2")
     assert.falsy(out:find("GOMP_SPINCOUNT = '1000'", 1, true), out)
-    out = omp_settings("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=5")
+    out = omp_settings("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=5 DNN_NUM_THREADS=2")
     assert.truthy(out:find("GOMP_SPINCOUNT = '5'", 1, true), out)
+    out = omp_settings("env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY DNN_NUM_THREADS=1")
+    assert.falsy(out:find("GOMP_SPINCOUNT = '1000'", 1, true), out)
   end)
 end)
