@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "activation_kernels.h"
+#include "kernels.h"
 #include "dnn/autograd.h"
 #include "dnn/conv.h"
 #include "dnn/error.h"
@@ -187,6 +188,87 @@ static conv_geom chunk_of(const conv_geom *g, int64_t n0, int64_t per) {
   return c;
 }
 
+/* ---- the direct forward, for kernels with few taps (a first layer: one or three input channels) ----
+ * With K = kh*kw*c of 27 or less, im2col + GEMM is a bad shape: the cols matrix is K/c times the image, OpenBLAS
+ * copies it again to pack it and clears the output first, and its micro-kernel runs K-long dot products. The direct
+ * loop reads the image in place and keeps a block of DIRECT_BLOCK outputs of one position in registers over the taps;
+ * each output is one sum in the order of the taps, whatever the thread count. Bias and relu are applied as the block
+ * is written. */
+#define DIRECT_MAX_K 27
+#define DIRECT_BLOCK 16
+
+static bool uses_direct(const conv_geom *g) { return g->kh * g->kw * g->c <= DIRECT_MAX_K && !is_pointwise(g); }
+
+/* DIRECT_BLOCK floats as one value (GCC's vector extension): one AVX-512 register, two AVX2 or four SSE ones. */
+typedef float direct_vec __attribute__((vector_size(DIRECT_BLOCK * sizeof(float))));
+typedef int32_t direct_mask __attribute__((vector_size(DIRECT_BLOCK * sizeof(float))));
+
+/* *acc = the DIRECT_BLOCK outputs [q0, q0 + DIRECT_BLOCK) at position (i, j) of example n, before bias. Inlined into
+ * each clone of direct_row (a vector passed by value would change the ABI between them). */
+static inline __attribute__((always_inline)) void direct_block(direct_vec *out, const float *x, const float *w,
+                                                               const conv_geom *g, int64_t f, int64_t n, int64_t i,
+                                                               int64_t j, int64_t q0) {
+  direct_vec acc = {0};
+  for (int64_t u = 0; u < g->kh; u++) {
+    int64_t iy = i * g->sh + u * g->dh - g->pt;
+    if (iy < 0 || iy >= g->h) continue;
+    for (int64_t v = 0; v < g->kw; v++) {
+      int64_t ix = j * g->sw + v * g->dw - g->pl;
+      if (ix < 0 || ix >= g->w) continue;
+      const float *in = x + ((n * g->h + iy) * g->w + ix) * g->c, *wk = w + (u * g->kw + v) * g->c * f + q0;
+      for (int64_t c = 0; c < g->c; c++) {
+        direct_vec wv;
+        memcpy(&wv, wk + c * f, sizeof wv);
+        acc += in[c] * wv;
+      }
+    }
+  }
+  *out = acc;
+}
+
+/* Output row i of example n: y[n,i,:,:] = the taps' sum + bias, then relu when relu. */
+DNN_SIMD_CLONES static void direct_row(const float *x, const float *w, const float *bias, bool relu, float *y,
+                                       const conv_geom *g, int64_t f, int64_t n, int64_t i) {
+  for (int64_t j = 0; j < g->ow; j++) {
+    float *out = y + ((n * g->oh + i) * g->ow + j) * f;
+    int64_t q0 = 0;
+    for (; q0 + DIRECT_BLOCK <= f; q0 += DIRECT_BLOCK) {
+      direct_vec acc, zero = {0};
+      direct_block(&acc, x, w, g, f, n, i, j, q0);
+      if (bias) {
+        direct_vec b;
+        memcpy(&b, bias + q0, sizeof b);
+        acc += b;
+      }
+      if (relu) acc = (direct_vec)((direct_mask)acc & (acc > zero)); /* x > 0 ? x : 0, as dnn_bias_activation */
+      memcpy(out + q0, &acc, sizeof acc);
+    }
+    for (int64_t q = q0; q < f; q++) { /* the filters past the last whole block, one by one */
+      float s = 0;
+      for (int64_t u = 0; u < g->kh; u++) {
+        int64_t iy = i * g->sh + u * g->dh - g->pt;
+        if (iy < 0 || iy >= g->h) continue;
+        for (int64_t v = 0; v < g->kw; v++) {
+          int64_t ix = j * g->sw + v * g->dw - g->pl;
+          if (ix < 0 || ix >= g->w) continue;
+          const float *in = x + ((n * g->h + iy) * g->w + ix) * g->c, *wk = w + (u * g->kw + v) * g->c * f + q;
+          for (int64_t c = 0; c < g->c; c++) s += in[c] * wk[c * f];
+        }
+      }
+      if (bias) s += bias[q];
+      out[q] = relu && !(s > 0) ? 0 : s;
+    }
+  }
+}
+
+static void direct_forward(const float *x, const float *w, const float *bias, bool relu, float *y, const conv_geom *g,
+                           int64_t f) {
+#pragma omp parallel for collapse(2) \
+    schedule(static) if (g->n * g->oh * g->ow * f * g->kh * g->kw * g->c > DNN_PARALLEL_GRAIN)
+  for (int64_t n = 0; n < g->n; n++)
+    for (int64_t i = 0; i < g->oh; i++) direct_row(x, w, bias, relu, y, g, f, n, i);
+}
+
 /* ---- the lowered products, shared by Conv2D and Conv2DTranspose ----
  * With cols = im2col(image) (the image itself when the kernel is pointwise) and rows the other side, pos x width
  * per example: rows = cols W is Conv2D's forward and Conv2DTranspose's input gradient; image = col2im(rows W^T) is
@@ -196,6 +278,10 @@ static conv_geom chunk_of(const conv_geom *g, int64_t n0, int64_t per) {
 static void cols_times_kernel(const conv_geom *g, float *ws, const float *image, const float *w, int64_t width,
                               float *rows) {
   int64_t k = g->kh * g->kw * g->c, pos = g->oh * g->ow, size = g->h * g->w * g->c, per = chunk_examples(g);
+  if (uses_direct(g)) {
+    direct_forward(image, w, NULL, false, rows, g, width);
+    return;
+  }
   if (!ws) {
     gemm(false, false, g->n * pos, width, k, image, w, 0, rows);
     return;
@@ -358,7 +444,8 @@ static const char *const product_names[2][3] = {
 
 /* The workspace the product to needs (NULL when it needs none: then *ok is true). */
 static float *product_workspace(const conv_products *p, conv_side to, bool *ok) {
-  return lowering_workspace(product_names[p->depthwise][to], &p->g, !p->depthwise, ok);
+  bool direct = to == TO_ROWS && uses_direct(&p->g);
+  return lowering_workspace(product_names[p->depthwise][to], &p->g, !p->depthwise && !direct, ok);
 }
 
 /* out = P_to(a, b), all contiguous. */
@@ -617,8 +704,13 @@ static dnn_tensor *conv_forward(conv_kind kind, dnn_tensor *x, dnn_tensor *w, dn
   float *ws = product_workspace(&p, to, &ok);
   dnn_tensor *y = ok ? dnn_empty(4, shape) : NULL;
   if (y) {
-    product_fill(&p, to, ws, dnn_data(ops[0]), dnn_data(ops[1]), dnn_data(y));
-    dnn_bias_activation(dnn_data(y), b ? dnn_data(ops[2]) : NULL, dnn_numel(y) / shape[3], shape[3], act, alpha);
+    const float *bias = b ? dnn_data(ops[2]) : NULL;
+    if (to == TO_ROWS && !p.depthwise && uses_direct(&p.g) && (act == DNN_ACT_LINEAR || act == DNN_ACT_RELU)) {
+      direct_forward(dnn_data(ops[0]), dnn_data(ops[1]), bias, act == DNN_ACT_RELU, dnn_data(y), &p.g, p.m);
+    } else {
+      product_fill(&p, to, ws, dnn_data(ops[0]), dnn_data(ops[1]), dnn_data(y));
+      dnn_bias_activation(dnn_data(y), bias, dnn_numel(y) / shape[3], shape[3], act, alpha);
+    }
     dnn_node *node = dnn_record(y, kind_names[kind], conv_backward, b ? 3 : 2, ops);
     if (node) node->decompose = conv_decompose;
     if (node && save_geometry(node, kind, &p.g, act, alpha, y) != DNN_OK) {
