@@ -192,12 +192,16 @@ describe("convolutions against PyTorch", function()
     {"c9", "conv2d", {2, 10, 13, 4}, {3, 3, 4, 48}, true, {1, 1}, {1, 1}, "same", "relu"},
     {"c10", "conv2d", {2, 9, 12, 5}, {3, 3, 5, 32}, false, {2, 2}, {1, 1}, "valid", "sigmoid"},
     {"c11", "conv2d", {1, 11, 12, 2}, {3, 3, 2, 16}, true, {1, 1}, {2, 2}, "same", "linear"},
+    -- the input gradient at stride 1 as a direct convolution of the flipped kernel (and so the transposed forward)
+    {"c12", "conv2d", {2, 8, 9, 16}, {3, 3, 16, 32}, true, {1, 1}, {1, 1}, "same", "relu"},
+    {"c13", "conv2d", {1, 9, 8, 16}, {3, 2, 16, 16}, false, {1, 1}, {1, 1}, "valid", "linear"},
     {"t1", "conv2d_transpose", {2, 4, 5, 3}, {3, 3, 2, 3}, true, {2, 2}, {1, 1}, "same", "linear"},
     {"t2", "conv2d_transpose", {2, 4, 3, 2}, {3, 3, 3, 2}, true, {2, 2}, {1, 1}, "valid", "relu"},
     {"t3", "conv2d_transpose", {1, 3, 4, 2}, {2, 2, 2, 2}, false, {3, 3}, {1, 1}, "valid", "tanh"},
     {"t4", "conv2d_transpose", {2, 5, 4, 2}, {4, 4, 3, 2}, true, {2, 2}, {1, 1}, "same", "linear"},
     {"t5", "conv2d_transpose", {1, 5, 5, 1}, {3, 2, 2, 1}, true, {1, 1}, {2, 2}, "same", "sigmoid"},
     {"t6", "conv2d_transpose", {2, 3, 3, 4}, {1, 1, 3, 4}, true, {1, 1}, {1, 1}, "valid", "linear"},
+    {"t7", "conv2d_transpose", {2, 6, 7, 16}, {3, 3, 16, 16}, true, {1, 1}, {1, 1}, "same", "linear"},
     {"d1", "depthwise_conv2d", {2, 6, 5, 3}, {3, 3, 3, 1}, true, {1, 1}, {1, 1}, "same", "relu"},
     {"d2", "depthwise_conv2d", {2, 7, 8, 2}, {3, 2, 2, 3}, true, {2, 2}, {1, 1}, "valid", "linear"},
     {"d3", "depthwise_conv2d", {1, 8, 8, 2}, {3, 3, 2, 2}, false, {1, 1}, {2, 2}, "same", "tanh"},
@@ -270,6 +274,29 @@ describe("the direct convolution kernels", function()
       end
     end)
   end
+
+  it("give the input gradient at stride 1 as im2col + GEMM does", function()
+    dnn.manual_seed(18)
+    -- 16 input channels: the flipped-kernel direct loops; 17 (the last one with zero weights, so the same output and
+    -- the same first 16 gradients): the GEMM and col2im
+    for _, case in ipairs{{{2, 9, 10, 16}, 16, "same", {1, 1}}, {{1, 8, 11, 16}, 32, "valid", {1, 1}},
+                          {{2, 12, 12, 16}, 16, "same", {2, 2}}} do
+      local xs, filters, padding, d = table.unpack(case)
+      local x17 = dnn.randn(xs[1], xs[2], xs[3], 17)
+      local w17 = dnn.randn(3, 3, 17, filters) * 0.3
+      dnn.no_grad(function() w17:narrow(3, 17, 1):zero() end)
+      local x16 = x17:narrow(4, 1, 16):contiguous()
+      local w16 = w17:narrow(3, 1, 16):contiguous()
+      x16.requires_grad, x17.requires_grad = true, true
+      local y16 = C.conv2d(x16, w16, nil, 1, 1, d[1], d[2], padding, "relu")
+      local y17 = C.conv2d(x17, w17, nil, 1, 1, d[1], d[2], padding, "relu")
+      local g = dnn.randn(table.unpack(y16.shape))
+      ;(y16 * g):sum():backward()
+      ;(y17 * g):sum():backward()
+      local err = (x16.grad - x17.grad:narrow(4, 1, 16)):abs():max():item()
+      assert(err < 1e-5, string.format("%s: max |direct - gemm| = %g", shape_of(x16), err))
+    end
+  end)
 
   it("pass the finite-difference check", function()
     dnn.manual_seed(17)
