@@ -428,9 +428,62 @@ static void rows_times_kernel_t(const conv_geom *g, float *ws, const float *rows
   }
 }
 
+/* Whether the kernel gradient runs the direct loops: few taps (a first layer), where the cols matrix would be K/c
+ * times the image and the GEMM a K x f product over a very long sum. */
+static bool kernel_grad_direct(const conv_geom *g) { return g->kh * g->kw * g->c <= DIRECT_MAX_K && !is_pointwise(g); }
+
+/* Examples per block of the direct kernel gradient: each block sums its examples into its own K x f partial, and the
+ * partials are added in block order, so the result does not depend on the thread count. */
+#define KGRAD_EXAMPLES 8
+
+/* acc (K x f) = the sum over examples [n0, n1) of x[n, tap's pixel, c] * dz[n, i, j, :]. */
+DNN_SIMD_CLONES static void direct_kernel_grad_block(const float *x, const float *dz, float *acc, const conv_geom *g,
+                                                     int64_t f, int64_t n0, int64_t n1) {
+  memset(acc, 0, (size_t)(g->kh * g->kw * g->c * f) * sizeof(float));
+  for (int64_t n = n0; n < n1; n++) {
+    for (int64_t i = 0; i < g->oh; i++) {
+      for (int64_t j = 0; j < g->ow; j++) {
+        const float *d = dz + ((n * g->oh + i) * g->ow + j) * f;
+        for (int64_t u = 0; u < g->kh; u++) {
+          int64_t iy = i * g->sh + u * g->dh - g->pt;
+          if (iy < 0 || iy >= g->h) continue;
+          for (int64_t v = 0; v < g->kw; v++) {
+            int64_t ix = j * g->sw + v * g->dw - g->pl;
+            if (ix < 0 || ix >= g->w) continue;
+            const float *in = x + ((n * g->h + iy) * g->w + ix) * g->c;
+            float *a = acc + (u * g->kw + v) * g->c * f;
+            for (int64_t c = 0; c < g->c; c++, a += f) {
+              float xv = in[c];
+              for (int64_t q = 0; q < f; q++) a[q] += xv * d[q];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* dw = the kernel gradient by the direct loops; false (nothing done) when out of memory for the partials. */
+static bool direct_kernel_grad(const conv_geom *g, const float *x, const float *dz, int64_t f, float *dw) {
+  int64_t kf = g->kh * g->kw * g->c * f, nblocks = (g->n + KGRAD_EXAMPLES - 1) / KGRAD_EXAMPLES;
+  float *part = malloc((size_t)(nblocks * kf + 1) * sizeof(float));
+  if (!part) return false;
+#pragma omp parallel for schedule(static) if (g->n * g->oh * g->ow * kf > DNN_PARALLEL_GRAIN)
+  for (int64_t b = 0; b < nblocks; b++) {
+    int64_t n1 = (b + 1) * KGRAD_EXAMPLES < g->n ? (b + 1) * KGRAD_EXAMPLES : g->n;
+    direct_kernel_grad_block(x, dz, part + b * kf, g, f, b * KGRAD_EXAMPLES, n1);
+  }
+  memset(dw, 0, (size_t)kf * sizeof(float));
+  for (int64_t b = 0; b < nblocks; b++)
+    for (int64_t e = 0; e < kf; e++) dw[e] += part[b * kf + e];
+  free(part);
+  return true;
+}
+
 static void kernel_grad(const conv_geom *g, float *ws, const float *image, const float *rows, int64_t width,
                         float *dw) {
   int64_t k = g->kh * g->kw * g->c, pos = g->oh * g->ow, size = g->h * g->w * g->c, per = chunk_examples(g);
+  if (kernel_grad_direct(g) && direct_kernel_grad(g, image, rows, width, dw)) return;
   if (!ws || g->n == 0) {
     gemm(true, false, k, width, g->n * pos, image, rows, 0, dw);
     return;
