@@ -436,27 +436,53 @@ static bool kernel_grad_direct(const conv_geom *g) { return g->kh * g->kw * g->c
  * partials are added in block order, so the result does not depend on the thread count. */
 #define KGRAD_EXAMPLES 8
 
-/* acc (K x f) = the sum over examples [n0, n1) of x[n, tap's pixel, c] * dz[n, i, j, :]. */
+/* The output rows (or columns) [*lo, *hi) whose tap at offset off (u * d - pad) lands inside an input of length in,
+ * for out positions at stride st. */
+static void tap_range(int64_t out, int64_t st, int64_t off, int64_t in, int64_t *lo, int64_t *hi) {
+  int64_t a = off >= 0 ? 0 : (-off + st - 1) / st, b = in - off > 0 ? (in - off - 1) / st + 1 : 0;
+  *lo = a, *hi = b < out ? b : out;
+  if (*hi < *lo) *hi = *lo;
+}
+
+/* acc (K x f) = the sum over examples [n0, n1) of x[n, tap's pixel, c] * dz[n, i, j, :]: tap by tap and channel by
+ * channel, a vector of DIRECT_BLOCK filters in a register over every position the tap reaches (in the order n, i,
+ * j), the filters past the last whole block one by one. */
 DNN_SIMD_CLONES static void direct_kernel_grad_block(const float *x, const float *dz, float *acc, const conv_geom *g,
                                                      int64_t f, int64_t n0, int64_t n1) {
-  memset(acc, 0, (size_t)(g->kh * g->kw * g->c * f) * sizeof(float));
-  for (int64_t n = n0; n < n1; n++) {
-    for (int64_t i = 0; i < g->oh; i++) {
-      for (int64_t j = 0; j < g->ow; j++) {
-        const float *d = dz + ((n * g->oh + i) * g->ow + j) * f;
-        for (int64_t u = 0; u < g->kh; u++) {
-          int64_t iy = i * g->sh + u * g->dh - g->pt;
-          if (iy < 0 || iy >= g->h) continue;
-          for (int64_t v = 0; v < g->kw; v++) {
-            int64_t ix = j * g->sw + v * g->dw - g->pl;
-            if (ix < 0 || ix >= g->w) continue;
-            const float *in = x + ((n * g->h + iy) * g->w + ix) * g->c;
-            float *a = acc + (u * g->kw + v) * g->c * f;
-            for (int64_t c = 0; c < g->c; c++, a += f) {
-              float xv = in[c];
-              for (int64_t q = 0; q < f; q++) a[q] += xv * d[q];
+  for (int64_t u = 0; u < g->kh; u++) {
+    int64_t i0, i1;
+    tap_range(g->oh, g->sh, u * g->dh - g->pt, g->h, &i0, &i1);
+    for (int64_t v = 0; v < g->kw; v++) {
+      int64_t j0, j1;
+      tap_range(g->ow, g->sw, v * g->dw - g->pl, g->w, &j0, &j1);
+      for (int64_t c = 0; c < g->c; c++) {
+        float *out = acc + ((u * g->kw + v) * g->c + c) * f;
+        int64_t q0 = 0;
+        for (; q0 + DIRECT_BLOCK <= f; q0 += DIRECT_BLOCK) {
+          direct_vec sum = {0};
+          for (int64_t n = n0; n < n1; n++) {
+            for (int64_t i = i0; i < i1; i++) {
+              const float *xr = x + ((n * g->h + i * g->sh + u * g->dh - g->pt) * g->w + v * g->dw - g->pl) * g->c + c;
+              const float *dr = dz + (n * g->oh + i) * g->ow * f + q0;
+              for (int64_t j = j0; j < j1; j++) {
+                direct_vec d;
+                DIRECT_LOAD(d, dr + j * f);
+                sum += xr[j * g->sw * g->c] * d;
+              }
             }
           }
+          memcpy(out + q0, &sum, sizeof sum);
+        }
+        for (int64_t q = q0; q < f; q++) {
+          float sum = 0;
+          for (int64_t n = n0; n < n1; n++) {
+            for (int64_t i = i0; i < i1; i++) {
+              const float *xr = x + ((n * g->h + i * g->sh + u * g->dh - g->pt) * g->w + v * g->dw - g->pl) * g->c + c;
+              const float *dr = dz + (n * g->oh + i) * g->ow * f + q;
+              for (int64_t j = j0; j < j1; j++) sum += xr[j * g->sw * g->c] * dr[j * f];
+            }
+          }
+          out[q] = sum;
         }
       }
     }
