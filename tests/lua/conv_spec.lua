@@ -254,6 +254,7 @@ describe("the direct convolution kernels", function()
     {{1, 10, 12, 5}, {3, 3}, {2, 2}, {1, 1}, "valid"},
     {{1, 12, 13, 3}, {3, 3}, {1, 1}, {2, 2}, "same"},
     {{2, 8, 9, 6}, {2, 4}, {1, 2}, {1, 1}, "same"},
+    {{3, 7, 9, 8}, {3, 3}, {1, 1}, {1, 1}, "valid"},
   }
   for _, filters in ipairs{16, 32, 48} do
     it(string.format("agree with im2col + GEMM for %d filters", filters), function()
@@ -264,6 +265,15 @@ describe("the direct convolution kernels", function()
         local wide = dnn.randn(k[1], k[2], xs[4], filters + 1) * 0.3
         local bias = dnn.randn(filters + 1)
         local w = wide:narrow(4, 1, filters):contiguous()
+        -- the kernel gradient: direct (few taps, or channels by 4 and filters by 32) against GEMM
+        local wd, wg = w:clone(), wide:clone()
+        wd.requires_grad, wg.requires_grad = true, true
+        local g = dnn.randn(table.unpack(C.conv2d(x, w, nil, s[1], s[2], d[1], d[2], padding, "linear").shape))
+        ;(C.conv2d(x, wd, nil, s[1], s[2], d[1], d[2], padding, "linear") * g):sum():backward()
+        ;(C.conv2d(x, wg, nil, s[1], s[2], d[1], d[2], padding, "linear"):narrow(4, 1, filters) * g):sum():backward()
+        local gerr = (wd.grad - wg.grad:narrow(4, 1, filters)):abs():max():item()
+        assert(gerr < 1e-3 * math.max(1, wd.grad:abs():max():item()),
+          string.format("%s kernel gradient: max |direct - gemm| = %g", shape_of(x), gerr))
         for _, act in ipairs{"linear", "relu", "tanh"} do
           local direct = C.conv2d(x, w, bias:narrow(1, 1, filters):contiguous(), s[1], s[2], d[1], d[2], padding, act)
           local gemm = C.conv2d(x, wide, bias, s[1], s[2], d[1], d[2], padding, act):narrow(4, 1, filters)
