@@ -308,6 +308,33 @@ describe("the direct convolution kernels", function()
     end
   end)
 
+  -- (the first layer's input gradient, one channel, goes through GEMM + col2im: not checked here)
+  it("give the same bits at 1 and 2 threads", function()
+    dnn.manual_seed(19)
+    local threads = dnn.get_num_threads()
+    local x = dnn.randn(16, 14, 14, 16)
+    local w = dnn.randn(3, 3, 16, 32) * 0.2
+    local x1 = dnn.randn(16, 28, 28, 1)
+    local w1 = dnn.randn(3, 3, 1, 16) * 0.2
+    local function run(n)
+      dnn.set_num_threads(n)
+      local out = {}
+      for i, case in ipairs{{x, w}, {x1, w1}} do
+        local xi, wi = case[1]:clone(), case[2]:clone()
+        xi.requires_grad, wi.requires_grad = i == 1, true
+        local y = C.conv2d(xi, wi, nil, 1, 1, 1, 1, "same", "relu")
+        y:sum():backward()
+        out[#out + 1] = {y:detach(), wi.grad, xi.grad}
+      end
+      return out
+    end
+    local one, two = run(1), run(2)
+    dnn.set_num_threads(threads)
+    for i = 1, #one do
+      for k = 1, i == 1 and 3 or 2 do assert.are.equal(0, (one[i][k] - two[i][k]):abs():max():item()) end
+    end
+  end)
+
   it("pass the finite-difference check", function()
     dnn.manual_seed(17)
     local x = dnn.randn(1, 4, 5, 2, {requires_grad = true})
