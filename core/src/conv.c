@@ -202,12 +202,13 @@ static conv_geom chunk_of(const conv_geom *g, int64_t n0, int64_t per) {
  * DIRECT_WIDE_K taps. Timed on one thread (AVX-512 clone, batch 256, 3x3 "same"): 16 -> 32 filters at 14x14 (K 144)
  * took 3.1 ms against 7.0 ms for im2col + OpenBLAS's Haswell sgemm and 5.1 ms for its Cooperlake one; 32 -> 32
  * (K 288) 6.4 against 16.9 ms; at K 576 (64 -> 64 at 14x14) 29 against 61 and 29 ms, at 7x7 11 against 12 ms, and
- * above that GEMM wins. The limit stays at 288, where the AVX2 clone (half the registers) still has room. */
+ * above that GEMM wins. The limit stays at 288, where the AVX2 clone (half the registers) still has room. Fewer than
+ * DIRECT_BLOCK filters (no whole vector) stay with GEMM: the direct loops would be scalar there. */
 #define DIRECT_WIDE_K 288
 
 static bool uses_direct(const conv_geom *g, int64_t f) {
   int64_t k = g->kh * g->kw * g->c;
-  return !is_pointwise(g) && (k <= DIRECT_MAX_K || (f % DIRECT_BLOCK == 0 && k <= DIRECT_WIDE_K));
+  return !is_pointwise(g) && f >= DIRECT_BLOCK && (k <= DIRECT_MAX_K || (f % DIRECT_BLOCK == 0 && k <= DIRECT_WIDE_K));
 }
 
 /* DIRECT_BLOCK floats as one value (GCC's vector extension): one AVX-512 register, two AVX2 or four SSE ones. */
@@ -468,7 +469,7 @@ static void rows_times_kernel_t(const conv_geom *g, float *ws, const float *rows
  * the backward against 3.2 ms with im2col + sgemm (Haswell kernels), 32 -> 64 5.7 against 8.4 ms. */
 static bool kernel_grad_direct(const conv_geom *g, int64_t f) {
   int64_t k = g->kh * g->kw * g->c;
-  return !is_pointwise(g) &&
+  return !is_pointwise(g) && f >= DIRECT_BLOCK &&
       (k <= DIRECT_MAX_K || (g->c % 4 == 0 && f % (2 * DIRECT_BLOCK) == 0 && k <= DIRECT_WIDE_K));
 }
 /* Examples per block of the direct kernel gradient: each block sums its examples into its own K x f partial, and the
