@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the MLP, CNN, LSTM and transformer-encoder benchmarks in dnnlua and in PyTorch (Debian's
 # python3-torch) at the same thread count and prints both with their ratios; CNN inference at 1 thread; ONNX
-# Runtime's inference where its script is there; the slowdown with one core taken by another process; start-up
+# Runtime's inference beside ours (bench/infer.lua); the slowdown with one core taken by another process; start-up
 # time and memory; then where a training step's time goes (bench/profile.sh, with perf).
 # Usage: bench/run.sh [STEPS] [THREADS] [CNN_STEPS]   (build first: scripts/setup.sh --test, which installs PyTorch)
 set -euo pipefail
@@ -97,20 +97,12 @@ fi
 echo "== CNN inference: dnnlua, 1 thread"
 "$dnnlua" bench/cnn.lua 8 1 | grep cnn_infer_samples_per_s
 
-# ONNX Runtime (issue 16's inference peer): bench/ort_infer* is issue 16's ONNX Runtime script (onnxruntime-node
-# 1.30 run on the same models); it is expected to take THREADS and print "key value" lines as the others do.
-# >>> ONNX Runtime: wire its invocation here when the script lands <<<
-ort_script=$(ls bench/ort_infer* 2>/dev/null | head -1 || true)
-if [ -n "$ort_script" ]; then
-  echo "== ONNX Runtime inference: $ort_script, $threads threads and 1 thread"
-  case "$ort_script" in
-    *.js) node "$ort_script" "$threads"; node "$ort_script" 1 ;;
-    *.py) "$py" "$ort_script" "$threads"; "$py" "$ort_script" 1 ;;
-    *) "$ort_script" "$threads"; "$ort_script" 1 ;;
-  esac
-else
-  echo "== ONNX Runtime inference: no bench/ort_infer* script in this tree"
-fi
+# Batch-256 inference of the CNN and the MLP beside ONNX Runtime (onnxruntime-node, scripts/setup_onnxruntime.sh)
+# on the same weights, at $threads threads and at 1; bench/infer.lua prints dnnlua alone where ONNX Runtime is absent.
+for infer_threads in "$threads" 1; do
+  echo "== inference beside ONNX Runtime: bench/infer.lua, $infer_threads thread(s)"
+  "$dnnlua" bench/infer.lua 20 "$infer_threads" 3
+done
 
 # A busy machine (issue 16): the MLP and CNN training at $threads threads with one core taken by a busy loop,
 # against the same run without it (the machine may be shared: its load average is printed with each).

@@ -9,6 +9,17 @@
 
 #include "dnn/parallel.h"
 
+/* A hot kernel marked DNN_SIMD_CLONES is compiled three times, for AVX-512 (x86-64-v4), for AVX2 with FMA
+ * (x86-64-v3) and for the baseline, and the loader picks the one the CPU runs (GCC's function multiversioning,
+ * through an ifunc): the library stays one binary for every x86-64 while its own loops use the wide vectors. Only the
+ * function itself is cloned, not an OpenMP region's body, so a clone is the per-row work an omp loop calls. Other
+ * compilers and targets build the plain function. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define DNN_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define DNN_SIMD_CLONES
+#endif
+
 /* Elements per block: big enough that one indirect call per block costs
  * nothing, small enough to spread a large loop over the threads. */
 #define DNN_BLOCK 8192

@@ -45,6 +45,36 @@ static int64_t rows_per_block(int64_t outer, int64_t row_size, int64_t *nblocks)
   return per;
 }
 
+/* acc[c] += the sums of block blk (rows [blk * per, end)) below. One function per block, compiled for the wide vectors
+ * too (DNN_SIMD_CLONES): the same double sums in the same order at any width. */
+DNN_SIMD_CLONES static void sums_block(const float *a, const float *sa, const float *b, const float *sb, layout l,
+                                       int64_t start, int64_t end, double *acc) {
+  for (int64_t o = start; o < end; o++) {
+    if (l.inner == 1) { /* channels-last: the same sums, vectorized over a row's contiguous channels */
+      const float *pa = a + o * l.c, *pb = b ? b + o * l.c : NULL;
+      if (pb && sa && sb)
+        for (int64_t c = 0; c < l.c; c++) acc[c] += ((double)pa[c] - sa[c]) * ((double)pb[c] - sb[c]);
+      else if (pb)
+        for (int64_t c = 0; c < l.c; c++)
+          acc[c] += (pa[c] - (sa ? (double)sa[c] : 0)) * (pb[c] - (sb ? (double)sb[c] : 0));
+      else if (sa)
+        for (int64_t c = 0; c < l.c; c++) acc[c] += (double)pa[c] - sa[c];
+      else
+        for (int64_t c = 0; c < l.c; c++) acc[c] += (double)pa[c];
+      continue;
+    }
+    for (int64_t c = 0; c < l.c; c++) {
+      const float *pa = a + (o * l.c + c) * l.inner, *pb = b ? b + (o * l.c + c) * l.inner : NULL;
+      double ma = sa ? sa[c] : 0, mb = sb ? sb[c] : 0, s = 0;
+      if (pb)
+        for (int64_t k = 0; k < l.inner; k++) s += (pa[k] - ma) * (pb[k] - mb);
+      else
+        for (int64_t k = 0; k < l.inner; k++) s += pa[k] - ma;
+      acc[c] += s;
+    }
+  }
+}
+
 /* out[c] = sum over (o, k) of (a - sa[c]) * (b - sb[c]), or of (a - sa[c])
  * when b is NULL; sa, sb NULL stand for 0. */
 static dnn_status channel_sums(const float *a, const float *sa, const float *b, const float *sb, layout l,
@@ -54,28 +84,8 @@ static dnn_status channel_sums(const float *a, const float *sa, const float *b, 
   if (!part) return dnn_error(DNN_ENOMEM, "batch_norm", "out of memory for %lld sums", (long long)(nblocks * l.c));
 #pragma omp parallel for schedule(static) if (l.outer * l.c * l.inner > DNN_PARALLEL_GRAIN)
   for (int64_t blk = 0; blk < nblocks; blk++) {
-    double *acc = part + blk * l.c;
     int64_t end = (blk + 1) * per < l.outer ? (blk + 1) * per : l.outer;
-    for (int64_t o = blk * per; o < end; o++) {
-      if (l.inner == 1) { /* channels-last: the same sums, vectorized over a row's contiguous channels */
-        const float *pa = a + o * l.c, *pb = b ? b + o * l.c : NULL;
-        if (pb)
-          for (int64_t c = 0; c < l.c; c++)
-            acc[c] += (pa[c] - (sa ? (double)sa[c] : 0)) * (pb[c] - (sb ? (double)sb[c] : 0));
-        else
-          for (int64_t c = 0; c < l.c; c++) acc[c] += pa[c] - (sa ? (double)sa[c] : 0);
-        continue;
-      }
-      for (int64_t c = 0; c < l.c; c++) {
-        const float *pa = a + (o * l.c + c) * l.inner, *pb = b ? b + (o * l.c + c) * l.inner : NULL;
-        double ma = sa ? sa[c] : 0, mb = sb ? sb[c] : 0, s = 0;
-        if (pb)
-          for (int64_t k = 0; k < l.inner; k++) s += (pa[k] - ma) * (pb[k] - mb);
-        else
-          for (int64_t k = 0; k < l.inner; k++) s += pa[k] - ma;
-        acc[c] += s;
-      }
-    }
+    sums_block(a, sa, b, sb, l, blk * per, end, part + blk * l.c);
   }
   for (int64_t c = 0; c < l.c; c++) out[c] = 0;
   for (int64_t blk = 0; blk < nblocks; blk++)
@@ -84,34 +94,95 @@ static dnn_status channel_sums(const float *a, const float *sa, const float *b, 
   return DNN_OK;
 }
 
+/* The two sums of batch norm's backward in one pass over g: acc_g[c] += g and acc_gx[c] += g * (x - mean[c]) over
+ * rows [start, end), each in the order channel_sums takes (so the same values as two calls of it). */
+DNN_SIMD_CLONES static void sums2_block(const float *g, const float *x, const float *mean, layout l, int64_t start,
+                                        int64_t end, double *acc_g, double *acc_gx) {
+  for (int64_t o = start; o < end; o++) {
+    if (l.inner == 1) {
+      const float *pg = g + o * l.c, *px = x + o * l.c;
+      for (int64_t c = 0; c < l.c; c++) {
+        acc_g[c] += (double)pg[c];
+        acc_gx[c] += (double)pg[c] * ((double)px[c] - mean[c]);
+      }
+      continue;
+    }
+    for (int64_t c = 0; c < l.c; c++) {
+      const float *pg = g + (o * l.c + c) * l.inner, *px = x + (o * l.c + c) * l.inner;
+      double m = mean[c], s = 0, sx = 0;
+      for (int64_t k = 0; k < l.inner; k++) {
+        s += pg[k] - 0.0;
+        sx += (pg[k] - 0.0) * (px[k] - m);
+      }
+      acc_g[c] += s;
+      acc_gx[c] += sx;
+    }
+  }
+}
+
+/* sum_g[c] = the sum of g, sum_gx[c] = the sum of g * (x - mean[c]): channel_sums(g) and channel_sums(g, x - mean)
+ * in one pass. */
+static dnn_status channel_sums2(const float *g, const float *x, const float *mean, layout l, double *sum_g,
+                                double *sum_gx) {
+  int64_t nblocks, per = rows_per_block(l.outer, l.c * l.inner, &nblocks);
+  double *part = calloc((size_t)(2 * nblocks * l.c + 1), sizeof(double));
+  if (!part) return dnn_error(DNN_ENOMEM, "batch_norm", "out of memory for %lld sums", (long long)(nblocks * l.c));
+  double *part_x = part + nblocks * l.c;
+#pragma omp parallel for schedule(static) if (l.outer * l.c * l.inner > DNN_PARALLEL_GRAIN)
+  for (int64_t blk = 0; blk < nblocks; blk++) {
+    int64_t end = (blk + 1) * per < l.outer ? (blk + 1) * per : l.outer;
+    sums2_block(g, x, mean, l, blk * per, end, part + blk * l.c, part_x + blk * l.c);
+  }
+  for (int64_t c = 0; c < l.c; c++) sum_g[c] = sum_gx[c] = 0;
+  for (int64_t blk = 0; blk < nblocks; blk++)
+    for (int64_t c = 0; c < l.c; c++) {
+      sum_g[c] += part[blk * l.c + c];
+      sum_gx[c] += part_x[blk * l.c + c];
+    }
+  free(part);
+  return DNN_OK;
+}
+
+/* Row o of channel_combine (below). */
+static inline void combine_row(const float *u, const float *p, const float *v, const float *m, const float *q,
+                               const float *r, float *out, layout l, int64_t o) {
+  if (l.inner == 1) { /* channels-last: the same formula, vectorized over a row's contiguous channels */
+    const float *pv = v + o * l.c;
+    float *po = out + o * l.c;
+    if (u)
+      for (int64_t c = 0; c < l.c; c++) po[c] = p[c] * u[o * l.c + c] + q[c] * (pv[c] - m[c]) + r[c];
+    else
+      for (int64_t c = 0; c < l.c; c++) po[c] = q[c] * (pv[c] - m[c]) + r[c];
+    return;
+  }
+  for (int64_t c = 0; c < l.c; c++) {
+    int64_t base = (o * l.c + c) * l.inner;
+    const float *pv = v + base;
+    float *po = out + base, qc = q[c], mc = m[c], rc = r[c];
+    if (u) {
+      const float *pu = u + base;
+      float pc = p[c];
+      for (int64_t k = 0; k < l.inner; k++) po[k] = pc * pu[k] + qc * (pv[k] - mc) + rc;
+    } else {
+      for (int64_t k = 0; k < l.inner; k++) po[k] = qc * (pv[k] - mc) + rc;
+    }
+  }
+}
+
+/* Rows [start, end) of channel_combine, compiled for the wide vectors too (DNN_SIMD_CLONES). */
+DNN_SIMD_CLONES static void combine_rows(const float *u, const float *p, const float *v, const float *m, const float *q,
+                                         const float *r, float *out, layout l, int64_t start, int64_t end) {
+  for (int64_t o = start; o < end; o++) combine_row(u, p, v, m, q, r, out, l, o);
+}
+
 /* out = p[c] * u + q[c] * (v - m[c]) + r[c], the u term dropped when u is
  * NULL: the forward (q the scale, r beta) and dx (p, q, r from the sums). */
 static void channel_combine(const float *u, const float *p, const float *v, const float *m, const float *q,
                             const float *r, float *out, layout l) {
-#pragma omp parallel for if (l.outer * l.c * l.inner > DNN_PARALLEL_GRAIN)
-  for (int64_t o = 0; o < l.outer; o++) {
-    if (l.inner == 1) { /* channels-last: the same formula, vectorized over a row's contiguous channels */
-      const float *pv = v + o * l.c;
-      float *po = out + o * l.c;
-      if (u)
-        for (int64_t c = 0; c < l.c; c++) po[c] = p[c] * u[o * l.c + c] + q[c] * (pv[c] - m[c]) + r[c];
-      else
-        for (int64_t c = 0; c < l.c; c++) po[c] = q[c] * (pv[c] - m[c]) + r[c];
-      continue;
-    }
-    for (int64_t c = 0; c < l.c; c++) {
-      int64_t base = (o * l.c + c) * l.inner;
-      const float *pv = v + base;
-      float *po = out + base, qc = q[c], mc = m[c], rc = r[c];
-      if (u) {
-        const float *pu = u + base;
-        float pc = p[c];
-        for (int64_t k = 0; k < l.inner; k++) po[k] = pc * pu[k] + qc * (pv[k] - mc) + rc;
-      } else {
-        for (int64_t k = 0; k < l.inner; k++) po[k] = qc * (pv[k] - mc) + rc;
-      }
-    }
-  }
+  int64_t nblocks, per = rows_per_block(l.outer, l.c * l.inner, &nblocks);
+#pragma omp parallel for schedule(static) if (l.outer * l.c * l.inner > DNN_PARALLEL_GRAIN)
+  for (int64_t blk = 0; blk < nblocks; blk++)
+    combine_rows(u, p, v, m, q, r, out, l, blk * per, (blk + 1) * per < l.outer ? (blk + 1) * per : l.outer);
 }
 
 /* ---- batch normalization ---- */
@@ -131,8 +202,8 @@ static dnn_status batch_norm_backward(dnn_node *node, dnn_tensor *const *grad_ou
   double *sum_g = malloc((size_t)(2 * C + 1) * sizeof(double)), *sum_gx = sum_g + C;
   float *coef = malloc((size_t)(3 * C + 1) * sizeof(float));
   dnn_status st = sum_g && coef ? DNN_OK : DNN_ENOMEM;
-  if (st == DNN_OK) st = channel_sums(dnn_data(g), NULL, NULL, NULL, l, sum_g); /* dbeta */
-  if (st == DNN_OK) st = channel_sums(dnn_data(g), NULL, dnn_data(x), mean, l, sum_gx); /* dgamma / invstd */
+  /* dbeta, and dgamma / invstd */
+  if (st == DNN_OK) st = channel_sums2(dnn_data(g), dnn_data(x), mean, l, sum_g, sum_gx);
   if (st == DNN_OK && ig > 0 && dnn_node_needs_grad(node, ig)) {
     if ((gin[ig] = dnn_empty(1, &C)) == NULL) st = DNN_ENOMEM;
     for (int64_t c = 0; st == DNN_OK && c < C; c++) dnn_data(gin[ig])[c] = (float)(sum_gx[c] * invstd[c]);

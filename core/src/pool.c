@@ -29,6 +29,7 @@
 #include "dnn/autograd.h"
 #include "dnn/parallel.h"
 #include "dnn/pool.h"
+#include "kernels.h"
 
 typedef struct {
   int64_t n, h, w, c; /* input */
@@ -126,37 +127,65 @@ static int64_t forward_work(const geom *g) { return g->n * g->oh * g->ow * g->c 
 
 /* ---- max pooling ---- */
 
-/* y and arg (the winner's pixel h * w + w within its image, per channel). A NaN wins and stays, as PyTorch. */
-static void max_pool_forward(const float *x, float *y, int32_t *arg, geom g) {
-  int64_t rows = g.n * g.oh;
-#pragma omp parallel for schedule(static) if (forward_work(&g) > DNN_PARALLEL_GRAIN)
-  for (int64_t r = 0; r < rows; r++) {
-    int64_t n = r / g.oh, i = r % g.oh, a0, a1;
-    window(i, g.sh, g.pt, g.ph, g.h, &a0, &a1);
-    const float *xn = x + n * g.h * g.w * g.c;
-    for (int64_t j = 0; j < g.ow; j++) {
-      int64_t b0, b1;
-      window(j, g.sw, g.pl, g.pw, g.w, &b0, &b1);
-      float *yo = y + (r * g.ow + j) * g.c;
-      int32_t *ao = arg + (r * g.ow + j) * g.c;
-      for (int64_t c = 0; c < g.c; c++) {
-        yo[c] = -INFINITY;
-        ao[c] = (int32_t)(a0 * g.w + b0);
+/* Output row r (example r / oh, row r % oh) of y and arg (the winner's pixel h * w + w within its image, per
+ * channel; NULL when no backward will read it). A NaN wins and stays, as PyTorch. */
+DNN_SIMD_CLONES static void max_pool_row(const float *x, float *y, int32_t *arg, const geom *gp, int64_t r) {
+  geom g = *gp;
+  int64_t n = r / g.oh, i = r % g.oh, a0, a1;
+  window(i, g.sh, g.pt, g.ph, g.h, &a0, &a1);
+  const float *xn = x + n * g.h * g.w * g.c;
+  for (int64_t j = 0; j < g.ow; j++) {
+    int64_t b0, b1;
+    window(j, g.sw, g.pl, g.pw, g.w, &b0, &b1);
+    float *yo = y + (r * g.ow + j) * g.c;
+    for (int64_t c = 0; c < g.c; c++) yo[c] = -INFINITY;
+    if (!arg && (a1 - a0) * (b1 - b0) == 4) { /* a 2x2 window: its four pixels in one pass over the channels */
+      const float *p0 = xn + (a0 * g.w + b0) * g.c, *p1 = p0 + g.c, *p2 = p0 + g.w * g.c, *p3 = p2 + g.c;
+      if (b1 - b0 == 1) p1 = p0 + g.w * g.c, p2 = p1 + g.w * g.c, p3 = p2 + g.w * g.c; /* 4x1 */
+      if (a1 - a0 == 1) p2 = p1 + g.c, p3 = p2 + g.c; /* 1x4 */
+      for (int64_t c = 0; c < g.c; c++) { /* the same order and tests as the loop below */
+        float m = yo[c], v = p0[c];
+        m = v > m || v != v ? v : m;
+        v = p1[c], m = v > m || v != v ? v : m;
+        v = p2[c], m = v > m || v != v ? v : m;
+        v = p3[c], m = v > m || v != v ? v : m;
+        yo[c] = m;
       }
+      continue;
+    }
+    if (!arg) {
       for (int64_t a = a0; a < a1; a++) {
         for (int64_t b = b0; b < b1; b++) {
           const float *xp = xn + (a * g.w + b) * g.c;
-          int32_t pos = (int32_t)(a * g.w + b);
           for (int64_t c = 0; c < g.c; c++) { /* branch-free, so that the compiler vectorizes it */
             float v = xp[c];
-            bool take = v > yo[c] || v != v;
-            yo[c] = take ? v : yo[c];
-            ao[c] = take ? pos : ao[c];
+            yo[c] = v > yo[c] || v != v ? v : yo[c];
           }
+        }
+      }
+      continue;
+    }
+    int32_t *ao = arg + (r * g.ow + j) * g.c;
+    for (int64_t c = 0; c < g.c; c++) ao[c] = (int32_t)(a0 * g.w + b0);
+    for (int64_t a = a0; a < a1; a++) {
+      for (int64_t b = b0; b < b1; b++) {
+        const float *xp = xn + (a * g.w + b) * g.c;
+        int32_t pos = (int32_t)(a * g.w + b);
+        for (int64_t c = 0; c < g.c; c++) {
+          float v = xp[c];
+          bool take = v > yo[c] || v != v;
+          yo[c] = take ? v : yo[c];
+          ao[c] = take ? pos : ao[c];
         }
       }
     }
   }
+}
+
+static void max_pool_forward(const float *x, float *y, int32_t *arg, geom g) {
+  int64_t rows = g.n * g.oh;
+#pragma omp parallel for schedule(static) if (forward_work(&g) > DNN_PARALLEL_GRAIN)
+  for (int64_t r = 0; r < rows; r++) max_pool_row(x, y, arg, &g, r);
 }
 
 /* dx (zeros, x's shape) += gy at the winners. Windows overlap: parallel over the batch only. */
@@ -232,9 +261,10 @@ dnn_tensor *dnn_max_pool2d(dnn_tensor *x, const dnn_pool2d_config *cfg) {
   geom g;
   if (check_pool("max_pool2d", x, cfg, &g) != DNN_OK) return NULL;
   int64_t shape[4] = {g.n, g.oh, g.ow, g.c};
-  dnn_tensor *xc = dnn_contiguous(x), *y = dnn_empty(4, shape), *arg = dnn_empty(4, shape);
-  if (xc && y && arg) {
-    max_pool_forward(dnn_data(xc), dnn_data(y), (int32_t *)dnn_data(arg), g);
+  bool record = dnn_needs_record(1, &x); /* the winners are for backward only */
+  dnn_tensor *xc = dnn_contiguous(x), *y = dnn_empty(4, shape), *arg = record ? dnn_empty(4, shape) : NULL;
+  if (xc && y && (arg || !record)) {
+    max_pool_forward(dnn_data(xc), dnn_data(y), arg ? (int32_t *)dnn_data(arg) : NULL, g);
     y = record_pool(y, "max_pool2d", winners_backward, xc, &g, arg);
   } else {
     dnn_tensor_release(y);

@@ -429,6 +429,14 @@ end
 -- For models' calls (dnn.models), which run without catching: nothing to add.
 M.mode_to_enter, M.enter_mode = mode_to_enter, enter_mode
 
+-- Whether l would run in training mode if a model called it now without options (the mode it inherits, else its own):
+-- what a model that fuses layers at inference checks before it does.
+function M.training_of(l)
+  local mode = mode_to_enter(l, nil)
+  if mode == nil then return l.training end
+  return mode
+end
+
 -- ---- masks ----
 -- A mask marks the time steps of a sequence (batch, time, ...) to use: a
 -- float tensor (batch, time) of 1 (use) and 0 (skip), as Keras's. A layer

@@ -299,11 +299,19 @@ function Sequential:forward(x, opts)
   end
   local input, input_mask = x, opts and opts.mask or nil
   local mask = input_mask
-  for _, l in ipairs(self.layers) do
-    local y
-    if mask then y = l(x, {mask = mask}) else y = l(x) end
-    mask = l:compute_mask(x, mask)
-    x = y
+  local layers, i = self.layers, 1
+  while i <= #layers do
+    local l = layers[i]
+    -- a layer that runs the next ones with it at inference (Conv2D with BatchNormalization: layers/conv.lua)
+    local y, used
+    if not mask and l.fuse_following then y, used = l:fuse_following(x, layers, i) end
+    if y then
+      x, i = y, i + used
+    else
+      if mask then y = l(x, {mask = mask}) else y = l(x) end
+      mask = l:compute_mask(x, mask)
+      x, i = y, i + 1
+    end
   end
   M.remember_masks(self, input, input_mask, mask)
   return x

@@ -186,12 +186,22 @@ describe("convolutions against PyTorch", function()
     {"c5", "conv2d", {2, 9, 10, 1}, {3, 2, 1, 2}, true, {2, 3}, {1, 1}, "same", "leaky_relu"},
     {"c6", "conv2d", {2, 4, 5, 3}, {1, 1, 3, 4}, true, {1, 1}, {1, 1}, "same", "softmax"},
     {"c7", "conv2d", {2, 7, 7, 2}, {2, 2, 2, 3}, true, {2, 2}, {1, 1}, "same", "linear"},
+    -- the direct kernels (issue 16): few taps with a vector block and a tail of filters; tiles of 32 and 16 filters
+    -- over the inside and single positions at the borders; stride, dilation, and an activation applied after
+    {"c8", "conv2d", {2, 9, 11, 3}, {3, 3, 3, 20}, true, {1, 1}, {1, 1}, "same", "relu"},
+    {"c9", "conv2d", {2, 10, 13, 4}, {3, 3, 4, 48}, true, {1, 1}, {1, 1}, "same", "relu"},
+    {"c10", "conv2d", {2, 9, 12, 5}, {3, 3, 5, 32}, false, {2, 2}, {1, 1}, "valid", "sigmoid"},
+    {"c11", "conv2d", {1, 11, 12, 2}, {3, 3, 2, 16}, true, {1, 1}, {2, 2}, "same", "linear"},
+    -- the input gradient at stride 1 as a direct convolution of the flipped kernel (and so the transposed forward)
+    {"c12", "conv2d", {2, 8, 9, 16}, {3, 3, 16, 32}, true, {1, 1}, {1, 1}, "same", "relu"},
+    {"c13", "conv2d", {1, 9, 8, 16}, {3, 2, 16, 16}, false, {1, 1}, {1, 1}, "valid", "linear"},
     {"t1", "conv2d_transpose", {2, 4, 5, 3}, {3, 3, 2, 3}, true, {2, 2}, {1, 1}, "same", "linear"},
     {"t2", "conv2d_transpose", {2, 4, 3, 2}, {3, 3, 3, 2}, true, {2, 2}, {1, 1}, "valid", "relu"},
     {"t3", "conv2d_transpose", {1, 3, 4, 2}, {2, 2, 2, 2}, false, {3, 3}, {1, 1}, "valid", "tanh"},
     {"t4", "conv2d_transpose", {2, 5, 4, 2}, {4, 4, 3, 2}, true, {2, 2}, {1, 1}, "same", "linear"},
     {"t5", "conv2d_transpose", {1, 5, 5, 1}, {3, 2, 2, 1}, true, {1, 1}, {2, 2}, "same", "sigmoid"},
     {"t6", "conv2d_transpose", {2, 3, 3, 4}, {1, 1, 3, 4}, true, {1, 1}, {1, 1}, "valid", "linear"},
+    {"t7", "conv2d_transpose", {2, 6, 7, 16}, {3, 3, 16, 16}, true, {1, 1}, {1, 1}, "same", "linear"},
     {"d1", "depthwise_conv2d", {2, 6, 5, 3}, {3, 3, 3, 1}, true, {1, 1}, {1, 1}, "same", "relu"},
     {"d2", "depthwise_conv2d", {2, 7, 8, 2}, {3, 2, 2, 3}, true, {2, 2}, {1, 1}, "valid", "linear"},
     {"d3", "depthwise_conv2d", {1, 8, 8, 2}, {3, 3, 2, 2}, false, {1, 1}, {2, 2}, "same", "tanh"},
@@ -231,5 +241,195 @@ describe("convolutions against PyTorch", function()
       assert_close(r.w.grad, ref[r.name .. ".dw"], r.name .. " kernel gradient")
       if r.b then assert_close(r.b.grad, ref[r.name .. ".db"], r.name .. " bias gradient") end
     end
+  end)
+end)
+
+-- Conv2D's forward runs direct loops when the kernel has few taps or the filters come in whole 16-float vectors
+-- (core/src/conv.c, issue 16), and im2col + GEMM otherwise: 32 filters go direct, 33 through GEMM, so the first 32
+-- outputs of a 33-filter conv are the 32-filter conv's, computed the other way.
+describe("the direct convolution kernels", function()
+  local geometries = { -- input (n, h, w, c), kernel (kh, kw), strides, dilation, padding
+    {{2, 9, 11, 4}, {3, 3}, {1, 1}, {1, 1}, "same"},
+    {{2, 14, 14, 16}, {3, 3}, {1, 1}, {1, 1}, "same"},
+    {{1, 10, 12, 5}, {3, 3}, {2, 2}, {1, 1}, "valid"},
+    {{1, 12, 13, 3}, {3, 3}, {1, 1}, {2, 2}, "same"},
+    {{2, 8, 9, 6}, {2, 4}, {1, 2}, {1, 1}, "same"},
+    {{3, 7, 9, 8}, {3, 3}, {1, 1}, {1, 1}, "valid"},
+  }
+  for _, filters in ipairs{16, 32, 48} do
+    it(string.format("agree with im2col + GEMM for %d filters", filters), function()
+      dnn.manual_seed(16)
+      for _, geo in ipairs(geometries) do
+        local xs, k, s, d, padding = table.unpack(geo)
+        local x = dnn.randn(table.unpack(xs))
+        local wide = dnn.randn(k[1], k[2], xs[4], filters + 1) * 0.3
+        local bias = dnn.randn(filters + 1)
+        local w = wide:narrow(4, 1, filters):contiguous()
+        -- the kernel gradient: direct (few taps, or channels by 4 and filters by 32) against GEMM
+        local wd, wg = w:clone(), wide:clone()
+        wd.requires_grad, wg.requires_grad = true, true
+        local g = dnn.randn(table.unpack(C.conv2d(x, w, nil, s[1], s[2], d[1], d[2], padding, "linear").shape))
+        ;(C.conv2d(x, wd, nil, s[1], s[2], d[1], d[2], padding, "linear") * g):sum():backward()
+        ;(C.conv2d(x, wg, nil, s[1], s[2], d[1], d[2], padding, "linear"):narrow(4, 1, filters) * g):sum():backward()
+        local gerr = (wd.grad - wg.grad:narrow(4, 1, filters)):abs():max():item()
+        assert(gerr < 1e-3 * math.max(1, wd.grad:abs():max():item()),
+          string.format("%s kernel gradient: max |direct - gemm| = %g", shape_of(x), gerr))
+        for _, act in ipairs{"linear", "relu", "tanh"} do
+          local direct = C.conv2d(x, w, bias:narrow(1, 1, filters):contiguous(), s[1], s[2], d[1], d[2], padding, act)
+          local gemm = C.conv2d(x, wide, bias, s[1], s[2], d[1], d[2], padding, act):narrow(4, 1, filters)
+          assert.are.same(gemm.shape, direct.shape)
+          local err = (direct - gemm):abs():max():item()
+          assert(err < 1e-5, string.format("%s %s %s: max |direct - gemm| = %g", shape_of(x), act, padding, err))
+        end
+      end
+    end)
+  end
+
+  it("give the input gradient at stride 1 as im2col + GEMM does", function()
+    dnn.manual_seed(18)
+    -- 16 input channels: the flipped-kernel direct loops; 17 (the last one with zero weights, so the same output and
+    -- the same first 16 gradients): the GEMM and col2im
+    for _, case in ipairs{{{2, 9, 10, 16}, 16, "same", {1, 1}}, {{1, 8, 11, 16}, 32, "valid", {1, 1}},
+                          {{2, 12, 12, 16}, 16, "same", {2, 2}}} do
+      local xs, filters, padding, d = table.unpack(case)
+      local x17 = dnn.randn(xs[1], xs[2], xs[3], 17)
+      local w17 = dnn.randn(3, 3, 17, filters) * 0.3
+      dnn.no_grad(function() w17:narrow(3, 17, 1):zero() end)
+      local x16 = x17:narrow(4, 1, 16):contiguous()
+      local w16 = w17:narrow(3, 1, 16):contiguous()
+      x16.requires_grad, x17.requires_grad = true, true
+      local y16 = C.conv2d(x16, w16, nil, 1, 1, d[1], d[2], padding, "relu")
+      local y17 = C.conv2d(x17, w17, nil, 1, 1, d[1], d[2], padding, "relu")
+      local g = dnn.randn(table.unpack(y16.shape))
+      ;(y16 * g):sum():backward()
+      ;(y17 * g):sum():backward()
+      local err = (x16.grad - x17.grad:narrow(4, 1, 16)):abs():max():item()
+      assert(err < 1e-5, string.format("%s: max |direct - gemm| = %g", shape_of(x16), err))
+    end
+  end)
+
+  -- (the first layer's input gradient, one channel, goes through GEMM + col2im: not checked here)
+  it("give the same bits at 1 and 2 threads", function()
+    dnn.manual_seed(19)
+    local threads = dnn.get_num_threads()
+    local x = dnn.randn(16, 14, 14, 16)
+    local w = dnn.randn(3, 3, 16, 32) * 0.2
+    local x1 = dnn.randn(16, 28, 28, 1)
+    local w1 = dnn.randn(3, 3, 1, 16) * 0.2
+    local function run(n)
+      dnn.set_num_threads(n)
+      local out = {}
+      for i, case in ipairs{{x, w}, {x1, w1}} do
+        local xi, wi = case[1]:clone(), case[2]:clone()
+        xi.requires_grad, wi.requires_grad = i == 1, true
+        local y = C.conv2d(xi, wi, nil, 1, 1, 1, 1, "same", "relu")
+        y:sum():backward()
+        out[#out + 1] = {y:detach(), wi.grad, xi.grad}
+      end
+      return out
+    end
+    local one, two = run(1), run(2)
+    dnn.set_num_threads(threads)
+    for i = 1, #one do
+      for k = 1, i == 1 and 3 or 2 do assert.are.equal(0, (one[i][k] - two[i][k]):abs():max():item()) end
+    end
+  end)
+
+  it("pass the finite-difference check", function()
+    dnn.manual_seed(17)
+    local x = dnn.randn(1, 4, 5, 2, {requires_grad = true})
+    local w = (dnn.randn(3, 3, 2, 16) * 0.3):detach()
+    w.requires_grad = true
+    local g = dnn.randn(1, 4, 5, 16)
+    local function conv(a, b) return C.conv2d(a, b, nil, 1, 1, 1, 1, "same", "linear") end
+    local ok, msg = dnn.autograd.gradcheck(function(a, b) return (conv(a, b) * g):sum() end, {x, w}, {eps = 1e-2})
+    assert(ok, msg)
+  end)
+end)
+
+-- At inference (recording off, batch norm on its moving statistics) a Sequential runs Conv2D, BatchNormalization
+-- and relu/sigmoid/tanh as one convolution with the batch norm folded into its kernel and bias (issue 16).
+describe("Sequential's folding of batch norm into the convolution", function()
+  local function conv_bn(options, act)
+    local layers = {nn.Input{10, 11, 3}, nn.Conv2D(16, 3, options), nn.BatchNormalization{momentum = 0.9}}
+    if act then layers[#layers + 1] = nn.Activation(act) end
+    layers[#layers + 1] = nn.MaxPooling2D(2)
+    local model = nn.Sequential(layers)
+    dnn.no_grad(function() -- statistics and affine weights that are not the initial ones
+      local bn = model.layers[2]
+      bn.moving_mean:copy(dnn.randn(16) * 0.2)
+      bn.moving_variance:copy(dnn.rand(16) + 0.5)
+      if bn.gamma then bn.gamma:copy(dnn.rand(16) + 0.5) end
+      if bn.beta then bn.beta:copy(dnn.randn(16) * 0.1) end
+    end)
+    return model, model.layers[2]
+  end
+
+  -- Counts the calls of bn's own forward.
+  local function count_calls(bn)
+    local calls, forward = {n = 0}, bn.forward
+    bn.forward = function(...)
+      calls.n = calls.n + 1
+      return forward(...)
+    end
+    return calls
+  end
+
+  local function rel_err(a, b) return (a - b):abs():max():item() / math.max(b:abs():max():item(), 1e-30) end
+
+  it("gives the layers' own outputs, without running the batch norm", function()
+    dnn.manual_seed(21)
+    for _, case in ipairs{{{padding = "same", use_bias = false}, "relu"}, {{padding = "valid"}, "sigmoid"},
+                          {{padding = "same", strides = 2}, "tanh"}, {{padding = "same"}, nil}} do
+      local model, bn = conv_bn(case[1], case[2])
+      local x = dnn.rand(4, 10, 11, 3)
+      model:eval()
+      local calls = count_calls(bn)
+      local layered = model(x):detach() -- recording on: layer by layer
+      assert.are.equal(1, calls.n)
+      local fused = dnn.no_grad(function() return model(x) end)
+      assert.are.equal(1, calls.n)
+      assert(rel_err(fused, layered) < 1e-5, string.format("%s: relative error %g", tostring(case[2]),
+        rel_err(fused, layered)))
+      assert(rel_err(model:predict(x), layered) < 1e-5)
+    end
+  end)
+
+  it("folds a batch norm without gamma or beta", function()
+    dnn.manual_seed(22)
+    local model = nn.Sequential{nn.Input{6, 6, 2}, nn.Conv2D(16, 3, {padding = "same"}),
+                                nn.BatchNormalization{center = false, scale = false}, nn.Activation("relu")}
+    dnn.no_grad(function() model.layers[2].moving_variance:copy(dnn.rand(16) + 0.5) end)
+    model:eval()
+    local x = dnn.rand(3, 6, 6, 2)
+    local layered = model(x):detach()
+    local fused = dnn.no_grad(function() return model(x) end)
+    assert(rel_err(fused, layered) < 1e-5)
+  end)
+
+  it("leaves training mode, frozen-free batch norms and other layers alone", function()
+    dnn.manual_seed(23)
+    local model, bn = conv_bn({padding = "same"}, "relu")
+    local x = dnn.rand(4, 10, 11, 3)
+    model:train() -- the batch's statistics, and the moving ones updated: the batch norm must run
+    local calls = count_calls(bn)
+    local before = bn.moving_mean:clone()
+    local y = dnn.no_grad(function() return model(x) end)
+    assert.are.equal(1, calls.n)
+    assert((bn.moving_mean - before):abs():max():item() > 1e-3)
+    model:eval()
+    -- {training = true} from the call reaches the batch norm even under no_grad
+    local trained = dnn.no_grad(function() return model(x, {training = true}) end)
+    assert.are.equal(2, calls.n)
+    assert.are.same(y.shape, trained.shape)
+    local expected = model(x):detach()
+    -- a conv with its own activation is not folded
+    local act_model = nn.Sequential{nn.Input{10, 11, 3}, nn.Conv2D(16, 3, {activation = "relu"}),
+                                    nn.BatchNormalization()}
+    act_model:eval()
+    local act_calls = count_calls(act_model.layers[2])
+    dnn.no_grad(function() return act_model(x) end)
+    assert.are.equal(1, act_calls.n)
+    assert(rel_err(dnn.no_grad(function() return model(x) end), expected) < 1e-5)
   end)
 end)

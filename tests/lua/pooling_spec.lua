@@ -261,3 +261,31 @@ for line in lines[1:]:
     end)
   end)
 end)
+
+-- Without recording, max pooling skips the winners and a 2x2 window takes its four pixels in one pass (issue 16):
+-- the values must be those of the recorded op, NaN winning and -inf kept, for every window shape.
+describe("max pooling without recording", function()
+  it("gives the recorded op's values, NaN and -inf included", function()
+    dnn.manual_seed(31)
+    local x = dnn.randn(2, 9, 8, 19)
+    dnn.no_grad(function()
+      x[1][2][3][4] = 0 / 0
+      x[2][5][5][1] = -math.huge
+      x[2][6][5][1] = -math.huge
+      x[2][5][6][1] = -math.huge
+      x[2][6][6][1] = -math.huge
+    end)
+    x.requires_grad = true
+    for _, options in ipairs{{pool_size = 2}, {pool_size = {1, 4}}, {pool_size = {4, 1}}, {pool_size = 3, strides = 2},
+                             {pool_size = 2, padding = "same"}, {pool_size = {2, 3}, strides = 1}} do
+      local pool = nn.MaxPooling2D(options)
+      local recorded = pool(x):detach()
+      local plain = dnn.no_grad(function() return pool(x) end)
+      assert.are.same(recorded.shape, plain.shape)
+      local a, b = recorded:reshape(-1):totable(), plain:reshape(-1):totable()
+      for i = 1, #a do
+        assert(a[i] == b[i] or (a[i] ~= a[i] and b[i] ~= b[i]), string.format("element %d: %g vs %g", i, b[i], a[i]))
+      end
+    end
+  end)
+end)

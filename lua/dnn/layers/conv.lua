@@ -197,6 +197,45 @@ function Conv2D:compute_output_shape(input_shape)
   return {input_shape[1], conv_length(self, input_shape, 1), conv_length(self, input_shape, 2), self.filters}
 end
 
+-- ---- inference fusion ----
+-- A Sequential model calls fuse_following(x, layers, i) on its layer i when it has one, recording is off and no mask
+-- runs: Conv2D(linear, no activity regularizer) then BatchNormalization on the channels in inference mode (moving
+-- statistics), then optionally Activation(relu, sigmoid or tanh), run as one convolution with the batch norm
+-- folded into its kernel and bias and the activation fused in its output pass:
+--   bn(conv(x, W) + b) = conv(x, W * s) + (b - mean) * s + beta,   s = gamma / sqrt(moving_variance + epsilon).
+-- Returns the output and the number of layers it ran, or nil when the layers do not fit (the model then calls them
+-- one by one, and their errors come as usual). Equal to the layers' own outputs within float rounding.
+local foldable_activations = {relu = true, sigmoid = true, tanh = true}
+
+local function is_plain_layer(l, type_name)
+  return type(l) == "table" and l.type_name == type_name and l.built and not l.activity_regularizer and
+    not l._emit_logits
+end
+
+function Conv2D:fuse_following(x, layers, i)
+  if dnn.is_grad_enabled() or layer.recorder or not dnn.is_tensor(x) then return nil end
+  if not is_plain_layer(self, "Conv2D") or self.activation ~= "linear" or self.activation_fn then return nil end
+  if x.ndim ~= 4 or x.shape[4] ~= self.in_channels then return nil end
+  local bn = layers[i + 1]
+  if not is_plain_layer(bn, "BatchNormalization") or (bn.axis ~= -1 and bn.axis ~= 4) or bn.channels ~= self.filters or
+    (layer.training_of(bn) and bn.trainable) then
+    return nil
+  end
+  local act, used = layers[i + 2], 2
+  if is_plain_layer(act, "Activation") and foldable_activations[act.activation] then
+    used = 3
+  else
+    act = nil
+  end
+  local s = 1 / (bn.moving_variance + bn.epsilon):sqrt()
+  if bn.gamma then s = s * bn.gamma end
+  local bias = self.bias and (self.bias - bn.moving_mean) * s or -bn.moving_mean * s
+  if bn.beta then bias = bias + bn.beta end
+  local y = C.conv2d(x, self.kernel * s, bias, self.strides[1], self.strides[2], self.dilation_rate[1],
+    self.dilation_rate[2], self.padding, act and act.activation or "linear")
+  return y, used
+end
+
 -- ---- Conv2DTranspose ----
 -- Keras's: kernel (kernel_h, kernel_w, filters, in_channels), then bias (filters); output length in * stride
 -- ("same") or in * stride + max(dilated kernel - stride, 0) ("valid"); the gradient of a Conv2D with that geometry.
