@@ -5,6 +5,7 @@
 #include "dnn/attention.h"
 #include "dnn/autograd.h"
 #include "dnn/conv.h"
+#include "dnn/ctc.h"
 #include "dnn/distributed.h"
 #include "dnn/error.h"
 #include "dnn/init.h"

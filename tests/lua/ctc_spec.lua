@@ -1,0 +1,182 @@
+-- dnn.losses.ctc: values and gradients against PyTorch's ctc_loss (float64,
+-- tests/torch/ctc.py), a finite-difference check, hand-computed cases, the
+-- thread count, and the errors.
+local dnn = require "dnn"
+local H = require "helpers"
+
+local ctc = dnn.losses.ctc
+
+-- A case: logits (n, t, c) drawn from seed, labels rows (1-based ids, padded with 0), lengths.
+local function case(seed, n, t, c, rows, label_lengths, logit_lengths)
+  dnn.manual_seed(seed)
+  local s = 0
+  for _, r in ipairs(rows) do s = math.max(s, #r) end
+  local padded = {}
+  for i, r in ipairs(rows) do
+    padded[i] = {}
+    for j = 1, s do padded[i][j] = r[j] or 0 end
+  end
+  return {logits = dnn.randn(n, t, c) * 2, labels = dnn.tensor(padded), label_lengths = label_lengths,
+          logit_lengths = logit_lengths, n = n, t = t, c = c, s = s}
+end
+
+local function reference(k, blank, zero_infinity)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(string.format("dims %d %d %d %d %d %d\n", k.n, k.t, k.c, k.s, blank, zero_infinity and 1 or 0))
+  f:write("logits ", H.torch_values(k.logits), "\n")
+  f:write("labels ", H.torch_values(k.labels), "\n")
+  f:write("label_lengths ", table.concat(k.label_lengths, " "), "\n")
+  f:write("logit_lengths ", table.concat(k.logit_lengths, " "), "\n")
+  f:close()
+  local ok, ref = pcall(H.run_torch_reference, "ctc.py", path)
+  os.remove(path)
+  assert(ok, ref)
+  return ref
+end
+
+-- got (a tensor) against want (numbers): within tol relative to 1 + |want|; inf and NaN where want has them.
+local function assert_matches(got, want, what)
+  got = got:reshape(-1):totable()
+  assert(#got == #want, string.format("%s: %d values, PyTorch has %d", what, #got, #want))
+  for i = 1, #want do
+    local ok
+    if want[i] ~= want[i] then
+      ok = got[i] ~= got[i]
+    elseif math.abs(want[i]) == math.huge then
+      ok = got[i] == want[i]
+    else
+      ok = math.abs(got[i] - want[i]) <= 1e-5 * (1 + math.abs(want[i]))
+    end
+    assert(ok, string.format("%s[%d]: dnnlua %.7g, PyTorch %.7g", what, i, got[i], want[i]))
+  end
+end
+
+-- Our values and gradients against the reference's, NaN where it has NaN.
+local function check_against_torch(k, blank, zero_infinity)
+  local ref = reference(k, blank, zero_infinity)
+  local opts = {label_lengths = k.label_lengths, logit_lengths = k.logit_lengths, blank = blank,
+                zero_infinity = zero_infinity}
+  opts.reduction = "none"
+  assert_matches(ctc(k.labels, k.logits, opts), ref.none, "none")
+  for _, reduction in ipairs({"mean", "sum"}) do
+    local z = k.logits:clone()
+    z.requires_grad = true
+    opts.reduction = reduction
+    local loss = ctc(k.labels, z, opts)
+    assert_matches(loss, ref[reduction], reduction)
+    if ref[reduction][1] ~= math.huge then
+      loss:backward()
+      assert_matches(z.grad, ref["grad_" .. reduction], "grad_" .. reduction)
+    end
+  end
+end
+
+describe("dnn.losses.ctc", function()
+  local cases = {
+    -- repeated labels, a label length 0, shorter logit lengths
+    random = function()
+      return case(1, 4, 12, 6, {{2, 2, 3, 3, 2}, {4, 5, 6}, {}, {6, 6, 6, 2}}, {5, 3, 0, 4}, {12, 9, 7, 12})
+    end,
+    -- T barely long enough: 3 repeats need 5 steps, 3 distinct labels 3 steps
+    tight = function() return case(2, 3, 6, 5, {{2, 2, 2}, {2, 3, 4}, {5, 4, 5}}, {3, 3, 3}, {5, 3, 3}) end,
+    -- impossible: 3 repeats in 4 steps, 4 labels in 3 steps, next to a possible one
+    impossible = function() return case(3, 3, 5, 4, {{2, 2, 2}, {2, 3, 4, 2}, {3, 2}}, {3, 4, 2}, {4, 3, 5}) end,
+  }
+
+  it("matches PyTorch's ctc_loss (values, reductions, gradients)", function()
+    if not H.have_torch() then return pending("python3-torch is not installed") end
+    check_against_torch(cases.random(), 1, false)
+    check_against_torch(cases.tight(), 1, false)
+    check_against_torch(cases.impossible(), 1, false)
+    check_against_torch(cases.impossible(), 1, true)
+    -- the blank last, labels using class 1
+    check_against_torch(case(4, 2, 10, 5, {{1, 2, 1, 3}, {4, 4}}, {4, 2}, {10, 8}), 5, false)
+    -- a longer batch, default lengths
+    local big = case(5, 6, 40, 20, {{3, 4, 5, 5, 6, 7, 8, 9, 10, 11}, {2, 2, 2, 2}, {20, 19, 18}, {5}, {7, 7}, {9}},
+      {10, 4, 3, 1, 2, 1}, {40, 40, 40, 40, 40, 40})
+    check_against_torch(big, 1, false)
+  end)
+
+  it("is the hand-computed value on a small case", function()
+    -- T = 2, C = 2 (blank, a), label "a": paths (a, a), (a, blank), (blank, a): p = pa0 pa1 + pa0 pb1 + pb0 pa1
+    local z = dnn.tensor({{{0.3, -0.2}, {-0.5, 0.9}}})
+    local function softmax(a, b) local ea, eb = math.exp(a), math.exp(b) return ea / (ea + eb), eb / (ea + eb) end
+    local b0, a0 = softmax(0.3, -0.2)
+    local b1, a1 = softmax(-0.5, 0.9)
+    local want = -math.log(a0 * a1 + a0 * b1 + b0 * a1)
+    H.assert_close(ctc(dnn.tensor({{2}}), z, {reduction = "sum"}), want, 1e-6)
+    -- "mean" divides by the label length first: labels "a a" need 3 steps, here 2: impossible
+    assert.equal(math.huge, ctc(dnn.tensor({{2, 2}}), z):item())
+    assert.equal(0, ctc(dnn.tensor({{2, 2}}), z, {zero_infinity = true}):item())
+    -- an empty label: all blanks
+    H.assert_close(ctc(dnn.tensor({{0}}), z, {reduction = "sum"}), -math.log(b0 * b1), 1e-6)
+  end)
+
+  it("passes a finite-difference gradient check", function()
+    local k = cases.random()
+    local z = k.logits:clone()
+    z.requires_grad = true
+    local ok, msg = dnn.autograd.gradcheck(function(x)
+      return ctc(k.labels, x, {label_lengths = k.label_lengths, logit_lengths = k.logit_lengths})
+    end, {z}, {eps = 1e-2, atol = 2e-3, rtol = 2e-2})
+    assert(ok, msg)
+    -- through a scaled "none" result as well
+    ok, msg = dnn.autograd.gradcheck(function(x)
+      local l = ctc(k.labels, x, {label_lengths = k.label_lengths, logit_lengths = k.logit_lengths, reduction = "none"})
+      return (l * dnn.tensor({1, 2, 3, 4})):sum()
+    end, {z}, {eps = 1e-2, atol = 2e-3, rtol = 2e-2})
+    assert(ok, msg)
+  end)
+
+  it("reads lengths from tensors or tables, and labels up to the first 0", function()
+    local k = cases.random()
+    local a = ctc(k.labels, k.logits, {label_lengths = k.label_lengths, logit_lengths = k.logit_lengths,
+                                       reduction = "none"})
+    local b = ctc(k.labels, k.logits, {label_lengths = dnn.tensor(k.label_lengths),
+                                       logit_lengths = dnn.tensor(k.logit_lengths), reduction = "none"})
+    local c = ctc(k.labels, k.logits, {logit_lengths = k.logit_lengths, reduction = "none"})
+    H.assert_close(b, a:totable(), 0)
+    H.assert_close(c, a:totable(), 0)
+  end)
+
+  it("does not depend on the thread count", function()
+    local k = case(6, 32, 30, 12, {{2, 3, 4, 4, 5}}, nil, nil)
+    local rows = {}
+    for i = 1, 32 do rows[i] = {2 + i % 5, 3 + i % 7, 4, 4, 5 + i % 3} end
+    local labels = dnn.tensor(rows)
+    local saved = dnn.get_num_threads()
+    local results = {}
+    for _, threads in ipairs({1, 2, 4}) do
+      dnn.set_num_threads(threads)
+      local z = k.logits:clone()
+      z.requires_grad = true
+      local loss = ctc(labels, z)
+      loss:backward()
+      results[#results + 1] = {loss:item(), z.grad:totable()}
+    end
+    dnn.set_num_threads(saved)
+    for i = 2, #results do
+      assert.equal(results[1][1], results[i][1])
+      H.assert_close(results[i][2], results[1][2], 0)
+    end
+  end)
+
+  it("refuses bad shapes, lengths, ids and options, naming the function", function()
+    local z = dnn.randn(2, 5, 4)
+    local y = dnn.tensor({{2, 3}, {3, 0}})
+    H.assert_error({"dnn.losses.ctc", "expected logits (batch, time, classes)"}, ctc, y, dnn.randn(2, 5))
+    H.assert_error({"dnn.losses.ctc", "expected labels (2, max_label_length)"}, ctc, dnn.tensor({{2}}), z)
+    H.assert_error({"dnn.losses.ctc", "label_lengths[2] in 0..2", "got 3"}, ctc, y, z, {label_lengths = {2, 3}})
+    H.assert_error({"dnn.losses.ctc", "logit_lengths[1] in 0..5", "got 6"}, ctc, y, z, {logit_lengths = {6, 5}})
+    H.assert_error({"dnn.losses.ctc", "of 2 lengths"}, ctc, y, z, {logit_lengths = {5}})
+    H.assert_error({"dnn.losses.ctc", "blank in 1..4", "got 5"}, ctc, y, z, {blank = 5})
+    H.assert_error({"dnn.losses.ctc", "blank must be"}, ctc, y, z, {blank = 0})
+    H.assert_error({"dnn.losses.ctc", "other than the blank", "got 1"}, ctc, dnn.tensor({{1}, {2}}), z)
+    H.assert_error({"dnn.losses.ctc", "got 7"}, ctc, dnn.tensor({{7}, {2}}), z)
+    H.assert_error({"dnn.losses.ctc", "got 2.5"}, ctc, dnn.tensor({{2.5}, {2}}), z)
+    H.assert_error({"dnn.losses.ctc", "reduction must be"}, ctc, y, z, {reduction = "sum_over_batch_size"})
+    H.assert_error({"dnn.losses.ctc", "unknown option 'blanks'"}, ctc, y, z, {blanks = 1})
+    H.assert_error({"dnn.losses.ctc", "expected tensors (labels, logits)"}, ctc, {{2}}, z)
+  end)
+end)
