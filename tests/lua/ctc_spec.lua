@@ -41,7 +41,7 @@ local function assert_matches(got, want, what)
   assert(#got == #want, string.format("%s: %d values, PyTorch has %d", what, #got, #want))
   for i = 1, #want do
     local ok
-    if want[i] ~= want[i] then
+    if want[i] == -9e300 then -- NaN (tests/torch/ctc.py)
       ok = got[i] ~= got[i]
     elseif math.abs(want[i]) == math.huge then
       ok = got[i] == want[i]
@@ -65,7 +65,7 @@ local function check_against_torch(k, blank, zero_infinity)
     opts.reduction = reduction
     local loss = ctc(k.labels, z, opts)
     assert_matches(loss, ref[reduction], reduction)
-    if ref[reduction][1] ~= math.huge then
+    do -- gradients of an infinite loss too: NaN in its rows, as PyTorch
       loss:backward()
       assert_matches(z.grad, ref["grad_" .. reduction], "grad_" .. reduction)
     end

@@ -3,7 +3,7 @@
 # "mean" and "sum" losses with respect to the logits (batch-first, as
 # dnnlua's). Arguments: a file of lines "name values..." (N T C S blank
 # zero_infinity, logits, labels, label_lengths, logit_lengths). NaN is
-# written as "nan" and +inf as "1e999", which Lua reads back as inf.
+# written as -9e300 (Lua reads no "nan") and +inf as "1e999" (Lua: inf).
 import sys
 
 import torch
@@ -23,7 +23,7 @@ logit_lengths = torch.tensor(values["logit_lengths"]).long()
 def show(name, x):
     out = []
     for v in x.reshape(-1).tolist():
-        out.append("nan" if v != v else "1e999" if v == float("inf") else "-1e999" if v == -float("inf") else "%.17g" % v)
+        out.append("-9e300" if v != v else "1e999" if v == float("inf") else "-1e999" if v == -float("inf") else "%.17g" % v)
     print(name, " ".join(out))
 
 
