@@ -180,3 +180,81 @@ describe("dnn.losses.ctc", function()
     H.assert_error({"dnn.losses.ctc", "expected tensors (labels, logits)"}, ctc, {{2}}, z)
   end)
 end)
+
+describe("dnn.text CTC decoding", function()
+  local log = math.log
+  -- two steps of (blank 0.6, "a" 0.4): the best path is blank blank (0.36), but "a" has aa + a- + -a = 0.64
+  local differ = dnn.tensor({{{log(0.6), log(0.4)}, {log(0.6), log(0.4)}}})
+
+  it("greedy collapses repeats and drops blanks", function()
+    -- steps: a a blank a b b blank (classes: 1 blank, 2 a, 3 b)
+    local best = {2, 2, 1, 2, 3, 3, 1}
+    local rows = {}
+    for t, k in ipairs(best) do
+      rows[t] = {}
+      for c = 1, 3 do rows[t][c] = c == k and 2 or 0 end
+    end
+    local ids, scores = dnn.text.ctc_greedy_decode(dnn.tensor(rows))
+    assert.same({{2, 2, 3}}, ids)
+    H.assert_close(scores[1], 7 * (2 - math.log(math.exp(2) + 2)), 1e-5)
+    -- logit_lengths cut the steps; blank elsewhere
+    ids = dnn.text.ctc_greedy_decode(dnn.tensor({rows, rows}), {logit_lengths = {3, 7}, blank = 3})
+    assert.same({{2, 1}, {2, 1, 2, 1}}, ids)
+  end)
+
+  it("beam search finds the labelling greedy misses", function()
+    local g, gs = dnn.text.ctc_greedy_decode(differ)
+    assert.same({{}}, g)
+    H.assert_close(gs[1], log(0.36), 1e-6)
+    local b, bs = dnn.text.ctc_beam_search_decode(differ)
+    assert.same({{2}}, b)
+    H.assert_close(bs[1], log(0.64), 1e-6)
+    -- logits are taken through log_softmax: scaled probabilities decode the same
+    b = dnn.text.ctc_beam_search_decode(differ + 3, {beam_width = 2})
+    assert.same({{2}}, b)
+  end)
+
+  it("beam search scores are the CTC probability of the labelling", function()
+    dnn.manual_seed(11)
+    local z = dnn.randn(3, 6, 4)
+    local ids, scores = dnn.text.ctc_beam_search_decode(z, {beam_width = 64})
+    for b = 1, 3 do
+      local labels = #ids[b] > 0 and dnn.tensor({ids[b]}) or dnn.zeros(1, 1)
+      local nll = dnn.losses.ctc(labels, z:narrow(1, b, 1), {reduction = "sum"}):item()
+      H.assert_close(scores[b], -nll, 1e-4)
+    end
+    -- a repeat needs a blank between: "a a" decodes from a, blank, a
+    local rows = {{-5, 5, -5}, {5, -5, -5}, {-5, 5, -5}}
+    assert.same({{2, 2}}, (dnn.text.ctc_beam_search_decode(dnn.tensor(rows))))
+  end)
+
+  it("refuses bad inputs, naming the function", function()
+    H.assert_error({"dnn.text.ctc_greedy_decode", "expected logits"}, dnn.text.ctc_greedy_decode, dnn.zeros(4))
+    H.assert_error({"dnn.text.ctc_beam_search_decode", "beam_width must be"}, dnn.text.ctc_beam_search_decode,
+      differ, {beam_width = 0})
+    H.assert_error({"dnn.text.ctc_greedy_decode", "blank must be at most 2"}, dnn.text.ctc_greedy_decode, differ,
+      {blank = 3})
+    H.assert_error({"dnn.text.ctc_greedy_decode", "logit_lengths[1]"}, dnn.text.ctc_greedy_decode, differ,
+      {logit_lengths = {3}})
+    H.assert_error({"unknown option 'beam'"}, dnn.text.ctc_beam_search_decode, differ, {beam = 3})
+  end)
+end)
+
+describe("dnn.metrics.character_error_rate", function()
+  local cer = dnn.metrics.character_error_rate
+  it("is the edit distance over the reference length", function()
+    assert.equal(3 / 7, cer("kitten", "sitting")) -- k->s, e->i, +g
+    local rate, errors, total = cer({"abc", "x", ""}, {"abd", "xy", ""})
+    assert.same({2 / 5, 2, 5}, {rate, errors, total})
+    assert.equal(1 / 3, cer({2, 3}, {2, 3, 4}))
+    assert.equal(0, cer({{2, 3}, {4}}, {{2, 3}, {4}}))
+    assert.equal(2 / 2, cer("été", "et")) -- UTF-8 characters: é->e, drop é
+    assert.equal(0, cer("", ""))
+    assert.equal(math.huge, cer("a", ""))
+  end)
+  it("refuses mismatched lists and bad items", function()
+    H.assert_error({"character_error_rate", "2 predictions for 1 references"}, cer, {"a", "b"}, {"a"})
+    H.assert_error({"character_error_rate", "expected predictions[1] to be a string"}, cer, 5, "a")
+    H.assert_error({"character_error_rate", "is not valid UTF-8"}, cer, "\xff", "a")
+  end)
+end)
