@@ -8,6 +8,7 @@
 #include "dnn/ctc.h"
 #include "dnn/distributed.h"
 #include "dnn/error.h"
+#include "dnn/font.h"
 #include "dnn/init.h"
 #include "dnn/image.h"
 #include "dnn/io.h"
