@@ -118,6 +118,9 @@ end
 
 M.fashion_mnist_class_names = FASHION_CLASSES
 
+-- Synthetic OCR lines (lua/dnn/text_lines.lua), loaded on first use.
+function M.text_lines(options) return require("dnn.text_lines")(options) end
+
 
 -- ---- reference ----
 
