@@ -72,6 +72,29 @@ local function to_text(ids)
   return table.concat(out)
 end
 
+-- ---- reference ----
+
+--- dnn.datasets.text_lines(options)
+-- Synthetic text lines for OCR: 1 to `max_words` random words (letters only) rendered with a TrueType font through
+-- stb_truetype, at a random size (55-85 % of the height, shrunk to fit) and position, rotated (up to 3 degrees) and
+-- sheared (up to 0.15), dark on a lighter background with Gaussian noise. Returns `{x (n, height, width, 1) in
+-- [0, 1], texts, y (n, longest) ids padded with 0, lengths (n), alphabet, num_classes, to_text(ids)}`. Id `k + 1`
+-- is the k-th character of `alphabet` (a space, a-z, A-Z); id 1 is left for the CTC blank, so `num_classes` is
+-- `#alphabet + 1` and `y` feeds `dnn.losses.ctc` as it is. Deterministic for a seed; the global generator is left
+-- where it was. The default font is Debian's fonts-dejavu-core, the default words Debian's wamerican
+-- (/usr/share/dict/words). stb_truetype is not safe on hostile font files: the file's size and table directory
+-- are checked, but give only fonts from trusted paths (system packages).
+-- @option n=required the number of lines
+-- @option seed=1 the seed of every draw
+-- @option height=32 image height
+-- @option width=128 image width
+-- @option words="/usr/share/dict/words" a Lua array of words, or a file of one word a line (words with other characters than letters are skipped)
+-- @option max_words=2 the most words a line holds
+-- @option max_length=12 the most characters a line holds (words that would pass it are left out)
+-- @option noise=0.05 the largest standard deviation of the noise
+-- @option font="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf" a TrueType/OpenType file from a trusted path
+-- @example local train = dnn.datasets.text_lines{n = 20000, seed = 1}
+
 local valid = {"n", "seed", "height", "width", "words", "font", "max_words", "max_length", "noise"}
 
 return function(options)
