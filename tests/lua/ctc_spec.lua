@@ -20,17 +20,22 @@ local function case(seed, n, t, c, rows, label_lengths, logit_lengths)
           logit_lengths = logit_lengths, n = n, t = t, c = c, s = s}
 end
 
-local function reference(k, blank, zero_infinity)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(string.format("dims %d %d %d %d %d %d\n", k.n, k.t, k.c, k.s, blank, zero_infinity and 1 or 0))
-  f:write("logits ", H.torch_values(k.logits), "\n")
-  f:write("labels ", H.torch_values(k.labels), "\n")
-  f:write("label_lengths ", table.concat(k.label_lengths, " "), "\n")
-  f:write("logit_lengths ", table.concat(k.logit_lengths, " "), "\n")
-  f:close()
-  local ok, ref = pcall(H.run_torch_reference, "ctc.py", path)
-  os.remove(path)
+-- Writes each case {k, blank, zero_infinity} to a file; one run of tests/torch/ctc.py for all of them.
+local function references(list)
+  local paths = {}
+  for i, c in ipairs(list) do
+    local k, blank, zero_infinity = c[1], c[2], c[3]
+    paths[i] = os.tmpname()
+    local f = assert(io.open(paths[i], "w"))
+    f:write(string.format("dims %d %d %d %d %d %d\n", k.n, k.t, k.c, k.s, blank, zero_infinity and 1 or 0))
+    f:write("logits ", H.torch_values(k.logits), "\n")
+    f:write("labels ", H.torch_values(k.labels), "\n")
+    f:write("label_lengths ", table.concat(k.label_lengths, " "), "\n")
+    f:write("logit_lengths ", table.concat(k.logit_lengths, " "), "\n")
+    f:close()
+  end
+  local ok, ref = pcall(H.run_torch_reference, "ctc.py", table.unpack(paths))
+  for _, p in ipairs(paths) do os.remove(p) end
   assert(ok, ref)
   return ref
 end
@@ -52,23 +57,20 @@ local function assert_matches(got, want, what)
   end
 end
 
--- Our values and gradients against the reference's, NaN where it has NaN.
-local function check_against_torch(k, blank, zero_infinity)
-  local ref = reference(k, blank, zero_infinity)
+-- Our values and gradients against the reference's (its results for case i), NaN where it has NaN.
+local function check_against_torch(ref, i, k, blank, zero_infinity)
   local opts = {label_lengths = k.label_lengths, logit_lengths = k.logit_lengths, blank = blank,
                 zero_infinity = zero_infinity}
   opts.reduction = "none"
-  assert_matches(ctc(k.labels, k.logits, opts), ref.none, "none")
+  assert_matches(ctc(k.labels, k.logits, opts), ref[i .. "_none"], i .. "_none")
   for _, reduction in ipairs({"mean", "sum"}) do
     local z = k.logits:clone()
     z.requires_grad = true
     opts.reduction = reduction
     local loss = ctc(k.labels, z, opts)
-    assert_matches(loss, ref[reduction], reduction)
-    do -- gradients of an infinite loss too: NaN in its rows, as PyTorch
-      loss:backward()
-      assert_matches(z.grad, ref["grad_" .. reduction], "grad_" .. reduction)
-    end
+    assert_matches(loss, ref[i .. "_" .. reduction], i .. "_" .. reduction)
+    loss:backward() -- gradients of an infinite loss too: NaN in its rows, as PyTorch's
+    assert_matches(z.grad, ref[i .. "_grad_" .. reduction], i .. "_grad_" .. reduction)
   end
 end
 
@@ -86,16 +88,16 @@ describe("dnn.losses.ctc", function()
 
   it("matches PyTorch's ctc_loss (values, reductions, gradients)", function()
     if not H.have_torch() then return pending("python3-torch is not installed") end
-    check_against_torch(cases.random(), 1, false)
-    check_against_torch(cases.tight(), 1, false)
-    check_against_torch(cases.impossible(), 1, false)
-    check_against_torch(cases.impossible(), 1, true)
-    -- the blank last, labels using class 1
-    check_against_torch(case(4, 2, 10, 5, {{1, 2, 1, 3}, {4, 4}}, {4, 2}, {10, 8}), 5, false)
-    -- a longer batch, default lengths
     local big = case(5, 6, 40, 20, {{3, 4, 5, 5, 6, 7, 8, 9, 10, 11}, {2, 2, 2, 2}, {20, 19, 18}, {5}, {7, 7}, {9}},
       {10, 4, 3, 1, 2, 1}, {40, 40, 40, 40, 40, 40})
-    check_against_torch(big, 1, false)
+    local list = {
+      {cases.random(), 1, false}, {cases.tight(), 1, false}, {cases.impossible(), 1, false},
+      {cases.impossible(), 1, true},
+      {case(4, 2, 10, 5, {{1, 2, 1, 3}, {4, 4}}, {4, 2}, {10, 8}), 5, false}, -- the blank last, labels using class 1
+      {big, 1, false}, -- a longer batch
+    }
+    local ref = references(list)
+    for i, c in ipairs(list) do check_against_torch(ref, i, c[1], c[2], c[3]) end
   end)
 
   it("is the hand-computed value on a small case", function()
