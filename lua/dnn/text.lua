@@ -462,57 +462,76 @@ function M.ctc_greedy_decode(logits, options)
 end
 
 -- Prefix beam search (Hannun et al. 2014, without a language model), in log space: each prefix keeps the
--- probability of ending in a blank and in its last label; the beam_width most likely prefixes go on.
+-- probability of ending in a blank and in its last label; the beam_width most likely prefixes go on. A label more
+-- than threshold below the step's most likely class (in log-probability) extends no prefix. Prefixes are
+-- nodes of a trie (a prefix and its extension by class k: node.children[k]), so equal prefixes reached from
+-- different beams merge without building keys; ties are broken by the order nodes were made, the same every run.
 function M.ctc_beam_search_decode(logits, options)
   local fn = "dnn.text.ctc_beam_search_decode"
-  local rows, blank, _, o = ctc_rows(fn, logits, options, {"beam_width"})
+  local rows, blank, _, o = ctc_rows(fn, logits, options, {"beam_width", "threshold"})
   local width = strict.check_number(fn, "beam_width", o.beam_width == nil and 10 or o.beam_width,
     {min = 1, integer = true})
+  local threshold = o.threshold == nil and 20 or o.threshold
+  if threshold ~= math.huge then strict.check_number(fn, "threshold", threshold, {min = 0}) end
   local ninf = -math.huge
   local decoded, scores = {}, {}
   for b, steps in ipairs(rows) do
-    local beams = {{ids = {}, key = "", pb = 0, pnb = ninf}}
-    for _, lp in ipairs(steps) do
-      local next, order = {}, {}
-      local function entry(ids, key)
-        local e = next[key]
-        if not e then
-          e = {ids = ids, key = key, pb = ninf, pnb = ninf}
-          next[key] = e
-          order[#order + 1] = e
+    local made = 1
+    local root = {children = {}, serial = 1, depth = 0}
+    local beams = {{node = root, pb = 0, pnb = ninf}}
+    for t, lp in ipairs(steps) do
+      local cands = {}
+      local cutoff = -math.huge
+      for k = 1, #lp do cutoff = math.max(cutoff, lp[k] - threshold) end
+      local function touch(node)
+        if node.t ~= t then
+          node.t, node.pb, node.pnb = t, ninf, ninf
+          cands[#cands + 1] = node
         end
-        return e
+        return node
       end
       for _, beam in ipairs(beams) do
-        local last = beam.ids[#beam.ids]
-        for k, p in ipairs(lp) do
+        local node, pb, pnb = beam.node, beam.pb, beam.pnb
+        local total = lse(pb, pnb)
+        local last = node.id
+        for k = 1, #lp do
+          local p = lp[k]
           if k == blank then
-            local e = entry(beam.ids, beam.key)
-            e.pb = lse(e.pb, lse(beam.pb, beam.pnb) + p)
-          else
-            local ids = {table.unpack(beam.ids)}
-            ids[#ids + 1] = k
-            local e = entry(ids, beam.key .. "," .. k)
+            local e = touch(node)
+            e.pb = lse(e.pb, total + p)
+          elseif p >= cutoff then
+            local child = node.children[k]
+            if not child then
+              made = made + 1
+              child = {children = {}, parent = node, id = k, serial = made, depth = node.depth + 1}
+              node.children[k] = child
+            end
+            local e = touch(child)
             if k == last then -- a repeat extends only after a blank; without one it stays the same prefix
-              e.pnb = lse(e.pnb, beam.pb + p)
-              local same = entry(beam.ids, beam.key)
-              same.pnb = lse(same.pnb, beam.pnb + p)
+              e.pnb = lse(e.pnb, pb + p)
+              local same = touch(node)
+              same.pnb = lse(same.pnb, pnb + p)
             else
-              e.pnb = lse(e.pnb, lse(beam.pb, beam.pnb) + p)
+              e.pnb = lse(e.pnb, total + p)
             end
           end
         end
       end
-      for _, e in ipairs(order) do e.total = lse(e.pb, e.pnb) end
-      table.sort(order, function(x, y)
+      for _, e in ipairs(cands) do e.total = lse(e.pb, e.pnb) end
+      table.sort(cands, function(x, y)
         if x.total ~= y.total then return x.total > y.total end
-        return x.key < y.key -- ties broken the same way every run
+        return x.serial < y.serial
       end)
       beams = {}
-      for i = 1, math.min(width, #order) do beams[i] = order[i] end
+      for i = 1, math.min(width, #cands) do beams[i] = {node = cands[i], pb = cands[i].pb, pnb = cands[i].pnb} end
     end
     local best = beams[1]
-    decoded[b], scores[b] = best.ids, lse(best.pb, best.pnb)
+    local ids, node = {}, best.node
+    while node.parent do
+      ids[node.depth] = node.id
+      node = node.parent
+    end
+    decoded[b], scores[b] = ids, lse(best.pb, best.pnb)
   end
   return decoded, scores
 end
@@ -591,6 +610,7 @@ end
 -- a prefix, so it can find a labelling that no single best path gives. Returns the best labelling per example
 -- (Lua arrays of ids) and its log-probability.
 -- @option beam_width=10 the prefixes kept at each step
+-- @option threshold=20 labels whose log-probability at a step is this far below the step's best extend no prefix there (`math.huge`: none skipped)
 -- @option logit_lengths=nil as in ctc_greedy_decode
 -- @option blank=1 the blank's class id
 -- @example local ids = dnn.text.ctc_beam_search_decode(logits, {beam_width = 20})

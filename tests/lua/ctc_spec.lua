@@ -225,6 +225,11 @@ describe("dnn.text CTC decoding", function()
       local nll = dnn.losses.ctc(labels, z:narrow(1, b, 1), {reduction = "sum"}):item()
       H.assert_close(scores[b], -nll, 1e-4)
     end
+    -- threshold: math.huge skips nothing (the same here, where no class is 20 below the best); 0 extends prefixes
+    -- only with each step's best class, so the result is greedy's when the blank never wins
+    assert.same(ids, (dnn.text.ctc_beam_search_decode(z, {beam_width = 64, threshold = math.huge})))
+    local peaky = dnn.tensor({{{-9, 4, -9}, {-9, -9, 4}, {-9, -9, 4}, {-9, 4, -9}}})
+    assert.same({{2, 3, 2}}, (dnn.text.ctc_beam_search_decode(peaky, {threshold = 0})))
     -- a repeat needs a blank between: "a a" decodes from a, blank, a
     local rows = {{-5, 5, -5}, {5, -5, -5}, {-5, 5, -5}}
     assert.same({{2, 2}}, (dnn.text.ctc_beam_search_decode(dnn.tensor(rows))))
@@ -238,6 +243,8 @@ describe("dnn.text CTC decoding", function()
       {blank = 3})
     H.assert_error({"dnn.text.ctc_greedy_decode", "logit_lengths[1]"}, dnn.text.ctc_greedy_decode, differ,
       {logit_lengths = {3}})
+    H.assert_error({"dnn.text.ctc_beam_search_decode", "threshold must be"}, dnn.text.ctc_beam_search_decode,
+      differ, {threshold = -1})
     H.assert_error({"unknown option 'beam'"}, dnn.text.ctc_beam_search_decode, differ, {beam = 3})
   end)
 end)
