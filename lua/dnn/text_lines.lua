@@ -117,7 +117,8 @@ return function(options)
   dnn.manual_seed(seed)
   local ok, result = pcall(function()
     local u = dnn.rand(n, 8 + 2 * max_words):totable()
-    local texts, lines = {}, {}
+    local texts = {}
+    local coverage = dnn.zeros(n, H, W, 1) -- filled line by line: no list of n images held besides it
     local matrices = {}
     for i = 1, n do
       local r = u[i]
@@ -143,7 +144,7 @@ return function(options)
       end
       local x = 2 + r[3] * math.max(W - 4 - width, 0)
       local top = r[4] * math.max(H - (ascent - descent), 0)
-      lines[i] = font:render(text, px, x, top + ascent, H, W)
+      coverage:select(1, i):copy(font:render(text, px, x, top + ascent, H, W):unsqueeze(3))
       -- rotation up to 3 degrees and shear up to 0.15 about the center; output (x, y) -> input point
       local a = math.rad((r[5] * 2 - 1) * 3)
       local sh = (r[6] * 2 - 1) * 0.15
@@ -152,7 +153,6 @@ return function(options)
       local cx, cy = (W - 1) / 2, (H - 1) / 2
       matrices[i] = {m11, m12, cx - m11 * cx - m12 * cy, m21, m22, cy - m21 * cx - m22 * cy}
     end
-    local coverage = dnn.stack(lines, 1):unsqueeze(4)
     coverage = dnn.image.affine(coverage, dnn.tensor(matrices), {fill_value = 0})
     -- dark text on a light background, contrast and noise varying per line
     local bg, fg, sigma = {}, {}, {}
