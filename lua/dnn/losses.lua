@@ -254,6 +254,7 @@ end
 -- @option reduction="mean" `"mean"` (each loss divided by its label length, then the batch mean: PyTorch's), `"sum"` or `"none"` (one per example)
 -- @option zero_infinity=false infinite losses and their gradients become 0
 -- @example local loss = dnn.losses.ctc(ids, model(images), {label_lengths = lengths})
+-- @example model:compile{optimizer = "adam", loss = function(y, logits) return dnn.losses.ctc(y, logits) end}
 
 --- dnn.losses.get(spec)
 -- A loss function from a Keras name (aliases included), a function, or a loss object; what `compile` uses.

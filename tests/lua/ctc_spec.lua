@@ -267,3 +267,31 @@ describe("dnn.metrics.character_error_rate", function()
     H.assert_error({"character_error_rate", "is not valid UTF-8"}, cer, "\xff", "a")
   end)
 end)
+
+describe("CTC end to end", function()
+  it("trains a small model with fit on the CTC loss, and greedy decoding reads the labels back", function()
+    dnn.manual_seed(1)
+    -- T = 8 steps of 4 features; every second step turns one feature on, and the labels are those features in order
+    local N, T, F, C = 256, 8, 4, 5
+    local xs, rows = {}, {}
+    for i = 1, N do
+      xs[i], rows[i] = {}, {}
+      for t = 1, T do
+        xs[i][t] = {0, 0, 0, 0}
+        local k = (i * 3 + t * (i % 3 + 1)) % F + 1
+        if t % 2 == 0 then
+          xs[i][t][k] = 1
+          rows[i][#rows[i] + 1] = k + 1 -- id 1 is the blank
+        end
+      end
+    end
+    local model = dnn.nn.Sequential{dnn.nn.Input{shape = {T, F}}, dnn.nn.Dense(16, {activation = "relu"}),
+                                    dnn.nn.Dense(C)}
+    model:compile{optimizer = dnn.optim.Adam{learning_rate = 0.01},
+                  loss = function(y, logits) return dnn.losses.ctc(y, logits) end}
+    local h = model:fit(dnn.tensor(xs), dnn.tensor(rows), {epochs = 30, batch_size = 32, verbose = 0})
+    assert.is_true(h.history.loss[30] < 0.05 * h.history.loss[1])
+    local ids = dnn.text.ctc_greedy_decode(model:predict(dnn.tensor(xs)))
+    assert.equal(0, dnn.metrics.character_error_rate(ids, rows))
+  end)
+end)
