@@ -82,8 +82,9 @@ end
 -- is the k-th character of `alphabet` (a space, a-z, A-Z); id 1 is left for the CTC blank, so `num_classes` is
 -- `#alphabet + 1` and `y` feeds `dnn.losses.ctc` as it is. Deterministic for a seed; the global generator is left
 -- where it was. The default font is Debian's fonts-dejavu-core, the default words Debian's wamerican
--- (/usr/share/dict/words). stb_truetype is not safe on hostile font files: the file's size and table directory
--- are checked, but give only fonts from trusted paths (system packages).
+-- (/usr/share/dict/words). stb_truetype is not safe on hostile font files: the file's size, table directory and
+-- the offsets stb reads unchecked are checked, but glyph outlines are not: give only fonts from trusted paths
+-- (system packages).
 -- @option n=required the number of lines
 -- @option seed=1 the seed of every draw
 -- @option height=32 image height

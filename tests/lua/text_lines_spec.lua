@@ -129,6 +129,21 @@ describe("TrueType rendering", function()
     H.assert_error({"is not a TrueType"}, font.load, write(broken))
     -- a table count beyond the directory
     H.assert_error({"is not a TrueType"}, font.load, write(real:sub(1, 4) .. "\255\255" .. real:sub(7, 400)))
+    -- inside the tables stb reads unchecked: a glyph offset (loca) past glyf, a cmap encoding record past the cmap
+    local n = string.unpack(">I2", real, 5)
+    local tables = {}
+    for i = 0, n - 1 do
+      local tag, _, at, len = string.unpack(">c4I4I4I4", real, 13 + 16 * i)
+      tables[tag] = {at = at, len = len}
+    end
+    local function patched(at, bytes) return real:sub(1, at) .. bytes .. real:sub(at + #bytes + 1) end
+    local head = tables.head.at
+    local long_loca = string.unpack(">I2", real, head + 50 + 1) == 1
+    local loca = tables.loca.at + (long_loca and 4 or 2) * 40 -- glyph 40's end
+    H.assert_error({"is not a TrueType"}, font.load, write(patched(loca, long_loca and "\127\255\255\255" or "\255\255")))
+    H.assert_error({"is not a TrueType"}, font.load, write(patched(tables.cmap.at + 4 + 4, "\0\255\255\0")))
+    -- and the unpatched bytes load (the patching itself is right)
+    assert.truthy(font.load(write(patched(0, real:sub(1, 4)))))
     os.remove(dir)
   end)
 end)

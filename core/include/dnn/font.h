@@ -1,10 +1,13 @@
 /* TrueType text rendering through stb_truetype (Debian's libstb-dev), for
  * synthetic text images (dnn.datasets.text_lines). stb_truetype is not safe
- * on hostile fonts: it trusts the offsets inside glyph data. dnn_font_load
- * checks the file's size and its table directory (every table inside the
- * file) and turns stb's asserts into errors, but fonts should only be
- * loaded from trusted paths (a system font package), never from user
- * uploads. */
+ * on hostile fonts: it trusts the offsets inside the font. dnn_font_load
+ * checks the file's size, its table directory (every table inside the
+ * file), the fields stb reads unchecked (head, maxp, hhea, hmtx for every
+ * glyph, loca inside glyf and in order, kern pairs, the cmap's encoding
+ * records and the subtable stb uses), maps code points past the glyphs to
+ * .notdef, and turns stb's asserts into errors. Glyph outlines and GPOS are
+ * still read unchecked: load fonts only from trusted paths (a system font
+ * package), never from user uploads. */
 #ifndef DNN_FONT_H
 #define DNN_FONT_H
 
