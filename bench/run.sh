@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the MLP, CNN, LSTM and transformer-encoder benchmarks in dnnlua and in PyTorch (Debian's
-# python3-torch) at the same thread count and prints both with their ratios;
-# then startup time.
+# python3-torch) at the same thread count and prints both with their ratios; CNN inference at 1 thread; ONNX
+# Runtime's inference where its script is there; the slowdown with one core taken by another process; start-up
+# time and memory; then where a training step's time goes (bench/profile.sh, with perf).
 # Usage: bench/run.sh [STEPS] [THREADS] [CNN_STEPS]   (build first: scripts/setup.sh --test, which installs PyTorch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,7 +87,55 @@ startup_ms() {
 }
 ours_ms=$(startup_ms "$dnnlua" -e '')
 echo "startup dnnlua -e '': ${ours_ms} ms"
+echo "startup dnnlua -e '' peak RSS: $(/usr/bin/time -f %M "$dnnlua" -e '' 2>&1 >/dev/null | tail -1) KB"
 if have_torch; then
   torch_ms=$(startup_ms "$py" -c 'import torch')
   echo "startup python3 -c 'import torch': ${torch_ms} ms"
 fi
+
+# CNN inference on one thread (the figure above is at $threads).
+echo "== CNN inference: dnnlua, 1 thread"
+"$dnnlua" bench/cnn.lua 8 1 | grep cnn_infer_samples_per_s
+
+# ONNX Runtime (issue 16's inference peer): bench/ort_infer* is issue 16's ONNX Runtime script (onnxruntime-node
+# 1.30 run on the same models); it is expected to take THREADS and print "key value" lines as the others do.
+# >>> ONNX Runtime: wire its invocation here when the script lands <<<
+ort_script=$(ls bench/ort_infer* 2>/dev/null | head -1 || true)
+if [ -n "$ort_script" ]; then
+  echo "== ONNX Runtime inference: $ort_script, $threads threads and 1 thread"
+  case "$ort_script" in
+    *.js) node "$ort_script" "$threads"; node "$ort_script" 1 ;;
+    *.py) "$py" "$ort_script" "$threads"; "$py" "$ort_script" 1 ;;
+    *) "$ort_script" "$threads"; "$ort_script" 1 ;;
+  esac
+else
+  echo "== ONNX Runtime inference: no bench/ort_infer* script in this tree"
+fi
+
+# A busy machine (issue 16): the MLP and CNN training at $threads threads with one core taken by a busy loop,
+# against the same run without it (the machine may be shared: its load average is printed with each).
+# Two runs of each, alternating, keeping the better: on a shared machine one run may meet other load.
+busy_pair() {
+  local key=$1
+  shift
+  local quiet=0 busy=0 loop v
+  for _ in 1 2; do
+    v=$(value "$key" "$("$@")")
+    quiet=$(awk -v a="$quiet" -v b="$v" 'BEGIN { print (b > a ? b : a) }')
+    sh -c 'while :; do :; done' &
+    loop=$!
+    v=$(value "$key" "$("$@")")
+    kill "$loop"
+    busy=$(awk -v a="$busy" -v b="$v" 'BEGIN { print (b > a ? b : a) }')
+  done
+  echo "  $key without a busy loop: $quiet; with one core busy: $busy (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  awk -v a="$quiet" -v b="$busy" -v k="$key" 'BEGIN { printf "  %s slowdown with one core busy: %.2fx (aim: at most 2.5x)\n", k, a / b }'
+}
+echo "== one core busy: dnnlua, $threads threads"
+busy_pair mlp_train_samples_per_s "$dnnlua" bench/mlp.lua "$((steps / 3))" "$threads"
+busy_pair cnn_train_samples_per_s "$dnnlua" bench/cnn.lua "$((cnn_steps / 3))" "$threads"
+
+# Where the time goes: GEMM, im2col, element-wise kernels, Lua, waiting, page faults.
+echo "== profile (perf)"
+DNNLUA=$dnnlua bench/profile.sh cnn "$cnn_steps" "$threads"
+DNNLUA=$dnnlua bench/profile.sh mlp "$steps" "$threads"

@@ -554,6 +554,28 @@ static int open_dnn(lua_State *L) {
   return 0;
 }
 
+/* OpenMP threads that wait for work spin for 300,000 rounds (about 3 ms)
+ * before they sleep, libgomp's default: when another process holds a core,
+ * the spinning threads take the time the working one needs and training gets
+ * several times slower. Unless the user chose a policy (OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT), dnnlua has them spin for 1,000 rounds (about 10 us, what
+ * libgomp itself uses on an oversubscribed machine), enough to catch the next
+ * parallel region of a step. libgomp reads these settings once, in its
+ * initializer, which runs before main and even before an executable's
+ * .preinit_array can set the environment (libc resets it after that): so
+ * dnnlua sets the variable and runs itself again, once. A failed exec leaves
+ * libgomp's default. On one thread nobody waits, and the second start (a few
+ * ms) is skipped. */
+static void default_wait_policy(char **argv) {
+  if (getenv("OMP_WAIT_POLICY") != NULL || getenv("GOMP_SPINCOUNT") != NULL) return;
+  const char *dnn_threads = getenv("DNN_NUM_THREADS"), *omp_threads = getenv("OMP_NUM_THREADS");
+  if ((dnn_threads && strcmp(dnn_threads, "1") == 0) ||
+      (!dnn_threads && omp_threads && strcmp(omp_threads, "1") == 0) || sysconf(_SC_NPROCESSORS_ONLN) == 1)
+    return; /* one thread: nobody waits */
+  if (setenv("GOMP_SPINCOUNT", "1000", 0) != 0) return;
+  execv("/proc/self/exe", argv);
+}
+
 /* DNN_NUM_THREADS=n sets the one thread budget; unset keeps OpenMP's default. */
 static void apply_num_threads(void) {
   const char *s = getenv("DNN_NUM_THREADS");
@@ -617,6 +639,7 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
+  default_wait_policy(argv);
   apply_num_threads();
   lua_State *L = luaL_newstate();
   if (L == NULL) {

@@ -239,6 +239,7 @@ int luaopen_dnn_core(lua_State *L) {
   ldnn_open_attention(L);
   ldnn_open_distributed(L);
   ldnn_open_onnx(L);
+  ldnn_open_boxes(L);
   lua_pushliteral(L, DNN_VERSION); /* project(VERSION) in CMakeLists.txt: the one place it is written */
   lua_setfield(L, -2, "version");
   return 1;

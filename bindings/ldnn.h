@@ -61,6 +61,7 @@ void ldnn_open_font(lua_State *L);
 void ldnn_open_attention(lua_State *L);
 void ldnn_open_distributed(lua_State *L);
 void ldnn_open_onnx(lua_State *L);
+void ldnn_open_boxes(lua_State *L);
 
 /* luaopen for "dnn.core" (the C functions) and for "dnn" (the whole library:
  * preloads the embedded Lua modules, then runs dnn/init.lua). */

@@ -39,6 +39,7 @@
 #include "dnn/nn.h"
 #include "dnn/ops.h"
 #include "dnn/parallel.h"
+#include "kernels.h"
 #include "fast_exp.h"
 
 enum { BQ = 64, BK = 64 };
@@ -80,8 +81,7 @@ static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
       for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
     return;
   }
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
-              alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+  dnn_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* s (m, n; row stride BK) = scale Q[i0..] K[j0..]^T, with -inf where key j0 + j is not allowed for query i0 + i. */

@@ -270,6 +270,8 @@ typedef struct engine {
   dnn_tensor **captured; /* the targets' gradients */
   unsigned mark; /* nodes of this pass have node->mark == mark */
   node_list order; /* every node of the pass, consumers first; each held */
+  dnn_leaf_ready_fn leaf_ready; /* backward's hook: a leaf's grad is final */
+  void *leaf_ready_ud;
 } engine;
 
 static _Thread_local engine *running; /* the innermost engine at work, for dnn_node_grad_buffer */
@@ -675,6 +677,80 @@ static dnn_status seed_roots(engine *e, int n, dnn_tensor *const *roots, dnn_ten
   return st;
 }
 
+/* ---- when a leaf's gradient is final (leaf_ready) ---- */
+
+/* The leaves of a pass, each with the number of contributions still to come
+ * (its uses as an input of a node not yet run); open addressing on the
+ * tensor's address. */
+typedef struct {
+  dnn_tensor *leaf;
+  size_t pending;
+} leaf_count;
+
+typedef struct {
+  leaf_count *slots;
+  size_t mask; /* capacity - 1, a power of two minus one */
+} leaf_table;
+
+static bool is_leaf_slot(const engine *e, const dnn_tensor *in) {
+  return in && in->requires_grad && !in->grad_fn && e->into_leaves;
+}
+
+static leaf_count *leaf_find(leaf_table *t, dnn_tensor *leaf) {
+  size_t h = ((size_t)(uintptr_t)leaf >> 4) * 0x9E3779B1u;
+  for (size_t i = h & t->mask;; i = (i + 1) & t->mask)
+    if (t->slots[i].leaf == leaf || !t->slots[i].leaf) return &t->slots[i];
+}
+
+/* Counts each leaf's uses by the nodes of the pass; the roots that are leaves
+ * come in with none. */
+static dnn_status leaf_table_build(const engine *e, int n, dnn_tensor *const *roots, leaf_table *t) {
+  size_t uses = (size_t)n;
+  for (size_t j = 0; j < e->order.n; j++) uses += (size_t)e->order.items[j]->n_inputs;
+  size_t cap = 16;
+  while (cap < 2 * uses) cap *= 2;
+  t->slots = calloc(cap, sizeof *t->slots);
+  if (!t->slots) return oom();
+  t->mask = cap - 1;
+  for (int r = 0; r < n; r++)
+    if (is_leaf_slot(e, roots[r])) leaf_find(t, roots[r])->leaf = roots[r];
+  for (size_t j = 0; j < e->order.n; j++) {
+    const dnn_node *node = e->order.items[j];
+    for (int i = 0; i < node->n_inputs; i++) {
+      if (!is_leaf_slot(e, node->inputs[i])) continue;
+      leaf_count *c = leaf_find(t, node->inputs[i]);
+      c->leaf = node->inputs[i];
+      c->pending++;
+    }
+  }
+  return DNN_OK;
+}
+
+/* The roots that are leaves no node adds to: final once seeded. */
+static dnn_status leaf_ready_roots(engine *e, int n, dnn_tensor *const *roots, leaf_table *t) {
+  dnn_status st = DNN_OK;
+  for (int r = 0; r < n && st == DNN_OK; r++) {
+    if (!is_leaf_slot(e, roots[r])) continue;
+    leaf_count *c = leaf_find(t, roots[r]);
+    bool repeated = false; /* a root given twice is reported once */
+    for (int q = 0; q < r; q++) repeated = repeated || roots[q] == roots[r];
+    if (c->pending == 0 && !repeated) st = e->leaf_ready(roots[r], e->leaf_ready_ud);
+  }
+  return st;
+}
+
+/* After node ran (or was passed over): its leaves have one contribution
+ * less each; those with none left are final. */
+static dnn_status leaf_ready_after(engine *e, const dnn_node *node, leaf_table *t) {
+  dnn_status st = DNN_OK;
+  for (int i = 0; i < node->n_inputs && st == DNN_OK; i++) {
+    if (!is_leaf_slot(e, node->inputs[i])) continue;
+    leaf_count *c = leaf_find(t, node->inputs[i]);
+    if (--c->pending == 0) st = e->leaf_ready(node->inputs[i], e->leaf_ready_ud);
+  }
+  return st;
+}
+
 static void end_pass(engine *e, node_list *all) {
   for (size_t i = 0; i < all->n; i++) {
     dnn_node *node = all->items[i];
@@ -700,17 +776,22 @@ static dnn_status run_pass(engine *e, int n, dnn_tensor *const *roots, dnn_tenso
   running = e;
   dnn_set_grad_enabled(e->create_graph);
   node_list all = {0};
+  leaf_table leaves = {0};
   dnn_status st = collect(e, n, roots, &all);
   if (st == DNN_OK) st = topological_order(e, &all);
+  if (st == DNN_OK && e->leaf_ready) st = leaf_table_build(e, n, roots, &leaves);
   if (st == DNN_OK) {
     mark_needed(e);
     st = seed_roots(e, n, roots, seeds);
   }
+  if (st == DNN_OK && e->leaf_ready) st = leaf_ready_roots(e, n, roots, &leaves);
   for (size_t i = 0; st == DNN_OK && i < e->order.n; i++) {
     dnn_node *node = e->order.items[i];
     if (e->n_targets && !e->stop_at_targets) capture_targets(e, node);
     if (node->needed && has_grad(node)) st = run_node(e, node);
+    if (st == DNN_OK && e->leaf_ready) st = leaf_ready_after(e, node, &leaves);
   }
+  free(leaves.slots);
   end_pass(e, &all);
   dnn_set_grad_enabled(was_enabled);
   running = outer;
@@ -742,6 +823,8 @@ dnn_status dnn_backward_ex(int n, dnn_tensor *const *roots, dnn_tensor *const *g
   if (opts) {
     e.create_graph = opts->create_graph;
     e.retain_graph = opts->retain_graph || opts->create_graph;
+    e.leaf_ready = opts->leaf_ready;
+    e.leaf_ready_ud = opts->leaf_ready_ud;
   }
   return run_pass(&e, n, roots, grads);
 }
@@ -757,6 +840,8 @@ dnn_status dnn_grad(int n_out, dnn_tensor *const *outputs, dnn_tensor *const *gr
   for (int i = 0; st == DNN_OK && i < n_in; i++)
     if (!inputs[i]->requires_grad)
       st = dnn_argerror(2, "grad", "expected inputs that require grad, got input %d that does not", i + 1);
+  if (st == DNN_OK && opts && opts->leaf_ready)
+    st = dnn_error(DNN_EARG, "grad", "leaf_ready is a hook of backward (grad touches no leaf's grad)");
   if (st != DNN_OK) return st;
   for (int i = 0; i < n_in; i++) grads[i] = NULL;
   engine e = {.n_targets = n_in, .targets = inputs, .captured = grads};

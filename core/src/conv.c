@@ -24,6 +24,7 @@
 #include "dnn/error.h"
 #include "dnn/ops.h"
 #include "dnn/parallel.h"
+#include "kernels.h"
 
 typedef struct {
   int64_t n, h, w, c; /* the image side */
@@ -165,8 +166,7 @@ static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float 
     if (beta == 0) memset(c, 0, (size_t)(m * n) * sizeof(float));
     return;
   }
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1,
-              a, ta ? (int)m : (int)k, b, tb ? (int)k : (int)n, beta, c, (int)n);
+  dnn_sgemm(ta, tb, m, n, k, 1, a, ta ? m : k, b, tb ? k : n, beta, c, n);
 }
 
 /* The batch goes through im2col in chunks of whole examples, as many as keep the cols matrix within this many floats

@@ -368,6 +368,261 @@ dnn_status dnn_dist_allreduce_grads(dnn_tensor *const *grads, int n, float scale
   return st;
 }
 
+/* ---- the reducer: the gradient step overlapped with backward ---- */
+
+typedef struct {
+  int first, count; /* params order[first .. first+count-1] */
+  int64_t n; /* floats of gradient; count presence flags follow */
+  int pending; /* params not final yet in this pass */
+  float *data;
+  MPI_Request req;
+} rbucket;
+
+typedef struct {
+  dnn_tensor *t;
+  int index; /* in params */
+} param_ref;
+
+struct dnn_dist_reducer {
+  int n;
+  dnn_tensor **params; /* held */
+  int64_t *offset; /* each param's place in its bucket */
+  int *bucket_of; /* each param's bucket */
+  bool *ready; /* final in this pass */
+  int *order; /* the params in bucket order (reverse) */
+  param_ref *sorted; /* by address, for the hook */
+  int nb, next; /* buckets; the next to start */
+  rbucket *b;
+  float scale;
+  bool broken; /* a pass failed with exchanges in flight: their buffers stay */
+};
+
+static _Thread_local dnn_dist_timings g_timings;
+
+void dnn_dist_get_timings(dnn_dist_timings *out, bool reset) {
+  *out = g_timings;
+  if (reset) memset(&g_timings, 0, sizeof g_timings);
+}
+
+static int by_address(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)((const param_ref *)a)->t, y = (uintptr_t)((const param_ref *)b)->t;
+  return x < y ? -1 : x > y;
+}
+
+int dnn_dist_reducer_buckets(const dnn_dist_reducer *r) { return r->nb; }
+
+void dnn_dist_reducer_free(dnn_dist_reducer *r) {
+  if (!r) return;
+  for (int k = 0; k < r->nb; k++)
+    if (!r->broken || r->b[k].req == MPI_REQUEST_NULL) free(r->b[k].data); /* MPI may still write the others */
+  for (int i = 0; i < r->n; i++) dnn_tensor_release(r->params[i]);
+  free(r->params);
+  free(r->offset);
+  free(r->bucket_of);
+  free(r->ready);
+  free(r->order);
+  free(r->sorted);
+  free(r->b);
+  free(r);
+}
+
+dnn_dist_reducer *dnn_dist_reducer_new(dnn_tensor *const *params, int n, size_t bucket_bytes,
+                                       size_t first_bucket_bytes) {
+  const char *fn = "reducer";
+  if (check_ready(fn) != DNN_OK) return NULL;
+  if (n < 0) {
+    dnn_argerror(1, fn, "expected n >= 0 params, got %d", n);
+    return NULL;
+  }
+  int64_t h[H_LEN] = {0};
+  h[H_CALL] = CALL_GRADS;
+  h[H_OP] = (int64_t)bucket_bytes;
+  h[H_ROOT] = (int64_t)first_bucket_bytes;
+  h[H_NDIM] = n;
+  for (int i = 0; i < n; i++) h[H_NUMEL] += dnn_numel(params[i]);
+  h[H_SHAPE] = (int64_t)shapes_hash(params, n);
+  if (agree(fn, h) != DNN_OK) return NULL;
+  dnn_dist_reducer *r = calloc(1, sizeof *r);
+  size_t m = (size_t)(n > 0 ? n : 1);
+  if (r) {
+    r->params = calloc(m, sizeof *r->params);
+    r->offset = calloc(m, sizeof *r->offset);
+    r->bucket_of = calloc(m, sizeof *r->bucket_of);
+    r->ready = calloc(m, sizeof *r->ready);
+    r->order = calloc(m, sizeof *r->order);
+    r->sorted = calloc(m, sizeof *r->sorted);
+    r->b = calloc(m, sizeof *r->b);
+  }
+  if (!r || !r->params || !r->offset || !r->bucket_of || !r->ready || !r->order || !r->sorted || !r->b) {
+    dnn_dist_reducer_free(r);
+    dnn_error(DNN_ENOMEM, fn, "out of memory for %d params", n);
+    return NULL;
+  }
+  for (int i = 0; i < n; i++) {
+    r->params[i] = dnn_tensor_retain(params[i]);
+    r->n = i + 1;
+    r->order[i] = n - 1 - i;
+    r->sorted[i] = (param_ref){params[i], i};
+  }
+  qsort(r->sorted, m, sizeof *r->sorted, by_address);
+  for (int i = 1; i < n; i++)
+    if (r->sorted[i].t == r->sorted[i - 1].t) {
+      dnn_error(DNN_EARG, fn, "params %d and %d are the same tensor", r->sorted[i - 1].index + 1,
+                r->sorted[i].index + 1);
+      dnn_dist_reducer_free(r);
+      return NULL;
+    }
+  int64_t first_floats = (int64_t)(first_bucket_bytes / sizeof(float)),
+          floats = (int64_t)(bucket_bytes / sizeof(float));
+  for (int j = 0; j < n; j++) {
+    int i = r->order[j];
+    int64_t k = dnn_numel(params[i]);
+    rbucket *last = r->nb ? &r->b[r->nb - 1] : NULL;
+    int64_t cap = r->nb == 1 ? first_floats : floats;
+    if (!last || last->n >= (cap > 0 ? cap : 1) || last->n + k + last->count + 1 > CHUNK) {
+      r->b[r->nb] = (rbucket){.first = j, .req = MPI_REQUEST_NULL};
+      last = &r->b[r->nb++];
+    }
+    r->bucket_of[i] = r->nb - 1;
+    r->offset[i] = last->n;
+    last->n += k;
+    last->count++;
+  }
+  for (int k = 0; k < r->nb; k++) {
+    r->b[k].data = malloc((size_t)(r->b[k].n + r->b[k].count) * sizeof(float));
+    if (!r->b[k].data) {
+      dnn_error(DNN_ENOMEM, fn, "out of memory for a bucket of %lld floats", (long long)r->b[k].n);
+      dnn_dist_reducer_free(r);
+      return NULL;
+    }
+  }
+  return r;
+}
+
+/* The bucket's values: scale x each param's grad (zeros and a presence flag
+ * of 0 for a param without one), then its MPI_Iallreduce. */
+static dnn_status start_bucket(dnn_dist_reducer *r, rbucket *b) {
+  float *flags = b->data + b->n;
+  for (int j = b->first; j < b->first + b->count; j++) {
+    int i = r->order[j];
+    dnn_tensor *g = r->params[i]->grad;
+    float *at = b->data + r->offset[i];
+    int64_t k = dnn_numel(r->params[i]);
+    flags[j - b->first] = g ? 1.0f : 0.0f;
+    if (!g) {
+      memset(at, 0, (size_t)k * sizeof(float));
+    } else if (dnn_is_contiguous(g)) {
+      const float *v = dnn_data(g);
+      for (int64_t e = 0; e < k; e++) at[e] = r->scale * v[e];
+    } else {
+      dnn_gather_to(g, at);
+      for (int64_t e = 0; e < k; e++) at[e] *= r->scale;
+    }
+  }
+  int rc = MPI_Iallreduce(MPI_IN_PLACE, b->data, (int)(b->n + b->count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &b->req);
+  return rc == MPI_SUCCESS ? DNN_OK : mpi_error("reducer", rc);
+}
+
+/* Starts the buckets whose params are all final, in order: every rank
+ * starts them in the same order, whatever order its backward ran in. */
+static dnn_status start_ready(dnn_dist_reducer *r, bool early) {
+  dnn_status st = DNN_OK;
+  while (st == DNN_OK && r->next < r->nb && r->b[r->next].pending == 0) {
+    st = start_bucket(r, &r->b[r->next++]);
+    if (early)
+      g_timings.early++;
+    else
+      g_timings.late++;
+  }
+  return st;
+}
+
+static dnn_status mark_ready(dnn_dist_reducer *r, int i) {
+  if (r->ready[i]) return DNN_OK;
+  r->ready[i] = true;
+  r->b[r->bucket_of[i]].pending--;
+  return DNN_OK;
+}
+
+static dnn_status on_leaf_ready(dnn_tensor *leaf, void *ud) {
+  dnn_dist_reducer *r = ud;
+  param_ref key = {leaf, 0}, *p = bsearch(&key, r->sorted, (size_t)r->n, sizeof key, by_address);
+  if (!p) return DNN_OK; /* a leaf the reducer does not sum (an input that requires grad) */
+  mark_ready(r, p->index);
+  dnn_status st = start_ready(r, true);
+  if (st != DNN_OK || r->next == 0) return st;
+  /* Moves the exchanges in flight on: Open MPI progresses them only inside MPI calls. */
+  int done = 0;
+  for (int k = 0; k < r->next; k++) {
+    if (r->b[k].req == MPI_REQUEST_NULL) continue;
+    int rc = MPI_Test(&r->b[k].req, &done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return mpi_error("reducer", rc);
+  }
+  return DNN_OK;
+}
+
+/* Each param's grad from its bucket's sum; a param no rank had a gradient for stays without one. */
+static dnn_status unpack_bucket(dnn_dist_reducer *r, const rbucket *b) {
+  const float *flags = b->data + b->n;
+  for (int j = b->first; j < b->first + b->count; j++) {
+    int i = r->order[j];
+    dnn_tensor *p = r->params[i];
+    if (flags[j - b->first] == 0.0f) continue;
+    if (!p->grad && (p->grad = dnn_zeros(p->ndim, p->shape)) == NULL) return dnn_errcode();
+    const float *at = b->data + r->offset[i];
+    if (dnn_is_contiguous(p->grad)) {
+      memcpy(dnn_data(p->grad), at, (size_t)dnn_numel(p) * sizeof(float));
+    } else {
+      dnn_tensor *src = dnn_from_buffer((float *)at, p->ndim, p->shape, NULL, NULL);
+      dnn_status st = src ? dnn_copy(p->grad, src) : dnn_errcode();
+      dnn_tensor_release(src);
+      if (st != DNN_OK) return st;
+    }
+    dnn_bump_version(p->grad);
+  }
+  return DNN_OK;
+}
+
+dnn_status dnn_dist_reducer_backward(dnn_dist_reducer *r, dnn_tensor *root, float scale, bool overlap) {
+  const char *fn = "reducer";
+  if (r->broken) return dnn_error(DNN_ESTATE, fn, "an earlier step failed with exchanges in flight");
+  dnn_status st = check_ready(fn);
+  if (st != DNN_OK) return st;
+  r->scale = scale;
+  r->next = 0;
+  for (int i = 0; i < r->n; i++) r->ready[i] = false;
+  for (int k = 0; k < r->nb; k++) r->b[k].pending = r->b[k].count;
+  double t0 = MPI_Wtime();
+  dnn_backward_opts opts = {.leaf_ready = overlap ? on_leaf_ready : NULL, .leaf_ready_ud = r};
+  st = dnn_backward_ex(1, &root, NULL, &opts);
+  double t1 = MPI_Wtime();
+  /* The exchanges that finished during backward (each test also moves the others on). */
+  for (int k = 0; k < r->next && st == DNN_OK; k++) {
+    int done = 0, rc = MPI_Test(&r->b[k].req, &done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) st = mpi_error(fn, rc);
+    g_timings.done_in_backward += done;
+  }
+  /* What backward did not reach (or all, without overlap) is final now. */
+  for (int i = 0; i < r->n && st == DNN_OK; i++) st = mark_ready(r, i);
+  if (st == DNN_OK) st = start_ready(r, false);
+  double t2 = MPI_Wtime();
+  if (st != DNN_OK) {
+    for (int k = 0; k < r->next; k++) r->broken = r->broken || r->b[k].req != MPI_REQUEST_NULL;
+    return st;
+  }
+  for (int k = 0; k < r->nb; k++) {
+    int rc = MPI_Wait(&r->b[k].req, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS && st == DNN_OK) st = mpi_error(fn, rc);
+  }
+  double t3 = MPI_Wtime();
+  for (int k = 0; k < r->nb && st == DNN_OK; k++) st = unpack_bucket(r, &r->b[k]);
+  g_timings.steps++;
+  g_timings.backward += t1 - t0;
+  g_timings.after += MPI_Wtime() - t1;
+  g_timings.wait += t3 - t2;
+  return st;
+}
+
 void dnn_dist_abort(const char *msg, int code) {
   if (!g_initialized || g_size <= 1) return;
   fprintf(stderr, "[rank %d of %d] %s\n", g_rank, g_size, msg ? msg : "(no message)");
@@ -407,6 +662,33 @@ dnn_status dnn_dist_barrier(void) { return dnn_error(DNN_ESTATE, "barrier", NO_M
 dnn_status dnn_dist_allreduce_grads(dnn_tensor *const *grads, int n, float scale, size_t bucket_bytes) {
   (void)grads, (void)n, (void)scale, (void)bucket_bytes;
   return dnn_error(DNN_ESTATE, "allreduce_grads", NO_MPI);
+}
+
+struct dnn_dist_reducer {
+  int unused;
+};
+
+dnn_dist_reducer *dnn_dist_reducer_new(dnn_tensor *const *params, int n, size_t bucket_bytes,
+                                       size_t first_bucket_bytes) {
+  (void)params, (void)n, (void)bucket_bytes, (void)first_bucket_bytes;
+  dnn_error(DNN_ESTATE, "reducer", NO_MPI);
+  return NULL;
+}
+
+void dnn_dist_reducer_free(dnn_dist_reducer *r) { (void)r; }
+int dnn_dist_reducer_buckets(const dnn_dist_reducer *r) {
+  (void)r;
+  return 0;
+}
+
+dnn_status dnn_dist_reducer_backward(dnn_dist_reducer *r, dnn_tensor *root, float scale, bool overlap) {
+  (void)r, (void)root, (void)scale, (void)overlap;
+  return dnn_error(DNN_ESTATE, "reducer", NO_MPI);
+}
+
+void dnn_dist_get_timings(dnn_dist_timings *out, bool reset) {
+  (void)reset;
+  memset(out, 0, sizeof *out);
 }
 
 void dnn_dist_abort(const char *msg, int code) { (void)msg, (void)code; }

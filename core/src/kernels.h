@@ -3,6 +3,8 @@
 #ifndef DNN_KERNELS_H
 #define DNN_KERNELS_H
 
+#include <cblas.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "dnn/parallel.h"
@@ -33,5 +35,14 @@ static inline void dnn_for_blocks(int64_t units, int64_t unit_size, dnn_block_fn
     fn(ctx, start, end);
   }
 }
+
+/* C (m, n) = alpha op(A) op(B) + beta C, row-major with leading dims, as
+ * cblas_sgemm: split into blocks of rows or of columns fixed by the shape
+ * (never over k), each one OpenBLAS call on one thread, shared by the OpenMP
+ * team (one call when already inside a parallel region). The result is the
+ * same at any thread count. Every product goes through it, never through
+ * cblas_sgemm directly (parallel.c). */
+void dnn_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+               const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
 #endif

@@ -9,6 +9,7 @@
 #include "dnn/ops.h"
 #include "dnn/parallel.h"
 #include "activation_kernels.h"
+#include "kernels.h"
 
 int dnn_activation_from_name(const char *name) {
   static const char *names[] = {"linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax"};
@@ -50,11 +51,9 @@ static dnn_status dense_backward(dnn_node *node, dnn_tensor *const *grad_out, dn
   }
   dnn_status st = DNN_OK;
   if (dnn_node_needs_grad(node, 0) && (gin[0] = dnn_empty_like(x)) != NULL) /* dx = dz W^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)in, (int)out, 1, dnn_data(dz), (int)out,
-                dnn_data(w), (int)out, 0, dnn_data(gin[0]), (int)in);
+    dnn_sgemm(false, true, rows, in, out, 1, dnn_data(dz), out, dnn_data(w), out, 0, dnn_data(gin[0]), in);
   if (dnn_node_needs_grad(node, 1) && (gin[1] = dnn_empty_like(w)) != NULL) /* dW = x^T dz */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)in, (int)out, (int)rows, 1, dnn_data(x), (int)in,
-                dnn_data(dz), (int)out, 0, dnn_data(gin[1]), (int)out);
+    dnn_sgemm(true, false, in, out, rows, 1, dnn_data(x), in, dnn_data(dz), out, 0, dnn_data(gin[1]), out);
   if (node->n_inputs > 2 && dnn_node_needs_grad(node, 2) && (gin[2] = dnn_empty(1, &out)) != NULL) /* db */
     dnn_column_sums(dnn_data(dz), rows, out, dnn_data(gin[2]));
   for (int i = 0; i < node->n_inputs; i++)
@@ -103,8 +102,7 @@ dnn_tensor *dnn_dense(dnn_tensor *x, dnn_tensor *w, dnn_tensor *b, dnn_activatio
   if (y) {
     int64_t in = w->shape[0], out = w->shape[1], rows = dnn_numel(x) / (in ? in : 1);
     if (in == 0) rows = dnn_numel(y) / (out ? out : 1);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)out, (int)in, 1, dnn_data(xc), (int)in,
-                dnn_data(wc), (int)out, 0, dnn_data(y), (int)out);
+    dnn_sgemm(false, false, rows, out, in, 1, dnn_data(xc), in, dnn_data(wc), out, 0, dnn_data(y), out);
     dnn_bias_activation(dnn_data(y), bc ? dnn_data(bc) : NULL, rows, out, act, alpha);
     dnn_tensor *inputs[3] = {xc, wc, bc};
     dnn_node *node = dnn_record(y, "dense", dense_backward, b ? 3 : 2, inputs);

@@ -17,6 +17,7 @@
 #include "dnn/autograd.h"
 #include "dnn/ops.h"
 #include "dnn/parallel.h"
+#include "kernels.h"
 
 /* A batch of rows x cols matrices: element (b..., i, j) is at
  * data[sum(b_d * bstride_d) + i * rs + j * cs]. */
@@ -274,7 +275,8 @@ static dnn_status bgemm(mat x, mat y, mat o) {
       yo += i * y.bstride[d];
       oo += i * o.bstride[d];
     }
-    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, x.data + xo, lda, y.data + yo, ldb, beta, o.data + oo, ldc);
+    dnn_sgemm(ta == CblasTrans, tb == CblasTrans, m, n, k, 1.0f, x.data + xo, lda, y.data + yo, ldb, beta, o.data + oo,
+              ldc);
   }
   free(owned[0]);
   free(owned[1]);

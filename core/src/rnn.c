@@ -28,6 +28,7 @@
 #include "dnn/autograd.h"
 #include "dnn/error.h"
 #include "dnn/parallel.h"
+#include "kernels.h"
 #include "fast_exp.h"
 
 static const char *const cell_names[] = {"simple_rnn", "lstm", "gru"};
@@ -45,8 +46,7 @@ static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float 
       for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
     return;
   }
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1,
-              a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+  dnn_sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* v = act(v) in place. One loop per activation, so each vectorizes. tanh(x) = 2 sigmoid(2x) - 1 (absolute error

@@ -53,10 +53,24 @@ end
 local started = dnn.wall_time()
 local history = model:fit(x_train, y_train, {epochs = opts.epochs, batch_size = opts.batch_size})
 local trained = dnn.wall_time() - started
+-- where the gradient steps' time went, averaged over the ranks: the exchange
+-- runs during backward, what is left of it shows after backward
+local timings = dnn.distributed.timings()
+local per_step
+if timings.steps > 0 then
+  per_step = dnn.distributed.allreduce(dnn.tensor({timings.backward, timings.after_backward, timings.wait}) /
+    timings.steps * 1000, {op = "mean"}):totable()
+end
 -- every rank holds the same weights: each evaluates, rank 0 reports
 local _, metrics = model:evaluate(test.x, test.y, {batch_size = 500, verbose = 0})
 if main then
   print(string.format("training time %.1fs, %.0f samples/s", trained, opts.epochs * x_train.shape[1] / trained))
+  if per_step then
+    print(string.format("per step: backward %.1f ms, after backward %.2f ms (waiting for the exchange %.2f ms); "
+      .. "%d of %d bucket exchanges started during backward, %d ended during it", per_step[1], per_step[2],
+      per_step[3], timings.buckets_during, timings.buckets_during + timings.buckets_after,
+      timings.buckets_done_in_backward))
+  end
   local curves = opts.out .. "/train_cnn_mpi_curves.png"
   dnn.plot.history(history, curves, {title = string.format("train_cnn_mpi, %d ranks", size)})
   print(string.format("saved %s", curves))

@@ -5,9 +5,11 @@
 -- (epoch, step), the epoch's sample order (fit's permutation or the
 -- DataLoader's) and running loss and metrics, the learning rate, and each
 -- callback's get_state (History, EarlyStopping, ReduceLROnPlateau,
--- ModelCheckpoint, CSVLogger, ...).
+-- ModelCheckpoint, CSVLogger, ...). Under dnn.distributed, rank 0 writes it
+-- with every rank's own part (random generator, running metrics, callbacks).
 local dnn = require "dnn"
 local checkpoint = require "dnn.checkpoint"
+local json = require "dnn.json"
 
 local M = {}
 
@@ -131,16 +133,49 @@ local function ensure_dir(dir)
   os.remove(probe)
 end
 
+-- ---- under dnn.distributed ----
+
+-- Every rank's string s, gathered on every rank (a list, rank r's at r + 1):
+-- the bytes travel as floats, padded to the longest.
+local function all_strings(s)
+  local D = dnn.distributed
+  local longest = D.allreduce(dnn.tensor({#s}), {op = "max"}):item()
+  local bytes = dnn.zeros(math.max(1, math.floor(longest)) + 1)
+  bytes[1] = #s
+  for i = 1, #s do bytes[i + 1] = s:byte(i) end
+  local rows = D.all_gather(bytes):totable()
+  local out = {}
+  for r, row in ipairs(rows) do
+    local chars = {}
+    for i = 1, math.floor(row[1]) do chars[i] = string.char(math.floor(row[i + 1])) end
+    out[r] = table.concat(chars)
+  end
+  return out
+end
+
+-- What differs between the ranks: each one's random generator (its own
+-- dropout masks), running metrics (summed over the ranks only at an epoch's
+-- end) and callbacks (rank 0 alone keeps those that write files).
+local function rank_part(tracker, cbs, backup)
+  return json.encode(encode({rng = dnn.get_rng_state(), tracker = tracker and M.tracker_state(tracker) or nil,
+                             callbacks = callback_states(cbs, backup)}))
+end
+
 -- Saves where fit is: at = {epoch, step (the steps done in it), epoch_done,
 -- stopped, perm (a tensor or nil), loader (the DataLoader's position or nil),
--- tracker (the Tracker or nil)}.
-function M.save(backup, model, optimizer, cbs, at)
-  ensure_dir(backup.backup_dir)
+-- tracker (the Tracker or nil)}. Under dnn.distributed (world) every rank's
+-- own part is gathered, and rank 0 writes the one file.
+function M.save(backup, model, optimizer, cbs, at, world)
+  if not world or world.rank == 0 then ensure_dir(backup.backup_dir) end
   local state = {epoch = at.epoch, step = at.step, epoch_done = at.epoch_done == true, stopped = at.stopped == true,
                  perm = at.perm and at.perm:totable() or nil, loader = at.loader,
                  tracker = at.tracker and M.tracker_state(at.tracker) or nil,
                  learning_rate = type(optimizer.learning_rate) == "number" and optimizer.learning_rate or nil,
                  callbacks = callback_states(cbs, backup)}
+  if world then
+    state.ranks = all_strings(rank_part(at.tracker, cbs, backup))
+    state.world_size = world.size
+  end
   checkpoint.save(backup:path(), {model = model, optimizer = optimizer, epoch = at.epoch, extra = encode(state)})
 end
 
@@ -151,7 +186,7 @@ end
 -- Restores the backup if there is one: weights, optimizer, generator and
 -- callbacks now; returns where fit stopped (save's `at`, perm a tensor
 -- again), or nil when there is no backup.
-function M.restore(backup, model, optimizer, cbs)
+function M.restore(backup, model, optimizer, cbs, world)
   local path = backup:path()
   local f = io.open(path, "rb")
   if not f then return nil end
@@ -170,6 +205,21 @@ function M.restore(backup, model, optimizer, cbs)
   if s.learning_rate ~= nil then
     if type(s.learning_rate) ~= "number" then bad(path, "expected a number learning_rate", s.learning_rate) end
     optimizer.learning_rate = s.learning_rate
+  end
+  local size = world and world.size or 1
+  if (s.world_size or 1) ~= size then
+    error(string.format("fit: the backup %s was written by %d %s and this run has %d: resume it with %d", path,
+      s.world_size or 1, s.world_size and "ranks" or "process", size, s.world_size or 1), 0)
+  end
+  if world then -- this rank's own part
+    if type(s.ranks) ~= "table" or type(s.ranks[world.rank + 1]) ~= "string" then
+      bad(path, "expected a part for each rank", type(s.ranks))
+    end
+    local ok, part = pcall(json.decode, s.ranks[world.rank + 1])
+    if not ok or type(part) ~= "table" then bad(path, "expected rank " .. world.rank .. "'s part as JSON", part) end
+    part = decode(part)
+    dnn.set_rng_state(part.rng)
+    s.tracker, s.callbacks = part.tracker, part.callbacks
   end
   set_callback_states(path, cbs, s.callbacks or {})
   if s.perm then s.perm = dnn.tensor(s.perm) end

@@ -1008,7 +1008,9 @@ end
 -- Fault tolerance, as Keras's: fit saves into `backup_dir` everything it needs to go on (weights, optimizer
 -- state, learning rate, random generator, the epoch's sample order and position, each callback's `get_state`,
 -- the history), and the same fit run again after a crash or a kill continues where the last backup was, to
--- the weights an uninterrupted run gives, bit for bit. `fit{backup_dir = dir}` is the short form.
+-- the weights an uninterrupted run gives, bit for bit. `fit{backup_dir = dir}` is the short form. Under
+-- `dnn.distributed` rank 0 writes the backup (with each rank's own random generator, running metrics and
+-- callback states) and every rank reads it; it resumes on the number of ranks that wrote it.
 -- @option backup_dir the directory (made if missing)
 -- @option save_freq="epoch" `"epoch"`: at each epoch's end; a number N: also every N steps
 -- @option delete_checkpoint=true remove the backup when fit ends normally

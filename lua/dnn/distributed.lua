@@ -21,6 +21,20 @@ local OPS = {sum = true, mean = true, max = true, min = true}
 -- PyTorch DDP's default is 25 MiB; a smaller bucket starts the first
 -- exchange sooner, and this is already far above the latency-bound size.
 local DEFAULT_BUCKET_BYTES = 4 * 1024 * 1024
+-- The first bucket (the last layers' gradients, final first in backward) is
+-- smaller, as DDP's (1 MiB there), so that its exchange starts while the
+-- earlier layers' backward still runs; 256 KiB is still past the
+-- latency-bound sizes (docs/distributed.md).
+local FIRST_BUCKET_BYTES = 256 * 1024
+
+-- DNN_DIST_OVERLAP=0 starts every bucket after backward instead (the same sums).
+local function overlap_default()
+  local v = os.getenv("DNN_DIST_OVERLAP")
+  return v == nil or v == "" or v ~= "0"
+end
+
+-- What fit's gradient step uses (configure sets it).
+local config = {bucket_bytes = DEFAULT_BUCKET_BYTES, first_bucket_bytes = FIRST_BUCKET_BYTES}
 
 -- Calls the C collective f, raising its error at the user's line.
 local function call(f, ...)
@@ -80,6 +94,27 @@ end
 
 function M.barrier() call(C._dist_barrier) end
 
+function M.configure(opts)
+  local fn = "dnn.distributed.configure"
+  opts = options.check(fn, opts, {"bucket_bytes", "first_bucket_bytes", "overlap"})
+  options.check_numbers(fn, opts, {bucket_bytes = {min = 1, integer = true},
+                                   first_bucket_bytes = {min = 1, integer = true}}, 2)
+  if opts.overlap ~= nil then options.check_boolean(fn, "overlap", opts.overlap, 2) end
+  local before = {bucket_bytes = config.bucket_bytes, first_bucket_bytes = config.first_bucket_bytes,
+                  overlap = config.overlap == nil and overlap_default() or config.overlap}
+  for k, v in pairs(opts) do config[k] = v end
+  return before
+end
+
+function M.timings(opts)
+  opts = options.check("dnn.distributed.timings", opts, {"reset"})
+  if opts.reset ~= nil and type(opts.reset) ~= "boolean" then
+    options.raise(string.format("dnn.distributed.timings: reset must be a boolean, got %s",
+      options.describe(opts.reset)))
+  end
+  return C._dist_timings(opts.reset == true)
+end
+
 function M.abort(msg, code)
   if type(msg) ~= "string" then
     options.raise(string.format("dnn.distributed.abort: expected a message (string), got %s", options.describe(msg)))
@@ -127,12 +162,43 @@ local function sync_grads(params, scale, bucket_bytes, extra)
   call(C._dist_allreduce_grads, grads, scale, bucket_bytes)
 end
 
+-- The reducer over params (made again when the list changes): the
+-- gradient exchange overlapped with backward (core distributed.h).
+local function reducer_for(owner, params, bucket_bytes, first_bucket_bytes)
+  local r = rawget(owner, "_reducer")
+  if not r or rawget(owner, "_reducer_params") ~= params or rawget(owner, "_reducer_n") ~= #params then
+    r = call(C._dist_reducer, params, bucket_bytes, math.min(bucket_bytes, first_bucket_bytes))
+    rawset(owner, "_reducer", r)
+    rawset(owner, "_reducer_params", params)
+    rawset(owner, "_reducer_n", #params)
+  end
+  return r
+end
+
+local function check_loss(fname, loss)
+  if not C.is_tensor(loss) then
+    options.raise(string.format("dnn.distributed.%s: expected the loss (a tensor), got %s", fname,
+      options.describe(loss)))
+  end
+end
+
 -- ---- DistributedOptimizer: the gradient average for custom loops ----
 
 local DistributedOptimizer = {}
 
+function DistributedOptimizer:backward(loss)
+  check_loss("DistributedOptimizer:backward", loss)
+  if not (C._dist_initialized() and C._dist_size() > 1) then return loss:backward() end
+  local params = self.optimizer.params
+  call(C._dist_reducer_backward, reducer_for(self, params, self.bucket_bytes, FIRST_BUCKET_BYTES), loss,
+    1 / C._dist_size(), self.overlap)
+  rawset(self, "_summed", true)
+end
+
 function DistributedOptimizer:step()
-  if C._dist_initialized() and C._dist_size() > 1 then
+  if rawget(self, "_summed") then
+    rawset(self, "_summed", false)
+  elseif C._dist_initialized() and C._dist_size() > 1 then
     sync_grads(self.optimizer.params, 1 / C._dist_size(), self.bucket_bytes)
   end
   return self.optimizer:step()
@@ -163,13 +229,19 @@ M.DistributedOptimizer = setmetatable({}, {
       options.raise(string.format("dnn.distributed.DistributedOptimizer: expected an optimizer, got %s",
         options.describe(opt)))
     end
-    opts = options.check("dnn.distributed.DistributedOptimizer", opts, {"bucket_bytes"})
+    opts = options.check("dnn.distributed.DistributedOptimizer", opts, {"bucket_bytes", "overlap"})
     local bucket = opts.bucket_bytes or DEFAULT_BUCKET_BYTES
     if math.type(bucket) ~= "integer" or bucket < 1 then
       options.raise(string.format("dnn.distributed.DistributedOptimizer: bucket_bytes must be an integer >= 1, got %s",
         options.describe(bucket)))
     end
-    return setmetatable({optimizer = opt, bucket_bytes = bucket}, DistributedOptimizer)
+    local overlap = opts.overlap
+    if overlap == nil then overlap = overlap_default() end
+    if type(overlap) ~= "boolean" then
+      options.raise(string.format("dnn.distributed.DistributedOptimizer: overlap must be a boolean, got %s",
+        options.describe(overlap)))
+    end
+    return setmetatable({optimizer = opt, bucket_bytes = bucket, overlap = overlap}, DistributedOptimizer)
   end,
 })
 
@@ -182,7 +254,10 @@ World.__index = World
 
 function M.world()
   if not C._dist_initialized() or C._dist_size() < 2 then return nil end
-  return setmetatable({rank = C._dist_rank(), size = C._dist_size(), bucket_bytes = DEFAULT_BUCKET_BYTES}, World)
+  local overlap = config.overlap
+  if overlap == nil then overlap = overlap_default() end
+  return setmetatable({rank = C._dist_rank(), size = C._dist_size(), bucket_bytes = config.bucket_bytes,
+                       first_bucket_bytes = config.first_bucket_bytes, overlap = overlap}, World)
 end
 
 -- The callbacks that write files or print run on rank 0 only.
@@ -230,18 +305,24 @@ function World:shard(step, n, batch_size)
   return from + 1, to - from, global_len
 end
 
--- After backward: the gradients summed over the ranks, each weighted by its
--- share scale = len / global_len, which makes the mean loss's gradient over
--- the global batch. The step's loss and loss parts (numbers) ride along in
--- the same exchange, as one more tensor divided by scale beforehand (so the
--- sum is of len x loss): returned over the global batch, with its count, for
--- the progress bar and the callbacks.
-function World:sync_grads(params, len, global_len, loss, parts, n_parts)
+-- backward, with the gradients summed over the ranks as they become final,
+-- each weighted by its share scale = len / global_len, which makes the mean
+-- loss's gradient over the global batch.
+function World:backward(loss, params, len, global_len)
+  call(C._dist_reducer_backward, reducer_for(self, params, self.bucket_bytes, self.first_bucket_bytes), loss,
+    len / global_len, self.overlap)
+end
+
+-- After backward: the step's loss and loss parts (numbers) summed over the
+-- ranks, as a tensor divided by scale beforehand (so the sum is of len x
+-- loss): returned over the global batch, with its count, for the progress
+-- bar and the callbacks.
+function World:sync_loss(len, global_len, loss, parts, n_parts)
   local scale = len / global_len
   local v = {len, loss * len}
   for i = 1, n_parts do v[2 + i] = (parts[i] or 0) * len end
   local stats = dnn.tensor(v) / scale
-  sync_grads(params, scale, self.bucket_bytes, {stats})
+  sync_grads({}, scale, self.bucket_bytes, {stats})
   local s = stats:totable()
   local total = s[1]
   local global_parts = {}
@@ -401,13 +482,41 @@ end
 -- @option root=0 the rank whose weights everyone takes
 -- @example dnn.distributed.broadcast_parameters(model)
 
+--- dnn.distributed.configure(options)
+-- Sets how the `fit` calls from now on exchange gradients, and returns the
+-- settings before (a table of the three options). The gradients are summed
+-- in buckets laid out from the last parameter to the first (the order
+-- backward makes them final); each bucket's exchange starts as soon as all
+-- its gradients are final, while backward still runs on the earlier layers.
+-- @option bucket_bytes=4194304 the size of the buckets after the first
+-- @option first_bucket_bytes=262144 the size of the first bucket (the last layers'), small so that it starts early
+-- @option overlap=true whether exchanges start during backward (false: all after it, the same sums; `DNN_DIST_OVERLAP=0` in the environment makes false the default)
+-- @example dnn.distributed.configure{bucket_bytes = 1024 * 1024}
+
+--- dnn.distributed.timings([options])
+-- Where the gradient steps of this process (fit's, and `DistributedOptimizer:backward`'s)
+-- spent their time, summed since the start or the last reset: `steps`,
+-- `backward` (seconds in the backward pass, the exchanges started during it
+-- included), `after_backward` (seconds after it until the gradients were
+-- summed), `wait` (the part of that spent waiting for the exchanges), and
+-- `buckets_during` and `buckets_after` (buckets whose exchange started
+-- during or after backward), `buckets_done_in_backward` (those whose
+-- exchange had ended by the end of backward).
+-- @option reset=false start the sums again from 0 (the values before are returned)
+-- @example local t = dnn.distributed.timings() print(t.after_backward / t.steps)
+
 --- dnn.distributed.DistributedOptimizer(optimizer[, options])
--- Wraps an optimizer for a custom training loop: `step()` first averages the
--- gradients of its parameters over the ranks (bucketed allreduce), then steps.
+-- Wraps an optimizer for a custom training loop. `opt:backward(loss)` runs
+-- `loss:backward()` and averages its gradients over the ranks while it runs:
+-- each bucket's exchange starts as soon as backward has made its gradients
+-- final (the last layers' first). `step()` then steps; after a plain
+-- `loss:backward()` it averages the gradients first (bucketed allreduce).
 -- Everything else is the wrapped optimizer's. With one process it is the
 -- optimizer itself.
--- @option bucket_bytes=4194304 the size of the buckets the gradients are exchanged in
+-- @option bucket_bytes=4194304 the size of the buckets the gradients are exchanged in (the first: at most 256 KiB)
+-- @option overlap=true whether `backward` starts exchanges before it ends (false, or `DNN_DIST_OVERLAP=0` in the environment: every bucket after it, the same sums)
 -- @example local opt = dnn.distributed.DistributedOptimizer(dnn.optim.Adam{params = model:parameters()})
+-- @example opt:zero_grad(); opt:backward(loss); opt:step()
 
 --- dnn.distributed.world()
 -- What `fit` uses: nil unless `init` has run in a world of more than one

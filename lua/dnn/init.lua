@@ -9,28 +9,47 @@ for name, value in pairs(C) do
 end
 
 require "dnn.tensor" -- Lua-side tensor methods (printing) on the C metatable
-dnn.autograd = require "dnn.autograd"
-dnn.activations = require "dnn.activations"
-dnn.nn = require "dnn.nn"
-dnn.losses = require "dnn.losses"
-dnn.optim = require "dnn.optim"
-dnn.regularizers = require "dnn.regularizers"
-dnn.initializers = require "dnn.initializers"
-dnn.data = require "dnn.data"
-dnn.text = require "dnn.text"
-dnn.augment = require "dnn.augment"
-dnn.datasets = require "dnn.datasets"
-dnn.metrics = require "dnn.metrics"
-dnn.callbacks = require "dnn.callbacks"
-dnn.image = require "dnn.image"
-dnn.plot = require "dnn.plot"
-dnn.inspect = require("dnn.inspect").inspect
-dnn.load_model = require("dnn.serialize").load_model
-dnn.checkpoint = require "dnn.checkpoint"
-dnn.distributed = require "dnn.distributed"
-dnn.onnx = require "dnn.onnx"
-dnn.rl = require "dnn.rl"
-dnn.help = require("dnn.help").help
+
+-- The submodules load on first use (dnn.nn, dnn.optim, ...): a script that
+-- uses a few of them does not pay for the others at start-up. Each name maps
+-- to the function that loads what it stands for; the REPL's completion finds
+-- the names through this upvalue of __index, as it finds a class's methods.
+local function module(name)
+  return function() return require(name) end
+end
+local lazy = {
+  inspect = function() return require("dnn.inspect").inspect end,
+  -- load_model finds layer classes by registered name: they register as dnn.nn loads
+  load_model = function()
+    require "dnn.nn"
+    return require("dnn.serialize").load_model
+  end,
+}
+for _, name in ipairs{"autograd", "activations", "nn", "losses", "optim", "regularizers", "initializers", "data",
+                      "text", "augment", "datasets", "metrics", "callbacks", "image", "plot", "checkpoint",
+                      "distributed", "onnx", "rl", "ops"} do
+  lazy[name] = module("dnn." .. name)
+end
+
+setmetatable(dnn, {
+  __index = function(t, name)
+    local load = lazy[name]
+    if not load then return nil end
+    local v = load()
+    rawset(t, name, v)
+    -- A module is long-lived data that arrives after dnnlua switched the
+    -- collector to generational mode; there, such growth makes the next major
+    -- collections "bad" and Lua keeps running full collections for a while
+    -- (a 1-element add took twice as long). Re-entering generational mode
+    -- makes the new module old at once. An incremental host stays so.
+    if collectgarbage("incremental") == "generational" then collectgarbage("generational") end
+    return v
+  end,
+})
+
+-- help is a global of dnnlua: a small function, so that its reference data
+-- loads on the first call, not at start-up.
+function dnn.help(...) return require("dnn.help").help(...) end
 
 -- ---- reference: dnn's own functions (bindings/l_autograd.c, l_runtime.c, l_io.c) ----
 
@@ -76,10 +95,13 @@ dnn.help = require("dnn.help").help
 
 --- dnn.set_num_threads(n)
 -- The number of threads every parallel kernel (OpenMP and OpenBLAS) uses.
+-- Results do not depend on it: training with a seed gives the same bits at
+-- any thread count.
 -- @example dnn.set_num_threads(4)
 
 --- dnn.get_num_threads()
--- The number of threads kernels use.
+-- The number of threads kernels use: the team a parallel region really gets
+-- (OMP_THREAD_LIMIT may give fewer than asked for).
 -- @example print(dnn.get_num_threads())
 
 --- dnn.randperm(n)

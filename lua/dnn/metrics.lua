@@ -59,6 +59,11 @@ end
 
 function Metric:_configure() end
 
+-- Keras's method names, for code written from its documentation: the same
+-- calls as update and reset (looked up on the class, so subclasses' own).
+function Metric:update_state(...) return self:update(...) end
+function Metric:reset_state() return self:reset() end
+
 local function shape_string(t)
   return "(" .. table.concat(t.shape, ", ") .. ")"
 end
@@ -413,6 +418,7 @@ local AUC = Metric:extend("AUC", "auc", "up")
 M.AUC = AUC
 
 M.frechet_distance = require("dnn.frechet").frechet_distance
+require("dnn.metrics_vision").install(M) -- MeanIoU, mean_average_precision
 local AUC_CHUNK = 4096 -- rows compared against every threshold at once
 function AUC.new(options) return init(AUC, options, {num_thresholds = true, curve = true}) end
 function AUC:_configure(options)
@@ -683,6 +689,14 @@ end
 -- Accumulates one batch.
 -- @hook
 -- @example m:update(y, model(x))
+
+--- dnn.metrics.Metric:update_state(y_true, y_pred)
+-- Keras's name for `update` (it calls the metric's own `update`).
+-- @example m:update_state(y, model(x))
+
+--- dnn.metrics.Metric:reset_state()
+-- Keras's name for `reset`.
+-- @example m:reset_state()
 
 --- dnn.metrics.Metric:result()
 -- The metric over everything since the last reset, a number.

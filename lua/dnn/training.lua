@@ -911,9 +911,6 @@ function M.fit(model, x, y, options)
     extra[#extra + 1] = backup
   end
   local Backup = backup and require "dnn.backup"
-  if backup and world then
-    error("fit: backup_dir and BackupAndRestore do not work under MPI yet (one backup per rank would be needed)", 2)
-  end
   local cbs = callback_list(world and world:callbacks(options.callbacks) or options.callbacks, extra, model, params,
     fname)
   model.history = history
@@ -927,7 +924,7 @@ function M.fit(model, x, y, options)
     cbs:on_train_begin({})
     local logs = {}
     local first = true
-    local resume = backup and Backup.restore(backup, model, optimizer, cbs)
+    local resume = backup and Backup.restore(backup, model, optimizer, cbs, world)
     local from_epoch = initial_epoch + 1
     if resume then
       from_epoch = resume.epoch_done and resume.epoch + 1 or resume.epoch
@@ -970,11 +967,15 @@ function M.fit(model, x, y, options)
           first = false
         end
         optimizer:zero_grad()
-        loss:backward()
+        if world then -- the gradients summed over the ranks while backward runs (the global batch's)
+          world:backward(loss, optimizer.params, len, global_len)
+        else
+          loss:backward()
+        end
         for i, part in pairs(parts) do parts[i] = part:item() end
         local loss_value, count = loss:item(), len
-        if world then -- the gradients and the step's loss summed over the ranks (the global batch's)
-          loss_value, parts, count = world:sync_grads(optimizer.params, len, global_len, loss_value, parts, c.n_outputs)
+        if world then -- the step's loss summed over the ranks
+          loss_value, parts, count = world:sync_loss(len, global_len, loss_value, parts, c.n_outputs)
         end
         optimizer:step()
         tracker:add(loss_value, parts, count)
@@ -984,7 +985,7 @@ function M.fit(model, x, y, options)
         if model.stop_training then break end
         if backup and backup.save_freq ~= "epoch" and ((epoch - 1) * steps + step) % backup.save_freq == 0 then
           Backup.save(backup, model, optimizer, cbs, {epoch = epoch, step = step, perm = perm,
-                                                      loader = position and position(), tracker = tracker})
+                                                      loader = position and position(), tracker = tracker}, world)
         end
       end
       if world then world:end_epoch(model, c.metrics) end
@@ -998,7 +999,7 @@ function M.fit(model, x, y, options)
       if world then model.stop_training = world:any(model.stop_training) end
       if backup then
         Backup.save(backup, model, optimizer, cbs,
-          {epoch = epoch, step = steps, epoch_done = true, stopped = model.stop_training})
+          {epoch = epoch, step = steps, epoch_done = true, stopped = model.stop_training}, world)
       end
       if model.stop_training then break end
     end

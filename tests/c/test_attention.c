@@ -270,7 +270,7 @@ static dnn_tensor *second_order(const att_case *c, att_args *a, bool fused) {
   else
     out[0] = explicit_attention(c, a->q, a->k, a->v);
   dnn_tensor *loss = gc_weighted_sum(out[0]);
-  dnn_backward_opts opts = {false, true};
+  dnn_backward_opts opts = {.create_graph = true};
   CHECK(dnn_grad(1, &loss, NULL, 1, &a->v, &g, &opts) == DNN_OK);
   dnn_tensor *gl = gc_weighted_sum(dnn_unary(DNN_UNARY_SQUARE, g, 0)), *gq = NULL;
   CHECK(gl && dnn_grad(1, &gl, NULL, 1, &a->q, &gq, NULL) == DNN_OK);

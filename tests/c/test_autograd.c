@@ -297,6 +297,117 @@ static void test_sum_to_shape(void) {
   RELEASE(g, rows, cols, r1, all, same, gt, ts);
 }
 
+/* ---- leaf_ready: a leaf's gradient is final ---- */
+
+enum { N_LEAVES = 4 };
+
+typedef struct {
+  dnn_tensor *leaves[N_LEAVES];
+  int times[N_LEAVES]; /* how often each was reported */
+  int order[N_LEAVES]; /* when (0-based) */
+  float *seen[N_LEAVES]; /* its grad's values when reported */
+  int n_reports, stray; /* reports in all; of tensors not in leaves */
+  bool w2_grad_at_b2; /* whether W2 had a gradient when b2 was reported */
+  int fail_at; /* report that returns an error, or -1 */
+} ready_log;
+
+static dnn_status on_leaf_ready(dnn_tensor *leaf, void *ud) {
+  ready_log *log = ud;
+  int k = 0;
+  while (k < N_LEAVES && log->leaves[k] != leaf) k++;
+  if (k == N_LEAVES) {
+    log->stray++;
+    return DNN_OK;
+  }
+  if (log->n_reports == log->fail_at) return dnn_error(DNN_ESTATE, "test", "the hook fails on purpose");
+  log->times[k]++;
+  log->order[k] = log->n_reports++;
+  if (k == 3) log->w2_grad_at_b2 = log->leaves[2]->grad != NULL;
+  if (leaf->grad && !log->seen[k]) {
+    log->seen[k] = malloc((size_t)dnn_numel(leaf->grad) * sizeof(float));
+    dnn_gather_to(leaf->grad, log->seen[k]);
+  }
+  return DNN_OK;
+}
+
+/* y = (x W1 + b1) W2 + b2 and r = W1 * W1 (W1 twice in one node and once in
+ * another), backward from both: W1, b1, W2, b2 as leaves 0..3. */
+static dnn_status two_layer_backward(dnn_tensor *const *w, const dnn_backward_opts *opts) {
+  float xv[6] = {1, -2, 0.5f, 3, 1, -1};
+  dnn_tensor *x = dnn_from_data(xv, 2, (int64_t[]){2, 3});
+  dnn_tensor *xw = dnn_matmul(x, w[0]), *h = dnn_add(xw, w[1]);
+  dnn_tensor *hw = dnn_matmul(h, w[2]), *y = dnn_add(hw, w[3]), *r = dnn_mul(w[0], w[0]);
+  dnn_tensor *gy = dnn_full(2, (int64_t[]){2, 2}, 1), *gr = dnn_full(2, (int64_t[]){3, 4}, 0.5f);
+  dnn_status st = dnn_backward_ex(2, (dnn_tensor *[]){y, r}, (dnn_tensor *[]){gy, gr}, opts);
+  RELEASE(x, xw, h, hw, y, r, gy, gr);
+  return st;
+}
+
+static void test_leaf_ready(void) {
+  dnn_tensor *w[N_LEAVES], *plain[N_LEAVES];
+  const int64_t shapes[N_LEAVES][2] = {{3, 4}, {4, 0}, {4, 2}, {2, 0}};
+  for (int k = 0; k < N_LEAVES; k++) {
+    int ndim = shapes[k][1] ? 2 : 1;
+    w[k] = dnn_randn(ndim, shapes[k]);
+    plain[k] = dnn_clone(w[k]);
+    dnn_set_requires_grad(w[k], true);
+    dnn_set_requires_grad(plain[k], true);
+  }
+  CHECK(two_layer_backward(plain, NULL) == DNN_OK);
+  ready_log log = {.fail_at = -1};
+  memcpy(log.leaves, w, sizeof w);
+  dnn_backward_opts opts = {.leaf_ready = on_leaf_ready, .leaf_ready_ud = &log};
+  CHECK(two_layer_backward(w, &opts) == DNN_OK);
+  /* every leaf once, nothing else; each grad as the plain backward's, and as it was when reported */
+  CHECK(log.n_reports == N_LEAVES && log.stray == 0);
+  for (int k = 0; k < N_LEAVES; k++) {
+    CHECK(log.times[k] == 1);
+    CHECK(w[k]->grad && values_near(w[k]->grad, dnn_data(plain[k]->grad), dnn_numel(w[k]), 0));
+    CHECK(log.seen[k] && values_near(w[k]->grad, log.seen[k], dnn_numel(w[k]), 0));
+    free(log.seen[k]);
+    log.seen[k] = NULL;
+  }
+  /* consumers first: b2 before anything ran into W2, W1 (three uses) last */
+  CHECK(log.order[3] == 0 && !log.w2_grad_at_b2 && log.order[0] == N_LEAVES - 1);
+  CHECK(log.order[2] < log.order[1]);
+
+  /* a second backward accumulates, and reports each leaf again once */
+  memset(log.times, 0, sizeof log.times);
+  log.n_reports = 0;
+  CHECK(two_layer_backward(w, &opts) == DNN_OK && two_layer_backward(plain, NULL) == DNN_OK);
+  CHECK(log.n_reports == N_LEAVES && log.times[0] == 1 && log.times[3] == 1);
+  for (int k = 0; k < N_LEAVES; k++) {
+    CHECK(values_near(w[k]->grad, dnn_data(plain[k]->grad), dnn_numel(w[k]), 0));
+    CHECK(log.seen[k] && values_near(w[k]->grad, log.seen[k], dnn_numel(w[k]), 0));
+    free(log.seen[k]);
+    log.seen[k] = NULL;
+  }
+
+  /* a hook's error stops the backward with it */
+  memset(log.times, 0, sizeof log.times);
+  log.n_reports = 0;
+  log.fail_at = 1;
+  CHECK(two_layer_backward(w, &opts) == DNN_ESTATE && errmsg_has("test", "on purpose"));
+  CHECK(log.n_reports == 1);
+  for (int k = 0; k < N_LEAVES; k++) free(log.seen[k]);
+
+  /* a leaf as root: reported once, with its seed */
+  ready_log one = {.fail_at = -1};
+  dnn_tensor *s = leaf(1, (float[]){2});
+  one.leaves[0] = s;
+  CHECK(dnn_backward_ex(2, (dnn_tensor *[]){s, s}, NULL,
+                        &(dnn_backward_opts){.leaf_ready = on_leaf_ready, .leaf_ready_ud = &one}) == DNN_OK);
+  CHECK(one.n_reports == 1 && one.times[0] == 1 && one.seen[0] && one.seen[0][0] == 2);
+  free(one.seen[0]);
+
+  /* dnn_grad touches no leaf: the hook is refused */
+  dnn_tensor *y = dnn_mul(w[1], w[1]), *g = NULL;
+  CHECK(dnn_grad(1, &y, (dnn_tensor *[]){w[1]}, 1, &w[1], &g, &opts) == DNN_EARG && errmsg_has("grad", "leaf_ready") &&
+        g == NULL);
+  RELEASE(y, s);
+  for (int k = 0; k < N_LEAVES; k++) RELEASE(w[k], plain[k]);
+}
+
 int main(void) {
   dnn_manual_seed(11);
   test_recording();
@@ -311,5 +422,6 @@ int main(void) {
   test_deep_graphs();
   test_graph_memory();
   test_sum_to_shape();
+  test_leaf_ready();
   return check_report("test_autograd");
 }

@@ -362,7 +362,7 @@ static void test_versions_and_second_order(void) {
   CHECK(run(c, a.in, &a, out) == DNN_OK);
   s = dnn_sum(out[0], DNN_ALL_DIMS, false);
   dnn_tensor *g = NULL;
-  dnn_backward_opts opts = {false, true};
+  dnn_backward_opts opts = {.create_graph = true};
   CHECK(dnn_grad(1, &s, NULL, 1, &a.in[1], &g, &opts) == DNN_OK);
   dnn_tensor *gs = g ? dnn_sum(g, DNN_ALL_DIMS, false) : NULL;
   CHECK(gs && dnn_backward(gs, NULL) != DNN_OK && errmsg_has("no second derivative"));

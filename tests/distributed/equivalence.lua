@@ -8,16 +8,25 @@
 -- MODEL is "mlp" or "cnn": no dropout and no batch norm, whose per-rank batch
 -- statistics differ from the global batch's by design (docs/distributed.md).
 local mode, model_name, N, B, path = arg[1], arg[2], tonumber(arg[3]), tonumber(arg[4]), arg[5]
-assert(mode == "reference" or mode == "distributed", "usage: equivalence.lua reference|distributed mlp|cnn N B file")
+local EXTRA = tonumber(arg[6] or "0")
+assert(mode == "reference" or mode == "distributed",
+  "usage: equivalence.lua reference|distributed mlp|cnn N B file [extra]")
 local nn = dnn.nn
-local STEPS = 20
+-- EXTRA samples after the 20 full global batches make a 21st, smaller one,
+-- whose shards differ in size (each rank's gradient weighted by its share).
+local STEPS = 20 + (EXTRA >= N and 1 or 0)
 
+local overlap
 if mode == "distributed" then
   local _, size = dnn.distributed.init()
   assert(size == N, string.format("expected a world of %d ranks, got %d", N, size))
+  -- small buckets, so that every model's gradient spans several and the
+  -- first starts while backward still runs (DNN_DIST_OVERLAP=0: all after it)
+  overlap = dnn.distributed.configure{bucket_bytes = 16 * 1024, first_bucket_bytes = 1024}.overlap
+  dnn.distributed.timings{reset = true}
 end
 
-local n = STEPS * N * B
+local n = 20 * N * B + EXTRA
 -- the first Fashion-MNIST images, from the file data.lua wrote
 local train = dnn.load_safetensors(assert(os.getenv("DIST_TEST_DATA"), "set DIST_TEST_DATA (tests/distributed/run.sh)"))
 assert(train.x.shape[1] >= n, "not enough images in DIST_TEST_DATA")
@@ -66,12 +75,22 @@ for _, w in ipairs(model:named_weights()) do
   local d = (w.tensor - r):abs():max():item()
   if d > worst then worst = d end
 end
+-- the buckets started during backward with overlap, after it without
+local t = dnn.distributed.timings()
+local during, after = t.buckets_during, t.buckets_after
+if t.steps ~= STEPS or (overlap and (after ~= 0 or during < 2 * STEPS)) or
+   (not overlap and (during ~= 0 or after < 2 * STEPS)) then
+  error(string.format("equivalence %s N=%d: %d steps with %d buckets started during backward and %d after (overlap %s)",
+    model_name, N, t.steps, during, after, tostring(overlap)))
+end
+
 -- every rank holds the same weights: the largest difference over the ranks
 local t = dnn.tensor({worst})
 dnn.distributed.allreduce(t, {op = "max"})
 worst = t:item()
 if dnn.distributed.rank() == 0 then
-  print(string.format("equivalence %s N=%d B=%d: max |w - w_ref| = %.3g after %d steps, loss %.6f, accuracy %.4f",
-    model_name, N, B, worst, STEPS, loss, accuracy))
+  print(string.format("equivalence %s N=%d B=%d%s: max |w - w_ref| = %.3g after %d steps, loss %.6f, accuracy %.4f; "
+    .. "%d buckets/step, %s backward", model_name, N, B, EXTRA > 0 and string.format(" +%d", EXTRA) or "", worst, STEPS,
+    loss, accuracy, (during + after) // STEPS, overlap and "during" or "after"))
 end
 if worst > 1e-5 then error(string.format("equivalence %s N=%d: max difference %.3g > 1e-5", model_name, N, worst)) end

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The 2- and 4-rank tests of dnn.distributed (issue 19), run by ctest when mpirun is found:
-#   tests/distributed/run.sh DNNLUA [equivalence|resume|fault|all]
+#   tests/distributed/run.sh DNNLUA [equivalence|resume|fault|all] (equivalence runs the custom loop's too,
+#   resume the killed fit's resume from its backup)
 #   tests/distributed/run.sh DNNLUA example examples/distributed/train_cnn_mpi.lua
 # Each mpirun gets a timeout, so a hang fails the test instead of stalling ctest.
 # What mpirun needs here (docs/distributed.md): --oversubscribe for 4 ranks on 2 cores, and
@@ -31,12 +32,40 @@ equivalence() {
       timeout $T $MPIRUN -np $n "$DNNLUA" "$HERE/equivalence.lua" distributed $model $n 8 "$TMP/ref.safetensors"
     done
   done
+  # a smaller last global batch (shards of 4, 4 and 5 samples), with the exchanges during and after backward
+  "$DNNLUA" "$HERE/equivalence.lua" reference cnn 3 8 "$TMP/ref.safetensors" 13
+  timeout $T $MPIRUN -np 3 "$DNNLUA" "$HERE/equivalence.lua" distributed cnn 3 8 "$TMP/ref.safetensors" 13
+  timeout $T $MPIRUN -np 3 -x DNN_DIST_OVERLAP=0 "$DNNLUA" "$HERE/equivalence.lua" distributed cnn 3 8 \
+    "$TMP/ref.safetensors" 13
+}
+
+# DistributedOptimizer:backward in a custom loop, exchanges during and after backward.
+custom() {
+  "$DNNLUA" "$HERE/custom_loop.lua" reference 2 8 "$TMP/ref.safetensors"
+  timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/custom_loop.lua" distributed 2 8 "$TMP/ref.safetensors"
+  timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/custom_loop.lua" distributed 2 8 "$TMP/ref.safetensors" after
 }
 
 resume() {
   timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/resume.lua" write 2 8 "$TMP/run.ckpt"
   "$DNNLUA" "$HERE/resume.lua" reference 4 8 "$TMP/run.ckpt" "$TMP/ref.safetensors"
   timeout $T $MPIRUN -np 4 "$DNNLUA" "$HERE/resume.lua" resume 4 8 "$TMP/run.ckpt" "$TMP/ref.safetensors"
+}
+
+# A 2-rank fit killed in its second epoch resumes from its backup to the weights of a run never killed, bit for bit.
+backup() {
+  timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/backup.lua" full "$TMP/full" "$TMP/full.safetensors"
+  if timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/backup.lua" killed "$TMP/run" >"$TMP/out" 2>&1; then
+    cat "$TMP/out"
+    fail "backup: the killed run succeeded"
+  fi
+  grep -q "rank 1 fails on purpose" "$TMP/out" || {
+    cat "$TMP/out"
+    fail "backup: the killed run failed otherwise"
+  }
+  [ -s "$TMP/run/backup.safetensors" ] || fail "backup: the killed run left no backup"
+  "$DNNLUA" "$HERE/backup.lua" one "$TMP/run"
+  timeout $T $MPIRUN -np 2 "$DNNLUA" "$HERE/backup.lua" resume "$TMP/run" "$TMP/full.safetensors"
 }
 
 # A failing rank: the job must end (non-zero) within 20 s, with the rank's own message.
@@ -67,10 +96,10 @@ example() {
 }
 
 case "$WHAT" in
-  equivalence) equivalence ;;
-  resume) resume ;;
+  equivalence) equivalence && custom ;;
+  resume) resume && backup ;;
   fault) fault ;;
   example) example "$3" ;;
-  all) equivalence && resume && fault ;;
+  all) equivalence && custom && resume && backup && fault ;;
   *) fail "unknown test $WHAT" ;;
 esac

@@ -88,6 +88,35 @@ describe("dnn.distributed in a world of one", function()
     H.assert_error({"DistributedOptimizer", "expected an optimizer"}, D.DistributedOptimizer, {})
     H.assert_error({"DistributedOptimizer", "bucket_bytes must be an integer >= 1"}, D.DistributedOptimizer,
       dnn.optim.SGD{learning_rate = 0.1}, {bucket_bytes = 0})
+    H.assert_error({"DistributedOptimizer", "overlap must be a boolean, got string"}, D.DistributedOptimizer,
+      dnn.optim.SGD{learning_rate = 0.1}, {overlap = "yes"})
+    H.assert_error({"DistributedOptimizer:backward", "expected the loss (a tensor), got nil"},
+      D.DistributedOptimizer(dnn.optim.SGD{learning_rate = 0.1}).backward,
+      D.DistributedOptimizer(dnn.optim.SGD{learning_rate = 0.1}))
+    H.assert_error({"dnn.distributed.configure", "bucket_bytes must be"}, D.configure, {bucket_bytes = 0})
+    H.assert_error({"dnn.distributed.configure", "first_bucket_bytes must be"}, D.configure,
+      {first_bucket_bytes = 1.5})
+    H.assert_error({"dnn.distributed.configure", "overlap must be true or false"}, D.configure, {overlap = 1})
+    H.assert_error({"dnn.distributed.configure", "bucket_byte"}, D.configure, {bucket_byte = 8})
+    H.assert_error({"dnn.distributed.timings", "reset must be a boolean"}, D.timings, {reset = 1})
+  end)
+
+  it("configure returns the settings before, and sets them", function()
+    local before = D.configure{bucket_bytes = 1024}
+    assert.are.same({bucket_bytes = 4 * 1024 * 1024, first_bucket_bytes = 256 * 1024,
+                     overlap = os.getenv("DNN_DIST_OVERLAP") ~= "0"}, before)
+    assert.are.equal(1024, D.configure(before).bucket_bytes)
+    assert.are.same(before, D.configure{})
+  end)
+
+  it("timings start at zero and reset", function()
+    local t = D.timings{reset = true}
+    for _, k in ipairs{"steps", "backward", "after_backward", "wait", "buckets_during", "buckets_after",
+                       "buckets_done_in_backward"} do
+      assert.are.equal("number", type(t[k]), k)
+    end
+    assert.are.same({steps = 0, backward = 0, after_backward = 0, wait = 0, buckets_during = 0, buckets_after = 0,
+                     buckets_done_in_backward = 0}, D.timings())
   end)
 
   it("DistributedOptimizer steps as its optimizer does, and passes the rest through", function()
@@ -96,17 +125,18 @@ describe("dnn.distributed in a world of one", function()
       dnn.manual_seed(3)
       local w = dnn.randn(4, 3):requires_grad_()
       local opt = dnn.optim.Adam{learning_rate = 0.1, params = {w}}
-      if wrap then opt = D.DistributedOptimizer(opt, {bucket_bytes = 8}) end
+      if wrap then opt = D.DistributedOptimizer(opt, {bucket_bytes = 8, overlap = wrap == "overlap"}) end
       for _ = 1, 3 do
         opt:zero_grad()
         local loss = (w * w):sum()
-        loss:backward()
+        if wrap then opt:backward(loss) else loss:backward() end
         opt:step()
       end
       return w:detach(), opt
     end
     local plain = run(false)
-    local wrapped, opt = run(true)
+    H.assert_close(run("overlap"), plain, 0) -- a world of one: backward is the loss's
+    local wrapped, opt = run("after")
     H.assert_close(wrapped, plain, 0)
     assert.are.equal(3, opt.iterations)
     assert.truthy(tostring(opt):find("DistributedOptimizer", 1, true))

@@ -65,6 +65,24 @@ describe("accuracy", function()
     near(c:result(), 0.5)
     assert.matches("sparse_categorical_accuracy", error_of(c.update, c, T{3, 1}, T{{0.1, 0.2, 0.7}, {0.3, 0.6, 0.1}}))
   end)
+
+  it("answer to Keras's update_state and reset_state, a custom metric's own update and reset included", function()
+    local s = m.SparseCategoricalAccuracy()
+    s:update_state(T{3, 1}, T{{0.1, 0.2, 0.7}, {0.3, 0.6, 0.1}})
+    near(s:result(), 0.5)
+    s:reset_state()
+    assert.are.equal(0, s:result())
+    local Hits = m.Metric:extend("Hits", "hits", "up")
+    function Hits.new() return setmetatable({name = "hits", n = 7}, Hits) end
+    function Hits:reset() self.n = 0 end
+    function Hits:update(_, y_pred) self.n = self.n + y_pred:numel() end
+    function Hits:result() return self.n end
+    local h = Hits.new()
+    h:update_state(nil, T{1, 2, 3})
+    assert.are.equal(10, h:result())
+    h:reset_state()
+    assert.are.equal(0, h:result())
+  end)
 end)
 
 describe("precision and recall", function()

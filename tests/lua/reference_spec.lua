@@ -42,7 +42,7 @@ local TENSOR_FIELDS = {"shape", "ndim", "dtype", "requires_grad", "grad", "grad_
 local MODULES = {"dnn", "dnn.nn", "dnn.optim", "dnn.optim.schedules", "dnn.losses", "dnn.metrics", "dnn.data",
                  "dnn.datasets", "dnn.text", "dnn.image", "dnn.plot", "dnn.callbacks", "dnn.initializers",
                  "dnn.regularizers", "dnn.activations", "dnn.augment", "dnn.autograd", "dnn.checkpoint",
-                 "dnn.distributed", "dnn.onnx", "dnn.rl"}
+                 "dnn.distributed", "dnn.onnx", "dnn.rl", "dnn.ops"}
 
 local function lookup(path)
   local v = _G

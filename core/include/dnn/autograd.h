@@ -113,9 +113,20 @@ dnn_tensor *dnn_node_grad_buffer(dnn_node *node, int i);
 void dnn_autograd_set_scope(const char *scope);
 const char *dnn_autograd_scope(void);
 
+/* Called by backward once for each leaf that requires grad and that the pass
+ * reaches (an input of a node of the pass, or a root), as soon as no node
+ * still to run adds to its grad: leaf->grad is then final for this pass (NULL
+ * when nothing reached it and it had none). Leaves come in the order they
+ * become final, while the rest of the backward is still to run; the hook
+ * may read and write leaf->grad's values (not replace it). A status other
+ * than DNN_OK stops the backward with that status. */
+typedef dnn_status (*dnn_leaf_ready_fn)(dnn_tensor *leaf, void *ud);
+
 typedef struct {
   bool retain_graph; /* keep the graph for another backward */
   bool create_graph; /* record the backward, so gradients have gradients */
+  dnn_leaf_ready_fn leaf_ready; /* backward only (dnn_grad refuses it); may be NULL */
+  void *leaf_ready_ud; /* passed to leaf_ready */
 } dnn_backward_opts;
 
 /* Runs backward from root. grad may be NULL when root has one element (then

@@ -50,6 +50,46 @@ dnn_status dnn_dist_barrier(void);
  * the same order. */
 dnn_status dnn_dist_allreduce_grads(dnn_tensor *const *grads, int n, float scale, size_t bucket_bytes);
 
+/* The gradient step overlapped with the backward pass (PyTorch DDP's
+ * reducer): the params' gradients are summed over the ranks, each rank's
+ * weighted by its scale, in buckets laid out in reverse order (the order
+ * backward makes them final), the first of about first_bucket_bytes and the
+ * others of about bucket_bytes. During backward the autodiff engine's
+ * leaf_ready hook marks each param's gradient final; a bucket's
+ * MPI_Iallreduce starts as soon as all its params are, buckets always in the
+ * same order on every rank; each hook call also tests the outstanding
+ * requests (non-blocking collectives move only inside MPI calls). After
+ * backward the buckets not started yet start and all are waited for.
+ *
+ * A param without a gradient on a rank counts as zeros there; it gets a
+ * gradient if any rank had one, and stays without one if none did (each
+ * bucket carries one presence flag per param). Collective: every rank makes
+ * the reducer at the same point with the same shapes (checked, an error on
+ * every rank otherwise), and runs the same number of backwards. */
+typedef struct dnn_dist_reducer dnn_dist_reducer;
+
+dnn_dist_reducer *dnn_dist_reducer_new(dnn_tensor *const *params, int n, size_t bucket_bytes,
+                                       size_t first_bucket_bytes);
+void dnn_dist_reducer_free(dnn_dist_reducer *r);
+/* The number of buckets. */
+int dnn_dist_reducer_buckets(const dnn_dist_reducer *r);
+/* backward from root (a one-element tensor), then every param's grad is the
+ * sum over ranks of scale x grad. overlap false starts every bucket after
+ * the backward (the same sums, for comparison). */
+dnn_status dnn_dist_reducer_backward(dnn_dist_reducer *r, dnn_tensor *root, float scale, bool overlap);
+
+/* Time spent by the reducers of this process since the last reset, seconds. */
+typedef struct {
+  int64_t steps; /* dnn_dist_reducer_backward calls */
+  double backward; /* in the backward pass (the hook's packing and tests included) */
+  double after; /* after it: the buckets still to start, the wait, unpacking */
+  double wait; /* of which waiting for the exchanges (MPI_Waitall) */
+  int64_t early; /* buckets started during a backward */
+  int64_t late; /* buckets started after it */
+  int64_t done_in_backward; /* buckets whose exchange had ended when backward did */
+} dnn_dist_timings;
+void dnn_dist_get_timings(dnn_dist_timings *out, bool reset);
+
 /* Ends the whole job: prints msg prefixed with this rank to stderr and calls
  * MPI_Abort(code). Returns only when MPI is not initialised or the world has
  * one process (there is then nothing to end but this process). */

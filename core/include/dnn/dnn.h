@@ -4,6 +4,7 @@
 
 #include "dnn/attention.h"
 #include "dnn/autograd.h"
+#include "dnn/boxes.h"
 #include "dnn/conv.h"
 #include "dnn/ctc.h"
 #include "dnn/distributed.h"
