@@ -234,6 +234,8 @@ int luaopen_dnn_core(lua_State *L) {
   ldnn_open_conv(L);
   ldnn_open_pool(L);
   ldnn_open_rnn(L);
+  ldnn_open_ctc(L);
+  ldnn_open_font(L);
   ldnn_open_attention(L);
   ldnn_open_distributed(L);
   ldnn_open_onnx(L);

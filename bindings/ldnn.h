@@ -56,6 +56,8 @@ void ldnn_open_data(lua_State *L);
 void ldnn_open_conv(lua_State *L);
 void ldnn_open_pool(lua_State *L);
 void ldnn_open_rnn(lua_State *L);
+void ldnn_open_ctc(lua_State *L);
+void ldnn_open_font(lua_State *L);
 void ldnn_open_attention(lua_State *L);
 void ldnn_open_distributed(lua_State *L);
 void ldnn_open_onnx(lua_State *L);

@@ -11,10 +11,11 @@ cd "$(dirname "$0")/.."
 # lua-argparse (the examples' command lines). libopenmpi-dev builds
 # dnn.distributed (MPI) into the binaries; a run without mpirun needs only its
 # libraries (libopenmpi3, which it brings). ONNX files: protobuf-c and
-# protoc-c over libonnx-dev's onnx.proto. JPEG: libjpeg-turbo.
+# protoc-c over libonnx-dev's onnx.proto. JPEG: libjpeg-turbo. The font and
+# the word list of dnn.datasets.text_lines: fonts-dejavu-core, wamerican.
 PACKAGES="pkg-config liblua5.4-dev libopenblas-openmp-dev libopenblas0-openmp zlib1g-dev libpng-dev libjpeg62-turbo-dev
 libstb-dev libedit-dev dataset-fashion-mnist lua-argparse libopenmpi-dev libprotobuf-c-dev protobuf-c-compiler
-libonnx-dev"
+libonnx-dev fonts-dejavu-core wamerican"
 # The tests: busted for the Lua specs, a stock lua5.4 for dnn.so, PyTorch
 # and NumPy for the cross-checks and benchmarks, groff to check the man page,
 # fortunes (English text) for the sequence examples, clang-format for the

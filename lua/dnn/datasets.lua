@@ -119,6 +119,9 @@ end
 M.fashion_mnist_class_names = FASHION_CLASSES
 M.fashion_scenes = require("dnn.scenes").fashion_scenes -- scenes of Fashion-MNIST items (segmentation, detection)
 
+-- Synthetic OCR lines (lua/dnn/text_lines.lua), loaded on first use.
+function M.text_lines(options) return require("dnn.text_lines")(options) end
+
 
 -- ---- reference ----
 

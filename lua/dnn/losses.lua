@@ -17,6 +17,7 @@
 --   dnn.losses.options_of(fn)                              -- a copy of its options, or nil
 local dnn = require "dnn"
 local C = require("dnn.core")._nn
+local CTC = require("dnn.core")._ctc
 local strict = require "dnn.options"
 
 local losses = {}
@@ -130,6 +131,28 @@ for name in pairs(specs) do
 end
 for alias, name in pairs(aliases) do losses[alias] = losses[name] end
 
+-- CTC (not a Keras (y_true, y_pred) loss: it takes lengths): the options
+-- are checked here, the arithmetic is in C (core/src/ctc.c).
+local ctc_valid = {"label_lengths", "logit_lengths", "blank", "reduction", "zero_infinity"}
+local ctc_reductions = {mean = true, sum = true, none = true}
+function losses.ctc(labels, logits, options)
+  local fn = "dnn.losses.ctc"
+  if not dnn.is_tensor(labels) or not dnn.is_tensor(logits) then
+    strict.raise(string.format("%s: expected tensors (labels, logits), got %s and %s", fn, strict.describe(labels),
+      strict.describe(logits)))
+  end
+  local o = strict.check(fn, options, ctc_valid)
+  local blank = strict.check_number(fn, "blank", o.blank == nil and 1 or o.blank, {min = 1, integer = true})
+  local reduction = o.reduction == nil and "mean" or o.reduction
+  if not ctc_reductions[reduction] then
+    strict.raise(string.format("%s: reduction must be \"mean\", \"sum\" or \"none\" (got %s)", fn,
+      strict.describe(reduction)))
+  end
+  local zero_infinity = false
+  if o.zero_infinity ~= nil then zero_infinity = strict.check_boolean(fn, "zero_infinity", o.zero_infinity) end
+  return CTC.ctc_loss(labels, logits, o.label_lengths, o.logit_lengths, blank, reduction, zero_infinity)
+end
+
 -- The Keras name of a loss function made here (for the accuracy metric to
 -- pick its kind), or nil for a user's own function.
 function losses.name_of(fn)
@@ -216,6 +239,22 @@ end
 -- @option reduction="sum_over_batch_size" as above
 -- @alias dnn.losses.kld, dnn.losses.kullback_leibler_divergence
 -- @example local loss = dnn.losses.kl_divergence(p, q)
+
+--- dnn.losses.ctc(labels, logits[, options])
+-- Connectionist temporal classification (PyTorch's `ctc_loss`). `logits` `(batch, time, classes)` are unnormalized:
+-- a log_softmax over the classes is taken inside, so the value is PyTorch's `ctc_loss` of
+-- `log_softmax(logits)` (moved to its time-first layout), and the gradient is with respect to the logits. `labels`
+-- `(batch, max_label_length)` hold 1-based class ids, padded with 0 after each row's labels. Impossible alignments
+-- (too few time steps for the labels and the blanks between repeats) give `inf` and NaN gradients, as PyTorch's,
+-- unless `zero_infinity`. Computed in double precision, examples in parallel; the result does not depend on the
+-- thread count.
+-- @option label_lengths=nil a tensor or table of one length per example; default: the ids before each row's first 0
+-- @option logit_lengths=nil a tensor or table of the time steps each example uses; default: all
+-- @option blank=1 the blank's class id
+-- @option reduction="mean" `"mean"` (each loss divided by its label length, then the batch mean: PyTorch's), `"sum"` or `"none"` (one per example)
+-- @option zero_infinity=false infinite losses and their gradients become 0
+-- @example local loss = dnn.losses.ctc(ids, model(images), {label_lengths = lengths})
+-- @example model:compile{optimizer = "adam", loss = function(y, logits) return dnn.losses.ctc(y, logits) end}
 
 --- dnn.losses.get(spec)
 -- A loss function from a Keras name (aliases included), a function, or a loss object; what `compile` uses.

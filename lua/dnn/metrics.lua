@@ -587,7 +587,74 @@ function M.confusion_matrix(y_true, y_pred, num_classes)
 end
 
 
+-- ---- character error rate ----
+
+-- A sequence as an array of comparable items: a string's UTF-8 characters, or a Lua array of ids as it is.
+local function as_sequence(fn, v, what)
+  if type(v) == "string" then
+    if not utf8.len(v) then error(string.format("%s: %s is not valid UTF-8", fn, what), 4) end
+    local out = {}
+    for _, c in utf8.codes(v) do out[#out + 1] = c end
+    return out
+  end
+  if type(v) == "table" then
+    for i, x in ipairs(v) do
+      if type(x) ~= "number" then
+        error(string.format("%s: %s[%d] is %s, expected an id", fn, what, i, strict.describe(x)), 4)
+      end
+    end
+    return v
+  end
+  error(string.format("%s: expected %s to be a string or a Lua array of ids, got %s", fn, what, strict.describe(v)), 4)
+end
+
+-- Levenshtein distance (insertions, deletions, substitutions) of two arrays, two rows of the table.
+local function edit_distance(a, b)
+  local prev, cur = {}, {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    cur[0] = i
+    for j = 1, #b do
+      local sub = prev[j - 1] + (a[i] == b[j] and 0 or 1)
+      cur[j] = math.min(sub, prev[j] + 1, cur[j - 1] + 1)
+    end
+    prev, cur = cur, prev
+  end
+  return prev[#b]
+end
+
+-- A list of sequences: one string or id array becomes a list of one.
+local function sequence_list(v)
+  if type(v) == "table" and (type(v[1]) == "table" or type(v[1]) == "string") then return v, false end
+  return {v}, true
+end
+
+function M.character_error_rate(predictions, references)
+  local fn = "dnn.metrics.character_error_rate"
+  local preds = sequence_list(predictions)
+  local refs = sequence_list(references)
+  if #preds ~= #refs then
+    error(string.format("%s: %d predictions for %d references", fn, #preds, #refs), 2)
+  end
+  local errors, total = 0, 0
+  for i = 1, #refs do
+    local r = as_sequence(fn, refs[i], "references[" .. i .. "]")
+    local p = as_sequence(fn, preds[i], "predictions[" .. i .. "]")
+    errors = errors + edit_distance(p, r)
+    total = total + #r
+  end
+  if total == 0 then return errors == 0 and 0 or math.huge, errors, total end
+  return errors / total, errors, total
+end
+
 -- ---- reference ----
+
+--- dnn.metrics.character_error_rate(predictions, references)
+-- The edit distance (insertions, deletions, substitutions) between predictions and references, summed, over the
+-- references' total length; each is a string (compared by UTF-8 character) or a Lua array of ids, or a list of them
+-- (one per example). Returns the rate (0 when both are empty, inf for errors against empty references), the edit
+-- count and the reference length.
+-- @example local cer = dnn.metrics.character_error_rate(decoded_texts, true_texts)
 
 --- dnn.metrics.frechet_distance(a, b)
 -- The Fréchet distance between feature vectors `a (n, d)` and `b (m, d)`,

@@ -405,6 +405,137 @@ function M.sample(scores, options)
 end
 
 
+-- ---- CTC decoding ----
+
+local function lse(a, b)
+  if a == -math.huge then return b end
+  if b == -math.huge then return a end
+  if a > b then return a + math.log(1 + math.exp(b - a)) end
+  return b + math.log(1 + math.exp(a - b))
+end
+
+-- The log-probabilities (log_softmax of the logits) of each example's first T_b steps, as Lua arrays, and the blank.
+local function ctc_rows(fn, logits, options, extra)
+  local valid = {"logit_lengths", "blank"}
+  for _, k in ipairs(extra or {}) do valid[#valid + 1] = k end
+  local o = strict.check(fn, options, valid)
+  if not core.is_tensor(logits) or (logits.ndim ~= 2 and logits.ndim ~= 3) then
+    raise(fn .. ": expected logits (batch, time, classes) or (time, classes), got " .. describe(logits))
+  end
+  local single = logits.ndim == 2
+  if single then logits = logits:unsqueeze(1) end
+  local n, t, c = logits.shape[1], logits.shape[2], logits.shape[3]
+  local blank = strict.check_number(fn, "blank", o.blank == nil and 1 or o.blank, {min = 1, integer = true})
+  if blank > c then raise(string.format("%s: blank must be at most %d (the classes of logits) (got %d)", fn, c, blank), 2) end
+  local lengths = o.logit_lengths
+  if core.is_tensor(lengths) then lengths = lengths:reshape(-1):totable() end
+  if lengths ~= nil and (type(lengths) ~= "table" or #lengths ~= n) then
+    raise(string.format("%s: expected logit_lengths a tensor or table of %d lengths, got %s", fn, n, describe(lengths)))
+  end
+  local rows = logits:detach():log_softmax(3):totable()
+  for b = 1, n do
+    local len = lengths and lengths[b] or t
+    if type(len) ~= "number" or len % 1 ~= 0 or len < 0 or len > t then
+      raise(string.format("%s: expected logit_lengths[%d] an integer in 0..%d, got %s", fn, b, t, describe(len)))
+    end
+    for k = t, len + 1, -1 do rows[b][k] = nil end
+  end
+  return rows, blank, single, o
+end
+
+-- Greedy (best path) decoding: the most likely class per step, repeats collapsed, blanks dropped.
+function M.ctc_greedy_decode(logits, options)
+  local rows, blank = ctc_rows("dnn.text.ctc_greedy_decode", logits, options)
+  local decoded, scores = {}, {}
+  for b, steps in ipairs(rows) do
+    local ids, score, prev = {}, 0, nil
+    for _, lp in ipairs(steps) do
+      local best = 1
+      for k = 2, #lp do if lp[k] > lp[best] then best = k end end
+      score = score + lp[best]
+      if best ~= blank and best ~= prev then ids[#ids + 1] = best end
+      prev = best
+    end
+    decoded[b], scores[b] = ids, score
+  end
+  return decoded, scores
+end
+
+-- Prefix beam search (Hannun et al. 2014, without a language model), in log space: each prefix keeps the
+-- probability of ending in a blank and in its last label; the beam_width most likely prefixes go on. A label more
+-- than threshold below the step's most likely class (in log-probability) extends no prefix. Prefixes are
+-- nodes of a trie (a prefix and its extension by class k: node.children[k]), so equal prefixes reached from
+-- different beams merge without building keys; ties are broken by the order nodes were made, the same every run.
+function M.ctc_beam_search_decode(logits, options)
+  local fn = "dnn.text.ctc_beam_search_decode"
+  local rows, blank, _, o = ctc_rows(fn, logits, options, {"beam_width", "threshold"})
+  local width = strict.check_number(fn, "beam_width", o.beam_width == nil and 10 or o.beam_width,
+    {min = 1, integer = true})
+  local threshold = o.threshold == nil and 20 or o.threshold
+  if threshold ~= math.huge then strict.check_number(fn, "threshold", threshold, {min = 0}) end
+  local ninf = -math.huge
+  local decoded, scores = {}, {}
+  for b, steps in ipairs(rows) do
+    local made = 1
+    local root = {children = {}, serial = 1, depth = 0}
+    local beams = {{node = root, pb = 0, pnb = ninf}}
+    for t, lp in ipairs(steps) do
+      local cands = {}
+      local cutoff = -math.huge
+      for k = 1, #lp do cutoff = math.max(cutoff, lp[k] - threshold) end
+      local function touch(node)
+        if node.t ~= t then
+          node.t, node.pb, node.pnb = t, ninf, ninf
+          cands[#cands + 1] = node
+        end
+        return node
+      end
+      for _, beam in ipairs(beams) do
+        local node, pb, pnb = beam.node, beam.pb, beam.pnb
+        local total = lse(pb, pnb)
+        local last = node.id
+        for k = 1, #lp do
+          local p = lp[k]
+          if k == blank then
+            local e = touch(node)
+            e.pb = lse(e.pb, total + p)
+          elseif p >= cutoff then
+            local child = node.children[k]
+            if not child then
+              made = made + 1
+              child = {children = {}, parent = node, id = k, serial = made, depth = node.depth + 1}
+              node.children[k] = child
+            end
+            local e = touch(child)
+            if k == last then -- a repeat extends only after a blank; without one it stays the same prefix
+              e.pnb = lse(e.pnb, pb + p)
+              local same = touch(node)
+              same.pnb = lse(same.pnb, pnb + p)
+            else
+              e.pnb = lse(e.pnb, total + p)
+            end
+          end
+        end
+      end
+      for _, e in ipairs(cands) do e.total = lse(e.pb, e.pnb) end
+      table.sort(cands, function(x, y)
+        if x.total ~= y.total then return x.total > y.total end
+        return x.serial < y.serial
+      end)
+      beams = {}
+      for i = 1, math.min(width, #cands) do beams[i] = {node = cands[i], pb = cands[i].pb, pnb = cands[i].pnb} end
+    end
+    local best = beams[1]
+    local ids, node = {}, best.node
+    while node.parent do
+      ids[node.depth] = node.id
+      node = node.parent
+    end
+    decoded[b], scores[b] = ids, lse(best.pb, best.pnb)
+  end
+  return decoded, scores
+end
+
 -- ---- reference ----
 
 --- @module dnn.text Tokenizing text and sampling tokens
@@ -465,6 +596,24 @@ end
 --- dnn.text.Tokenizer.load(path)
 -- The tokenizer `save` wrote.
 -- @example local tok = dnn.text.Tokenizer.load("vocab.json")
+
+--- dnn.text.ctc_greedy_decode(logits[, options])
+-- Best-path decoding of CTC outputs `(batch, time, classes)` (or one `(time, classes)`): the most likely class at
+-- each step, repeats collapsed, blanks dropped. Returns a Lua array of id arrays (one per example) and an array of
+-- scores: the log-probability of the best path. Logits or log-probabilities (a log_softmax is taken).
+-- @option logit_lengths=nil a tensor or table of the steps each example uses; default: all
+-- @option blank=1 the blank's class id
+-- @example local ids, scores = dnn.text.ctc_greedy_decode(model(images))
+
+--- dnn.text.ctc_beam_search_decode(logits[, options])
+-- Prefix beam search over CTC outputs, in log space (no language model): sums the probabilities of every path of
+-- a prefix, so it can find a labelling that no single best path gives. Returns the best labelling per example
+-- (Lua arrays of ids) and its log-probability.
+-- @option beam_width=10 the prefixes kept at each step
+-- @option threshold=20 labels whose log-probability at a step is this far below the step's best extend no prefix there (`math.huge`: none skipped)
+-- @option logit_lengths=nil as in ctc_greedy_decode
+-- @option blank=1 the blank's class id
+-- @example local ids = dnn.text.ctc_beam_search_decode(logits, {beam_width = 20})
 
 --- dnn.text.sample(scores[, options])
 -- Draws a token id from a row of scores (an integer), or one per row of a
