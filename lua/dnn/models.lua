@@ -304,7 +304,7 @@ function Sequential:forward(x, opts)
     local l = layers[i]
     -- a layer that runs the next ones with it at inference (Conv2D with BatchNormalization: layers/conv.lua)
     local y, used
-    if not mask and l.fuse_following then y, used = l:fuse_following(x, layers, i) end
+    if not mask and l._fuse_following then y, used = l:_fuse_following(x, layers, i) end
     if y then
       x, i = y, i + used
     else

@@ -198,7 +198,7 @@ function Conv2D:compute_output_shape(input_shape)
 end
 
 -- ---- inference fusion ----
--- A Sequential model calls fuse_following(x, layers, i) on its layer i when it has one, recording is off and no mask
+-- A Sequential model calls _fuse_following(x, layers, i) on its layer i when it has one, recording is off and no mask
 -- runs: Conv2D(linear, no activity regularizer) then BatchNormalization on the channels in inference mode (moving
 -- statistics), then optionally Activation(relu, sigmoid or tanh), run as one convolution with the batch norm
 -- folded into its kernel and bias and the activation fused in its output pass:
@@ -212,7 +212,7 @@ local function is_plain_layer(l, type_name)
     not l._emit_logits
 end
 
-function Conv2D:fuse_following(x, layers, i)
+function Conv2D:_fuse_following(x, layers, i)
   if dnn.is_grad_enabled() or layer.recorder or not dnn.is_tensor(x) then return nil end
   if not is_plain_layer(self, "Conv2D") or self.activation ~= "linear" or self.activation_fn then return nil end
   if x.ndim ~= 4 or x.shape[4] ~= self.in_channels then return nil end
