@@ -50,7 +50,7 @@ dnn_tensor *ldnn_check_tensor_or_number(lua_State *L, int idx) {
  * short cycle keeps the garbage few blocks, which the core's block cache
  * hands to the next step's tensors (with a quarter and 64 MB, the heap grew
  * for hundreds of steps and page faults took 2 of an MLP step's 7 ms). */
-#define GC_MIN_GROWTH ((int64_t)16 << 20)
+#define GC_MIN_GROWTH ((int64_t)4 << 20)
 static _Thread_local int64_t collect_at = GC_MIN_GROWTH; /* per thread: one dnnlua_State per thread */
 
 static void report_storage(lua_State *L) {
