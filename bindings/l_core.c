@@ -49,8 +49,13 @@ dnn_tensor *ldnn_check_tensor_or_number(lua_State *L, int idx) {
  * collection costs what the Lua heap holds, small next to the tensors; a
  * short cycle keeps the garbage few blocks, which the core's block cache
  * hands to the next step's tensors (with a quarter and 64 MB, the heap grew
- * for hundreds of steps and page faults took 2 of an MLP step's 7 ms). */
-#define GC_MIN_GROWTH ((int64_t)16 << 20)
+ * for hundreds of steps and page faults took 2 of an MLP step's 7 ms). The
+ * floor is small because below it Lua's own collections set the pace, and
+ * theirs follows the Lua heap, not the storage: with 16 MB, a small MLP's fit
+ * never reached the floor, its garbage between collections went up to 7 MB
+ * and its footprint crept (bench/soak.lua: +6.5% in 10,000 steps; flat with
+ * 4 MB, docs/CHOICES.md). */
+#define GC_MIN_GROWTH ((int64_t)4 << 20)
 static _Thread_local int64_t collect_at = GC_MIN_GROWTH; /* per thread: one dnnlua_State per thread */
 
 static void report_storage(lua_State *L) {
