@@ -9,54 +9,24 @@
  * past these checks, but stb still follows offsets inside glyph outlines and
  * GPOS unchecked: fonts come from trusted paths. */
 #include <setjmp.h>
-#include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dnn/font.h"
+#include "tracked_alloc.h"
 
 #define FONT_MAX_BYTES (64L << 20)
 
 /* ---- stb's allocations, tracked so that a jump out of it frees them ---- */
 
-typedef struct block {
-  struct block *prev, *next;
-  alignas(max_align_t) unsigned char data[];
-} block;
-
-static _Thread_local block *live;
 static _Thread_local jmp_buf *escape;
-
-static void *font_malloc(size_t n) {
-  block *b = malloc(sizeof(block) + n);
-  if (!b) return NULL;
-  b->prev = NULL, b->next = live;
-  if (live) live->prev = b;
-  live = b;
-  return b->data;
-}
-
-static void font_free_block(void *p) {
-  if (!p) return;
-  block *b = (block *)((unsigned char *)p - offsetof(block, data));
-  if (b->prev)
-    b->prev->next = b->next;
-  else
-    live = b->next;
-  if (b->next) b->next->prev = b->prev;
-  free(b);
-}
-
-static void free_live(void) {
-  while (live) font_free_block(live->data);
-}
 
 static _Noreturn void font_fail(void) { longjmp(*escape, 1); }
 
-#define STBTT_malloc(x, u) ((void)(u), font_malloc(x))
-#define STBTT_free(x, u) ((void)(u), font_free_block(x))
+#define STBTT_malloc(x, u) ((void)(u), tracked_malloc(x))
+#define STBTT_free(x, u) ((void)(u), tracked_free(x))
 #define STBTT_assert(x) ((x) ? (void)0 : font_fail())
 #define STB_TRUETYPE_IMPLEMENTATION
 #define STBTT_STATIC
@@ -219,7 +189,7 @@ dnn_font *dnn_font_load(const char *path) {
   bool ok = false;
   if (directory_ok(font->data, font->size, offset) && init_tables_ok(font->data, offset)) {
     if (setjmp(here) == 0) ok = stbtt_InitFont(&font->info, font->data, (int)offset) != 0 && tables_ok(font, offset);
-    free_live();
+    tracked_free_all();
   }
   escape = outer;
   if (!ok) {
@@ -296,7 +266,7 @@ dnn_status dnn_font_measure(const dnn_font *font, const char *text, float px, fl
   } else {
     st = dnn_error(DNN_EFORMAT, FN, "the font is damaged");
   }
-  free_live();
+  tracked_free_all();
   escape = outer;
   return st;
 }
@@ -357,7 +327,7 @@ dnn_tensor *dnn_font_render(const dnn_font *font, const char *text, float px, fl
     ok = false;
   }
   free(glyph);
-  free_live();
+  tracked_free_all();
   escape = outer;
   if (!ok) {
     dnn_error(DNN_EFORMAT, FN, "the font is damaged, or out of memory");

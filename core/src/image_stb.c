@@ -8,77 +8,26 @@
  * not compiled in (libjpeg-turbo and libpng read them). PNM headers are
  * checked before stb parses them: its integer reader overflows. */
 #include <setjmp.h>
-#include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "image_decode.h"
+#include "tracked_alloc.h"
 
 static const char *LOAD = "dnn.image.load";
 
 /* ---- stb's allocations, tracked so that a jump out of it frees them ---- */
 
-typedef struct block {
-  struct block *prev, *next;
-  alignas(max_align_t) unsigned char data[];
-} block;
-
-static _Thread_local block *live;
 static _Thread_local jmp_buf *escape;
-
-static void *stb_malloc(size_t n) {
-  block *b = malloc(sizeof(block) + n);
-  if (!b) return NULL;
-  b->prev = NULL, b->next = live;
-  if (live) live->prev = b;
-  live = b;
-  return b->data;
-}
-
-static void unlink_block(block *b) {
-  if (b->prev)
-    b->prev->next = b->next;
-  else
-    live = b->next;
-  if (b->next) b->next->prev = b->prev;
-}
-
-static void stb_free(void *p) {
-  if (!p) return;
-  block *b = (block *)((unsigned char *)p - offsetof(block, data));
-  unlink_block(b);
-  free(b);
-}
-
-static void *stb_realloc(void *p, size_t n) {
-  if (!p) return stb_malloc(n);
-  block *b = (block *)((unsigned char *)p - offsetof(block, data));
-  unlink_block(b);
-  block *nb = realloc(b, sizeof(block) + n);
-  bool ok = nb != NULL;
-  if (!ok) nb = b; /* still stb's: relinked, freed by stb or by the escape */
-  nb->prev = NULL, nb->next = live;
-  if (live) live->prev = nb;
-  live = nb;
-  return ok ? nb->data : NULL;
-}
-
-static void free_live(void) {
-  while (live) {
-    block *b = live;
-    live = b->next;
-    free(b);
-  }
-}
 
 static void stb_check_failed(void) { longjmp(*escape, 1); }
 
 #define STBI_ASSERT(x) ((x) ? (void)0 : stb_check_failed())
-#define STBI_MALLOC(n) stb_malloc(n)
-#define STBI_REALLOC(p, n) stb_realloc(p, n)
-#define STBI_FREE(p) stb_free(p)
+#define STBI_MALLOC(n) tracked_malloc(n)
+#define STBI_REALLOC(p, n) tracked_realloc(p, n)
+#define STBI_FREE(p) tracked_free(p)
 #define STBI_NO_STDIO
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
@@ -210,7 +159,7 @@ bool dnn_stb_is_tga(const unsigned char *data, size_t size) {
   volatile bool yes = false;
   int w, h, c;
   if (setjmp(here) == 0) yes = stbi_info_from_memory(data, (int)size, &w, &h, &c) != 0;
-  free_live();
+  tracked_free_all();
   escape = NULL;
   return yes;
 }
@@ -267,7 +216,7 @@ dnn_status dnn_decode_stb(const char *name, const char *format, const unsigned c
     st = decode(name, format, data, (int)size, scale, out);
   else
     st = dnn_error(DNN_EFORMAT, LOAD, "%s: corrupt %s: fails stb_image's consistency checks", name, format);
-  free_live(); /* the raw pixels on success; everything stb held on a failed check */
+  tracked_free_all(); /* the raw pixels on success; everything stb held on a failed check */
   escape = NULL;
   return st;
 }
