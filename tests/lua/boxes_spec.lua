@@ -20,11 +20,7 @@ local function same(t, expected, tol)
   end
 end
 
-local function error_of(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return tostring(err)
-end
+local error_of = require("helpers").error_of
 
 describe("dnn.ops.box_iou", function()
   it("gives hand-computed values: identical, disjoint, nested, partial, degenerate", function()

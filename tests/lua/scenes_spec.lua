@@ -11,11 +11,7 @@ local function installed()
   return f ~= nil or os.getenv("DNN_DATA") ~= nil
 end
 
-local function error_of(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return tostring(err)
-end
+local error_of = require("helpers").error_of
 
 local function max_abs_diff(a, b) return (a - b):abs():max():item() end
 

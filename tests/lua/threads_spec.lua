@@ -28,15 +28,7 @@ local builders = {
   end,
   cnn = function()
     local x = dnn.rand(96, 28, 28, 1)
-    local model = nn.Sequential{
-      nn.Input{28, 28, 1},
-      nn.Conv2D(16, 3, {padding = "same", use_bias = false}), nn.BatchNormalization{momentum = 0.9},
-      nn.Activation("relu"), nn.MaxPooling2D(2),
-      nn.Conv2D(32, 3, {padding = "same", use_bias = false}), nn.BatchNormalization{momentum = 0.9},
-      nn.Activation("relu"), nn.MaxPooling2D(2),
-      nn.Flatten(), nn.Dropout(0.2), nn.Dense(128, {activation = "relu"}), nn.Dropout(0.2),
-      nn.Dense(10, {activation = "softmax"}),
-    }
+    local model = dofile(require("helpers").source_dir .. "/examples/lib/fashion_cnn.lua")() -- train_cnn's model
     return model, x, labels(96)
   end,
   lstm = function()

@@ -10,11 +10,7 @@ local function near(a, b, tol)
   assert(math.abs(a - b) <= (tol or 1e-6), string.format("expected %.9g, got %.9g", b, a))
 end
 
-local function error_of(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return tostring(err)
-end
+local error_of = require("helpers").error_of
 
 describe("dnn.metrics.MeanIoU", function()
   it("gives Keras's documented values (ids 1-based here)", function()
