@@ -195,7 +195,7 @@ static int make_buffer_tensor(lua_State *L) {
   /* the userdata first (its __gc takes NULL), so no tensor is left unowned if it cannot be made */
   dnn_tensor **p = lua_newuserdatauv(L, sizeof *p, 0);
   *p = NULL;
-  luaL_setmetatable(L, LDNN_TENSOR_MT);
+  ldnn_set_tensor_metatable(L);
   if (a->copy_from) {
     *p = dnn_empty(a->ndim, a->shape);
     if (*p) memcpy(dnn_data(*p), a->copy_from, (size_t)dnn_numel(*p) * sizeof(float));

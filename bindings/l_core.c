@@ -20,13 +20,38 @@ static dnn_tensor *live_tensor(lua_State *L, int idx, dnn_tensor **p) {
   return luaL_error(L, "bad argument to '%s' (a tensor in it was freed by its __gc or __close)", fn), NULL;
 }
 
+/* The tensor metatable is also kept under this key's address: every op
+ * checks its arguments' metatables and sets its result's, and a lookup by
+ * light userdata skips the string compare in luaL_testudata's lookup by
+ * name (5% of a 1-element add). */
+static const char tensor_mt_key = 0;
+
+void ldnn_keep_tensor_metatable(lua_State *L) {
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+}
+
+void ldnn_set_tensor_metatable(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+  lua_setmetatable(L, -2);
+}
+
+dnn_tensor **ldnn_tensor_handle(lua_State *L, int idx) {
+  void *p = lua_touserdata(L, idx);
+  if (!p || !lua_getmetatable(L, idx)) return NULL;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+  int same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same ? p : NULL;
+}
+
 dnn_tensor *ldnn_to_tensor(lua_State *L, int idx) {
-  dnn_tensor **p = luaL_testudata(L, idx, LDNN_TENSOR_MT);
+  dnn_tensor **p = ldnn_tensor_handle(L, idx);
   return p ? live_tensor(L, idx, p) : NULL;
 }
 
 dnn_tensor *ldnn_check_tensor(lua_State *L, int idx) {
-  dnn_tensor **p = luaL_testudata(L, idx, LDNN_TENSOR_MT);
+  dnn_tensor **p = ldnn_tensor_handle(L, idx);
   if (!p) luaL_typeerror(L, idx, "tensor");
   return live_tensor(L, idx, p);
 }
@@ -70,7 +95,7 @@ void ldnn_push_tensor(lua_State *L, dnn_tensor *t) {
   if (!t) ldnn_raise(L);
   dnn_tensor **p = lua_newuserdatauv(L, sizeof *p, 0);
   *p = t;
-  luaL_setmetatable(L, LDNN_TENSOR_MT);
+  ldnn_set_tensor_metatable(L);
   report_storage(L);
 }
 

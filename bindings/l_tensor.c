@@ -331,7 +331,7 @@ static int l_one_hot(lua_State *L) {
 
 /* A freed tensor is still a tensor (using it raises "tensor was freed"). */
 static int l_is_tensor(lua_State *L) {
-  lua_pushboolean(L, luaL_testudata(L, 1, LDNN_TENSOR_MT) != NULL);
+  lua_pushboolean(L, ldnn_tensor_handle(L, 1) != NULL);
   return 1;
 }
 
@@ -858,7 +858,8 @@ static int l_requires_grad_(lua_State *L) {
 /* __gc, and __close (`local t <close> = ...` frees the handle at the end of
  * the scope); either may run twice. Later uses raise "tensor was freed". */
 static int t_gc(lua_State *L) {
-  dnn_tensor **p = luaL_checkudata(L, 1, LDNN_TENSOR_MT);
+  dnn_tensor **p = ldnn_tensor_handle(L, 1);
+  if (!p) return luaL_typeerror(L, 1, "tensor");
   dnn_tensor_release(*p);
   *p = NULL;
   return 0;
@@ -1122,6 +1123,7 @@ void ldnn_open_tensor(lua_State *L) {
   lua_setfield(L, lib, "Tensor");
 
   luaL_newmetatable(L, LDNN_TENSOR_MT);
+  ldnn_keep_tensor_metatable(L);
   lua_pushvalue(L, meths);
   lua_pushcclosure(L, t_index, 1);
   lua_setfield(L, -2, "__index");

@@ -13,6 +13,13 @@
 /* The tensor at idx, or a Lua error naming the argument (also for a tensor
  * whose handle was freed: "tensor was freed"). */
 dnn_tensor *ldnn_check_tensor(lua_State *L, int idx);
+/* The tensor userdata's handle at idx (NULL inside once freed), or NULL
+ * when the value is not a tensor: luaL_testudata without the name lookup. */
+dnn_tensor **ldnn_tensor_handle(lua_State *L, int idx);
+/* Keeps the metatable on the stack's top as the tensors' (once, at load). */
+void ldnn_keep_tensor_metatable(lua_State *L);
+/* Sets the tensors' metatable on the userdata on the stack's top. */
+void ldnn_set_tensor_metatable(lua_State *L);
 /* The tensor at idx, or NULL when the value is not a tensor; a freed one
  * raises as in ldnn_check_tensor. */
 dnn_tensor *ldnn_to_tensor(lua_State *L, int idx);

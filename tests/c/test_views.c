@@ -16,7 +16,10 @@ static void test_creation(void) {
   dnn_tensor *z = dnn_zeros(2, (int64_t[]){3, 5});
   CHECK(has_shape(z, 2, (int64_t[]){3, 5}) && has_strides(z, (int64_t[]){5, 1}) && dnn_is_contiguous(z));
   CHECK(values_are(z, (float[15]){0}, 15));
-  CHECK(((uintptr_t)dnn_data(z) % 64) == 0); /* 64-byte aligned storage */
+  CHECK(((uintptr_t)dnn_data(z) % 16) == 0); /* small storage: 16-byte aligned, after its header */
+  dnn_tensor *big = dnn_zeros(1, (int64_t[]){65});
+  CHECK(((uintptr_t)dnn_data(big) % 64) == 0); /* above 64 floats: 64-byte aligned blocks */
+  dnn_tensor_release(big);
   CHECK(dnn_storage_bytes_live() >= before + 15 * 4);
   dnn_tensor *f = dnn_full(1, (int64_t[]){3}, 2.5f);
   CHECK(values_are(f, (float[]){2.5f, 2.5f, 2.5f}, 3));

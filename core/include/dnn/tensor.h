@@ -21,6 +21,8 @@
 
 #define DNN_MAX_DIMS 8
 
+/* The data are 64-byte aligned above 64 floats; smaller storage sits in one
+ * allocation with its header, 16-byte aligned. */
 typedef struct dnn_storage {
   float *data;
   int64_t numel;
