@@ -12,6 +12,15 @@ cnn_steps=${3:-60}
 dnnlua=${DNNLUA:-build/dnnlua}
 py=/usr/bin/python3 # Debian's, where python3-torch lives
 
+# OPENBLAS_CORETYPE forces OpenBLAS's kernels for one CPU (some machines set it to Haswell, which on an AVX-512
+# CPU costs dnnlua and PyTorch alike up to a third of their GEMM speed): it is left out of every run here unless
+# BENCH_KEEP_CORETYPE=1, and the line below says which kernels OpenBLAS picked.
+if [ -n "${OPENBLAS_CORETYPE:-}" ] && [ "${BENCH_KEEP_CORETYPE:-0}" != 1 ]; then
+  echo "OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE was set: unset for these runs (BENCH_KEEP_CORETYPE=1 keeps it)"
+  unset OPENBLAS_CORETYPE
+fi
+"$dnnlua" -v
+
 value() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
 have_torch() { "$py" -c 'import torch' 2>/dev/null; }
 

@@ -468,6 +468,16 @@ static dnn_tensor *clamp_op_of(lua_State *L, int op) {
 static int l_arith_inplace(lua_State *L) {
   static const char *const names[] = {"add_", "sub_", "mul_", "div_", "pow_"};
   int op = (int)lua_tointeger(L, lua_upvalueindex(1));
+  dnn_tensor *t = ldnn_check_tensor(L, 1);
+  if (op != AR_POW && lua_type(L, 2) == LUA_TNUMBER) { /* t's own storage where nothing is recorded */
+    double s = lua_tonumber(L, 2);
+    float alpha = (float)(op == AR_MUL ? s : op == AR_DIV ? 1 / s : 1);
+    float beta = (float)(op == AR_ADD ? s : op == AR_SUB ? -s : 0);
+    if (dnn_affine_in_place(t, alpha, beta)) {
+      lua_settop(L, 1);
+      return 1;
+    }
+  }
   return inplace(L, names[op], arith_op_of, op);
 }
 

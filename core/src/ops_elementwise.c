@@ -892,6 +892,14 @@ dnn_tensor *dnn_clamp(dnn_tensor *a, float lo, float hi) {
 }
 
 dnn_tensor *dnn_affine(dnn_tensor *a, float alpha, float beta) { return map(MAP_AFFINE, "affine", a, alpha, beta); }
+bool dnn_affine_in_place(dnn_tensor *t, float alpha, float beta) {
+  if (!dnn_is_contiguous(t) || dnn_needs_record(1, &t)) return false;
+  dnn_bump_version(t);
+  map_args c = {MAP_AFFINE, alpha, beta, dnn_data(t), dnn_data(t)};
+  dnn_for_blocks(dnn_numel(t), 1, map_block, &c);
+  return true;
+}
+
 dnn_tensor *dnn_pow_scalar(dnn_tensor *a, float p) { return map(MAP_POW, "pow", a, p, 0.0f); }
 dnn_tensor *dnn_rpow_scalar(float s, dnn_tensor *a) { return map(MAP_RPOW, "pow", a, s, 0.0f); }
 dnn_tensor *dnn_rdiv_scalar(float s, dnn_tensor *a) { return map(MAP_RDIV, "div", a, s, 0.0f); }

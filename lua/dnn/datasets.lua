@@ -71,10 +71,13 @@ local function load_split(dir, images_name, labels_name, limit)
     error(string.format("fashion_mnist: %s holds %d labels for the %d images of %s", labels_path, labels.shape[1], n,
       images_path), 0)
   end
+  local scaled
   if limit and limit < n then
     n = limit
-    images = images:narrow(1, 1, n) -- the scaling below copies only these
+    scaled = images:narrow(1, 1, n) / 255 -- a copy of these alone: the whole file's tensor is let go
     labels = labels:narrow(1, 1, n)
+  else
+    scaled = images:div_(255) -- in place: a copy would double the peak memory (188 MB more for the train split)
   end
   local high, low = labels:max():item(), (-labels):max():item()
   if high > 9 or low > 0 then
@@ -82,7 +85,7 @@ local function load_split(dir, images_name, labels_name, limit)
   end
   local rows, cols = images.shape[2], images.shape[3]
   return {
-    x = (images / 255):reshape(n, rows, cols, 1),
+    x = scaled:reshape(n, rows, cols, 1),
     y = labels + 1,
     class_names = FASHION_CLASSES,
   }

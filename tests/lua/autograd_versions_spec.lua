@@ -68,6 +68,41 @@ describe("in-place ops", function()
     close(t, {0.75, 1, 1.25})
   end)
 
+  it("with a number and nothing recorded, write into the tensor itself: a view writes through, saved tensors see it",
+    function()
+    local base = dnn.tensor{{1, 2}, {3, 4}}
+    base:transpose(1, 2):mul_(2) -- strided: the general path
+    close(base, {{2, 4}, {6, 8}})
+    base:narrow(1, 2, 1):add_(1) -- a contiguous view: the direct path
+    close(base, {{2, 4}, {7, 9}})
+
+    local w = dnn.tensor({1, 2}, {requires_grad = true})
+    local b = dnn.tensor{3, 4}
+    local y = w * b -- saves b
+    b:div_(2)
+    assert.matches("was changed in place since", error_of(function() y:sum():backward() end), 1, true)
+  end)
+
+  it("with a number, need no copy of the tensor (peak memory grows by less than half its size)", function()
+    local n = 8 * 1024 * 1024 -- 32 MB of floats
+    local x = dnn.ones(n)
+    local reset = io.open("/proc/self/clear_refs", "w") -- "5" resets the peak RSS (Linux 4.0 and later)
+    if not reset or not reset:write("5") or not reset:close() then
+      print("skipped: /proc/self/clear_refs cannot reset the peak RSS here")
+      return
+    end
+    local function peak_kb()
+      for line in io.lines("/proc/self/status") do
+        local kb = line:match("^VmHWM:%s+(%d+)")
+        if kb then return tonumber(kb) end
+      end
+    end
+    local before = peak_kb()
+    x:div_(4):add_(1)
+    assert.is_true(peak_kb() - before < n * 4 / 1024 / 2, "peak grew by " .. (peak_kb() - before) .. " KB")
+    close(x:narrow(1, n, 1), {1.25})
+  end)
+
   it("are refused on a leaf that requires grad outside no_grad, allowed inside", function()
     local w = dnn.tensor({1, 2}, {requires_grad = true})
     assert.matches("add_: cannot write in place into a leaf tensor that requires grad",

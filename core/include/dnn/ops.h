@@ -25,6 +25,10 @@ dnn_tensor *dnn_compare_scalar(dnn_cmp cmp, dnn_tensor *a, float s);
 
 /* With a scalar (no tensor made for it: the fast path of t + 1). */
 dnn_tensor *dnn_affine(dnn_tensor *a, float alpha, float beta); /* alpha * a + beta */
+/* t = alpha t + beta in t's own storage when nothing is recorded and t is
+ * contiguous (the fast path of t:mul_(s) and friends: no copy of t, which
+ * for a dataset is its size again); false, t untouched, otherwise. */
+bool dnn_affine_in_place(dnn_tensor *t, float alpha, float beta);
 dnn_tensor *dnn_pow_scalar(dnn_tensor *a, float p); /* a ^ p */
 dnn_tensor *dnn_rpow_scalar(float s, dnn_tensor *a); /* s ^ a */
 dnn_tensor *dnn_rdiv_scalar(float s, dnn_tensor *a); /* s / a */
