@@ -14,9 +14,12 @@
  *
  * A block of at least CACHE_MIN_BYTES is kept; a request takes the smallest
  * kept block within 1/8 above its size. The cache holds at most
- * CACHE_BASE_BYTES plus half the live storage (a collection frees up to a
- * quarter of it at once) and CACHE_SLOTS blocks; past that the oldest go back
- * to malloc. Sanitizer builds keep nothing, so a use after free is caught. */
+ * CACHE_BASE_BYTES plus an eighth of the live storage (a bigger model frees
+ * more per step) and CACHE_SLOTS blocks; past that the oldest go back to
+ * malloc. Not half: the live storage counts a dataset held in memory, which
+ * is never freed, and half of Fashion-MNIST let the cache keep 110 MB more
+ * (the CNN bench peaked at 342 MB against 302 MB, at the same speed).
+ * Sanitizer builds keep nothing, so a use after free is caught. */
 #include "block_cache.h"
 
 #include <stdbool.h>
@@ -91,7 +94,7 @@ void block_free(void *block, size_t bytes, int64_t live_bytes) {
     free(block);
     return;
   }
-  size_t cap = CACHE_BASE_BYTES + (live_bytes > 0 ? (size_t)live_bytes / 2 : 0);
+  size_t cap = CACHE_BASE_BYTES + (live_bytes > 0 ? (size_t)live_bytes / 8 : 0);
   void *evicted[CACHE_SLOTS + 1];
   int n_evicted = 0;
   call_once(&lock_made, make_lock);
