@@ -91,15 +91,10 @@ describe("in-place ops", function()
       print("skipped: /proc/self/clear_refs cannot reset the peak RSS here")
       return
     end
-    local function peak_kb()
-      for line in io.lines("/proc/self/status") do
-        local kb = line:match("^VmHWM:%s+(%d+)")
-        if kb then return tonumber(kb) end
-      end
-    end
-    local before = peak_kb()
+    local before = H.peak_rss_kb()
     x:div_(4):add_(1)
-    assert.is_true(peak_kb() - before < n * 4 / 1024 / 2, "peak grew by " .. (peak_kb() - before) .. " KB")
+    local grown = H.peak_rss_kb() - before
+    assert.is_true(grown < n * 4 / 1024 / 2, "peak grew by " .. grown .. " KB")
     close(x:narrow(1, n, 1), {1.25})
   end)
 
