@@ -32,6 +32,7 @@ local BAD_VALUES = {
   autoencoder = {"--noise", "0"},
   char_rnn = {"--seq-len", "0"},
   char_transformer = {"--heads", "0"},
+  detection = {"--epochs", "0"},
   ["distributed/train_cnn_mpi"] = {"--batch-size", "0"},
   feature_maps = {"--limit", "1.5"},
   gan = {"--score", "0"},
