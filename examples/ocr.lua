@@ -6,7 +6,8 @@
 -- loss, which needs only each line's text, not where its characters are.
 -- Prints the character error rate (CER) and the share of lines read exactly
 -- on the test lines, with greedy (best path) and beam search decoding, beside
--- the untrained model's CER; saves ocr.png, test lines with what was read.
+-- the untrained model's CER; saves ocr.png, test lines with what was read
+-- (the first misread ones among them).
 -- Usage: dnnlua examples/ocr.lua [--epochs N] [--train N] [--test N] [--batch-size N]
 --   [--lr X] [--beam N] [--seed N] [--out DIR]
 --   --train and --test are the numbers of lines drawn; --beam is the beam
@@ -109,16 +110,34 @@ local function score(texts, references)
   return cer, exact / #references
 end
 
--- One picture of the first lines of data and what was read: each line
--- enlarged twice, and beside it its text (black) and the reading (green
--- when exact, red otherwise) in the built-in font.
+-- The lines to draw, count of them in their order in the data: up to a
+-- third are the first misread ones (a picture of lines all read right shows
+-- little), the rest the first lines.
+local function lines_to_show(texts, references, count)
+  local chosen, taken = {}, {}
+  for i = 1, #references do
+    if #chosen >= count // 3 then break end
+    if texts[i] ~= references[i] then chosen[#chosen + 1], taken[i] = i, true end
+  end
+  for i = 1, #references do
+    if #chosen >= count then break end
+    if not taken[i] then chosen[#chosen + 1], taken[i] = i, true end
+  end
+  table.sort(chosen)
+  return chosen
+end
+
+-- One picture of some lines of data and what was read: each line enlarged
+-- twice, and beside it its text (black) and the reading (green when exact,
+-- red otherwise) in the built-in font.
 local function save_picture(data, texts, count, path)
   local SCALE, PAD, TEXT_SCALE = 2, 6, 2
   local line_h, line_w = HEIGHT * SCALE, WIDTH * SCALE
   local text_w = dnn.image.text_width(string.rep("M", 18), TEXT_SCALE)
-  local canvas = dnn.image.canvas(PAD + count * (line_h + PAD), PAD + line_w + 2 * PAD + text_w)
-  for i = 1, count do
-    local top = PAD + (i - 1) * (line_h + PAD)
+  local shown = lines_to_show(texts, data.texts, count)
+  local canvas = dnn.image.canvas(PAD + #shown * (line_h + PAD), PAD + line_w + 2 * PAD + text_w)
+  for row, i in ipairs(shown) do
+    local top = PAD + (row - 1) * (line_h + PAD)
     local line = dnn.image.resize(data.x[i], line_h, line_w, {method = "nearest"})
     canvas:narrow(1, top + 1, line_h):narrow(2, PAD + 1, line_w):copy(line:expand(line_h, line_w, 3))
     local x = PAD + line_w + 2 * PAD
