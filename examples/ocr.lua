@@ -40,8 +40,8 @@ end
 -- Conv 3x3 (no bias: the batch norm's beta is one), batch norm, ReLU, then
 -- an optional max pooling, appended to layers. Momentum 0.9 rather than
 -- Keras's 0.99: the moving averages must follow the weights within a few
--- hundred steps, and at 0.99 they still lagged at the end of short runs
--- (the test error was then far above the training one).
+-- hundred steps. At 0.99 they lag on short runs: the ctest's run (375 steps)
+-- reached the same training loss, but a test CER of 94% against 37%.
 local function conv_block(layers, filters, pool)
   layers[#layers + 1] = nn.Conv2D(filters, 3, {padding = "same", use_bias = false})
   layers[#layers + 1] = nn.BatchNormalization{momentum = 0.9}
@@ -74,14 +74,14 @@ local function crnn(num_classes)
 end
 
 -- Adam with a linear warm-up to lr over the first tenth of the steps (the
--- CTC loss's first gradients are large: every path is about as likely),
--- then a cosine down to lr/100; gradients clipped to a global norm of 5, as
--- is usual for LSTMs trained with CTC.
+-- first CTC gradients, from a model that finds every path about as likely,
+-- are large), then a cosine down to lr/100; gradients clipped to a global
+-- norm of 5, a common setting for LSTMs trained with CTC.
 local function compile(model, opts, total_steps)
-  local warmup = math.max(1, total_steps // 10)
+  local warmup = total_steps // 10
   local schedule = dnn.optim.schedules.CosineDecay{initial_learning_rate = 0, warmup_target = opts.lr,
-                                                   warmup_steps = warmup, decay_steps = total_steps - warmup,
-                                                   alpha = 0.01}
+                                                   warmup_steps = warmup,
+                                                   decay_steps = math.max(1, total_steps - warmup), alpha = 0.01}
   model:compile{optimizer = dnn.optim.Adam{learning_rate = schedule, global_clipnorm = 5},
                 loss = function(y, logits) return dnn.losses.ctc(y, logits) end}
 end
