@@ -36,6 +36,7 @@ local BAD_VALUES = {
   ["distributed/train_cnn_mpi"] = {"--batch-size", "0"},
   feature_maps = {"--limit", "1.5"},
   gan = {"--score", "0"},
+  ocr = {"--beam", "0"},
   regularization = {"--epochs", "many"},
   ["rl/dqn_cartpole"] = {"--steps", "0"},
   ["rl/pg_cartpole"] = {"--envs", "0"},
