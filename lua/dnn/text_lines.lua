@@ -8,6 +8,8 @@ local dnn = require "dnn"
 local core = require "dnn.core"
 local strict = require "dnn.options"
 
+local CHUNK = 1024 -- lines drawn at a time (16 MB per tensor at 32 x 128)
+
 local DEFAULT_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 local DEFAULT_WORDS = "/usr/share/dict/words"
 -- The characters of the labels: id k + 1 is ALPHABET's k-th character; id 1
@@ -118,9 +120,7 @@ return function(options)
   dnn.manual_seed(seed)
   local ok, result = pcall(function()
     local u = dnn.rand(n, 8 + 2 * max_words):totable()
-    local texts = {}
-    local coverage = dnn.zeros(n, H, W, 1) -- filled line by line: no list of n images held besides it
-    local matrices = {}
+    local texts, lines = {}, {}
     for i = 1, n do
       local r = u[i]
       -- words: 1..max_words of them, kept while the line stays within max_length characters
@@ -143,28 +143,37 @@ return function(options)
         px = px * (W - 4) / width
         width, ascent, descent = font:measure(text, px)
       end
-      local x = 2 + r[3] * math.max(W - 4 - width, 0)
+      local left = 2 + r[3] * math.max(W - 4 - width, 0)
       local top = r[4] * math.max(H - (ascent - descent), 0)
-      coverage:select(1, i):copy(font:render(text, px, x, top + ascent, H, W):unsqueeze(3))
       -- rotation up to 3 degrees and shear up to 0.15 about the center; output (x, y) -> input point
       local a = math.rad((r[5] * 2 - 1) * 3)
       local sh = (r[6] * 2 - 1) * 0.15
       local c, s = math.cos(a), math.sin(a)
       local m11, m12, m21, m22 = c, -s + sh * c, s, c + sh * s
       local cx, cy = (W - 1) / 2, (H - 1) / 2
-      matrices[i] = {m11, m12, cx - m11 * cx - m12 * cy, m21, m22, cy - m21 * cx - m22 * cy}
+      lines[i] = {px = px, left = left, baseline = top + ascent,
+                  matrix = {m11, m12, cx - m11 * cx - m12 * cy, m21, m22, cy - m21 * cx - m22 * cy},
+                  -- dark text on a light background, contrast and noise varying per line
+                  bg = 0.65 + 0.35 * r[7], fg = 0.35 * r[8], sigma = noise * r[2]}
     end
-    coverage = dnn.image.affine(coverage, dnn.tensor(matrices), {fill_value = 0})
-    -- dark text on a light background, contrast and noise varying per line
-    local bg, fg, sigma = {}, {}, {}
-    for i = 1, n do
-      bg[i] = 0.65 + 0.35 * u[i][7]
-      fg[i] = 0.35 * u[i][8]
-      sigma[i] = noise * u[i][2]
+    -- The images, CHUNK lines at a time: each step of the drawing makes a tensor of the lines' size, and for the
+    -- whole set at once (20,000 lines: 330 MB each) they peaked at 1.7 GB. The noise is drawn in the same order.
+    local x = dnn.zeros(n, H, W, 1)
+    for first = 1, n, CHUNK do
+      local count = math.min(CHUNK, n - first + 1)
+      local coverage = dnn.zeros(count, H, W, 1)
+      local matrices, bg, fg, sigma = {}, {}, {}, {}
+      for k = 1, count do
+        local line = lines[first + k - 1]
+        coverage:select(1, k):copy(font:render(texts[first + k - 1], line.px, line.left, line.baseline, H, W)
+          :unsqueeze(3))
+        matrices[k], bg[k], fg[k], sigma[k] = line.matrix, line.bg, line.fg, line.sigma
+      end
+      coverage = dnn.image.affine(coverage, dnn.tensor(matrices), {fill_value = 0})
+      local bgt, fgt = dnn.tensor(bg):reshape(count, 1, 1, 1), dnn.tensor(fg):reshape(count, 1, 1, 1)
+      local noisy = bgt - coverage * (bgt - fgt) + dnn.randn(count, H, W, 1) * dnn.tensor(sigma):reshape(count, 1, 1, 1)
+      x:narrow(1, first, count):copy(noisy:clamp(0, 1))
     end
-    local bgt, fgt = dnn.tensor(bg):reshape(n, 1, 1, 1), dnn.tensor(fg):reshape(n, 1, 1, 1)
-    local x = bgt - coverage * (bgt - fgt) + dnn.randn(n, H, W, 1) * dnn.tensor(sigma):reshape(n, 1, 1, 1)
-    x = x:clamp(0, 1)
     local longest = 1
     for i = 1, n do longest = math.max(longest, #texts[i]) end
     local ids, lengths = {}, {}
