@@ -39,6 +39,7 @@ local BAD_VALUES = {
   ["rl/dqn_cartpole"] = {"--steps", "0"},
   ["rl/pg_cartpole"] = {"--envs", "0"},
   seed_models = {"--epochs", "0"},
+  segmentation = {"--size", "60"},
   style_transfer = {"--size", "0"},
   text_classification = {"--limit", "0"},
   timeseries = {"--units", "2.5"},
