@@ -3,14 +3,18 @@
 -- and texture backgrounds) as background or one of the 10 item classes.
 -- Training sees fresh scenes each epoch (a new seed per epoch: generating
 -- them costs a fraction of a second, and the net meets many more items).
--- Prints the test scenes' mean IoU (dnn.metrics.MeanIoU), pixel accuracy
--- and per-class IoU, per pixel and after an item-level vote (each connected
--- region of predicted foreground takes the class with the largest summed
--- probability over its pixels), and what predicting all background scores.
--- Saves segmentation.png: test scenes, their true masks and the predicted
--- ones, a colour per class.
+-- Naming the items is the hard part (a shirt, a T-shirt, a pullover and a
+-- coat differ in details), so the example also decides per item: each
+-- connected region of predicted foreground takes one class, by the U-Net's
+-- summed probabilities (voted), by a small CNN given the region's crop
+-- (classified; trained on the crops of the items the U-Net saw), or by both
+-- (combined). Prints the test scenes' mean IoU (dnn.metrics.MeanIoU), pixel
+-- accuracy and per-class IoU for each way, and what predicting all
+-- background scores. Saves segmentation.png: test scenes, their true masks,
+-- the per-pixel and the combined predictions, a colour per class.
 -- Usage: dnnlua examples/segmentation.lua [--epochs N] [--train N] [--test N]
---   [--batch-size N] [--lr X] [--size N] [--filters N] [--data DIR] [--seed N] [--out DIR]
+--   [--batch-size N] [--lr X] [--size N] [--filters N] [--classifier-epochs N]
+--   [--data DIR] [--seed N] [--out DIR]
 --   --train is the scenes per epoch; --size the canvas side (a multiple of
 --   8: the U-Net halves it three times); --out is where the PNG goes.
 local dnn = require "dnn"
@@ -36,16 +40,16 @@ end
 
 local function parse_args(argv)
   local parser = args.parser("segmentation.lua",
-    "Trains a U-Net to segment Fashion-MNIST scenes and prints its mean IoU on test scenes.")
-  args.number_option(parser, "--epochs", "training epochs, each on fresh scenes", 8, args.positive_integer)
+    "Trains a U-Net and an item classifier to segment Fashion-MNIST scenes; prints the mean IoU on test scenes.")
+  args.number_option(parser, "--epochs", "U-Net epochs, each on fresh scenes", 8, args.positive_integer)
   args.number_option(parser, "--train", "training scenes per epoch", 5000, args.positive_integer)
   args.number_option(parser, "--test", "test scenes", 1000, args.positive_integer)
   args.number_option(parser, "--batch-size", "scenes per step", 16, args.positive_integer)
-  args.number_option(parser, "--lr", "peak learning rate (cosine-decayed)", 2e-3, args.positive_number):argname("X")
+  args.number_option(parser, "--lr", "peak learning rate of both nets (cosine-decayed)", 2e-3, args.positive_number):argname("X")
   args.number_option(parser, "--size", "canvas side in pixels (a multiple of 8)", 64, multiple_of_8)
   args.number_option(parser, "--filters", "filters of the first level (doubled at each level below)", 16,
     args.positive_integer)
-  args.number_option(parser, "--classifier-epochs", "epochs of the item classifier on the items' crops", 4,
+  args.number_option(parser, "--classifier-epochs", "epochs of the item classifier on the items' crops", 8,
     args.positive_integer)
   args.number_option(parser, "--seed", "random seed (of the weights and of the scenes)", 42, args.nonnegative_integer)
   parser:option("--data", "the Fashion-MNIST folder (default: Debian's)"):argname("DIR")
@@ -117,15 +121,20 @@ local function crop(image, y1, x1, y2, x2)
 end
 
 -- The crops of every item of a set of scenes (n, CROP, CROP, 1) and their
--- Fashion-MNIST class ids 1..10.
+-- Fashion-MNIST class ids 1..10. Each item is cut out of its scene by its
+-- mask (pixels of its class), the rest black as in Fashion-MNIST: neither
+-- the background's texture nor a neighbour's edge reaches the classifier.
+-- At test time the region's predicted pixels cut it out.
 local function item_crops(s)
   local boxes, labels, counts = s.boxes:totable(), s.labels:totable(), s.num_objects:totable()
+  local size = s.x.shape[2]
   local crops, ids = {}, {}
   for i = 1, #counts do
-    local image = s.x[i]
+    local image, mask = s.x[i], s.masks[i]
     for k = 1, counts[i] do
       local b = boxes[i][k]
-      crops[#crops + 1] = crop(image, b[1], b[2], b[3], b[4])
+      local own = mask:eq(labels[i][k]):reshape(size, size, 1)
+      crops[#crops + 1] = crop(image * own, b[1], b[2], b[3], b[4])
       ids[#ids + 1] = labels[i][k]
     end
   end
@@ -218,7 +227,9 @@ end
 -- (a one-hot membership per pixel, column 1 the background) with their
 -- boxes, and each region's vote: the item class whose probabilities summed
 -- over the region's pixels are largest (one decision per object, where the
--- per-pixel argmax may split an item between similar classes). A region
+-- per-pixel argmax may split an item between similar classes), with those
+-- sums as shares of 1 over the 10 item classes (the U-Net's opinion of the
+-- whole region, which the classifier's is multiplied with). A region
 -- whose box is longer than any item is several touching items: it is
 -- marked merged, and keeps its per-pixel classes.
 local function scene_items(probs, max_side)
@@ -231,6 +242,8 @@ local function scene_items(probs, max_side)
   for p = 1, #region do region[p] = region[p] + 1 end
   items.membership = dnn.one_hot(dnn.tensor(region), count + 1) -- (pixels, regions + 1)
   local sums = dnn.matmul(items.membership:transpose(1, 2), flat) -- (regions + 1, CLASSES)
+  local item_sums = sums:narrow(1, 2, count):narrow(2, 2, CLASSES - 1)
+  items.shares = item_sums / item_sums:sum(2, true)
   local votes = (sums:narrow(2, 2, CLASSES - 1):argmax(2) + 1):totable()
   for k, box in ipairs(boxes) do
     items.merged[k] = math.max(box[3] - box[1], box[4] - box[2]) > max_side + 2
@@ -250,14 +263,16 @@ local function paint(items, classes)
   return painted + painted:eq(0) * items.ids
 end
 
--- The test scenes' predictions, three ways: per pixel (the U-Net's argmax),
--- voted (each region its summed U-Net probabilities' class) and classified
--- (each region's crop given to the item classifier). The U-Net runs batch
--- by batch (the probabilities of all scenes at once would take n * size^2 *
--- 11 floats).
+-- The test scenes' predictions, four ways: per pixel (the U-Net's
+-- argmax), voted (each region its summed U-Net probabilities' class),
+-- classified (each region's crop given to the item classifier) and combined
+-- (the classifier's probabilities times the region's U-Net shares: two
+-- opinions, from different views of the item). The U-Net runs batch by
+-- batch (the probabilities of all scenes at once would take n * size^2 * 11
+-- floats).
 local function predict(unet, classifier, x, max_side)
-  local n = x.shape[1]
-  local per_pixel, voted, classified, scene_list, crops = {}, {}, {}, {}, {}
+  local n, side = x.shape[1], x.shape[2]
+  local per_pixel, voted, scene_list, crops, shares = {}, {}, {}, {}, {}
   local BATCH = 100
   for start = 1, n, BATCH do
     local m = math.min(BATCH, n - start + 1)
@@ -268,27 +283,33 @@ local function predict(unet, classifier, x, max_side)
       per_pixel[#per_pixel + 1] = items.ids
       voted[#voted + 1] = paint(items, items.votes)
       for k, box in ipairs(items.boxes) do
-        if not items.merged[k] then crops[#crops + 1] = crop(x[start + i - 1], box[1], box[2], box[3], box[4]) end
+        if not items.merged[k] then
+          local own = items.membership:select(2, k + 1):reshape(side, side, 1)
+          crops[#crops + 1] = crop(x[start + i - 1] * own, box[1], box[2], box[3], box[4])
+          shares[#shares + 1] = items.shares[k]
+        end
       end
     end
   end
-  local classes = {}
+  local alone, both = {}, {}
   if #crops > 0 then
     local scores = classifier:predict(dnn.stack(crops, 1), {batch_size = 500, verbose = 0})
-    classes = (scores:argmax(2) + 1):totable() -- Fashion-MNIST id + 1: the U-Net's ids
+    alone = (scores:argmax(2) + 1):totable() -- Fashion-MNIST id + 1: the U-Net's ids
+    both = ((scores * dnn.stack(shares, 1)):argmax(2) + 1):totable()
   end
-  local next_crop = 1
+  local classified, combined, next_crop = {}, {}, 1
   for _, items in ipairs(scene_list) do
-    local mine = {}
+    local mine_alone, mine_both = {}, {}
     for k = 1, items.count do
       if not items.merged[k] then
-        mine[k] = classes[next_crop]
+        mine_alone[k], mine_both[k] = alone[next_crop], both[next_crop]
         next_crop = next_crop + 1
       end
     end
-    classified[#classified + 1] = paint(items, mine)
+    classified[#classified + 1] = paint(items, mine_alone)
+    combined[#combined + 1] = paint(items, mine_both)
   end
-  return dnn.stack(per_pixel, 1), dnn.stack(voted, 1), dnn.stack(classified, 1)
+  return dnn.stack(per_pixel, 1), dnn.stack(voted, 1), dnn.stack(classified, 1), dnn.stack(combined, 1)
 end
 
 -- MeanIoU and per-class IoU of predicted class ids against the truth, and
@@ -313,14 +334,14 @@ local function colour(ids)
 end
 
 -- A row per scene: the image, the true mask, the per-pixel prediction and
--- the classified one, scaled up 3 times (nearest, so the pixels stay sharp);
+-- the combined one, scaled up 3 times (nearest, so the pixels stay sharp);
 -- under the rows, the class colours and names.
-local function save_picture(x, truth, per_pixel, classified, class_names, path)
+local function save_picture(x, truth, per_pixel, combined, class_names, path)
   local n, side = x.shape[1], x.shape[2]
   local gray = x:expand(n, side, side, 3)
   local tiles = {}
   for i = 1, n do
-    for _, t in ipairs{gray, colour(truth), colour(per_pixel), colour(classified)} do tiles[#tiles + 1] = t[i] end
+    for _, t in ipairs{gray, colour(truth), colour(per_pixel), colour(combined)} do tiles[#tiles + 1] = t[i] end
   end
   local grid = dnn.image.grid(dnn.stack(tiles, 1), {nrow = 4, padding = 2, pad_value = 1})
   local SCALE = 3
@@ -328,7 +349,7 @@ local function save_picture(x, truth, per_pixel, classified, class_names, path)
   local width = grid.shape[2]
   local header, legend_rows = 14, math.ceil(CLASSES / 3)
   local picture = dnn.image.canvas(header + grid.shape[1] + legend_rows * 12 + 6, width)
-  for k, title in ipairs{"image", "true", "per pixel", "classified"} do
+  for k, title in ipairs{"image", "true", "per pixel", "combined"} do
     dnn.image.draw_text(picture, (k - 1) * width // 4 + 6, 3, title, {0, 0, 0})
   end
   picture:narrow(1, header + 1, grid.shape[1]):copy(grid)
@@ -370,16 +391,17 @@ local x_test, y_test = test.x, test.masks + 1
 model:train(false)
 classifier:train(false)
 local max_side = math.floor(SCENE.max_scale * opts.size + 0.5) -- the longest item side
-local per_pixel, voted, classified = dnn.no_grad(predict, model, classifier, x_test, max_side)
+local per_pixel, voted, classified, combined = dnn.no_grad(predict, model, classifier, x_test, max_side)
 local baseline = scores(y_test, dnn.ones(table.unpack(y_test.shape)))
 local iou, per_class, accuracy = scores(y_test, per_pixel)
 local voted_iou, voted_per_class, voted_accuracy = scores(y_test, voted)
 local classified_iou, classified_per_class, classified_accuracy = scores(y_test, classified)
+local combined_iou, combined_per_class, combined_accuracy = scores(y_test, combined)
 
 local SHOWN = math.min(6, opts.test)
 local path = opts.out .. "/segmentation.png"
 save_picture(x_test:narrow(1, 1, SHOWN), y_test:narrow(1, 1, SHOWN), per_pixel:narrow(1, 1, SHOWN),
-  classified:narrow(1, 1, SHOWN), test.class_names, path)
+  combined:narrow(1, 1, SHOWN), test.class_names, path)
 local saved = dnn.image.load(path) -- read back: the size printed is the file's
 print(string.format("saved %s (%dx%d)", path, saved.shape[2], saved.shape[1]))
 
@@ -388,21 +410,24 @@ print(string.format("training time %.1fs: U-Net %.1fs (%.1fs of it generating sc
   unet_seconds + classifier_seconds, unet_seconds, generating, classifier_seconds))
 print(string.format("%d test scenes; per pixel: the U-Net's classes; voted: each region of foreground takes its "
   .. "summed U-Net probabilities' class;", opts.test))
-print("classified: each region takes the item classifier's class for its crop (regions larger than an item keep "
-  .. "their per-pixel classes)")
-print(string.format("%-12s %9s %7s %10s", "IoU", "per pixel", "voted", "classified"))
+print("classified: each region takes the item classifier's class for its crop; combined: the class of the "
+  .. "classifier's probabilities times the vote's shares")
+print("(regions larger than an item are touching items: they keep their per-pixel classes)")
+print(string.format("%-12s %9s %7s %10s %8s", "IoU", "per pixel", "voted", "classified", "combined"))
 local names = {"background"}
 for k, name in ipairs(test.class_names) do names[k + 1] = name end
 for k, name in ipairs(names) do
-  print(string.format("%-12s %9.3f %7.3f %10.3f", name, per_class[k], voted_per_class[k], classified_per_class[k]))
+  print(string.format("%-12s %9.3f %7.3f %10.3f %8.3f", name, per_class[k], voted_per_class[k],
+    classified_per_class[k], combined_per_class[k]))
 end
-print(string.format("pixel accuracy %.4f per pixel, %.4f voted, %.4f classified", accuracy, voted_accuracy,
-  classified_accuracy))
+print(string.format("pixel accuracy %.4f per pixel, %.4f voted, %.4f classified, %.4f combined", accuracy,
+  voted_accuracy, classified_accuracy, combined_accuracy))
 print(string.format("foreground IoU %.4f (items found, whatever their class)", foreground_iou(y_test, per_pixel)))
 print(string.format("baseline (all background) mean IoU %.4f", baseline))
 print(string.format("mean IoU %.4f per pixel (the U-Net alone)", iou))
 print(string.format("mean IoU %.4f voted", voted_iou))
 print(string.format("mean IoU %.4f classified", classified_iou))
+print(string.format("mean IoU %.4f combined", combined_iou))
 if iou > baseline then
   print("the U-Net beats the baseline")
 else
