@@ -25,12 +25,14 @@ local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
 local LEVELS = 3 -- poolings: the canvas side must be a multiple of 2^LEVELS
 local CLASSES = 11 -- 1 background, 2..11 the Fashion-MNIST classes 0..9
 local CROP = 28 -- the item classifier's input side, Fashion-MNIST's
--- Scenes: 2 to 4 items tried (about 1.9 placed on 64x64), each 0.4 to 0.6
+-- Scenes: 2 or 3 items tried (about 1.8 placed on 64x64), each 0.4 to 0.6
 -- of the canvas side (26 to 38 pixels on 64, near Fashion-MNIST's own 28,
 -- so the items stay legible), their boxes never overlapping: an item is
--- then never hidden in part, and items touch in few scenes (about 1 in 9),
--- which matters to the vote (touching items make one region).
-local SCENE = {min_objects = 2, max_objects = 4, min_scale = 0.4, max_scale = 0.6, max_overlap = 0}
+-- then never hidden in part, and items of two classes touch in few scenes
+-- (about 1 in 18; 1 in 9 with up to 4 items, 1 in 4 with boxes overlapping
+-- by 10%), which matters to the per-item decisions: touching items make
+-- one region.
+local SCENE = {min_objects = 2, max_objects = 3, min_scale = 0.4, max_scale = 0.6, max_overlap = 0}
 
 local function multiple_of_8(text)
   local n = math.tointeger(tonumber(text))
@@ -45,11 +47,12 @@ local function parse_args(argv)
   args.number_option(parser, "--train", "training scenes per epoch", 5000, args.positive_integer)
   args.number_option(parser, "--test", "test scenes", 1000, args.positive_integer)
   args.number_option(parser, "--batch-size", "scenes per step", 16, args.positive_integer)
-  args.number_option(parser, "--lr", "peak learning rate of both nets (cosine-decayed)", 2e-3, args.positive_number):argname("X")
+  args.number_option(parser, "--lr", "peak learning rate of both nets (cosine-decayed)", 2e-3,
+    args.positive_number):argname("X")
   args.number_option(parser, "--size", "canvas side in pixels (a multiple of 8)", 64, multiple_of_8)
   args.number_option(parser, "--filters", "filters of the first level (doubled at each level below)", 16,
     args.positive_integer)
-  args.number_option(parser, "--classifier-epochs", "epochs of the item classifier on the items' crops", 8,
+  args.number_option(parser, "--classifier-epochs", "epochs of the item classifier on the items' crops", 12,
     args.positive_integer)
   args.number_option(parser, "--seed", "random seed (of the weights and of the scenes)", 42, args.nonnegative_integer)
   parser:option("--data", "the Fashion-MNIST folder (default: Debian's)"):argname("DIR")
@@ -79,8 +82,9 @@ local function conv_block(x, filters)
 end
 
 -- The U-Net. The encoder halves the side and doubles the filters LEVELS
--- times; the bottleneck sees the scene at 1/8 of its side, where a 3x3
--- window spans a whole item (what deciding its class needs). The decoder
+-- times; the bottleneck sees the scene at 1/8 of its side, where its two
+-- 3x3 convolutions together span 5 cells, 40 pixels: a whole item (what
+-- deciding its class needs). The decoder
 -- doubles the side back with transposed convolutions, and at each level
 -- concatenates the encoder's features of that side (the skip connections):
 -- they carry the fine position the pooling threw away, so the edges of the
