@@ -52,7 +52,7 @@ local function parse_args(argv)
   args.number_option(parser, "--size", "canvas side in pixels (a multiple of 8)", 64, multiple_of_8)
   args.number_option(parser, "--filters", "filters of the first level (doubled at each level below)", 16,
     args.positive_integer)
-  args.number_option(parser, "--classifier-epochs", "epochs of the item classifier on the items' crops", 12,
+  args.number_option(parser, "--classifier-epochs", "epochs of the item classifier on the items' crops", 7,
     args.positive_integer)
   args.number_option(parser, "--seed", "random seed (of the weights and of the scenes)", 42, args.nonnegative_integer)
   parser:option("--data", "the Fashion-MNIST folder (default: Debian's)"):argname("DIR")
@@ -180,6 +180,14 @@ end
 -- cheaper than the U-Net (28x28 once, not a whole scene per pixel), so it
 -- sees every item several times in a fraction of the U-Net's time.
 local function train_classifier(crops, ids, opts)
+  -- As many scenes again, new seeds, for crops only: the same Fashion-MNIST
+  -- images at other sizes, places and backgrounds, so that the classifier
+  -- overfits less in the same number of steps (making them takes seconds).
+  local more, more_ids = {crops}, {ids}
+  for k = 1, opts.epochs do
+    more[k + 1], more_ids[k + 1] = item_crops(scenes(opts, opts.train, opts.seed * 1000 + opts.epochs + k, "train"))
+  end
+  crops, ids = dnn.cat(more, 1), dnn.cat(more_ids, 1)
   local fashion_cnn = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/fashion_cnn.lua")
   local classifier = fashion_cnn{}
   local BATCH = 64
