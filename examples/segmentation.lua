@@ -7,7 +7,7 @@
 -- coat differ in details), so the example also decides per item: each
 -- connected region of predicted foreground takes one class, by the U-Net's
 -- summed probabilities (voted), by a small CNN given the region's crop
--- (classified; trained on the crops of the items the U-Net saw), or by both
+-- (classified; trained on item crops of the U-Net's scenes and more), or by both
 -- (combined). Prints the test scenes' mean IoU (dnn.metrics.MeanIoU), pixel
 -- accuracy and per-class IoU for each way, and what predicting all
 -- background scores. Saves segmentation.png: test scenes, their true masks,
@@ -176,7 +176,7 @@ local function train_unet(model, opts)
 end
 
 -- The item classifier: train_cnn's small CNN (examples/lib/fashion_cnn.lua),
--- trained on the crops of the items the U-Net saw. Per item it is far
+-- trained on the crops of the items the U-Net saw and more. Per item it is far
 -- cheaper than the U-Net (28x28 once, not a whole scene per pixel), so it
 -- sees every item several times in a fraction of the U-Net's time.
 local function train_classifier(crops, ids, opts)
