@@ -41,6 +41,7 @@ local BAD_VALUES = {
   ["rl/dqn_cartpole"] = {"--steps", "0"},
   ["rl/pg_cartpole"] = {"--envs", "0"},
   seed_models = {"--epochs", "0"},
+  segmentation = {"--size", "60"},
   style_transfer = {"--size", "0"},
   text_classification = {"--limit", "0"},
   timeseries = {"--units", "2.5"},
@@ -62,7 +63,7 @@ describe("the examples' command lines", function()
       count = count + 1
     end
     p:close()
-    assert(count >= 19, "found only " .. count .. " examples")
+    assert(count >= 22, "found only " .. count .. " examples")
   end)
 
   for name, bad in pairs(BAD_VALUES) do
