@@ -19,7 +19,7 @@ args.number_option(parser, "--noise", "the denoiser's noise standard deviation",
 args.number_option(parser, "--batch-size", "examples per step", 128, args.positive_integer)
 args.number_option(parser, "--seed", "the seed of weights, shuffling and noise", 1, args.nonnegative_integer)
 parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
-parser:option("--out", "where autoencoder.png goes", "."):argname("DIR")
+args.out_dir_option(parser, "where autoencoder.png goes")
 local opts = parser:parse(arg or {})
 
 dnn.manual_seed(opts.seed)

@@ -40,7 +40,7 @@ local function parse_args(argv)
   args.number_option(parser, "--seq-len", "characters per window", 100, args.positive_integer)
   args.number_option(parser, "--lr", "peak learning rate (cosine-decayed)", 1e-2, args.positive_number):argname("X")
   args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
-  parser:option("--out", "where the PNG goes", "."):argname("DIR")
+  args.out_dir_option(parser, "where the PNG goes")
   parser:option("--export", "write the initial weights, the text's ids and the batches' window starts there " ..
     "(for tests/torch/char_rnn_ref.py)"):argname("DIR")
   local opts = parser:parse(argv)

@@ -36,7 +36,7 @@ local function parse_args(argv)
   args.number_option(parser, "--lr", "peak learning rate (warm-up, then cosine-decayed)", 1e-3,
     args.positive_number):argname("X")
   args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
-  parser:option("--out", "where the PNG goes", "."):argname("DIR")
+  args.out_dir_option(parser, "where the PNG goes")
   local opts = parser:parse(argv)
   if opts.dim % opts.heads ~= 0 then
     parser:error(string.format("--dim %d is not a multiple of --heads %d", opts.dim, opts.heads))

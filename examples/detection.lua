@@ -45,7 +45,7 @@ local function parse_args(argv)
   args.number_option(parser, "--seed", "the seed of the scenes, the weights and the order", 1,
     args.nonnegative_integer)
   parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
-  parser:option("--out", "where detection.png goes", "."):argname("DIR")
+  args.out_dir_option(parser, "where detection.png goes")
   return parser:parse(argv)
 end
 

@@ -11,7 +11,7 @@ local parser = args.parser("feature_maps.lua",
 args.number_option(parser, "--epochs", "training epochs", 1, args.positive_integer)
 args.number_option(parser, "--limit", "train on the first N training images", 10000, args.positive_integer)
 parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
-parser:option("--out", "where the PNG files go", "."):argname("DIR")
+args.out_dir_option(parser, "where the PNG files go")
 local opts = parser:parse(arg or {})
 
 dnn.manual_seed(7)

@@ -26,7 +26,7 @@ args.number_option(parser, "--seed", "the seed of weights, order and noise", 1, 
 parser:option("--classifier", "the scoring classifier (train_cnn.lua --save FILE)", "train_cnn_model.safetensors")
   :argname("FILE")
 parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
-parser:option("--out", "where the PNG files go", "."):argname("DIR")
+args.out_dir_option(parser, "where the PNG files go")
 local opts = parser:parse(arg or {})
 
 local f = io.open(opts.classifier, "rb")

@@ -33,7 +33,7 @@ local function parse_args(argv)
     args.positive_number):argname("X")
   args.number_option(parser, "--beam", "beam width of the beam search decoding", 10, args.positive_integer)
   args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
-  parser:option("--out", "where the PNG goes", "."):argname("DIR")
+  args.out_dir_option(parser, "where the PNG goes")
   return parser:parse(argv)
 end
 

@@ -29,7 +29,7 @@ local function parse_args(argv)
   args.number_option(parser, "--limit", "use at most N fortunes of each file (a quick run)", nil, args.positive_integer)
   args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
   parser:option("--data", "the fortunes folder", "/usr/share/games/fortunes"):argname("DIR")
-  parser:option("--out", "where the PNG goes", "."):argname("DIR")
+  args.out_dir_option(parser, "where the PNG goes")
   return parser:parse(argv)
 end
 

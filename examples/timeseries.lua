@@ -38,7 +38,7 @@ local function parse_args(argv)
   args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
   parser:option("--data", "the sunspots CSV (scripts/fetch_sunspots.sh puts it at the default)", default_data())
     :argname("FILE")
-  parser:option("--out", "where the PNG files go", "."):argname("DIR")
+  args.out_dir_option(parser, "where the PNG files go")
   return parser:parse(argv)
 end
 

@@ -26,7 +26,7 @@ parser:flag("--no-shuffle", "take the training images in file order (for the PyT
 parser:option("--save-init", "save the initial encoder and decoder as DIR/vae_encoder.safetensors and "
   .. "DIR/vae_decoder.safetensors"):argname("DIR")
 parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
-parser:option("--out", "where the PNG files go", "."):argname("DIR")
+args.out_dir_option(parser, "where the PNG files go")
 local opts = parser:parse(arg or {})
 
 dnn.manual_seed(opts.seed)

@@ -29,7 +29,7 @@ local function parse_args(argv)
   args.number_option(parser, "--heads", "attention heads (a divisor of --dim)", 4, args.positive_integer)
   args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
   parser:option("--data", "the Fashion-MNIST folder (default: Debian's)"):argname("DIR")
-  parser:option("--out", "where the PNG goes", "."):argname("DIR")
+  args.out_dir_option(parser, "where the PNG goes")
   local opts = parser:parse(argv)
   if IMAGE_SIDE % opts.patch ~= 0 then parser:error(string.format("--patch %d does not divide 28", opts.patch)) end
   if opts.dim % opts.heads ~= 0 then

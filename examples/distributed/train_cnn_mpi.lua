@@ -22,7 +22,7 @@ local function parse_args(argv)
   args.number_option(parser, "--limit", "train on the first N training images only", nil, args.positive_integer)
   parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
   args.number_option(parser, "--seed", "random seed", 42, args.nonnegative_integer)
-  parser:option("--out", "where rank 0 writes the curves (PNG)", "."):argname("DIR")
+  args.out_dir_option(parser, "where rank 0 writes the curves (PNG)")
   return parser:parse(argv)
 end
 

@@ -56,4 +56,19 @@ function args.number_option(parser, flag, description, default, check)
   return option
 end
 
+-- Adds --out DIR (default "."), the folder the example writes its files to.
+-- It must exist, which is checked now: not when the first picture is saved,
+-- possibly after many minutes of training.
+function args.out_dir_option(parser, description)
+  local option = parser:option("--out", description, ".")
+  option:argname("DIR")
+  option:convert(function(text)
+    local probe = io.open(text .. "/") -- opens a folder; fails for a file or a missing path
+    if not probe then return nil, string.format("--out expects an existing folder, got '%s'", text) end
+    probe:close()
+    return text
+  end)
+  return option
+end
+
 return args

@@ -30,7 +30,7 @@ local function parse_args(argv)
   args.number_option(parser, "--batch-size", "transitions per update", 64, args.positive_integer)
   args.number_option(parser, "--units", "units of each of the two hidden layers", 128, args.positive_integer)
   parser:flag("--vanilla", "the original DQN target (max of the target network) instead of Double DQN's")
-  parser:option("--out", "folder for dqn_cartpole.dnn and dqn_cartpole.png", "."):argname("DIR")
+  args.out_dir_option(parser, "folder for dqn_cartpole.dnn and dqn_cartpole.png")
   parser:flag("--play", "evaluate the saved network (in --out) greedily for 100 episodes instead of training")
   return parser:parse(argv)
 end

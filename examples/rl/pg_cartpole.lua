@@ -36,7 +36,7 @@ local function parse_args(argv)
   args.number_option(parser, "--envs", "environments stepped side by side", 8, args.positive_integer)
   args.number_option(parser, "--horizon", "PPO: steps per environment in a rollout", 128, args.positive_integer)
   args.number_option(parser, "--units", "units of each of the two hidden layers", 64, args.positive_integer)
-  parser:option("--out", "folder for pg_cartpole_<algo>.dnn and .png", "."):argname("DIR")
+  args.out_dir_option(parser, "folder for pg_cartpole_<algo>.dnn and .png")
   parser:flag("--play", "evaluate the saved actor (in --out) greedily for 100 episodes instead of training")
   return parser:parse(argv)
 end

@@ -102,6 +102,23 @@ describe("the examples' command lines", function()
     assert.truthy(err:find("Error: --seed expects a non-negative integer, got '1.5'", 1, true), err)
   end)
 
+  it("refuses an --out folder that does not exist before any work, in every example that takes one", function()
+    local missing = os.tmpname()
+    os.remove(missing) -- os.tmpname creates the file: its name is now free
+    local checked = 0
+    for name in pairs(BAD_VALUES) do
+      local help = run_example(name, "--help")
+      if help:find("--out DIR", 1, true) then
+        local out, err, code = run_example(name, "--out " .. quote(missing))
+        assert.are.equal(2, code, name .. ": " .. err)
+        assert.are.equal("", out, name)
+        assert.truthy(err:find("Error: --out expects an existing folder, got '" .. missing .. "'", 1, true), err)
+        checked = checked + 1
+      end
+    end
+    assert(checked >= 16, "only " .. checked .. " examples take --out DIR")
+  end)
+
   it("checks char_rnn's --limit against --seq-len", function()
     local _, err, code = run_example("char_rnn", "--limit 500 --seq-len 100")
     assert.are.equal(2, code, err)
