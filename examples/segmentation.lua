@@ -56,7 +56,7 @@ local function parse_args(argv)
     args.positive_integer)
   args.number_option(parser, "--seed", "random seed (of the weights and of the scenes)", 42, args.nonnegative_integer)
   parser:option("--data", "the Fashion-MNIST folder (default: Debian's)"):argname("DIR")
-  parser:option("--out", "where the PNG goes", "."):argname("DIR")
+  args.out_dir_option(parser, "where the PNG goes")
   return parser:parse(argv)
 end
 
