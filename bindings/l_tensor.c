@@ -339,6 +339,14 @@ static int l_is_tensor(lua_State *L) {
 
 typedef enum { AR_ADD, AR_SUB, AR_MUL, AR_DIV, AR_POW } arith_op;
 
+/* t op s as alpha t + beta, for the ops affine in t (all but pow): what
+ * t + 1 computes and what t:add_(1) writes in place. */
+static bool affine_of(arith_op op, double s, float *alpha, float *beta) {
+  *alpha = (float)(op == AR_MUL ? s : op == AR_DIV ? 1 / s : 1);
+  *beta = (float)(op == AR_ADD ? s : op == AR_SUB ? -s : 0);
+  return op != AR_POW;
+}
+
 /* a op b where either may be a number; a number never becomes a tensor
  * (dnn_affine and friends take it as a scalar). */
 static dnn_tensor *arith(lua_State *L, arith_op op) {
@@ -359,18 +367,8 @@ static dnn_tensor *arith(lua_State *L, arith_op op) {
   }
   if (a && lua_type(L, 2) == LUA_TNUMBER) {
     double s = lua_tonumber(L, 2);
-    switch (op) {
-      case AR_ADD:
-        return dnn_affine(a, 1, (float)s);
-      case AR_SUB:
-        return dnn_affine(a, 1, (float)-s);
-      case AR_MUL:
-        return dnn_affine(a, (float)s, 0);
-      case AR_DIV:
-        return dnn_affine(a, (float)(1 / s), 0);
-      case AR_POW:
-        return dnn_pow_scalar(a, (float)s);
-    }
+    float alpha, beta;
+    return affine_of(op, s, &alpha, &beta) ? dnn_affine(a, alpha, beta) : dnn_pow_scalar(a, (float)s);
   }
   if (b && lua_type(L, 1) == LUA_TNUMBER) {
     double s = lua_tonumber(L, 1);
@@ -469,14 +467,11 @@ static int l_arith_inplace(lua_State *L) {
   static const char *const names[] = {"add_", "sub_", "mul_", "div_", "pow_"};
   int op = (int)lua_tointeger(L, lua_upvalueindex(1));
   dnn_tensor *t = ldnn_check_tensor(L, 1);
-  if (op != AR_POW && lua_type(L, 2) == LUA_TNUMBER) { /* t's own storage where nothing is recorded */
-    double s = lua_tonumber(L, 2);
-    float alpha = (float)(op == AR_MUL ? s : op == AR_DIV ? 1 / s : 1);
-    float beta = (float)(op == AR_ADD ? s : op == AR_SUB ? -s : 0);
-    if (dnn_affine_in_place(t, alpha, beta)) {
-      lua_settop(L, 1);
-      return 1;
-    }
+  float alpha, beta; /* with a number, t's own storage where nothing is recorded */
+  if (lua_type(L, 2) == LUA_TNUMBER && affine_of((arith_op)op, lua_tonumber(L, 2), &alpha, &beta) &&
+      dnn_affine_in_place(t, alpha, beta)) {
+    lua_settop(L, 1);
+    return 1;
   }
   return inplace(L, names[op], arith_op_of, op);
 }
