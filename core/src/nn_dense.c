@@ -37,6 +37,17 @@ dnn_tensor *dnn_activate(dnn_tensor *z, dnn_activation act, float alpha) {
 
 /* ---- Dense ---- */
 
+/* Where the kernel's gradient is written: the engine's buffer for it when it
+ * has one (the product is then added straight into w.grad, without a
+ * temporary and a pass to add it), else a new tensor in gin[i]. NULL when
+ * out of memory. */
+static float *grad_target(dnn_node *node, int i, dnn_tensor **gin) {
+  dnn_tensor *buf = dnn_node_grad_buffer(node, i);
+  if (buf) return dnn_data(buf);
+  gin[i] = dnn_empty_like(node->inputs[i]);
+  return gin[i] ? dnn_data(gin[i]) : NULL;
+}
+
 /* inputs: x (contiguous), w, b; saved[0]: output y (alias). */
 static dnn_status dense_backward(dnn_node *node, dnn_tensor *const *grad_out, dnn_tensor **gin) {
   dnn_tensor *g = grad_out[0];
@@ -50,14 +61,16 @@ static dnn_status dense_backward(dnn_node *node, dnn_tensor *const *grad_out, dn
     dnn_activation_grad(dnn_data(dz), dnn_data(g), dnn_data(y), dnn_numel(g), act, (float)node->fargs[0]);
   }
   dnn_status st = DNN_OK;
-  if (dnn_node_needs_grad(node, 0) && (gin[0] = dnn_empty_like(x)) != NULL) /* dx = dz W^T */
+  if (dnn_node_needs_grad(node, 0) && (gin[0] = dnn_empty_like(x)) == NULL) st = DNN_ENOMEM;
+  if (gin[0]) /* dx = dz W^T */
     dnn_sgemm(false, true, rows, in, out, 1, dnn_data(dz), out, dnn_data(w), out, 0, dnn_data(gin[0]), in);
-  if (dnn_node_needs_grad(node, 1) && (gin[1] = dnn_empty_like(w)) != NULL) /* dW = x^T dz */
-    dnn_sgemm(true, false, in, out, rows, 1, dnn_data(x), in, dnn_data(dz), out, 0, dnn_data(gin[1]), out);
-  if (node->n_inputs > 2 && dnn_node_needs_grad(node, 2) && (gin[2] = dnn_empty(1, &out)) != NULL) /* db */
+  float *dw = dnn_node_needs_grad(node, 1) ? grad_target(node, 1, gin) : NULL;
+  if (dnn_node_needs_grad(node, 1) && !dw) st = DNN_ENOMEM;
+  if (dw) /* dW (+)= x^T dz */
+    dnn_sgemm(true, false, in, out, rows, 1, dnn_data(x), in, dnn_data(dz), out, gin[1] ? 0 : 1, dw, out);
+  if (node->n_inputs > 2 && dnn_node_needs_grad(node, 2) && (gin[2] = dnn_empty(1, &out)) == NULL) st = DNN_ENOMEM;
+  if (gin[2]) /* db: the bias is small, its gradient goes the usual way */
     dnn_column_sums(dnn_data(dz), rows, out, dnn_data(gin[2]));
-  for (int i = 0; i < node->n_inputs; i++)
-    if (dnn_node_needs_grad(node, i) && !gin[i]) st = DNN_ENOMEM;
   if (dz != g) dnn_tensor_release(dz);
   return st;
 }

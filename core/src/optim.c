@@ -8,6 +8,7 @@
 #include "dnn/autograd.h"
 #include "dnn/optim.h"
 #include "dnn/parallel.h"
+#include "kernels.h"
 
 /* A parameter the optimizer can update: contiguous, with a grad of its shape
  * (or none, then it is skipped). */
@@ -131,6 +132,26 @@ static dnn_status check_step(const char *fn, int64_t step) {
   return dnn_argerror(1, fn, "expected a step >= 1, got %lld", (long long)step);
 }
 
+typedef struct {
+  float b1, b2, eps, alpha; /* alpha: the learning rate with both bias corrections */
+  float lr_wd;             /* the decoupled weight decay's factor (decay() above, in the same pass) */
+} adam_rule;
+
+/* Adam's update of len elements, compiled for the wide vectors too (DNN_SIMD_CLONES): a quarter of an MLP's step
+ * before it vectorized. v_hat (AMSGrad's running maximum) may be NULL. */
+DNN_SIMD_CLONES static void adam_span(const adam_rule *r, float *restrict p, float *restrict m, float *restrict v,
+                                      float *restrict v_hat, const float *restrict g, int64_t len) {
+  const float b1 = r->b1, b2 = r->b2, eps = r->eps, alpha = r->alpha, lr_wd = r->lr_wd;
+  for (int64_t j = 0; j < len; j++) {
+    p[j] -= lr_wd * p[j];
+    m[j] += (g[j] - m[j]) * (1 - b1);
+    v[j] += (g[j] * g[j] - v[j]) * (1 - b2);
+    float vj = v[j];
+    if (v_hat) vj = v_hat[j] = fmaxf(v_hat[j], vj);
+    p[j] -= alpha * m[j] / (sqrtf(vj) + eps);
+  }
+}
+
 dnn_status dnn_adam_step(int n, dnn_tensor *const *params, dnn_tensor *const *m, dnn_tensor *const *v,
                          dnn_tensor *const *v_hat, const dnn_adam_config *cfg) {
   const char *fn = "adam_step";
@@ -139,23 +160,21 @@ dnn_status dnn_adam_step(int n, dnn_tensor *const *params, dnn_tensor *const *m,
     return DNN_EARG;
   dnn_tensor *const *lists[] = {m, v, v_hat};
   if (check_all(fn, n, params, 3, lists, (int[]){2, 3, 4}) != DNN_OK) return DNN_EARG;
-  const float b1 = cfg->beta_1, b2 = cfg->beta_2, eps = cfg->epsilon;
+  const float b1 = cfg->beta_1, b2 = cfg->beta_2;
   const double t = (double)cfg->step;
-  const float alpha = (float)(cfg->learning_rate * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t)));
+  const adam_rule rule = {.b1 = b1, .b2 = b2, .eps = cfg->epsilon,
+                           .alpha = (float)(cfg->learning_rate * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t))),
+                           .lr_wd = cfg->learning_rate * cfg->weight_decay};
   for (int i = 0; i < n; i++) {
     if (!params[i]->grad) continue;
     float *p = dnn_data(params[i]), *mi = dnn_data(m[i]), *vi = dnn_data(v[i]);
     float *vh = v_hat ? dnn_data(v_hat[i]) : NULL;
     const float *g = dnn_data(params[i]->grad);
     int64_t len = dnn_numel(params[i]);
-    decay(p, len, cfg->learning_rate * cfg->weight_decay);
 #pragma omp parallel for if (len > DNN_PARALLEL_GRAIN)
-    for (int64_t j = 0; j < len; j++) {
-      mi[j] += (g[j] - mi[j]) * (1 - b1);
-      vi[j] += (g[j] * g[j] - vi[j]) * (1 - b2);
-      float vj = vi[j];
-      if (vh) vj = vh[j] = fmaxf(vh[j], vj);
-      p[j] -= alpha * mi[j] / (sqrtf(vj) + eps);
+    for (int64_t s = 0; s < len; s += DNN_BLOCK) {
+      int64_t e = s + DNN_BLOCK < len ? s + DNN_BLOCK : len;
+      adam_span(&rule, p + s, mi + s, vi + s, vh ? vh + s : NULL, g + s, e - s);
     }
   }
   return DNN_OK;

@@ -36,6 +36,28 @@ describe("backward", function()
     assert.is_nil(w.grad)
   end)
 
+  -- Dense adds its kernel's gradient straight into kernel.grad: a second
+  -- backward, and a layer used twice in one graph, must add, not overwrite.
+  it("accumulates a Dense kernel's gradient over calls and over shared uses", function()
+    dnn.manual_seed(3)
+    local layer = dnn.nn.Dense(3, {activation = "relu"})
+    local a, b = dnn.randn(4, 5), dnn.randn(2, 5)
+    layer(a) -- builds the kernel and the bias
+    local function grads_of(loss_fn)
+      layer.kernel.grad, layer.bias.grad = nil, nil
+      loss_fn():backward()
+      return layer.kernel.grad:clone(), layer.bias.grad:clone()
+    end
+    local ka, ba = grads_of(function() return layer(a):sum() end)
+    local kb, bb = grads_of(function() return (layer(b) * 2):sum() end)
+    local k_shared, b_shared = grads_of(function() return layer(a):sum() + (layer(b) * 2):sum() end)
+    close(k_shared, ka + kb, 1e-5)
+    close(b_shared, ba + bb, 1e-5)
+    layer(a):sum():backward() -- on top of the shared use's grads
+    close(layer.kernel.grad, ka * 2 + kb, 1e-5)
+    assert.is_true((ka - kb):abs():max():item() > 1e-3) -- the two uses differ: a lost one would show
+  end)
+
   it("uses a given gradient for a non-scalar output", function()
     local w = dnn.tensor({1, 2, 3}, {requires_grad = true})
     local y = w * w
