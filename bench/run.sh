@@ -6,7 +6,7 @@
 # Usage: bench/run.sh [STEPS] [THREADS] [CNN_STEPS]   (build first: scripts/setup.sh --test, which installs PyTorch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-steps=${1:-300}
+steps=${1:-1000}
 threads=${2:-$(nproc)}
 cnn_steps=${3:-60}
 dnnlua=${DNNLUA:-build/dnnlua}

@@ -134,7 +134,7 @@ static dnn_status check_step(const char *fn, int64_t step) {
 
 typedef struct {
   float b1, b2, eps, alpha; /* alpha: the learning rate with both bias corrections */
-  float lr_wd;             /* the decoupled weight decay's factor (decay() above, in the same pass) */
+  float lr_wd; /* the decoupled weight decay's factor (decay() above, in the same pass) */
 } adam_rule;
 
 /* Adam's update of len elements, compiled for the wide vectors too (DNN_SIMD_CLONES): a quarter of an MLP's step
@@ -162,9 +162,11 @@ dnn_status dnn_adam_step(int n, dnn_tensor *const *params, dnn_tensor *const *m,
   if (check_all(fn, n, params, 3, lists, (int[]){2, 3, 4}) != DNN_OK) return DNN_EARG;
   const float b1 = cfg->beta_1, b2 = cfg->beta_2;
   const double t = (double)cfg->step;
-  const adam_rule rule = {.b1 = b1, .b2 = b2, .eps = cfg->epsilon,
-                           .alpha = (float)(cfg->learning_rate * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t))),
-                           .lr_wd = cfg->learning_rate * cfg->weight_decay};
+  const adam_rule rule = {.b1 = b1,
+                          .b2 = b2,
+                          .eps = cfg->epsilon,
+                          .alpha = (float)(cfg->learning_rate * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t))),
+                          .lr_wd = cfg->learning_rate * cfg->weight_decay};
   for (int i = 0; i < n; i++) {
     if (!params[i]->grad) continue;
     float *p = dnn_data(params[i]), *mi = dnn_data(m[i]), *vi = dnn_data(v[i]);

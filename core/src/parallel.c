@@ -48,8 +48,10 @@ int dnn_get_num_threads(void) {
 #define GEMM_BLOCK_WORK ((double)(1 << 20))
 /* Blocks keep at least this many rows (columns), a multiple of the kernels'
  * unroll, and a product is split into at most GEMM_MAX_BLOCKS: each block
- * packs the other operand again, an overhead of 1/rows. */
-#define GEMM_MIN_SPAN 64
+ * packs the other operand again, an overhead of 1/rows (128 rather than 64:
+ * the MLP's 256x784 by 784x512 product in 4 blocks, not 8, ran inference
+ * about 5% faster at 2 threads). */
+#define GEMM_MIN_SPAN 128
 #define GEMM_MAX_BLOCKS 64
 
 /* The span of each block when [0, len) is split for a product of work
