@@ -521,7 +521,7 @@ typedef struct {
     y[i] = (EXPR);                  \
   }
 
-static void map_block(void *ctx, int64_t s, int64_t e) {
+DNN_SIMD_CLONES static void map_block(void *ctx, int64_t s, int64_t e) {
   const map_args *c = ctx;
   const float *x = c->x;
   float *y = c->y, p = c->p, q = c->q;
@@ -654,7 +654,7 @@ typedef struct {
   }
 
 /* gx = g * f'(x), from x (v) or from y = f(x) (w). */
-static void map_grad_block(void *ctx, int64_t s, int64_t e) {
+DNN_SIMD_CLONES static void map_grad_block(void *ctx, int64_t s, int64_t e) {
   const map_grad *c = ctx;
   const float *x = c->x, *y = c->y, *g = c->g;
   float *gx = c->gx, p = c->p, q = c->q;
