@@ -68,8 +68,9 @@ static dnn_status dense_backward(dnn_node *node, dnn_tensor *const *grad_out, dn
   if (dnn_node_needs_grad(node, 1) && !dw) st = DNN_ENOMEM;
   if (dw) /* dW (+)= x^T dz */
     dnn_sgemm(true, false, in, out, rows, 1, dnn_data(x), in, dnn_data(dz), out, gin[1] ? 0 : 1, dw, out);
-  if (node->n_inputs > 2 && dnn_node_needs_grad(node, 2) && (gin[2] = dnn_empty(1, &out)) == NULL) st = DNN_ENOMEM;
-  if (gin[2]) /* db: the bias is small, its gradient goes the usual way */
+  bool bias = node->n_inputs > 2 && dnn_node_needs_grad(node, 2);
+  if (bias && (gin[2] = dnn_empty(1, &out)) == NULL) st = DNN_ENOMEM;
+  if (bias && gin[2]) /* db: the bias is small, its gradient goes the usual way */
     dnn_column_sums(dnn_data(dz), rows, out, dnn_data(gin[2]));
   if (dz != g) dnn_tensor_release(dz);
   return st;
