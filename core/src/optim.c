@@ -132,17 +132,22 @@ static dnn_status check_step(const char *fn, int64_t step) {
   return dnn_argerror(1, fn, "expected a step >= 1, got %lld", (long long)step);
 }
 
+/* One parameter's Adam update: the rule and the tensors' data. */
 typedef struct {
   float b1, b2, eps, alpha; /* alpha: the learning rate with both bias corrections */
   float lr_wd; /* the decoupled weight decay's factor (decay() above, in the same pass) */
-} adam_rule;
+  float *p, *m, *v, *v_hat; /* v_hat (AMSGrad's running maximum) may be NULL */
+  const float *g;
+} adam_update;
 
-/* Adam's update of len elements, compiled for the wide vectors too (DNN_SIMD_CLONES): a quarter of an MLP's step
- * before it vectorized. v_hat (AMSGrad's running maximum) may be NULL. */
-DNN_SIMD_CLONES static void adam_span(const adam_rule *r, float *restrict p, float *restrict m, float *restrict v,
-                                      float *restrict v_hat, const float *restrict g, int64_t len) {
-  const float b1 = r->b1, b2 = r->b2, eps = r->eps, alpha = r->alpha, lr_wd = r->lr_wd;
-  for (int64_t j = 0; j < len; j++) {
+/* Elements [s, e) of an Adam update, compiled for the wide vectors too (DNN_SIMD_CLONES): a quarter of an MLP's
+ * step before it vectorized. */
+DNN_SIMD_CLONES static void adam_block(void *ctx, int64_t s, int64_t e) {
+  const adam_update *u = ctx;
+  const float b1 = u->b1, b2 = u->b2, eps = u->eps, alpha = u->alpha, lr_wd = u->lr_wd;
+  float *restrict p = u->p, *restrict m = u->m, *restrict v = u->v, *restrict v_hat = u->v_hat;
+  const float *restrict g = u->g;
+  for (int64_t j = s; j < e; j++) {
     p[j] -= lr_wd * p[j];
     m[j] += (g[j] - m[j]) * (1 - b1);
     v[j] += (g[j] * g[j] - v[j]) * (1 - b2);
@@ -162,22 +167,19 @@ dnn_status dnn_adam_step(int n, dnn_tensor *const *params, dnn_tensor *const *m,
   if (check_all(fn, n, params, 3, lists, (int[]){2, 3, 4}) != DNN_OK) return DNN_EARG;
   const float b1 = cfg->beta_1, b2 = cfg->beta_2;
   const double t = (double)cfg->step;
-  const adam_rule rule = {.b1 = b1,
-                          .b2 = b2,
-                          .eps = cfg->epsilon,
-                          .alpha = (float)(cfg->learning_rate * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t))),
-                          .lr_wd = cfg->learning_rate * cfg->weight_decay};
+  adam_update u = {.b1 = b1,
+                   .b2 = b2,
+                   .eps = cfg->epsilon,
+                   .alpha = (float)(cfg->learning_rate * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t))),
+                   .lr_wd = cfg->learning_rate * cfg->weight_decay};
   for (int i = 0; i < n; i++) {
     if (!params[i]->grad) continue;
-    float *p = dnn_data(params[i]), *mi = dnn_data(m[i]), *vi = dnn_data(v[i]);
-    float *vh = v_hat ? dnn_data(v_hat[i]) : NULL;
-    const float *g = dnn_data(params[i]->grad);
-    int64_t len = dnn_numel(params[i]);
-#pragma omp parallel for if (len > DNN_PARALLEL_GRAIN)
-    for (int64_t s = 0; s < len; s += DNN_BLOCK) {
-      int64_t e = s + DNN_BLOCK < len ? s + DNN_BLOCK : len;
-      adam_span(&rule, p + s, mi + s, vi + s, vh ? vh + s : NULL, g + s, e - s);
-    }
+    u.p = dnn_data(params[i]);
+    u.m = dnn_data(m[i]);
+    u.v = dnn_data(v[i]);
+    u.v_hat = v_hat ? dnn_data(v_hat[i]) : NULL;
+    u.g = dnn_data(params[i]->grad);
+    dnn_for_blocks(dnn_numel(params[i]), 1, adam_block, &u);
   }
   return DNN_OK;
 }
