@@ -61,17 +61,25 @@ static dnn_status dense_backward(dnn_node *node, dnn_tensor *const *grad_out, dn
     dnn_activation_grad(dnn_data(dz), dnn_data(g), dnn_data(y), dnn_numel(g), act, (float)node->fargs[0]);
   }
   dnn_status st = DNN_OK;
-  if (dnn_node_needs_grad(node, 0) && (gin[0] = dnn_empty_like(x)) == NULL) st = DNN_ENOMEM;
-  if (gin[0]) /* dx = dz W^T */
-    dnn_sgemm(false, true, rows, in, out, 1, dnn_data(dz), out, dnn_data(w), out, 0, dnn_data(gin[0]), in);
-  float *dw = dnn_node_needs_grad(node, 1) ? grad_target(node, 1, gin) : NULL;
-  if (dnn_node_needs_grad(node, 1) && !dw) st = DNN_ENOMEM;
-  if (dw) /* dW (+)= x^T dz */
-    dnn_sgemm(true, false, in, out, rows, 1, dnn_data(x), in, dnn_data(dz), out, gin[1] ? 0 : 1, dw, out);
-  bool bias = node->n_inputs > 2 && dnn_node_needs_grad(node, 2);
-  if (bias && (gin[2] = dnn_empty(1, &out)) == NULL) st = DNN_ENOMEM;
-  if (bias && gin[2]) /* db: the bias is small, its gradient goes the usual way */
-    dnn_column_sums(dnn_data(dz), rows, out, dnn_data(gin[2]));
+  if (dnn_node_needs_grad(node, 0)) { /* dx = dz W^T */
+    if ((gin[0] = dnn_empty_like(x)) != NULL)
+      dnn_sgemm(false, true, rows, in, out, 1, dnn_data(dz), out, dnn_data(w), out, 0, dnn_data(gin[0]), in);
+    else
+      st = DNN_ENOMEM;
+  }
+  if (dnn_node_needs_grad(node, 1)) { /* dW (+)= x^T dz: beta 1 into the engine's buffer, 0 into a new tensor */
+    float *dw = grad_target(node, 1, gin);
+    if (dw)
+      dnn_sgemm(true, false, in, out, rows, 1, dnn_data(x), in, dnn_data(dz), out, gin[1] ? 0 : 1, dw, out);
+    else
+      st = DNN_ENOMEM;
+  }
+  if (node->n_inputs > 2 && dnn_node_needs_grad(node, 2)) { /* db: small, its gradient goes the usual way */
+    if ((gin[2] = dnn_empty(1, &out)) != NULL)
+      dnn_column_sums(dnn_data(dz), rows, out, dnn_data(gin[2]));
+    else
+      st = DNN_ENOMEM;
+  }
   if (dz != g) dnn_tensor_release(dz);
   return st;
 }
