@@ -281,6 +281,15 @@ local function paint(items, classes)
   return painted + painted:eq(0) * items.ids
 end
 
+-- Region k of a scene (image (side, side, 1), items from scene_items) cut
+-- out by its predicted pixels and framed by crop(): how a region reaches
+-- the classifiers, in training (region_crops) and in testing (predict).
+local function region_crop(image, items, k)
+  local side, box = image.shape[1], items.boxes[k]
+  local own = items.membership:select(2, k + 1):reshape(side, side, 1)
+  return crop(image * own, box[1], box[2], box[3], box[4])
+end
+
 -- Each scene's class ids with its regions painted by classes, a flat list
 -- of one class per unmerged region of all the scenes in order.
 local function paint_all(scene_list, classes)
@@ -324,16 +333,14 @@ local function region_crops(unet, opts, max_side)
         local item_counts = counts:narrow(2, 2, CLASSES - 1)
         local labels, most, background = item_counts:argmax(2):totable(), item_counts:max(2):totable(),
           counts:select(2, 1):totable()
-        for k, box in ipairs(items.boxes) do
+        for k = 1, items.count do
           if not items.merged[k] and most[k + 1] > background[k + 1] then
-            local own = items.membership:select(2, k + 1):reshape(side, side, 1)
-            crops[#crops + 1] = crop(s.x[i] * own, box[1], box[2], box[3], box[4])
+            crops[#crops + 1] = region_crop(s.x[i], items, k)
             ids[#ids + 1] = labels[k + 1]
           end
         end
       end
     end
-    collectgarbage() -- frees the chunk's scenes, probabilities and per-scene temporaries before the next
   end
   if #crops == 0 then return nil end -- a U-Net that finds nothing yet (a short run)
   return dnn.stack(crops, 1), dnn.tensor(ids)
@@ -348,7 +355,7 @@ end
 -- runs batch by batch (the probabilities of all scenes at once would take
 -- n * size^2 * 11 floats).
 local function predict(unet, classifiers, x, max_side)
-  local n, side = x.shape[1], x.shape[2]
+  local n = x.shape[1]
   local per_pixel, voted, scene_list, crops, shares = {}, {}, {}, {}, {}
   local BATCH = 100
   for start = 1, n, BATCH do
@@ -359,10 +366,9 @@ local function predict(unet, classifiers, x, max_side)
       scene_list[#scene_list + 1] = items
       per_pixel[#per_pixel + 1] = items.ids
       voted[#voted + 1] = paint(items, items.votes)
-      for k, box in ipairs(items.boxes) do
+      for k = 1, items.count do
         if not items.merged[k] then
-          local own = items.membership:select(2, k + 1):reshape(side, side, 1)
-          crops[#crops + 1] = crop(x[start + i - 1] * own, box[1], box[2], box[3], box[4])
+          crops[#crops + 1] = region_crop(x[start + i - 1], items, k)
           shares[#shares + 1] = items.shares[k]
         end
       end
