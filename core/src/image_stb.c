@@ -124,7 +124,7 @@ static dnn_status check_hdr(const char *name, const unsigned char *d, size_t n) 
   while (pos < n && d[pos] != '\n' && d[pos] != '\0') pos = line_end(d, n, pos);
   if (pos >= n) return DNN_OK; /* no resolution line: stb says so */
   size_t start = line_end(d, n, pos), end = line_end(d, n, start);
-  char line[64];
+  char line[STBI__HDR_BUFLEN]; /* as much of the line as stb reads: its numbers may follow many blanks */
   size_t len = end - start < sizeof line - 1 ? end - start : sizeof line - 1;
   memcpy(line, d + start, len);
   line[len] = '\0';
