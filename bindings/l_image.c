@@ -57,6 +57,17 @@ static int l_flip(lua_State *L) {
   return 1;
 }
 
+/* connected_components(mask, connectivity) -> labels, count, boxes */
+static int l_connected_components(lua_State *L) {
+  dnn_tensor *mask = ldnn_check_tensor(L, 1), *boxes = NULL;
+  int64_t count = 0;
+  dnn_tensor *labels = dnn_image_connected_components(mask, (int)luaL_checkinteger(L, 2), &count, &boxes);
+  ldnn_push_tensor(L, labels);
+  lua_pushinteger(L, (lua_Integer)count);
+  ldnn_push_tensor(L, boxes);
+  return 3;
+}
+
 /* affine(t, matrices, out_h, out_w, method, fill_mode, fill): matrices a
  * tensor of 6 or 6 N numbers (each 2x3 row-major) */
 static int l_affine(lua_State *L) {
@@ -202,6 +213,7 @@ void ldnn_open_image(lua_State *L) {
                                    {"crop", l_crop},
                                    {"pad", l_pad},
                                    {"flip", l_flip},
+                                   {"connected_components", l_connected_components},
                                    {"affine", l_affine},
                                    {"rotate", l_rotate},
                                    {"rotation_matrix", l_rotation_matrix},

@@ -203,43 +203,6 @@ local function train_classifiers(crops, ids, opts)
   return classifiers
 end
 
--- The connected regions (4-neighbours) of foreground in one predicted mask,
--- a flat Lua array of class ids (1 background) of a side x side scene.
--- Returns a flat array of region numbers (0 on background), the count and
--- each region's box {y1, x1, y2, x2} (pixel edges from 0).
-local function regions(ids, side)
-  local region, count, boxes = {}, 0, {}
-  for p = 1, #ids do region[p] = 0 end
-  local stack = {}
-  for start = 1, #ids do
-    if ids[start] ~= 1 and region[start] == 0 then
-      count = count + 1
-      region[start] = count
-      stack[1] = start
-      local top = 1
-      local box = {side, side, 0, 0}
-      while top > 0 do
-        local p = stack[top]
-        top = top - 1
-        local row, col = (p - 1) // side, (p - 1) % side
-        box[1], box[2] = math.min(box[1], row), math.min(box[2], col)
-        box[3], box[4] = math.max(box[3], row + 1), math.max(box[4], col + 1)
-        local neighbours = {col > 0 and p - 1 or nil, col < side - 1 and p + 1 or nil, p - side, p + side}
-        for k = 1, 4 do
-          local q = neighbours[k]
-          if q and q >= 1 and q <= #ids and ids[q] ~= 1 and region[q] == 0 then
-            region[q] = count
-            top = top + 1
-            stack[top] = q
-          end
-        end
-      end
-      boxes[count] = box
-    end
-  end
-  return region, count, boxes
-end
-
 -- One test scene's items, from the U-Net's probabilities (side, side,
 -- CLASSES): its per-pixel class ids, the regions of predicted foreground
 -- (a one-hot membership per pixel, column 1 the background) with their
@@ -253,12 +216,12 @@ end
 local function scene_items(probs, max_side)
   local side = probs.shape[1]
   local flat = probs:reshape(side * side, CLASSES)
-  local ids = flat:argmax(2)
-  local region, count, boxes = regions(ids:totable(), side)
-  local items = {ids = ids:reshape(side, side), count = count, boxes = boxes, merged = {}, votes = {}}
+  local ids = flat:argmax(2):reshape(side, side)
+  local region, count, boxes = dnn.image.connected_components(ids:gt(1))
+  boxes = boxes:totable()
+  local items = {ids = ids, count = count, boxes = boxes, merged = {}, votes = {}}
   if count == 0 then return items end
-  for p = 1, #region do region[p] = region[p] + 1 end
-  items.membership = dnn.one_hot(dnn.tensor(region), count + 1) -- (pixels, regions + 1)
+  items.membership = dnn.one_hot(region:reshape(side * side) + 1, count + 1) -- (pixels, regions + 1)
   local sums = dnn.matmul(items.membership:transpose(1, 2), flat) -- (regions + 1, CLASSES)
   local item_sums = sums:narrow(1, 2, count):narrow(2, 2, CLASSES - 1)
   items.shares = item_sums / item_sums:sum(2, true)

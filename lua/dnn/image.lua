@@ -123,6 +123,23 @@ function M.flip(t, mode)
   return call(C.flip, t, h, v)
 end
 
+-- connected_components(mask, {connectivity = 4}) -> labels, count, boxes:
+-- the regions of a 2-d mask's nonzero pixels (scikit-image's label, OpenCV's
+-- connectedComponents); labels (H, W) 0 on zero pixels, 1..count in raster
+-- order; boxes (count, 4) rows (y1, x1, y2, x2), pixel edges from 0.
+function M.connected_components(mask, opts)
+  local fn = "dnn.image.connected_components"
+  opts = opts_of(opts, fn)
+  if not is_tensor(mask) then error(("%s: expected a mask tensor (H, W), got %s"):format(fn, type(mask)), 2) end
+  local connectivity = opts.connectivity or 4
+  if connectivity ~= 4 and connectivity ~= 8 then
+    error(("%s: expected connectivity 4 or 8, got %s"):format(fn, tostring(connectivity)), 2)
+  end
+  local ok, labels, count, boxes = pcall(C.connected_components, mask, math.tointeger(connectivity))
+  if not ok then error((tostring(labels):gsub("^[^:]*image%.lua:%d+: ", "")), 2) end
+  return labels, count, boxes
+end
+
 local function warp_opts(opts, fn)
   opts = opts_of(opts, fn)
   return choice(opts.interpolation or opts.method or "bilinear", METHODS, fn, "interpolation"),
@@ -308,6 +325,14 @@ M.text_width = C.text_width
 --- dnn.image.flip(t[, mode])
 -- `"horizontal"` (default, left-right), `"vertical"` or `"horizontal_and_vertical"`.
 -- @example local f = dnn.image.flip(img)
+
+--- dnn.image.connected_components(mask[, options])
+-- The regions of a 2-d mask's nonzero pixels (scikit-image's `label`, OpenCV's
+-- `connectedComponents`): labels `(H, W)`, 0 on zero pixels and 1..count in
+-- the raster order of each region's first pixel; the count; and boxes
+-- `(count, 4)`, rows `(y1, x1, y2, x2)` as pixel edges from 0.
+-- @option connectivity=4 4 (edges) or 8 (edges and corners)
+-- @example local labels, n, boxes = dnn.image.connected_components(mask:gt(0.5))
 
 --- dnn.image.rotate(t, degrees[, options])
 -- Rotates counter-clockwise about the center, same size.

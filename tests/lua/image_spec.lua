@@ -268,6 +268,61 @@ describe("image ops from Lua", function()
     assert.is_true(r:min():item() >= 1)
   end)
 
+  it("connected_components: 4- and 8-connected regions, their boxes, views", function()
+    local mask = dnn.tensor {{1, 1, 0, 0}, {0, 1, 0, 1}, {1, 0, 0, 1}, {1, 0, 1, 0}}
+    local labels, count, boxes = dnn.image.connected_components(mask)
+    assert.equal(4, count)
+    H.assert_close(labels, {{1, 1, 0, 0}, {0, 1, 0, 2}, {3, 0, 0, 2}, {3, 0, 4, 0}}, 0)
+    H.assert_close(boxes, {{0, 0, 2, 2}, {1, 3, 3, 4}, {2, 0, 4, 1}, {3, 2, 4, 3}}, 0)
+    -- corners join: the top-left item meets the lower-left one, the right one the bottom one
+    labels, count, boxes = dnn.image.connected_components(mask, {connectivity = 8})
+    assert.equal(2, count)
+    H.assert_close(labels, {{1, 1, 0, 0}, {0, 1, 0, 2}, {1, 0, 0, 2}, {1, 0, 2, 0}}, 0)
+    H.assert_close(boxes, {{0, 0, 4, 2}, {1, 2, 4, 4}}, 0)
+    -- a view (transposed) reads as its values, not its storage
+    labels = dnn.image.connected_components(mask:transpose(1, 2))
+    H.assert_close(labels, {{1, 0, 2, 2}, {1, 1, 0, 0}, {0, 0, 0, 3}, {0, 4, 4, 0}}, 0)
+    local none, zero, no_boxes = dnn.image.connected_components(dnn.zeros(3, 5))
+    assert.equal(0, zero)
+    assert.equal(0, none:sum():item())
+    H.assert_shape(no_boxes, {0, 4})
+  end)
+
+  it("connected_components agrees with a plain flood fill on random masks", function()
+    -- the reference: a recursive fill over Lua arrays, numbering in raster order
+    local function reference(rows, h, w)
+      local label, count = {}, 0
+      for y = 1, h do label[y] = {} for x = 1, w do label[y][x] = 0 end end
+      local function fill(y, x)
+        if y < 1 or y > h or x < 1 or x > w or rows[y][x] == 0 or label[y][x] ~= 0 then return end
+        label[y][x] = count
+        fill(y - 1, x) fill(y + 1, x) fill(y, x - 1) fill(y, x + 1)
+      end
+      for y = 1, h do for x = 1, w do
+        if rows[y][x] ~= 0 and label[y][x] == 0 then count = count + 1 fill(y, x) end
+      end end
+      return label, count
+    end
+    dnn.manual_seed(3)
+    for _ = 1, 5 do
+      local mask = dnn.rand(13, 17):gt(0.45)
+      local expected, n = reference(mask:totable(), 13, 17)
+      local labels, count = dnn.image.connected_components(mask)
+      assert.equal(n, count)
+      H.assert_close(labels, expected, 0)
+    end
+  end)
+
+  it("connected_components refuses what is not a 2-d mask", function()
+    H.assert_error({"dnn.image.connected_components", "(H, W)", "3-d"}, dnn.image.connected_components,
+      dnn.zeros(2, 2, 2))
+    H.assert_error({"dnn.image.connected_components", "connectivity 4 or 8", "6"}, dnn.image.connected_components,
+      dnn.zeros(2, 2), {connectivity = 6})
+    H.assert_error({"dnn.image.connected_components", "mask tensor", "string"}, dnn.image.connected_components, "x")
+    H.assert_error({"dnn.image.connected_components", "options table"}, dnn.image.connected_components,
+      dnn.zeros(2, 2), 8)
+  end)
+
   it("affine: a matrix per image, Keras's fill modes", function()
     local row = dnn.tensor {{1, 2, 3, 4}}
     local shift = {{1, 0, -2}, {0, 1, 0}}

@@ -62,6 +62,15 @@ dnn_tensor *dnn_image_pad(const dnn_tensor *img, int64_t top, int64_t bottom, in
 /* out[y][x] = in[vertical ? H-1-y : y][horizontal ? W-1-x : x] */
 dnn_tensor *dnn_image_flip(const dnn_tensor *img, bool horizontal, bool vertical);
 
+/* The connected regions of a 2-d (H, W) mask's nonzero pixels, connectivity
+ * 4 (edges) or 8 (edges and corners), as scikit-image's label and OpenCV's
+ * connectedComponents: labels (H, W) with 0 on zero pixels and 1..*count,
+ * numbered in the raster order of each region's first pixel; *boxes
+ * (*count, 4) the regions' boxes (y1, x1, y2, x2), pixel edges from 0 (the
+ * rows y1..y2-1 and columns x1..x2-1). */
+dnn_tensor *dnn_image_connected_components(const dnn_tensor *mask, int connectivity, int64_t *count,
+                                           dnn_tensor **boxes);
+
 /* Affine warp: out(x, y) = in(m0 x + m1 y + m2, m3 x + m4 y + m5), with (x, y)
  * the output pixel's column and row (0-based, pixel centers at integers): the
  * matrix maps output coordinates to input coordinates, as Keras's
