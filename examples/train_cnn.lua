@@ -16,7 +16,7 @@ local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
 local function parse_args(argv)
   local parser = args.parser("train_cnn.lua",
     "Trains a small Keras-style CNN on Fashion-MNIST, prints its test accuracy and saves its curves and filters.")
-  args.number_option(parser, "--epochs", "training epochs (default: 5, 15 with --full)", nil, args.positive_integer)
+  args.number_option(parser, "--epochs", "training epochs (default: 20, 15 with --full)", nil, args.positive_integer)
   args.number_option(parser, "--batch-size", "images per training step", 64, args.positive_integer)
   args.number_option(parser, "--lr", "peak learning rate (cosine-decayed)", 2e-3, args.positive_number):argname("X")
   args.number_option(parser, "--limit", "train on the first N training images only", nil, args.positive_integer)
@@ -28,7 +28,7 @@ local function parse_args(argv)
   args.out_dir_option(parser, "where the PNG files go")
   parser:option("--save", "save the trained model to FILE (examples/gan.lua scores samples with it)"):argname("FILE")
   local opts = parser:parse(argv)
-  opts.epochs = opts.epochs or (opts.full and 15 or 5)
+  opts.epochs = opts.epochs or (opts.full and 15 or 20)
   return opts
 end
 

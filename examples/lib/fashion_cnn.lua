@@ -7,11 +7,11 @@
 --
 -- Conv (3x3, "same") -> batch norm -> relu -> 2x2 max pooling, twice (16
 -- then 32 filters); the convolutions have no bias, as the batch norm after
--- them adds its own. Chosen for speed on 2 cores: 5 epochs of batch 64 with
--- light dropout reached 91.5% in about 220 s of training at 2 threads, where
--- 32/64 filters, batch 128 and dropout 0.3 needed more epochs for less
--- (90.8% after 5). Batch norm's momentum 0.9 (Keras's default is 0.99) lets
--- the moving statistics settle within short runs.
+-- them adds its own. Chosen for speed on 2 cores: train_cnn's 20 epochs of
+-- batch 64 reach 92.6-92.7% in 134 s of training at 2 threads; 32/64
+-- filters gave the same (92.75% after 10 epochs) in more time per point
+-- (docs/CHOICES.md has the table). Batch norm's momentum 0.9 (Keras's
+-- default is 0.99) lets the moving statistics settle within short runs.
 -- full needs more capacity: this model stopped at 92.7% after 15 epochs,
 -- and 32/64 filters at 92.9% after 20 (with dropout 0.4; flips and shifts
 -- made it worse), so full adds a third block (32, 64 then 128 filters, the
