@@ -1,6 +1,7 @@
 /* Connected components of a 2-d mask: the regions of nonzero pixels, by a
  * breadth-first flood fill from each unlabelled pixel in raster order. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "dnn/image.h"
 
@@ -73,7 +74,7 @@ dnn_tensor *dnn_image_connected_components(const dnn_tensor *mask, int connectiv
   }
   *boxes = dnn_empty(2, (int64_t[]){regions, 4});
   if (!*boxes) return free(box_data), dnn_tensor_release(labels), NULL;
-  for (int64_t i = 0; i < 4 * regions; i++) dnn_data(*boxes)[i] = box_data[i];
+  memcpy(dnn_data(*boxes), box_data, sizeof(float) * 4 * (size_t)regions);
   free(box_data);
   *count = regions;
   return labels;

@@ -11,12 +11,18 @@ local C = core._image
 
 local M = {}
 
--- Calls a C function; its error is raised again at the caller's caller
--- (level 3: the user's line, not this file's).
+-- pcall's results: an error raised again at level 3 (rethrow runs as
+-- call's tail call, so that is the user's line, not this file's), else the
+-- C function's results.
+local function rethrow(ok, ...)
+  if not ok then error((tostring((...)):gsub("^[^:]*image%.lua:%d+: ", "")), 3) end
+  return ...
+end
+
+-- Calls a C function, returning all its results; its error is raised again
+-- at the caller's caller.
 local function call(fn, ...)
-  local ok, r = pcall(fn, ...)
-  if not ok then error((tostring(r):gsub("^[^:]*image%.lua:%d+: ", "")), 3) end
-  return r
+  return rethrow(pcall(fn, ...))
 end
 
 local function opts_of(o, fn)
@@ -135,9 +141,7 @@ function M.connected_components(mask, opts)
   if connectivity ~= 4 and connectivity ~= 8 then
     error(("%s: expected connectivity 4 or 8, got %s"):format(fn, tostring(connectivity)), 2)
   end
-  local ok, labels, count, boxes = pcall(C.connected_components, mask, math.tointeger(connectivity))
-  if not ok then error((tostring(labels):gsub("^[^:]*image%.lua:%d+: ", "")), 2) end
-  return labels, count, boxes
+  return call(C.connected_components, mask, math.tointeger(connectivity))
 end
 
 local function warp_opts(opts, fn)
