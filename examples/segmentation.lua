@@ -347,8 +347,10 @@ local function predict(unet, classifiers, x, max_side)
     alone, first = (mean:argmax(2) + 1):totable(), (each[1]:argmax(2) + 1):totable()
     both = ((mean * dnn.stack(shares, 1)):argmax(2) + 1):totable()
   end
-  return {per_pixel = dnn.stack(per_pixel, 1), voted = dnn.stack(voted, 1), classified = paint_all(scene_list, alone),
-          combined = paint_all(scene_list, both), first = paint_all(scene_list, first)}
+  local classified = paint_all(scene_list, alone)
+  return {per_pixel = dnn.stack(per_pixel, 1), voted = dnn.stack(voted, 1), classified = classified,
+          combined = paint_all(scene_list, both),
+          first = #classifiers > 1 and paint_all(scene_list, first) or classified} -- one classifier: its own
 end
 
 -- MeanIoU and per-class IoU of predicted class ids against the truth, and
@@ -443,7 +445,6 @@ local iou, per_class, accuracy = scores(y_test, per_pixel)
 local voted_iou, voted_per_class, voted_accuracy = scores(y_test, voted)
 local classified_iou, classified_per_class, classified_accuracy = scores(y_test, classified)
 local combined_iou, combined_per_class, combined_accuracy = scores(y_test, combined)
-local first_iou = scores(y_test, predicted.first)
 
 local SHOWN = math.min(6, opts.test)
 local path = opts.out .. "/segmentation.png"
@@ -475,7 +476,7 @@ print(string.format("baseline (all background) mean IoU %.4f", baseline))
 print(string.format("mean IoU %.4f per pixel (the U-Net alone)", iou))
 print(string.format("mean IoU %.4f voted", voted_iou))
 if opts.classifiers > 1 then
-  print(string.format("mean IoU %.4f classified by the first classifier alone", first_iou))
+  print(string.format("mean IoU %.4f classified by the first classifier alone", scores(y_test, predicted.first)))
 end
 print(string.format("mean IoU %.4f classified", classified_iou))
 print(string.format("mean IoU %.4f combined", combined_iou))
