@@ -226,6 +226,37 @@ end
 
 -- nn.Model{inputs = x, outputs = y, name = "..."} or nn.Model(x, y, {name = ...});
 -- x and y a symbolic tensor or an array of them.
+-- For each node whose layer can run the next ones with it at inference
+-- (`_fuse_following`: Conv2D with BatchNormalization and an activation), the
+-- chain of up to two nodes that follow it alone: each reads only the output
+-- of the one before, which no other node and no model output reads. Sequential
+-- runs its layers so by position; here the graph must say they follow.
+local function fusable_chains(order, output_list)
+  local readers, is_output = {}, {}
+  for _, s in ipairs(output_list) do is_output[s] = true end
+  for _, node in ipairs(order) do
+    for _, s in ipairs(node.inputs) do readers[s] = (readers[s] or 0) + 1 end
+  end
+  local only_reader = {}
+  for _, node in ipairs(order) do
+    local arg = node.args[1]
+    if node.args.n == 1 and is_symbolic(arg) and readers[arg] == 1 and not is_output[arg] and #arg.node.outputs == 1
+    then
+      only_reader[arg.node] = node
+    end
+  end
+  local chains = {}
+  for _, node in ipairs(order) do
+    if node.layer._fuse_following and only_reader[node] then
+      local chain = {node.layer, only_reader[node].layer}
+      local third = only_reader[only_reader[node]]
+      if third then chain[3] = third.layer end
+      chains[node] = {layers = chain, nodes = {node, only_reader[node], third}}
+    end
+  end
+  return chains
+end
+
 function Functional.new(...)
   local a, b, c = ...
   local inputs, outputs, options
@@ -273,6 +304,7 @@ function Functional.new(...)
   end
 
   local self = Layer.init(Functional, options, "functional")
+  self._chains = fusable_chains(order, output_list)
   self.inputs, self.outputs = input_list, output_list
   self.single_input, self.single_output = single_input, single_output
   self.layers = layers
@@ -349,8 +381,16 @@ function Functional:forward(x, opts)
       for i, s in ipairs(inputs) do masks[s] = input_mask[i] or nil end
     end
   end
+  local fused = {} -- nodes run by an earlier node's fusion (no masks then: fusion needs none)
   for _, node in ipairs(self._order) do
-    if not node.is_input then
+    local chain, y, used = not fused[node] and self._chains[node], nil, nil
+    if chain and not masks[node.args[1]] then
+      y, used = node.layer:_fuse_following(values[node.args[1]], chain.layers, 1)
+    end
+    if y then
+      for k = 1, used do fused[chain.nodes[k]] = true end
+      values[chain.nodes[used].outputs[1]] = y
+    elseif not node.is_input and not fused[node] then
       local args = node.args
       local real = substitute(args, values)
       local n = args.n

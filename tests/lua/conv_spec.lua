@@ -348,8 +348,9 @@ describe("the direct convolution kernels", function()
 end)
 
 -- At inference (recording off, batch norm on its moving statistics) a Sequential runs Conv2D, BatchNormalization
--- and relu/sigmoid/tanh as one convolution with the batch norm folded into its kernel and bias (issue 16).
-describe("Sequential's folding of batch norm into the convolution", function()
+-- and relu/sigmoid/tanh as one convolution with the batch norm folded into its kernel and bias (issue 16); a
+-- functional model does so where the graph chains them.
+describe("the folding of batch norm into the convolution", function()
   local function conv_bn(options, act)
     local layers = {nn.Input{10, 11, 3}, nn.Conv2D(16, 3, options), nn.BatchNormalization{momentum = 0.9}}
     if act then layers[#layers + 1] = nn.Activation(act) end
@@ -431,5 +432,33 @@ describe("Sequential's folding of batch norm into the convolution", function()
     dnn.no_grad(function() return act_model(x) end)
     assert.are.equal(1, act_calls.n)
     assert(rel_err(dnn.no_grad(function() return model(x) end), expected) < 1e-5)
+  end)
+
+  it("folds in a functional model where the graph chains the layers, not where another node reads between", function()
+    dnn.manual_seed(24)
+    local inputs = nn.Input{10, 11, 3}
+    local conv1, bn1 = nn.Conv2D(8, 3, {padding = "same", use_bias = false}), nn.BatchNormalization()
+    local skip = nn.Activation("relu")(bn1(conv1(inputs)))
+    local conv2, bn2 = nn.Conv2D(8, 3, {padding = "same"}), nn.BatchNormalization()
+    local conv2_out = conv2(skip)
+    local both = nn.Concatenate(){skip, bn2(conv2_out), conv2_out} -- conv2's output is read twice: no folding
+    local model = nn.Model{inputs = inputs, outputs = nn.Conv2D(4, 1)(both)}
+    dnn.no_grad(function()
+      for _, bn in ipairs{bn1, bn2} do
+        bn.moving_mean:copy(dnn.randn(8) * 0.2)
+        bn.moving_variance:copy(dnn.rand(8) + 0.5)
+      end
+    end)
+    model:eval()
+    local calls1, calls2 = count_calls(bn1), count_calls(bn2)
+    local x = dnn.rand(4, 10, 11, 3)
+    local layered = model(x):detach()
+    assert.are.same({1, 1}, {calls1.n, calls2.n})
+    local fused = dnn.no_grad(function() return model(x) end)
+    assert.are.same({1, 2}, {calls1.n, calls2.n})
+    assert(rel_err(fused, layered) < 1e-5, string.format("relative error %g", rel_err(fused, layered)))
+    model:train()
+    dnn.no_grad(function() return model(x) end)
+    assert.are.same({2, 3}, {calls1.n, calls2.n})
   end)
 end)

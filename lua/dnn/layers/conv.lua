@@ -198,10 +198,11 @@ function Conv2D:compute_output_shape(input_shape)
 end
 
 -- ---- inference fusion ----
--- A Sequential model calls _fuse_following(x, layers, i) on its layer i when it has one, recording is off and no mask
--- runs: Conv2D(linear, no activity regularizer) then BatchNormalization on the channels in inference mode (moving
--- statistics), then optionally Activation(relu, sigmoid or tanh), run as one convolution with the batch norm
--- folded into its kernel and bias and the activation fused in its output pass:
+-- A Sequential model (a functional one: where the graph chains the layers) calls _fuse_following(x, layers, i) on its
+-- layer i when it has one, recording is off and no mask runs: Conv2D(linear, no activity regularizer) then
+-- BatchNormalization on the channels in inference mode (moving statistics), then optionally Activation(relu, sigmoid
+-- or tanh), run as one convolution with the batch norm folded into its kernel and bias and the activation fused in
+-- its output pass:
 --   bn(conv(x, W) + b) = conv(x, W * s) + (b - mean) * s + beta,   s = gamma / sqrt(moving_variance + epsilon).
 -- Returns the output and the number of layers it ran, or nil when the layers do not fit (the model then calls them
 -- one by one, and their errors come as usual). Equal to the layers' own outputs within float rounding.
