@@ -2,16 +2,25 @@
 -- custom loop with two optimizers: the generator (Dense, then
 -- Conv2DTranspose up to 28x28, batch norm and LeakyReLU, tanh output) and the
 -- discriminator (strided Conv2D, LeakyReLU, dropout, one logit) take turns;
--- the generator's step freezes the discriminator.
+-- the generator's step freezes the discriminator. The images are drawn by an
+-- exponential moving average of the generator's weights (--ema, as StyleGAN
+-- and BigGAN do: the average smooths the last steps' swings); --ema 0 draws
+-- with the trained generator itself. --conditional gives both nets the class
+-- (Mirza and Osindero, 2014): the generator a one-hot beside its noise, the
+-- discriminator one-hot planes beside the image, and samples are drawn for
+-- the ten classes in turn.
 --
 -- Quality is measured, not eyeballed, with the main job's classifier
 -- (`dnnlua examples/train_cnn.lua --save train_cnn_model.safetensors`): each
 -- epoch, the Fréchet distance between its penultimate features of generated
 -- and test images (an FID on a Fashion-MNIST network), the share of samples
 -- it classifies with confidence >= 0.9, and how those spread over the ten
--- classes (mode collapse shows as empty classes). Saves a grid of samples
--- from one fixed noise batch after every epoch.
--- Usage: dnnlua examples/gan.lua [--epochs N] [--classifier FILE] [--limit N] [--score N] [--out DIR]
+-- classes (mode collapse shows as empty classes). The test images' own
+-- confident share and the distance between training and test images are
+-- printed first: what real images score. Saves a grid of samples from one
+-- fixed noise batch after every epoch.
+-- Usage: dnnlua examples/gan.lua [--epochs N] [--conditional] [--ema X] [--classifier FILE] [--limit N] [--score N]
+--   [--out DIR]
 local nn = dnn.nn
 
 local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
@@ -23,6 +32,13 @@ args.number_option(parser, "--score", "generated and test images compared each e
 args.number_option(parser, "--batch-size", "images per step", 128, args.positive_integer)
 args.number_option(parser, "--noise-dim", "the generator's input size", 64, args.positive_integer)
 args.number_option(parser, "--seed", "the seed of weights, order and noise", 1, args.nonnegative_integer)
+args.number_option(parser, "--ema", "decay of the generator's weight average that draws the samples (0: none)", 0.999,
+  function(text)
+    local x = tonumber(text)
+    if x and x >= 0 and x < 1 then return x end
+    return nil, "a number in [0, 1)"
+  end):argname("X")
+parser:flag("--conditional", "give both nets the class (a conditional DCGAN)")
 parser:option("--classifier", "the scoring classifier (train_cnn.lua --save FILE)", "train_cnn_model.safetensors")
   :argname("FILE")
 parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
@@ -41,23 +57,79 @@ dnn.manual_seed(opts.seed)
 local train, test = dnn.datasets.fashion_mnist{dir = opts.data, limit = opts.limit}
 local real_images = train.x * 2 - 1                       -- tanh's range
 local noise_dim = opts.noise_dim
+local CLASSES = 10
+local label_dim = opts.conditional and CLASSES or 0
 
-local generator = nn.Sequential{
-  nn.Dense(7 * 7 * 128, {use_bias = false, input_shape = {noise_dim}}),
-  nn.BatchNormalization(), nn.LeakyReLU(0.2),
-  nn.Reshape{7, 7, 128},
-  nn.Conv2DTranspose(64, 4, {strides = 2, padding = "same", use_bias = false}),        -- 14x14
-  nn.BatchNormalization(), nn.LeakyReLU(0.2),
-  nn.Conv2DTranspose(1, 4, {strides = 2, padding = "same", activation = "tanh"}),     -- 28x28
-}
+local function make_generator()
+  return nn.Sequential{
+    nn.Dense(7 * 7 * 128, {use_bias = false, input_shape = {noise_dim + label_dim}}),
+    nn.BatchNormalization(), nn.LeakyReLU(0.2),
+    nn.Reshape{7, 7, 128},
+    nn.Conv2DTranspose(64, 4, {strides = 2, padding = "same", use_bias = false}),        -- 14x14
+    nn.BatchNormalization(), nn.LeakyReLU(0.2),
+    nn.Conv2DTranspose(1, 4, {strides = 2, padding = "same", activation = "tanh"}),     -- 28x28
+  }
+end
+local generator = make_generator()
 local discriminator = nn.Sequential{
-  nn.Conv2D(64, 4, {strides = 2, padding = "same", input_shape = {28, 28, 1}}), nn.LeakyReLU(0.2),
+  nn.Conv2D(64, 4, {strides = 2, padding = "same", input_shape = {28, 28, 1 + label_dim}}), nn.LeakyReLU(0.2),
   nn.Dropout(0.3),
   nn.Conv2D(128, 4, {strides = 2, padding = "same"}), nn.LeakyReLU(0.2),
   nn.Dropout(0.3),
   nn.Flatten(),
   nn.Dense(1),                                            -- a logit: real or generated
 }
+
+-- The generator's input for n samples of the given classes (1-based ids;
+-- used only when conditional), and the discriminator's for images of them.
+local function generator_input(n, classes)
+  local noise = dnn.randn(n, noise_dim)
+  if not opts.conditional then return noise end
+  return dnn.cat({noise, dnn.one_hot(classes, CLASSES)}, 2)
+end
+local function discriminator_input(images, classes)
+  if not opts.conditional then return images end
+  local n = images.shape[1]
+  local planes = dnn.zeros(n, 28, 28, CLASSES) + dnn.one_hot(classes, CLASSES):reshape(n, 1, 1, CLASSES)
+  return dnn.cat({images, planes}, 4)
+end
+-- Classes for n samples: random ones in training, the ten in turn for the
+-- samples that are scored and drawn (each class a tenth of them).
+local function random_classes(n)
+  local ids = {}
+  for i, u in ipairs(dnn.rand(n):totable()) do ids[i] = math.min(CLASSES, math.floor(u * CLASSES) + 1) end
+  return dnn.tensor(ids)
+end
+local function classes_in_turn(n)
+  local ids = {}
+  for i = 1, n do ids[i] = (i - 1) % CLASSES + 1 end
+  return dnn.tensor(ids)
+end
+
+-- The weight average that draws the samples: a second generator whose
+-- weights (batch norm's moving statistics too) follow the trained one's,
+-- w <- d w + (1 - d) w_trained, with d ramped up over the first steps,
+-- min(ema, (1 + t) / (10 + t)), so that early samples are not the initial
+-- weights'.
+local sampler, average_step = generator, nil
+if opts.ema > 0 then
+  sampler = make_generator()
+  local pairs_of_weights, steps = {}, 0
+  local own, trained = sampler:named_weights(), generator:named_weights()
+  dnn.no_grad(function()
+    for i, w in ipairs(own) do
+      pairs_of_weights[i] = {w.tensor, trained[i].tensor}
+      w.tensor:mul_(0):add_(trained[i].tensor)
+    end
+  end)
+  average_step = function()
+    steps = steps + 1
+    local decay = math.min(opts.ema, (1 + steps) / (10 + steps))
+    dnn.no_grad(function()
+      for _, p in ipairs(pairs_of_weights) do p[1]:mul_(decay):add_(p[2] * (1 - decay)) end
+    end)
+  end
+end
 local opt_g = dnn.optim.Adam{learning_rate = 2e-4, beta_1 = 0.5, params = generator:parameters()}
 local opt_d = dnn.optim.Adam{learning_rate = 2e-4, beta_1 = 0.5, params = discriminator:parameters()}
 local bce = dnn.losses.binary_crossentropy{from_logits = true}
@@ -89,49 +161,65 @@ local function classify(images)
   return dnn.cat(features, 1), dnn.cat(probs, 1)
 end
 
-local n_score = math.min(opts.score, test.x.shape[1])
-local test_features = classify(test.x:narrow(1, 1, n_score))
-
-local function generate(n)
-  generator:eval()
-  local images = dnn.no_grad(function()
-    local parts = {}
-    for start = 1, n, 500 do
-      parts[#parts + 1] = generator(dnn.randn(math.min(500, n - start + 1), noise_dim))
-    end
-    return (dnn.cat(parts, 1) + 1) / 2
-  end)
-  generator:train()
-  return images
-end
-
--- The Fréchet distance to the test images, the share of confident samples
--- and the smallest share of them in any class.
-local function score()
-  local features, probs = classify(generate(n_score))
-  local distance = dnn.metrics.frechet_distance(test_features, features)
+-- The share of rows of probs (n, 10) with a class of probability >= 0.9,
+-- those rows' count per class, and the smallest class's share of them.
+local function confident_classes(probs)
   local confidence, class = probs:max(2)
   local confident = confidence:ge(0.9)
   local n_confident = confident:sum():item()
   local counts = {}
-  for c = 1, 10 do counts[c] = 0 end
+  for c = 1, CLASSES do counts[c] = 0 end
   local classes, flags = class:reshape(-1):totable(), confident:reshape(-1):totable()
   for i, c in ipairs(classes) do
     if flags[i] ~= 0 then counts[c] = counts[c] + 1 end
   end
   local min_share = math.huge
-  for c = 1, 10 do min_share = math.min(min_share, n_confident > 0 and counts[c] / n_confident or 0) end
-  return distance, n_confident / n_score, min_share, counts
+  for c = 1, CLASSES do min_share = math.min(min_share, n_confident > 0 and counts[c] / n_confident or 0) end
+  return n_confident / probs.shape[1], min_share, counts
+end
+
+local n_score = math.min(opts.score, test.x.shape[1])
+local test_features, test_probs = classify(test.x:narrow(1, 1, n_score))
+
+-- n samples from the weight average (the ten classes in turn when conditional), in [0, 1].
+local function generate(n)
+  sampler:eval()
+  local images = dnn.no_grad(function()
+    local parts = {}
+    for start = 1, n, 500 do
+      local m = math.min(500, n - start + 1)
+      parts[#parts + 1] = sampler(generator_input(m, classes_in_turn(m)))
+    end
+    return (dnn.cat(parts, 1) + 1) / 2
+  end)
+  sampler:train()
+  return images
+end
+
+-- The Fréchet distance to the test images, the share of confident samples,
+-- the smallest share of them in any class, and their count per class.
+local function score()
+  local features, probs = classify(generate(n_score))
+  return dnn.metrics.frechet_distance(test_features, features), confident_classes(probs)
+end
+
+if n_score > 1 then
+  local real_confident, real_min_share = confident_classes(test_probs)
+  local train_features = classify(train.x:narrow(1, 1, math.min(n_score, train.x.shape[1])))
+  print(string.format("real images: %.1f%% of the test images confident, smallest class %.1f%%; Fréchet distance "
+    .. "%.2f from %d training images to the test images", 100 * real_confident, 100 * real_min_share,
+    dnn.metrics.frechet_distance(test_features, train_features), train_features.shape[1]))
 end
 
 -- ---- training ----
 
-local fixed_noise = dnn.randn(64, noise_dim)
+-- 8 rows of 10 (the ten classes in columns when conditional).
+local fixed_input = generator_input(80, classes_in_turn(80))
 local function save_samples(epoch)
-  generator:eval()
-  local images = dnn.no_grad(function() return (generator(fixed_noise) + 1) / 2 end)
-  generator:train()
-  local grid = dnn.image.grid(images, {nrow = 8, pad_value = 1})
+  sampler:eval()
+  local images = dnn.no_grad(function() return (sampler(fixed_input) + 1) / 2 end)
+  sampler:train()
+  local grid = dnn.image.grid(images, {nrow = 10, pad_value = 1})
   local path = string.format("%s/gan_epoch_%02d.png", opts.out, epoch)
   dnn.image.save(dnn.image.resize(grid, grid.shape[1] * 2, grid.shape[2] * 2, {method = "nearest"}), path)
   return path
@@ -139,39 +227,45 @@ end
 
 local initial = score()
 print(string.format("before training: Fréchet distance %.2f", initial))
-local loader = dnn.data.DataLoader{real_images, batch_size = opts.batch_size, shuffle = true}
-local started, first, last_distance, last_confident, last_min_share = dnn.wall_time(), nil, nil, nil, nil
+local loader = dnn.data.DataLoader{real_images, train.y, batch_size = opts.batch_size, shuffle = true}
+local started, first, last = dnn.wall_time(), nil, nil
 for epoch = 1, opts.epochs do
   local d_sum, g_sum, steps = 0, 0, 0
-  for real in loader do
+  for real, real_classes in loader do
     local n = real.shape[1]
     -- the discriminator: real images towards 1, generated ones towards 0
-    local fake = dnn.no_grad(function() return generator(dnn.randn(n, noise_dim)) end)
-    local d_loss = bce(dnn.ones(n, 1), discriminator(real)) + bce(dnn.zeros(n, 1), discriminator(fake))
+    local fake_classes = random_classes(n)
+    local fake = dnn.no_grad(function() return generator(generator_input(n, fake_classes)) end)
+    local d_loss = bce(dnn.ones(n, 1), discriminator(discriminator_input(real, real_classes))) +
+      bce(dnn.zeros(n, 1), discriminator(discriminator_input(fake, fake_classes)))
     opt_d:zero_grad(); d_loss:backward(); opt_d:step()
     -- the generator: make the (frozen) discriminator say 1
     discriminator.trainable = false
-    local g_loss = bce(dnn.ones(n, 1), discriminator(generator(dnn.randn(n, noise_dim))))
+    local classes = random_classes(n)
+    local g_loss = bce(dnn.ones(n, 1),
+      discriminator(discriminator_input(generator(generator_input(n, classes)), classes)))
     opt_g:zero_grad(); g_loss:backward(); opt_g:step()
     discriminator.trainable = true
+    if average_step then average_step() end
     d_sum, g_sum, steps = d_sum + d_loss:item(), g_sum + g_loss:item(), steps + 1
   end
   local path = save_samples(epoch)
-  local distance, confident, min_share = score()
+  local distance, confident, min_share, counts = score()
   first = first or distance
-  last_distance, last_confident, last_min_share = distance, confident, min_share
+  last = {distance = distance, confident = confident, min_share = min_share, counts = counts}
   print(string.format("epoch %d: D loss %.3f, G loss %.3f; Fréchet distance %.2f, confident %.1f%%, "
     .. "smallest class %.1f%% (%.0f s; %s)", epoch, d_sum / steps, g_sum / steps, distance, 100 * confident,
     100 * min_share, dnn.wall_time() - started, path))
 end
 
-local _, _, _, counts = score()
-local names = {}
-for c = 1, 10 do names[c] = string.format("%s %d", train.class_names[c], counts[c]) end
-print("confident samples by class: " .. table.concat(names, ", "))
-print(string.format("Fréchet distance: %.2f before training, %.2f after epoch 1, %.2f at the end (%.1f%% of epoch 1's)",
-  initial, first, last_distance, 100 * last_distance / first))
-if last_distance < initial then print("the generator beats its untrained start") end
-if last_distance <= 0.1 * first and last_confident >= 0.8 and last_min_share >= 0.04 then
-  print("quality targets met: distance <= 10% of epoch 1's, >= 80% confident, every class >= 4%")
+if last then
+  local names = {}
+  for c = 1, CLASSES do names[c] = string.format("%s %d", train.class_names[c], last.counts[c]) end
+  print("confident samples by class: " .. table.concat(names, ", "))
+  print(string.format("Fréchet distance: %.2f before training, %.2f after epoch 1, %.2f at the end (%.1f%% of epoch "
+    .. "1's)", initial, first, last.distance, 100 * last.distance / first))
+  if last.distance < initial then print("the generator beats its untrained start") end
+  if last.distance <= 0.1 * first and last.confident >= 0.8 and last.min_share >= 0.04 then
+    print("quality targets met: distance <= 10% of epoch 1's, >= 80% confident, every class >= 4%")
+  end
 end
