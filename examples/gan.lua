@@ -19,8 +19,8 @@
 -- confident share and the distance between training and test images are
 -- printed first: what real images score. Saves a grid of samples from one
 -- fixed noise batch after every epoch.
--- Usage: dnnlua examples/gan.lua [--epochs N] [--conditional] [--ema X] [--classifier FILE] [--limit N] [--score N]
---   [--out DIR]
+-- Usage: dnnlua examples/gan.lua [--epochs N] [--conditional] [--ema X] [--dropout X] [--classifier FILE]
+--   [--limit N] [--score N] [--out DIR]
 local nn = dnn.nn
 
 local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
@@ -33,11 +33,8 @@ args.number_option(parser, "--batch-size", "images per step", 128, args.positive
 args.number_option(parser, "--noise-dim", "the generator's input size", 64, args.positive_integer)
 args.number_option(parser, "--seed", "the seed of weights, order and noise", 1, args.nonnegative_integer)
 args.number_option(parser, "--ema", "decay of the generator's weight average that draws the samples (0: none)", 0.999,
-  function(text)
-    local x = tonumber(text)
-    if x and x >= 0 and x < 1 then return x end
-    return nil, "a number in [0, 1)"
-  end):argname("X")
+  args.fraction):argname("X")
+args.number_option(parser, "--dropout", "the discriminator's dropout rate", 0.3, args.fraction):argname("X")
 parser:flag("--conditional", "give both nets the class (a conditional DCGAN)")
 parser:option("--classifier", "the scoring classifier (train_cnn.lua --save FILE)", "train_cnn_model.safetensors")
   :argname("FILE")
@@ -73,9 +70,9 @@ end
 local generator = make_generator()
 local discriminator = nn.Sequential{
   nn.Conv2D(64, 4, {strides = 2, padding = "same", input_shape = {28, 28, 1 + label_dim}}), nn.LeakyReLU(0.2),
-  nn.Dropout(0.3),
+  nn.Dropout(opts.dropout),
   nn.Conv2D(128, 4, {strides = 2, padding = "same"}), nn.LeakyReLU(0.2),
-  nn.Dropout(0.3),
+  nn.Dropout(opts.dropout),
   nn.Flatten(),
   nn.Dense(1),                                            -- a logit: real or generated
 }

@@ -41,6 +41,13 @@ function args.positive_number(text)
   return nil, "a positive number"
 end
 
+-- Rates and decays: at least 0, below 1.
+function args.fraction(text)
+  local x = tonumber(text)
+  if x and x >= 0 and x < 1 then return x end
+  return nil, "a number in [0, 1)"
+end
+
 -- Adds the option `flag` (e.g. "--batch-size", stored as batch_size) taking
 -- one value that `check` (one of the checks above) converts; a bad value
 -- stops with a message naming the flag, what it expects and what came.
