@@ -20,7 +20,7 @@
 -- printed first: what real images score. Saves a grid of samples from one
 -- fixed noise batch after every epoch.
 -- Usage: dnnlua examples/gan.lua [--epochs N] [--conditional] [--ema X] [--dropout X] [--classifier FILE]
---   [--limit N] [--score N] [--out DIR]
+--   [--limit N] [--score N] [--out DIR] [--save FILE]
 local nn = dnn.nn
 
 local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
@@ -39,6 +39,7 @@ parser:flag("--conditional", "give both nets the class (a conditional DCGAN)")
 parser:option("--classifier", "the scoring classifier (train_cnn.lua --save FILE)", "train_cnn_model.safetensors")
   :argname("FILE")
 parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
+parser:option("--save", "save the generator that draws the samples (the weight average) to FILE"):argname("FILE")
 args.out_dir_option(parser, "where the PNG files go")
 local opts = parser:parse(arg or {})
 
@@ -253,6 +254,11 @@ for epoch = 1, opts.epochs do
   print(string.format("epoch %d: D loss %.3f, G loss %.3f; Fréchet distance %.2f, confident %.1f%%, "
     .. "smallest class %.1f%% (%.0f s; %s)", epoch, d_sum / steps, g_sum / steps, distance, 100 * confident,
     100 * min_share, dnn.wall_time() - started, path))
+end
+
+if opts.save then
+  sampler:save(opts.save)
+  print("saved the generator to " .. opts.save)
 end
 
 if last then
