@@ -224,8 +224,6 @@ local function as_list(v, what)
   return v, false
 end
 
--- nn.Model{inputs = x, outputs = y, name = "..."} or nn.Model(x, y, {name = ...});
--- x and y a symbolic tensor or an array of them.
 -- For each node whose layer can run the next ones with it at inference
 -- (`_fuse_following`: Conv2D with BatchNormalization and an activation), the
 -- chain of up to two nodes that follow it alone: each reads only the output
@@ -257,6 +255,8 @@ local function fusable_chains(order, output_list)
   return chains
 end
 
+-- nn.Model{inputs = x, outputs = y, name = "..."} or nn.Model(x, y, {name = ...});
+-- x and y a symbolic tensor or an array of them.
 function Functional.new(...)
   local a, b, c = ...
   local inputs, outputs, options
