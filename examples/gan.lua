@@ -119,7 +119,7 @@ if opts.ema > 0 then
   dnn.no_grad(function()
     for i, w in ipairs(own) do
       pairs_of_weights[i] = {w.tensor, trained[i].tensor}
-      w.tensor:mul_(0):add_(trained[i].tensor)
+      w.tensor:copy(trained[i].tensor)
     end
   end)
   average_step = function()
@@ -181,19 +181,23 @@ end
 local n_score = math.min(opts.score, test.x.shape[1])
 local test_features, test_probs = classify(test.x:narrow(1, 1, n_score))
 
--- n samples from the weight average (the ten classes in turn when conditional), in [0, 1].
-local function generate(n)
+-- The weight average's images for a generator input, in [0, 1] (in eval
+-- mode: batch norm on its moving statistics).
+local function draw(input)
   sampler:eval()
-  local images = dnn.no_grad(function()
-    local parts = {}
-    for start = 1, n, 500 do
-      local m = math.min(500, n - start + 1)
-      parts[#parts + 1] = sampler(generator_input(m, classes_in_turn(m)))
-    end
-    return (dnn.cat(parts, 1) + 1) / 2
-  end)
+  local images = dnn.no_grad(function() return (sampler(input) + 1) / 2 end)
   sampler:train()
   return images
+end
+
+-- n samples (the ten classes in turn when conditional), 500 at a time.
+local function generate(n)
+  local parts = {}
+  for start = 1, n, 500 do
+    local m = math.min(500, n - start + 1)
+    parts[#parts + 1] = draw(generator_input(m, classes_in_turn(m)))
+  end
+  return dnn.cat(parts, 1)
 end
 
 -- The Fréchet distance to the test images, the share of confident samples,
@@ -216,10 +220,7 @@ end
 -- 8 rows of 10 (the ten classes in columns when conditional).
 local fixed_input = generator_input(80, classes_in_turn(80))
 local function save_samples(epoch)
-  sampler:eval()
-  local images = dnn.no_grad(function() return (sampler(fixed_input) + 1) / 2 end)
-  sampler:train()
-  local grid = dnn.image.grid(images, {nrow = 10, pad_value = 1})
+  local grid = dnn.image.grid(draw(fixed_input), {nrow = 10, pad_value = 1})
   local path = string.format("%s/gan_epoch_%02d.png", opts.out, epoch)
   dnn.image.save(dnn.image.resize(grid, grid.shape[1] * 2, grid.shape[2] * 2, {method = "nearest"}), path)
   return path
@@ -263,14 +264,12 @@ if opts.save then
   print("saved the generator to " .. opts.save)
 end
 
-if last then
-  local names = {}
-  for c = 1, CLASSES do names[c] = string.format("%s %d", train.class_names[c], last.counts[c]) end
-  print("confident samples by class: " .. table.concat(names, ", "))
-  print(string.format("Fréchet distance: %.2f before training, %.2f after epoch 1, %.2f at the end (%.1f%% of epoch "
-    .. "1's)", initial, first, last.distance, 100 * last.distance / first))
-  if last.distance < initial then print("the generator beats its untrained start") end
-  if last.distance <= 0.1 * first and last.confident >= 0.8 and last.min_share >= 0.04 then
-    print("quality targets met: distance <= 10% of epoch 1's, >= 80% confident, every class >= 4%")
-  end
+local names = {}
+for c = 1, CLASSES do names[c] = string.format("%s %d", train.class_names[c], last.counts[c]) end
+print("confident samples by class: " .. table.concat(names, ", "))
+print(string.format("Fréchet distance: %.2f before training, %.2f after epoch 1, %.2f at the end (%.1f%% of epoch "
+  .. "1's)", initial, first, last.distance, 100 * last.distance / first))
+if last.distance < initial then print("the generator beats its untrained start") end
+if last.distance <= 0.1 * first and last.confident >= 0.8 and last.min_share >= 0.04 then
+  print("quality targets met: distance <= 10% of epoch 1's, >= 80% confident, every class >= 4%")
 end
