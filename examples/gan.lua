@@ -181,24 +181,12 @@ end
 local n_score = math.min(opts.score, test.x.shape[1])
 local test_features, test_probs = classify(test.x:narrow(1, 1, n_score))
 
--- The weight average's images for a generator input, in [0, 1] (in eval
--- mode: batch norm on its moving statistics).
-local function draw(input)
-  sampler:eval()
-  local images = dnn.no_grad(function() return (sampler(input) + 1) / 2 end)
-  sampler:train()
-  return images
-end
+-- The weight average's images for a generator input, in [0, 1] (predict
+-- runs in inference mode, batched, without recording).
+local function draw(input) return (sampler:predict(input, {batch_size = 500, verbose = 0}) + 1) / 2 end
 
--- n samples (the ten classes in turn when conditional), 500 at a time.
-local function generate(n)
-  local parts = {}
-  for start = 1, n, 500 do
-    local m = math.min(500, n - start + 1)
-    parts[#parts + 1] = draw(generator_input(m, classes_in_turn(m)))
-  end
-  return dnn.cat(parts, 1)
-end
+-- n samples (the ten classes in turn when conditional).
+local function generate(n) return draw(generator_input(n, classes_in_turn(n))) end
 
 -- The Fréchet distance to the test images, the share of confident samples,
 -- the smallest share of them in any class, and their count per class.
