@@ -193,9 +193,7 @@ typedef struct buffer_args {
 static int make_buffer_tensor(lua_State *L) {
   buffer_args *a = lua_touserdata(L, 1);
   /* the userdata first (its __gc takes NULL), so no tensor is left unowned if it cannot be made */
-  dnn_tensor **p = lua_newuserdatauv(L, sizeof *p, 0);
-  *p = NULL;
-  ldnn_set_tensor_metatable(L);
+  dnn_tensor **p = ldnn_new_tensor_handle(L);
   if (a->copy_from) {
     *p = dnn_empty(a->ndim, a->shape);
     if (*p) memcpy(dnn_data(*p), a->copy_from, (size_t)dnn_numel(*p) * sizeof(float));

@@ -1,5 +1,6 @@
 /* The tensor userdata, argument helpers, and the "dnn" module's loading. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,10 +21,8 @@ static dnn_tensor *live_tensor(lua_State *L, int idx, dnn_tensor **p) {
   return luaL_error(L, "bad argument to '%s' (a tensor in it was freed by its __gc or __close)", fn), NULL;
 }
 
-/* The tensor metatable is also kept under this key's address: every op
- * checks its arguments' metatables and sets its result's, and a lookup by
- * light userdata skips the string compare in luaL_testudata's lookup by
- * name (5% of a 1-element add). */
+/* The tensor metatable is also kept under this key's address, where a new
+ * tensor's userdata finds it without luaL_setmetatable's lookup by name. */
 static const char tensor_mt_key = 0;
 
 void ldnn_keep_tensor_metatable(lua_State *L) {
@@ -31,18 +30,32 @@ void ldnn_keep_tensor_metatable(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
 }
 
-void ldnn_set_tensor_metatable(lua_State *L) {
+/* A tensor's userdata: its handle behind a tag. Every op checks that its
+ * arguments are tensors, and checking the metatable (luaL_testudata's way:
+ * push it, look up ours in the registry, compare) took a quarter of a
+ * 1-element add. The tag is checked instead: only C code writes a
+ * userdata's bytes, and the value is no pointer (its high bits are not a
+ * canonical address), so no other library's 16-byte userdata carries it. */
+#define TENSOR_TAG UINT64_C(0xd11a7e45a0b7c0de)
+
+typedef struct {
+  uint64_t tag;
+  dnn_tensor *tensor; /* NULL once freed */
+} tensor_udata;
+
+dnn_tensor **ldnn_new_tensor_handle(lua_State *L) {
+  tensor_udata *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->tag = TENSOR_TAG;
+  u->tensor = NULL;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
   lua_setmetatable(L, -2);
+  return &u->tensor;
 }
 
 dnn_tensor **ldnn_tensor_handle(lua_State *L, int idx) {
-  void *p = lua_touserdata(L, idx);
-  if (!p || !lua_getmetatable(L, idx)) return NULL;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
-  int same = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
-  return same ? p : NULL;
+  tensor_udata *u = lua_touserdata(L, idx);
+  if (!u || lua_rawlen(L, idx) != sizeof *u || u->tag != TENSOR_TAG) return NULL;
+  return &u->tensor;
 }
 
 dnn_tensor *ldnn_to_tensor(lua_State *L, int idx) {
@@ -93,9 +106,7 @@ static void report_storage(lua_State *L) {
 
 void ldnn_push_tensor(lua_State *L, dnn_tensor *t) {
   if (!t) ldnn_raise(L);
-  dnn_tensor **p = lua_newuserdatauv(L, sizeof *p, 0);
-  *p = t;
-  ldnn_set_tensor_metatable(L);
+  *ldnn_new_tensor_handle(L) = t;
   report_storage(L);
 }
 

@@ -14,12 +14,13 @@
  * whose handle was freed: "tensor was freed"). */
 dnn_tensor *ldnn_check_tensor(lua_State *L, int idx);
 /* The tensor userdata's handle at idx (NULL inside once freed), or NULL
- * when the value is not a tensor: luaL_testudata without the name lookup. */
+ * when the value is not a tensor. */
 dnn_tensor **ldnn_tensor_handle(lua_State *L, int idx);
 /* Keeps the metatable on the stack's top as the tensors' (once, at load). */
 void ldnn_keep_tensor_metatable(lua_State *L);
-/* Sets the tensors' metatable on the userdata on the stack's top. */
-void ldnn_set_tensor_metatable(lua_State *L);
+/* Pushes a new tensor userdata with the tensors' metatable and returns its
+ * handle, NULL until the caller stores a tensor (its __gc takes NULL). */
+dnn_tensor **ldnn_new_tensor_handle(lua_State *L);
 /* The tensor at idx, or NULL when the value is not a tensor; a freed one
  * raises as in ldnn_check_tensor. */
 dnn_tensor *ldnn_to_tensor(lua_State *L, int idx);

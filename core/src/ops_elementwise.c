@@ -206,19 +206,31 @@ static void walk_init(bin_walk *w, int nd, const int64_t *shape, const int64_t *
   }
 }
 
+static bool same_contiguous_shape(const dnn_tensor *a, const dnn_tensor *b) {
+  return a->ndim == b->ndim && memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof *a->shape) == 0 &&
+      dnn_is_contiguous(a) && dnn_is_contiguous(b);
+}
+
 /* out = a op b, broadcast; not recorded. */
 static dnn_tensor *binary_forward(binop op, dnn_tensor *a, dnn_tensor *b) {
   int nd = 0;
   int64_t shape[DNN_MAX_DIMS], sa[DNN_MAX_DIMS], sb[DNN_MAX_DIMS];
-  if (broadcast_shape(binop_names[op], a, b, &nd, shape) != DNN_OK) return NULL;
-  dnn_tensor *out = dnn_empty(nd, shape);
+  bool same = same_contiguous_shape(a, b); /* the common case, one flat walk without the set-up */
+  if (!same && broadcast_shape(binop_names[op], a, b, &nd, shape) != DNN_OK) return NULL;
+  dnn_tensor *out = same ? dnn_empty(a->ndim, a->shape) : dnn_empty(nd, shape);
   if (!out) return NULL;
   int64_t n = dnn_numel(out);
   if (n == 0) return out;
-  broadcast_strides(a, nd, sa);
-  broadcast_strides(b, nd, sb);
   bin_walk w = {.op = op, .a = dnn_data(a), .b = dnn_data(b), .o = dnn_data(out)};
-  walk_init(&w, nd, shape, sa, sb);
+  if (same) {
+    w.nd = 1;
+    w.shape[0] = n;
+    w.sa[0] = w.sb[0] = 1;
+  } else {
+    broadcast_strides(a, nd, sa);
+    broadcast_strides(b, nd, sb);
+    walk_init(&w, nd, shape, sa, sb);
+  }
   int64_t inner = w.shape[w.nd - 1];
   if (w.nd == 1)
     dnn_for_blocks(n, 1, bin_rows, &w);

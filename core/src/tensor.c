@@ -16,18 +16,89 @@ static atomic_llong storage_bytes_live;
 
 int64_t dnn_storage_bytes_live(void) { return (int64_t)atomic_load(&storage_bytes_live); }
 
+/* Tensor headers and small storage blocks die in bursts (Lua's collector
+ * finalizes many at once) and more than glibc's per-thread cache holds (7
+ * of a size), so most frees took malloc's slow path: a third of a 1-element
+ * add's instructions. Each thread keeps up to SPARE_MAX of each for its next
+ * tensors; a thread's spares are freed when it exits. Sanitizer builds use
+ * malloc and free directly, so a use after free is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SPARE_MAX 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPARE_MAX 0
+#endif
+#endif
+#ifndef SPARE_MAX
+#define SPARE_MAX 256
+#endif
+
+typedef struct spare {
+  struct spare *next;
+} spare;
+
+typedef struct {
+  spare *head;
+  int count;
+} spare_list;
+
+typedef struct {
+  spare_list headers, small_storage;
+  bool armed; /* the thread's exit frees them */
+} thread_spares;
+
+static _Thread_local thread_spares spares;
+static tss_t spares_at_exit; /* its destructor frees a thread's spares */
+static bool spares_on; /* false when no tss key was left for it */
+
+static void spare_list_free(spare_list *l) {
+  while (l->head) {
+    spare *b = l->head;
+    l->head = b->next;
+    free(b);
+  }
+  l->count = 0;
+}
+
+static void free_spares(void *list) {
+  thread_spares *t = list;
+  spare_list_free(&t->headers);
+  spare_list_free(&t->small_storage);
+}
+
+static void *spare_take(spare_list *l, size_t bytes) {
+  spare *b = l->head;
+  if (!b) return malloc(bytes);
+  l->head = b->next;
+  l->count--;
+  return b;
+}
+
+static void spare_give(spare_list *l, void *block) {
+  if (l->count >= SPARE_MAX || !spares_on) {
+    free(block);
+    return;
+  }
+  if (!spares.armed) spares.armed = tss_set(spares_at_exit, &spares) == thrd_success;
+  spare *b = block;
+  b->next = l->head;
+  l->head = b;
+  l->count++;
+}
+
 /* Tensors of megabytes come and go at every step of a training loop. glibc serves blocks above its mmap threshold
  * with fresh mappings and unmaps them at free, so each new activation page-faults all its pages in again (as much
  * time as the GEMMs in a CNN step). A fixed threshold at glibc's maximum (32 MB) and a high trim threshold keep freed
- * blocks in the heap; block_cache.c reuses them. Set once, before the first storage. */
-static void keep_freed_blocks(void) {
+ * blocks in the heap; block_cache.c reuses them. Set once, before the first storage, with the spares' key. */
+static void allocator_init(void) {
+  spares_on = tss_create(&spares_at_exit, free_spares) == thrd_success;
 #ifdef M_MMAP_THRESHOLD
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
 #endif
 }
 
-static once_flag malloc_tuned = ONCE_FLAG_INIT;
+static once_flag allocator_ready = ONCE_FLAG_INIT;
 
 /* Small storage (a scalar, a bias, a loss) lives in the same malloc block as its header, just after it: one
  * allocation instead of two, and glibc's per-thread cache serves both the block and its free (a 1-element add spent
@@ -41,11 +112,11 @@ static bool inline_data(const dnn_storage *s) {
 }
 
 static dnn_storage *storage_new(int64_t numel) {
-  call_once(&malloc_tuned, keep_freed_blocks);
+  call_once(&allocator_ready, allocator_init);
   size_t bytes = (size_t)(numel > 0 ? numel : 1) * sizeof(float);
   dnn_storage *s;
   if (bytes <= SMALL_STORAGE_BYTES) {
-    s = malloc(STORAGE_HEADER_BYTES + bytes);
+    s = spare_take(&spares.small_storage, STORAGE_HEADER_BYTES + SMALL_STORAGE_BYTES); /* one size: any spare fits */
     if (!s) return NULL;
     s->data = (float *)((char *)s + STORAGE_HEADER_BYTES);
   } else {
@@ -73,7 +144,11 @@ static void storage_release(dnn_storage *s) {
     s->release(s->release_ctx, s->data);
   } else if (s->data) {
     int64_t live = atomic_fetch_sub(&storage_bytes_live, (long long)s->bytes) - (long long)s->bytes;
-    if (!inline_data(s)) block_free(s->data, s->bytes, live);
+    if (inline_data(s)) {
+      spare_give(&spares.small_storage, s);
+      return;
+    }
+    block_free(s->data, s->bytes, live);
   }
   free(s);
 }
@@ -88,19 +163,18 @@ void dnn_tensor_release(dnn_tensor *t) {
   storage_release(t->storage);
   dnn_tensor_release(t->grad);
   if (t->grad_fn) dnn_node_release(t->grad_fn);
-  free(t);
+  spare_give(&spares.headers, t);
 }
 
 /* A tensor struct over storage s (taking over the caller's reference). */
 static dnn_tensor *tensor_over(dnn_storage *s, int ndim, const int64_t *shape) {
-  dnn_tensor *t = calloc(1, sizeof *t);
+  dnn_tensor *t = spare_take(&spares.headers, sizeof *t);
   if (!t) {
     storage_release(s);
     dnn_error(DNN_ENOMEM, "tensor", "out of memory");
     return NULL;
   }
-  t->storage = s;
-  t->ndim = ndim;
+  *t = (dnn_tensor){.storage = s, .ndim = ndim};
   int64_t stride = 1;
   for (int d = ndim - 1; d >= 0; d--) {
     t->shape[d] = shape[d];
@@ -109,6 +183,22 @@ static dnn_tensor *tensor_over(dnn_storage *s, int ndim, const int64_t *shape) {
   }
   atomic_init(&t->refcount, 1);
   return t;
+}
+
+/* A new header over t's storage, with t's shape, strides and offset: the
+ * start of every view. */
+dnn_tensor *dnn_alias(const dnn_tensor *t) {
+  dnn_tensor *v = spare_take(&spares.headers, sizeof *v);
+  if (!v) {
+    dnn_error(DNN_ENOMEM, "view", "out of memory");
+    return NULL;
+  }
+  *v = (dnn_tensor){.storage = t->storage, .offset = t->offset, .ndim = t->ndim};
+  atomic_fetch_add(&t->storage->refcount, 1);
+  memcpy(v->shape, t->shape, sizeof v->shape);
+  memcpy(v->stride, t->stride, sizeof v->stride);
+  atomic_init(&v->refcount, 1);
+  return v;
 }
 
 dnn_status dnn_check_shape(const char *fn, int argn, int ndim, const int64_t *shape) {

@@ -8,22 +8,6 @@
 #include "dnn/ops.h"
 #include "dnn/tensor.h"
 
-dnn_tensor *dnn_alias(const dnn_tensor *t) {
-  dnn_tensor *v = calloc(1, sizeof *v);
-  if (!v) {
-    dnn_error(DNN_ENOMEM, "view", "out of memory");
-    return NULL;
-  }
-  v->storage = t->storage;
-  atomic_fetch_add(&t->storage->refcount, 1);
-  v->offset = t->offset;
-  v->ndim = t->ndim;
-  memcpy(v->shape, t->shape, sizeof v->shape);
-  memcpy(v->stride, t->stride, sizeof v->stride);
-  atomic_init(&v->refcount, 1);
-  return v;
-}
-
 static dnn_tensor *make_view(dnn_tensor *t, int ndim, const int64_t *shape, const int64_t *stride, int64_t offset) {
   dnn_tensor *v = dnn_alias(t);
   if (!v) return NULL;

@@ -130,6 +130,12 @@ describe("properties", function()
     assert.is_true(dnn.is_tensor(t))
     assert.is_false(dnn.is_tensor({}))
     assert.is_false(dnn.is_tensor(3))
+    -- a file handle is a userdata of a tensor's size (a FILE* and a function): the tag tells them apart
+    assert.is_false(dnn.is_tensor(io.stdout))
+    assert.has_error(function() return t + io.stdout end,
+      "bad argument #2 to 'add' (expected tensor or number, got userdata)")
+    assert.error_matches(function() return dnn.exp(io.stdout) end,
+      "bad argument #1 to 'exp' %(tensor expected, got FILE%*%)")
     assert.is_true(t == t)
     assert.is_false(t == t:clone())
     assert.is_false(t == dnn.zeros(2))
