@@ -22,8 +22,6 @@
 #define HISTORY_MAX 1000
 #define EOFMARK "<eof>"
 
-char *openblas_get_config(void);
-
 /* Errors read "dnnlua: msg" however the program was invoked (lua.c uses argv[0]). */
 static const char *progname = "dnnlua";
 
@@ -120,8 +118,7 @@ static void print_version(lua_State *L) {
   if (lua_getglobal(L, "dnn") == LUA_TTABLE && lua_getfield(L, -1, "version") == LUA_TSTRING) {
     version = lua_tostring(L, -1);
   }
-  const char *blas = openblas_get_config();
-  printf("dnnlua %s (%s, %s)\n", version, LUA_RELEASE, blas ? blas : "OpenBLAS");
+  printf("dnnlua %s (%s, %s)\n", version, LUA_RELEASE, dnn_blas_config());
   fflush(stdout);
   lua_settop(L, 0);
 }

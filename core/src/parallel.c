@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "blas.h"
 #include "dnn/parallel.h"
 #include "kernels.h"
 
@@ -76,8 +77,7 @@ static void sgemm1(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alph
   if (!omp_in_parallel()) outer = omp_get_max_threads();
   if (outer > 1) omp_set_num_threads(1);
 #endif
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
-              alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+  dnn_blas_sgemm(ta, tb, (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 #ifdef _OPENMP
   if (outer > 1) omp_set_num_threads(outer);
 #endif
@@ -86,6 +86,7 @@ static void sgemm1(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alph
 void dnn_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
+  dnn_blas_open(); /* here, before the team starts: its first call opens the library */
   double work = (double)m * (double)n * (double)k;
   int64_t rspan = block_span(m, work), cspan = block_span(n, work);
   int64_t rblocks = (m + rspan - 1) / rspan, cblocks = (n + cspan - 1) / cspan;
