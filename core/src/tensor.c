@@ -49,7 +49,7 @@ typedef struct {
 
 static _Thread_local thread_spares spares;
 static tss_t spares_at_exit; /* its destructor frees a thread's spares */
-static bool spares_on; /* false when no tss key was left for it */
+static atomic_bool spares_on; /* false when no tss key was left for it */
 
 static void spare_list_free(spare_list *l) {
   while (l->head) {
@@ -64,6 +64,7 @@ static void free_spares(void *list) {
   thread_spares *t = list;
   spare_list_free(&t->headers);
   spare_list_free(&t->small_storage);
+  t->armed = false; /* a tensor freed by a later destructor arms it again */
 }
 
 static void *spare_take(spare_list *l, size_t bytes) {
@@ -75,11 +76,12 @@ static void *spare_take(spare_list *l, size_t bytes) {
 }
 
 static void spare_give(spare_list *l, void *block) {
-  if (l->count >= SPARE_MAX || !spares_on) {
+  if (!spares.armed && l->count < SPARE_MAX && atomic_load(&spares_on))
+    spares.armed = tss_set(spares_at_exit, &spares) == thrd_success;
+  if (l->count >= SPARE_MAX || !spares.armed) {
     free(block);
     return;
   }
-  if (!spares.armed) spares.armed = tss_set(spares_at_exit, &spares) == thrd_success;
   spare *b = block;
   b->next = l->head;
   l->head = b;
@@ -91,7 +93,7 @@ static void spare_give(spare_list *l, void *block) {
  * time as the GEMMs in a CNN step). A fixed threshold at glibc's maximum (32 MB) and a high trim threshold keep freed
  * blocks in the heap; block_cache.c reuses them. Set once, before the first storage, with the spares' key. */
 static void allocator_init(void) {
-  spares_on = tss_create(&spares_at_exit, free_spares) == thrd_success;
+  atomic_store(&spares_on, tss_create(&spares_at_exit, free_spares) == thrd_success);
 #ifdef M_MMAP_THRESHOLD
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
