@@ -4,7 +4,8 @@
  * which the runner pays twice (it runs itself again to set libgomp's wait
  * policy); a script that never multiplies matrices never pays it. A missing
  * library is reported when the first product needs it, as the dynamic
- * loader would have reported it at start. */
+ * loader would have reported it at start. DNN_OPENBLAS names another file
+ * (a build for another CPU, a debug build). */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,13 +34,15 @@ static void *symbol(void *lib, const char *name, void *fn, size_t size) {
 }
 
 static void open_blas(void) {
-  void *lib = dlopen(DNN_OPENBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+  const char *name = getenv("DNN_OPENBLAS");
+  if (!name || !*name) name = DNN_OPENBLAS_SONAME;
+  void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
   if (lib && symbol(lib, "cblas_sgemm", &sgemm, sizeof sgemm)) {
     symbol(lib, "openblas_get_config", &config, sizeof config);
     return;
   }
   const char *why = dlerror();
-  fprintf(stderr, "dnn: cannot load OpenBLAS (%s), which every matrix product needs: %s\n", DNN_OPENBLAS_SONAME,
+  fprintf(stderr, "dnn: cannot load OpenBLAS (%s), which every matrix product needs: %s\n", name,
           why ? why : "no cblas_sgemm in it");
   exit(127); /* the dynamic loader's status for a missing library */
 }

@@ -52,6 +52,19 @@ describe("dnnlua", function()
     assert.truthy(bad:find("unrecognized option '--versio'", 1, true), bad)
   end)
 
+  it("opens OpenBLAS at the first matrix product: without it, starts, then exits 127 naming it", function()
+    local missing = "DNN_OPENBLAS=/nonexistent/libopenblas.so.0"
+    local out, err, code = dnnlua("-e " .. quote("print(dnn.ones(3):sum():item())"), missing)
+    assert.are.equal(0, code, err)
+    assert.are.equal("3.0\n", out)
+    local product = "print('before') io.stdout:flush() dnn.ones(2, 2):matmul(dnn.ones(2, 2))"
+    out, err, code = dnnlua("-e " .. quote(product), missing)
+    assert.are.equal(127, code)
+    assert.are.equal("before\n", out)
+    local message = "dnn: cannot load OpenBLAS (/nonexistent/libopenblas.so.0), which every matrix product needs"
+    assert.truthy(err:find(message, 1, true), err)
+  end)
+
   it("prints its options and where to go next with -h and --help (exit 0), and leaves a script's --help alone", function()
     local out = dnnlua("--help")
     assert.truthy(out:find("help(x) prints the reference entry of x", 1, true), out)
