@@ -10,6 +10,11 @@
 -- (Mirza and Osindero, 2014): the generator a one-hot beside its noise, the
 -- discriminator one-hot planes beside the image, and samples are drawn for
 -- the ten classes in turn.
+-- --truncation X draws the scored and saved samples' noise from a normal
+-- cut at X (values beyond are drawn again; BigGAN's truncation trick): fewer
+-- of the unlikely samples, a little less variety. --generator FILE scores a
+-- generator saved by --save instead of training one (and saves its grid of
+-- samples as gan_samples.png).
 --
 -- Quality is measured, not eyeballed, with the main job's classifier
 -- (`dnnlua examples/train_cnn.lua --save train_cnn_model.safetensors`): each
@@ -20,8 +25,8 @@
 -- confident share and the distance between training and test images are
 -- printed first: what real images score. Saves a grid of samples from one
 -- fixed noise batch after every epoch.
--- Usage: dnnlua examples/gan.lua [--epochs N] [--conditional] [--ema X] [--dropout X] [--classifier FILE]
---   [--limit N] [--score N] [--out DIR] [--save FILE]
+-- Usage: dnnlua examples/gan.lua [--epochs N] [--conditional] [--ema X] [--dropout X] [--truncation X]
+--   [--classifier FILE] [--limit N] [--score N] [--out DIR] [--save FILE] [--generator FILE]
 local nn = dnn.nn
 
 local args = dofile((arg[0]:match("^(.*)/") or ".") .. "/lib/args.lua")
@@ -36,11 +41,14 @@ args.number_option(parser, "--seed", "the seed of weights, order and noise", 1, 
 args.number_option(parser, "--ema", "decay of the generator's weight average that draws the samples (0: none)", 0.999,
   args.fraction):argname("X")
 args.number_option(parser, "--dropout", "the discriminator's dropout rate", 0, args.fraction):argname("X")
+args.number_option(parser, "--truncation", "cut the noise of the scored and saved samples at X (default: no cut)",
+  nil, args.positive_number):argname("X")
 parser:flag("--conditional", "give both nets the class (a conditional DCGAN)")
 parser:option("--classifier", "the scoring classifier (train_cnn.lua --save FILE)", "train_cnn_model.safetensors")
   :argname("FILE")
 parser:option("--data", "the Fashion-MNIST folder (default: Debian's dataset-fashion-mnist)"):argname("DIR")
 parser:option("--save", "save the generator that draws the samples (the weight average) to FILE"):argname("FILE")
+parser:option("--generator", "score the generator saved in FILE (by --save) instead of training"):argname("FILE")
 args.out_dir_option(parser, "where the PNG files go")
 local opts = parser:parse(arg or {})
 
@@ -80,10 +88,23 @@ if opts.dropout > 0 then discriminator:add(nn.Dropout(opts.dropout)) end
 discriminator:add(nn.Flatten())
 discriminator:add(nn.Dense(1))                            -- a logit: real or generated
 
--- The generator's input for n samples of the given classes (1-based ids;
--- used only when conditional), and the discriminator's for images of them.
-local function generator_input(n, classes)
+-- Noise (n, noise_dim), normal or, when cut, with every value beyond the
+-- cut drawn again.
+local function noise_of(n, cut)
   local noise = dnn.randn(n, noise_dim)
+  while cut do
+    local beyond = noise:abs():gt(cut)
+    if beyond:sum():item() == 0 then break end
+    noise = noise * (1 - beyond) + dnn.randn(n, noise_dim) * beyond
+  end
+  return noise
+end
+
+-- The generator's input for n samples of the given classes (1-based ids;
+-- used only when conditional), its noise cut at cut (nil: none), and the
+-- discriminator's input for images of them.
+local function generator_input(n, classes, cut)
+  local noise = noise_of(n, cut)
   if not opts.conditional then return noise end
   return dnn.cat({noise, dnn.one_hot(classes, CLASSES)}, 2)
 end
@@ -186,7 +207,7 @@ local test_features, test_probs = classify(test.x:narrow(1, 1, n_score))
 local function draw(input) return (sampler:predict(input, {batch_size = 500, verbose = 0}) + 1) / 2 end
 
 -- n samples (the ten classes in turn when conditional).
-local function generate(n) return draw(generator_input(n, classes_in_turn(n))) end
+local function generate(n) return draw(generator_input(n, classes_in_turn(n), opts.truncation)) end
 
 -- The Fréchet distance to the test images, the share of confident samples,
 -- the smallest share of them in any class, and their count per class.
@@ -203,16 +224,43 @@ if n_score > 1 then
     dnn.metrics.frechet_distance(test_features, train_features), train_features.shape[1]))
 end
 
--- ---- training ----
-
--- 8 rows of 10 (the ten classes in columns when conditional).
-local fixed_input = generator_input(80, classes_in_turn(80))
-local function save_samples(epoch)
+-- 8 rows of 10 (the ten classes in columns when conditional), from one
+-- fixed noise batch, saved as opts.out/name.
+local fixed_input = generator_input(80, classes_in_turn(80), opts.truncation)
+local function save_samples(name)
   local grid = dnn.image.grid(draw(fixed_input), {nrow = 10, pad_value = 1})
-  local path = string.format("%s/gan_epoch_%02d.png", opts.out, epoch)
+  local path = string.format("%s/%s", opts.out, name)
   dnn.image.save(dnn.image.resize(grid, grid.shape[1] * 2, grid.shape[2] * 2, {method = "nearest"}), path)
   return path
 end
+
+-- The confident samples' count per class, printed.
+local function print_counts(counts)
+  local names = {}
+  for c = 1, CLASSES do names[c] = string.format("%s %d", train.class_names[c], counts[c]) end
+  print("confident samples by class: " .. table.concat(names, ", "))
+end
+
+-- ---- scoring a saved generator (--generator FILE) ----
+
+if opts.generator then
+  sampler = dnn.load_model(opts.generator)
+  local inputs = sampler.input_shape and sampler.input_shape[#sampler.input_shape]
+  if inputs ~= noise_dim + label_dim then
+    error(string.format("gan: the generator in %s takes %s inputs; %d noise values%s make %d", opts.generator,
+      tostring(inputs), noise_dim, opts.conditional and " and 10 classes (--conditional)" or "",
+      noise_dim + label_dim), 0)
+  end
+  local distance, confident, min_share, counts = score()
+  print(string.format("%s, noise %s: Fréchet distance %.2f, confident %.1f%%, smallest class %.1f%%", opts.generator,
+    opts.truncation and "cut at " .. opts.truncation or "not cut", distance, 100 * confident, 100 * min_share))
+  print_counts(counts)
+  print("saved " .. save_samples("gan_samples.png"))
+  return
+end
+
+-- ---- training ----
+
 
 local initial = score()
 print(string.format("before training: Fréchet distance %.2f", initial))
@@ -238,7 +286,7 @@ for epoch = 1, opts.epochs do
     if average_step then average_step() end
     d_sum, g_sum, steps = d_sum + d_loss:item(), g_sum + g_loss:item(), steps + 1
   end
-  local path = save_samples(epoch)
+  local path = save_samples(string.format("gan_epoch_%02d.png", epoch))
   local distance, confident, min_share, counts = score()
   first = first or distance
   last = {distance = distance, confident = confident, min_share = min_share, counts = counts}
@@ -252,9 +300,7 @@ if opts.save then
   print("saved the generator to " .. opts.save)
 end
 
-local names = {}
-for c = 1, CLASSES do names[c] = string.format("%s %d", train.class_names[c], last.counts[c]) end
-print("confident samples by class: " .. table.concat(names, ", "))
+print_counts(last.counts)
 print(string.format("Fréchet distance: %.2f before training, %.2f after epoch 1, %.2f at the end (%.1f%% of epoch "
   .. "1's)", initial, first, last.distance, 100 * last.distance / first))
 if last.distance < initial then print("the generator beats its untrained start") end
