@@ -261,7 +261,6 @@ end
 
 -- ---- training ----
 
-
 local initial = score()
 print(string.format("before training: Fréchet distance %.2f", initial))
 local loader = dnn.data.DataLoader{real_images, train.y, batch_size = opts.batch_size, shuffle = true}

@@ -76,9 +76,8 @@ static void *spare_take(spare_list *l, size_t bytes) {
 }
 
 static void spare_give(spare_list *l, void *block) {
-  if (!spares.armed && l->count < SPARE_MAX && atomic_load(&spares_on))
-    spares.armed = tss_set(spares_at_exit, &spares) == thrd_success;
-  if (l->count >= SPARE_MAX || !spares.armed) {
+  if (!spares.armed && atomic_load(&spares_on)) spares.armed = tss_set(spares_at_exit, &spares) == thrd_success;
+  if (l->count >= SPARE_MAX || !spares.armed) { /* full, or nothing would free it at the thread's exit */
     free(block);
     return;
   }
@@ -102,10 +101,10 @@ static void allocator_init(void) {
 
 static once_flag allocator_ready = ONCE_FLAG_INIT;
 
-/* Small storage (a scalar, a bias, a loss) lives in the same malloc block as its header, just after it: one
- * allocation instead of two, and glibc's per-thread cache serves both the block and its free (a 1-element add spent
- * a third of its time in malloc's slow path for the 64-byte aligned data). 16-byte alignment is enough for them:
- * no kernel assumes more. */
+/* Small storage (a scalar, a bias, a loss) lives in the same block as its header, just after it: one allocation
+ * instead of two (a 1-element add spent a third of its time in malloc's slow path for the 64-byte aligned data), of
+ * one size for every small tensor, so that any spare block fits the next. 16-byte alignment is enough for them: no
+ * kernel assumes more. */
 #define SMALL_STORAGE_BYTES 256
 #define STORAGE_HEADER_BYTES ((sizeof(dnn_storage) + 15) / 16 * 16)
 
