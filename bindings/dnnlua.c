@@ -638,7 +638,7 @@ static int pmain(lua_State *L) {
 int main(int argc, char **argv) {
   default_wait_policy(argv);
   apply_num_threads();
-  lua_State *L = luaL_newstate();
+  lua_State *L = ldnn_new_state();
   if (L == NULL) {
     l_message(progname, "cannot create state: not enough memory");
     return EXIT_FAILURE;
@@ -650,6 +650,6 @@ int main(int argc, char **argv) {
   int status = lua_pcall(L, 2, 1, 0);
   int result = lua_toboolean(L, -1);
   report(L, status);
-  lua_close(L);
+  ldnn_close_state(L);
   return (result && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -88,7 +88,7 @@ static int open_libraries(lua_State *L) {
 dnnlua_State *dnnlua_open(void) {
   open_err[0] = '\0';
   dnnlua_State *S = calloc(1, sizeof *S);
-  lua_State *L = S ? luaL_newstate() : NULL;
+  lua_State *L = S ? ldnn_new_state() : NULL;
   if (!L) {
     free(S);
     snprintf(open_err, sizeof open_err, "dnnlua_open: out of memory");
@@ -101,7 +101,7 @@ dnnlua_State *dnnlua_open(void) {
   int status = pcall_traced(L, 0, 0);
   if (status != LUA_OK) {
     snprintf(open_err, sizeof open_err, "dnnlua_open: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
-    lua_close(L);
+    ldnn_close_state(L);
     free(S);
     return NULL;
   }
@@ -121,7 +121,7 @@ void dnnlua_close(dnnlua_State *S) {
     dnn_tensor_release(h->t);
     free(h);
   }
-  lua_close(S->L); /* collects every tensor: borrowed buffers are released here at the latest */
+  ldnn_close_state(S->L); /* collects every tensor: borrowed buffers are released here at the latest */
   free(S->err);
   free(S);
 }

@@ -52,6 +52,11 @@ const char *ldnn_opt_string(lua_State *L, int idx, const char *name, const char 
 /* Refuses a key of the options table at idx (none is fine) not in valid (NULL-ended). */
 void ldnn_check_options(lua_State *L, int idx, const char *fn, const char *const *valid);
 
+/* A new Lua state on dnnlua's allocator (l_heap.c), or NULL when out of
+ * memory; ldnn_close_state closes it and frees what the allocator kept. */
+lua_State *ldnn_new_state(void);
+void ldnn_close_state(lua_State *L);
+
 /* Each binding file registers its functions into the table on top. */
 void ldnn_open_tensor(lua_State *L);
 void ldnn_open_autograd(lua_State *L);
