@@ -3,12 +3,13 @@
 # python3-torch) at the same thread count and prints both with their ratios; CNN inference at 1 thread; ONNX
 # Runtime's inference beside ours (bench/infer.lua); the slowdown with one core taken by another process; start-up
 # time and memory; then where a training step's time goes (bench/profile.sh, with perf).
-# Usage: bench/run.sh [STEPS] [THREADS] [CNN_STEPS]   (build first: scripts/setup.sh --test, which installs PyTorch)
+# Usage: [BENCH_ROUNDS=2] bench/run.sh [STEPS] [THREADS] [CNN_STEPS]   (build first: scripts/setup.sh --test, which installs PyTorch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-1000}
 threads=${2:-$(nproc)}
 cnn_steps=${3:-60}
+rounds=${BENCH_ROUNDS:-2}
 dnnlua=${DNNLUA:-build/dnnlua}
 py=/usr/bin/python3 # Debian's, where python3-torch lives
 
@@ -24,34 +25,41 @@ fi
 value() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
 have_torch() { "$py" -c 'import torch' 2>/dev/null; }
 
+# better KEY NEW OLD: whether the run NEW has a higher KEY than OLD (or OLD is empty).
+better() {
+  [ -z "$3" ] || awk -v a="$(value "$1" "$2")" -v b="$(value "$1" "$3")" 'BEGIN { exit !(a > b) }'
+}
+
 # compare NAME SCRIPT STEPS BEST_KEY FORMAT KEYS...: runs bench/SCRIPT.lua in dnnlua and bench/SCRIPT_torch.py in
 # PyTorch at its two settings (1 torch thread + $threads OpenBLAS threads, or $threads of each, which
-# oversubscribes), keeps PyTorch's better run by BEST_KEY, and prints each KEY as "ours vs theirs (ratio)" with
-# the printf FORMAT of one value.
+# oversubscribes), $rounds times in turn, keeps each side's best run by BEST_KEY (a shared machine's other load
+# may hit any one run; both sides get the same chances), and prints each KEY as "ours vs theirs (ratio)" with the
+# printf FORMAT of one value.
 compare() {
   local name=$1 script=$2 n=$3 best_key=$4 format=$5
   shift 5
-  echo "== $name: dnnlua, $threads threads"
-  local ours best="" out torch_threads
-  ours=$("$dnnlua" "bench/$script.lua" "$n" "$threads")
-  echo "$ours"
+  local ours="" best="" out torch_threads round
+  for round in $(seq "$rounds"); do
+    echo "== $name: dnnlua, $threads threads (round $round)"
+    out=$("$dnnlua" "bench/$script.lua" "$n" "$threads")
+    echo "$out"
+    if better "$best_key" "$out" "$ours"; then ours=$out; fi
+    have_torch || continue
+    for torch_threads in 1 "$threads"; do
+      echo "== $name: PyTorch $("$py" -c 'import torch; print(torch.__version__)'), torch threads $torch_threads," \
+        "OpenBLAS threads $threads (round $round)"
+      out=$(OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$torch_threads "$py" "bench/${script}_torch.py" "$n" \
+        "$torch_threads")
+      echo "$out"
+      if better "$best_key" "$out" "$best"; then best=$out; fi
+    done
+  done
   if ! have_torch; then
     echo "PyTorch not installed (apt-get install python3-torch): no comparison"
     return
   fi
-  for torch_threads in 1 "$threads"; do
-    echo "== $name: PyTorch $("$py" -c 'import torch; print(torch.__version__)'), torch threads $torch_threads," \
-      "OpenBLAS threads $threads"
-    out=$(OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$torch_threads "$py" "bench/${script}_torch.py" "$n" \
-      "$torch_threads")
-    echo "$out"
-    if [ -z "$best" ] || awk -v a="$(value "$best_key" "$out")" -v b="$(value "$best_key" "$best")" \
-      'BEGIN { exit !(a > b) }'; then
-      best=$out
-    fi
-  done
-  echo "== $name ratios (dnnlua / best PyTorch by $best_key; for speeds above 1 means dnnlua is faster, for" \
-    "times and memory below 1 means faster or smaller)"
+  echo "== $name ratios (best dnnlua run / best PyTorch run by $best_key; for speeds above 1 means dnnlua is" \
+    "faster, for times and memory below 1 means faster or smaller)"
   local k
   for k in "$@"; do
     awk -v k="$k" -v a="$(value "$k" "$ours")" -v b="$(value "$k" "$best")" \
